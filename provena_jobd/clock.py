@@ -1,0 +1,132 @@
+"""Time, injected: the only module that reads the wall clock or sleeps.
+
+Everything time-driven in jobd (cold start, idle shutdown, leases, back-off, handler
+timeouts) asks a `Clock`. Production uses `SystemClock`; tests and users' own test
+suites use `FakeClock`, which only moves when told to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """Where jobd gets the time and how it waits."""
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time."""
+        ...
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """Await `awaitable`, raising TimeoutError after `timeout` seconds of this clock."""
+        ...
+
+    async def wait_event(self, event: asyncio.Event, timeout: float) -> bool:
+        """Wait until `event` is set or `timeout` passes; True if the event was set."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch."""
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the event loop."""
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """asyncio.wait_for with a non-negative timeout."""
+        return await asyncio.wait_for(awaitable, max(0.0, timeout))
+
+    async def wait_event(self, event: asyncio.Event, timeout: float) -> bool:
+        """Wait for the event with a timeout."""
+        if event.is_set():
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return True
+
+
+class FakeClock:
+    """A clock that stands still until `advance` moves it; sleepers wake in deadline order."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        """The current fake time."""
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until the fake time has moved `seconds` forward."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
+        await future
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """Race `awaitable` against a fake-time timer."""
+        task = asyncio.ensure_future(awaitable)
+        timer = asyncio.ensure_future(self.sleep(timeout))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        raise TimeoutError
+
+    async def wait_event(self, event: asyncio.Event, timeout: float) -> bool:
+        """Wait until the event is set or the fake time passes `timeout`."""
+        if event.is_set():
+            return True
+        try:
+            await self.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def sleepers(self) -> int:
+        """How many tasks are waiting on this clock (useful to know the system has settled)."""
+        return sum(1 for _, _, future in self._sleepers if not future.done())
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking every sleeper whose deadline passes, in order."""
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, future = heapq.heappop(self._sleepers)
+            self._now = max(self._now, deadline)
+            if not future.done():
+                future.set_result(None)
+                # Let the woken task run before later deadlines fire.
+                for _ in range(5):
+                    await asyncio.sleep(0)
+        self._now = target
+        for _ in range(5):
+            await asyncio.sleep(0)

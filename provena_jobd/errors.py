@@ -1,0 +1,69 @@
+"""One exception tree for jobd; each class's docstring is its default message.
+
+    JobdError
+    ├── ConfigError          the configuration cannot be used (startup, one clear line)
+    ├── StorageError         the database could not do what was asked
+    └── ApiError             a request is refused; carries the HTTP status and `detail`
+        ├── NotFound         400 "Item was not found." (the reference's not-found)
+        ├── BadRequest       400 with a reason
+        └── RequestInvalid   422 with a pydantic-style list of problems
+
+Handlers signal outcomes with `RetryLater` (a transient failure: requeue with back-off).
+The mapping of ApiError to HTTP responses lives in `provena_jobd.http`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class JobdError(Exception):
+    """Something went wrong in jobd."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        """The human-readable message."""
+        return str(self.args[0])
+
+
+class ConfigError(JobdError):
+    """The configuration is not valid."""
+
+
+class StorageError(JobdError):
+    """The job store failed."""
+
+
+class ApiError(JobdError):
+    """The request was refused."""
+
+    status = 400
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(None if detail is None else str(detail))
+        self.detail: Any = detail if detail is not None else self.message
+
+
+class NotFound(ApiError):
+    """Item was not found."""
+
+    status = 400
+
+
+class BadRequest(ApiError):
+    """Bad request."""
+
+    status = 400
+
+
+class RequestInvalid(ApiError):
+    """Request validation failed."""
+
+    status = 422
+
+
+class RetryLater(Exception):  # noqa: N818 - it reads as an instruction from a handler
+    """Raised by a handler for a transient failure: the job is retried after a back-off."""

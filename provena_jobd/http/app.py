@@ -1,0 +1,22 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..server import JobdServer
+from .auth import auth_middleware
+from .errors import error_middleware
+from .keys import SERVER
+from .routes import add_routes
+
+
+def create_app(server: JobdServer) -> web.Application:
+    """An application serving the Job API for `server` (which the caller starts and stops)."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=server.settings.server.max_body_bytes,
+    )
+    app[SERVER] = server
+    add_routes(app)
+    return app

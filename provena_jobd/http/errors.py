@@ -1,0 +1,54 @@
+"""Every error leaves jobd as `{"detail": ...}`, the shape the reference's clients parse."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ..errors import ApiError
+from ..service import NotAuthorised
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON response encoded with msgspec."""
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type="application/json"
+    )
+
+
+def error_response(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """The canonical error body."""
+    response = json_response({"detail": detail}, status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map jobd's exceptions and aiohttp's own HTTP errors to `{"detail": ...}` bodies."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.detail)
+    except NotAuthorised as exc:
+        return error_response(401, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app._client_max_size  # aiohttp keeps the limit only here
+        return error_response(413, f"Request body too large: the limit is {limit} bytes.")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, exc.reason, allow)
+    except Exception as exc:
+        log.exception("unexpected error", extra={"action": "http_500", "path": request.path})
+        return error_response(500, f"Unexpected internal error occurred: {exc}")

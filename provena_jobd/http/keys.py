@@ -1,0 +1,10 @@
+"""Typed keys for what the application and each request carry."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..server import JobdServer
+
+SERVER = web.AppKey("server", JobdServer)
+CALLER = "jobd.caller"  # request key: the username the request acts as

@@ -1,0 +1,61 @@
+"""Run jobd's HTTP server and engine together, as a context manager (CLI, tests, fixtures)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..clock import Clock
+from ..config import Settings
+from ..models import JobSubType
+from ..server import JobdServer
+from ..workers.handlers import Handler
+from .app import create_app
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started jobd: its engine and the URL it answers on."""
+
+    server: JobdServer
+    url: str
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    clock: Clock | None = None,
+    handlers: Mapping[JobSubType, Handler] | None = None,
+) -> AsyncIterator[Running]:
+    """Start the engine and the HTTP listener; on exit drain the pools and close the store."""
+    server = JobdServer(settings, clock=clock, handlers=handlers)
+    await server.start()
+    runner = web.AppRunner(create_app(server), access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
+        await site.start()
+        yield Running(server, _url_of(runner, settings.server.host))
+    finally:
+        # Stop taking requests first, then let the pools finish or requeue their jobs.
+        await runner.shutdown()
+        await server.stop()
+        await runner.cleanup()
+
+
+def _url_of(runner: web.AppRunner, host: str) -> str:
+    """The URL actually bound (port 0 becomes the port the OS picked)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            port = address[1]
+            break
+    else:  # pragma: no cover - TCPSite always yields an address
+        raise RuntimeError("the HTTP server did not bind")
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    if host in {"", "0.0.0.0", "::"}:
+        shown = socket.gethostname()
+    return f"http://{shown}:{port}"

@@ -1,0 +1,200 @@
+"""Wire models compatible with Provena's Job API, and the job state machine.
+
+Field names, defaults and nullability follow `ProvenaInterfaces.AsyncJobModels` and
+`AsyncJobAPI` so that existing Provena clients work unchanged. jobd adds three fields to a
+job (`started_timestamp`, `finished_timestamp`, `attempt`); clients ignore unknown keys.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+import msgspec
+
+
+class JobType(enum.StrEnum):
+    """The four job types of the reference; one worker pool each."""
+
+    PROV_LODGE = "PROV_LODGE"
+    REGISTRY = "REGISTRY"
+    EMAIL = "EMAIL"
+    REPORT = "REPORT"
+
+
+class JobSubType(enum.StrEnum):
+    """Every sub type of the reference; each belongs to exactly one job type."""
+
+    PROV_LODGE_WAKE_UP = "PROV_LODGE_WAKE_UP"
+    MODEL_RUN_PROV_LODGE = "MODEL_RUN_PROV_LODGE"
+    MODEL_RUN_LODGE_ONLY = "MODEL_RUN_LODGE_ONLY"
+    MODEL_RUN_BATCH_SUBMIT = "MODEL_RUN_BATCH_SUBMIT"
+    LODGE_CREATE_ACTIVITY = "LODGE_CREATE_ACTIVITY"
+    LODGE_VERSION_ACTIVITY = "LODGE_VERSION_ACTIVITY"
+    MODEL_RUN_UPDATE = "MODEL_RUN_UPDATE"
+    MODEL_RUN_UPDATE_LODGE_ONLY = "MODEL_RUN_UPDATE_LODGE_ONLY"
+    REGISTRY_WAKE_UP = "REGISTRY_WAKE_UP"
+    REGISTER_CREATE_ACTIVITY = "REGISTER_CREATE_ACTIVITY"
+    REGISTER_VERSION_ACTIVITY = "REGISTER_VERSION_ACTIVITY"
+    EMAIL_WAKE_UP = "EMAIL_WAKE_UP"
+    SEND_EMAIL = "SEND_EMAIL"
+    GENERATE_REPORT = "GENERATE_REPORT"
+
+
+SUB_TYPES_BY_JOB_TYPE: dict[JobType, tuple[JobSubType, ...]] = {
+    JobType.PROV_LODGE: (
+        JobSubType.PROV_LODGE_WAKE_UP,
+        JobSubType.MODEL_RUN_PROV_LODGE,
+        JobSubType.MODEL_RUN_LODGE_ONLY,
+        JobSubType.MODEL_RUN_BATCH_SUBMIT,
+        JobSubType.LODGE_CREATE_ACTIVITY,
+        JobSubType.LODGE_VERSION_ACTIVITY,
+        JobSubType.MODEL_RUN_UPDATE,
+        JobSubType.MODEL_RUN_UPDATE_LODGE_ONLY,
+    ),
+    JobType.REGISTRY: (
+        JobSubType.REGISTRY_WAKE_UP,
+        JobSubType.REGISTER_CREATE_ACTIVITY,
+        JobSubType.REGISTER_VERSION_ACTIVITY,
+    ),
+    JobType.EMAIL: (JobSubType.EMAIL_WAKE_UP, JobSubType.SEND_EMAIL),
+    JobType.REPORT: (JobSubType.GENERATE_REPORT,),
+}
+
+JOB_TYPE_OF_SUB_TYPE: dict[JobSubType, JobType] = {
+    sub_type: job_type
+    for job_type, sub_types in SUB_TYPES_BY_JOB_TYPE.items()
+    for sub_type in sub_types
+}
+
+WAKE_UP_SUB_TYPES = frozenset(
+    {JobSubType.PROV_LODGE_WAKE_UP, JobSubType.REGISTRY_WAKE_UP, JobSubType.EMAIL_WAKE_UP}
+)
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life."""
+
+    PENDING = "PENDING"
+    DEQUEUED = "DEQUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+
+# The only status changes the store performs. PENDING is re-entered from DEQUEUED or
+# IN_PROGRESS when a lost worker's job is requeued; nothing leaves a terminal status.
+ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.DEQUEUED, JobStatus.FAILED}),
+    JobStatus.DEQUEUED: frozenset({JobStatus.IN_PROGRESS, JobStatus.PENDING, JobStatus.FAILED}),
+    JobStatus.IN_PROGRESS: frozenset(
+        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.PENDING}
+    ),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+}
+
+# The reference worker's fixed `info` strings (provena-job-api.md section 4).
+INFO_DEQUEUED = "Job removed from queue ready for processing by worker task."
+INFO_IN_PROGRESS = "Job has been dispatched to worker callback and is in progress."
+INFO_UNHANDLED = "Callback function raised unhandled exception. Error: {error}."
+
+GSI_STATUS = "ok"
+NULL_RAW = msgspec.Raw(b"null")
+
+Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+PaginationKey = dict[str, Any]
+
+
+class Job(msgspec.Struct, kw_only=True):
+    """A job as the API returns it: the reference's `JobStatusTable` plus timing fields.
+
+    `payload` and `result` are kept as raw JSON so a fetch never decodes and re-encodes them;
+    an absent result is the raw JSON `null` (`NULL_RAW`).
+    """
+
+    session_id: str
+    created_timestamp: int
+    username: str
+    batch_id: str | None
+    payload: msgspec.Raw
+    job_type: JobType
+    job_sub_type: JobSubType
+    gsi_status: str = GSI_STATUS
+    status: JobStatus
+    info: str | None
+    result: msgspec.Raw = NULL_RAW
+    started_timestamp: float | None = None
+    finished_timestamp: float | None = None
+    attempt: int = 0
+
+
+class LaunchJobRequest(msgspec.Struct, kw_only=True):
+    """Body of `POST /jobs/admin/launch`."""
+
+    job_type: JobType
+    job_sub_type: JobSubType
+    job_payload: dict[str, Any]
+    username: str | None = None
+    request_batch_id: bool = False
+    add_to_batch: str | None = None
+
+
+class LaunchJobResponse(msgspec.Struct):
+    """The new job's session id and its batch, if any."""
+
+    session_id: str
+    batch_id: str | None
+
+
+class JobResponse(msgspec.Struct):
+    """Body of a successful fetch."""
+
+    job: Job
+
+
+class ListJobsRequest(msgspec.Struct, kw_only=True):
+    """Body of `POST /jobs/user/list`."""
+
+    limit: Limit = 10
+    pagination_key: PaginationKey | None = None
+
+
+class ListBatchRequest(msgspec.Struct, kw_only=True):
+    """Body of `POST /jobs/user/list_batch`."""
+
+    batch_id: str
+    limit: Limit = 10
+    pagination_key: PaginationKey | None = None
+
+
+class AdminListJobsRequest(msgspec.Struct, kw_only=True):
+    """Body of `POST /jobs/admin/list`."""
+
+    username_filter: str | None = None
+    limit: Limit = 10
+    pagination_key: PaginationKey | None = None
+
+
+class AdminListBatchRequest(msgspec.Struct, kw_only=True):
+    """Body of `POST /jobs/admin/list_batch`."""
+
+    batch_id: str
+    username_filter: str | None = None
+    limit: Limit = 10
+    pagination_key: PaginationKey | None = None
+
+
+class ListJobsResponse(msgspec.Struct):
+    """A page of jobs, newest first; `pagination_key` is null on the last page."""
+
+    jobs: list[Job]
+    pagination_key: PaginationKey | None
+
+
+class HealthResponse(msgspec.Struct):
+    """Body of `GET /`."""
+
+    message: str = "Health check successful."

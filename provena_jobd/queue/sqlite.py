@@ -1,0 +1,397 @@
+"""The SQLite backend of the job store: WAL, one group-commit writer, one reader.
+
+Durability `full` fsyncs the WAL at every commit, so an acknowledged launch survives power
+loss. `normal` fsyncs only at checkpoints: nothing is lost if jobd crashes, but the last
+commits before a power cut or kernel crash can be.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from ..errors import StorageError
+from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus, JobSubType, JobType
+from .sql import migrations, queries
+from .store import (
+    BackoffPolicy,
+    Claim,
+    ClaimedJob,
+    Finish,
+    InvalidPosition,
+    Lease,
+    ListScope,
+    NewJob,
+    Page,
+    Position,
+    Requeue,
+    Rescued,
+)
+from .writer import GroupCommitWriter
+
+Q = queries("sqlite")
+_JOB_COLUMNS = (
+    "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
+    "status, info, result, started_timestamp, finished_timestamp, attempt"
+)
+_LOST = "Requeued: its worker was lost (lease expired or jobd restarted) on attempt {attempt}."
+_GAVE_UP = (
+    "Job failed: its worker was lost (lease expired or jobd restarted) on each of "
+    "{attempt} attempts; giving up."
+)
+
+
+def _row_to_job(row: Sequence[Any]) -> Job:
+    return Job(
+        session_id=row[0],
+        created_timestamp=row[1],
+        username=row[2],
+        batch_id=row[3],
+        payload=msgspec.Raw(row[4]),
+        job_type=JobType(row[5]),
+        job_sub_type=JobSubType(row[6]),
+        status=JobStatus(row[7]),
+        info=row[8],
+        result=NULL_RAW if row[9] is None else msgspec.Raw(row[9]),
+        started_timestamp=row[10],
+        finished_timestamp=row[11],
+        attempt=row[12],
+    )
+
+
+class SqliteStore:
+    """A `JobStore` on one SQLite file."""
+
+    def __init__(self, path: str | Path, durability: str = "full") -> None:
+        self.path = str(path)
+        self.durability = durability
+        self._writer = GroupCommitWriter(self._connect)
+        self._reader: aiosqlite.Connection | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode = WAL")
+            synchronous = "FULL" if self.durability == "full" else "NORMAL"
+            connection.execute(f"PRAGMA synchronous = {synchronous}")
+            connection.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {self.path}: {exc}") from None
+        return connection
+
+    async def open(self) -> None:
+        """Open the writer, migrate, then open the reader."""
+        await self._writer.start()
+        await self._writer.call(_migrate)
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._reader.execute("PRAGMA busy_timeout = 5000")
+        await self._reader.execute("PRAGMA query_only = 1")
+
+    async def close(self) -> None:
+        """Commit queued writes and close both connections."""
+        await self._writer.close()
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        """The group-commit writer (its counters show how well writes batch)."""
+        return self._writer
+
+    async def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        reader = self._reader
+        if reader is None:
+            raise StorageError("the job store is not open")
+        return list(await reader.execute_fetchall(sql, parameters))
+
+    # -- launching and reading --------------------------------------------------------------
+
+    async def launch(self, jobs: list[NewJob]) -> None:
+        """Insert jobs as PENDING, durably."""
+        await self._writer.submit(_insert_jobs, jobs)
+
+    async def get(self, session_id: str) -> Job | None:
+        """One job by id."""
+        rows = await self._read(Q["get_job"], (session_id,))
+        return _row_to_job(rows[0]) if rows else None
+
+    async def batch_owner(self, batch_id: str) -> str | None:
+        """The batch's creator."""
+        rows = await self._read(Q["get_batch_owner"], (batch_id,))
+        return str(rows[0][0]) if rows else None
+
+    async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
+        """A keyset page, newest first."""
+        where: list[str] = []
+        parameters: list[Any] = []
+        if scope.batch_id is not None:
+            where.append("batch_id = ?")
+            parameters.append(scope.batch_id)
+        if scope.username is not None:
+            where.append("username = ?")
+            parameters.append(scope.username)
+        if after is not None:
+            seq = await self._position(scope, after)
+            where.append("(created_timestamp, seq) < (?, ?)")
+            parameters += [after.created_timestamp, seq]
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_timestamp DESC, seq DESC LIMIT ?"
+        rows = await self._read(sql, [*parameters, limit + 1])
+        jobs = [_row_to_job(row) for row in rows[:limit]]
+        return Page(jobs, more=len(rows) > limit)
+
+    async def _position(self, scope: ListScope, after: Position) -> int:
+        rows = await self._read(Q["get_position"], (after.session_id,))
+        if not rows:
+            raise InvalidPosition(after.session_id)
+        seq, created, username, batch_id = rows[0]
+        if (
+            created != after.created_timestamp
+            or (scope.username is not None and username != scope.username)
+            or (scope.batch_id is not None and batch_id != scope.batch_id)
+        ):
+            raise InvalidPosition(after.session_id)
+        return int(seq)
+
+    # -- the worker's side ------------------------------------------------------------------
+
+    async def claim(self, claim: Claim) -> list[ClaimedJob]:
+        """Claim waiting jobs for a worker."""
+        claimed: list[ClaimedJob] = await self._writer.submit(_claim, claim)
+        return claimed
+
+    async def start(self, lease: Lease, info: str, now: float) -> bool:
+        """Mark a held job IN_PROGRESS."""
+        started: bool = await self._writer.submit(_start, (info, now, lease))
+        return started
+
+    async def finish(self, finish: Finish) -> bool:
+        """End an attempt."""
+        finished: bool = await self._writer.submit(_finish, finish)
+        return finished
+
+    async def requeue(self, requeue: Requeue) -> bool:
+        """Return a held job to PENDING."""
+        requeued: bool = await self._writer.submit(_requeue, requeue)
+        return requeued
+
+    async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
+        """Heartbeat a set of held jobs."""
+        if not leases:
+            return 0
+        held: int = await self._writer.submit(_extend_leases, (leases, lease_expires_at))
+        return held
+
+    async def rescue(self, now: float, everything: bool, backoff: BackoffPolicy) -> list[Rescued]:
+        """Requeue or fail jobs whose worker is gone."""
+        rescued: list[Rescued] = await self._writer.submit(_rescue, (now, everything, backoff))
+        return rescued
+
+    async def count_waiting(self, job_type: JobType, now: float, cap: int) -> int:
+        """Claimable jobs of a type, up to `cap`."""
+        rows = await self._read(Q["count_waiting"], (job_type.value, now, cap))
+        return int(rows[0][0])
+
+    async def waiting_by_type(self) -> dict[JobType, int]:
+        """PENDING jobs per type."""
+        rows = await self._read(Q["waiting_by_type"])
+        return {JobType(job_type): int(count) for job_type, count in rows}
+
+
+# -- writer-thread steps: each applies many arguments of one kind inside the open transaction --
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        for migration in migrations("sqlite"):
+            if migration.version > version:
+                for statement in _statements(migration.sql):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {migration.version}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def _insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]]) -> list[None]:
+    jobs = [job for launch in launches for job in launch]
+    connection.executemany(
+        Q["insert_batch"],
+        [(j.batch_id, j.username, j.created_timestamp) for j in jobs if j.new_batch],
+    )
+    connection.executemany(
+        Q["insert_job"],
+        [
+            (
+                j.session_id,
+                j.created_timestamp,
+                j.username,
+                j.batch_id,
+                j.job_type.value,
+                j.job_sub_type.value,
+                j.payload,
+                j.max_attempts,
+                j.run_after,
+            )
+            for j in jobs
+        ],
+    )
+    return [None] * len(launches)
+
+
+def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[ClaimedJob]]:
+    results = []
+    for claim in claims:
+        rows = connection.execute(
+            Q["claim_jobs"],
+            {
+                "info": INFO_DEQUEUED,
+                "worker_id": claim.worker_id,
+                "lease_expires_at": claim.lease_expires_at,
+                "job_type": claim.job_type.value,
+                "now": claim.now,
+                "limit": claim.limit,
+            },
+        ).fetchall()
+        rows.sort(key=lambda row: row[0])  # RETURNING order is unspecified; keep FIFO
+        results.append(
+            [
+                ClaimedJob(
+                    session_id=row[1],
+                    created_timestamp=row[2],
+                    username=row[3],
+                    batch_id=row[4],
+                    job_type=JobType(row[5]),
+                    job_sub_type=JobSubType(row[6]),
+                    payload=row[7],
+                    attempt=row[8],
+                    max_attempts=row[9],
+                )
+                for row in rows
+            ]
+        )
+    return results
+
+
+def _start(
+    connection: sqlite3.Connection, starts: Sequence[tuple[str, float, Lease]]
+) -> list[bool]:
+    return _apply_each(
+        connection,
+        Q["start_job"],
+        [(info, round(now, 3), lease.session_id, lease.attempt) for info, now, lease in starts],
+    )
+
+
+def _finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:
+    return _apply_each(
+        connection,
+        Q["finish_job"],
+        [
+            (f.status.value, f.info, f.result, round(f.now, 3), f.session_id, f.attempt)
+            for f in finishes
+        ],
+    )
+
+
+def _requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> list[bool]:
+    return _apply_each(
+        connection,
+        Q["requeue_job"],
+        [
+            (r.info, r.run_after, 1 if r.refund else 0, r.session_id, r.attempt)
+            for r in requeues
+        ],
+    )
+
+
+def _apply_each(
+    connection: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
+) -> list[bool]:
+    """Apply a guarded UPDATE per row and say which applied.
+
+    One executemany when every guard holds (the normal case); otherwise row by row, which
+    is still inside the same transaction and touches each job once.
+    """
+    if len(rows) > 1:
+        connection.execute("SAVEPOINT guarded")
+        cursor = connection.executemany(sql, rows)
+        if cursor.rowcount == len(rows):
+            connection.execute("RELEASE guarded")
+            return [True] * len(rows)
+        connection.execute("ROLLBACK TO guarded")
+        connection.execute("RELEASE guarded")
+    return [connection.execute(sql, row).rowcount == 1 for row in rows]
+
+
+def _extend_leases(
+    connection: sqlite3.Connection, heartbeats: Sequence[tuple[list[Lease], float]]
+) -> list[int]:
+    results = []
+    for leases, expires in heartbeats:
+        cursor = connection.executemany(
+            Q["extend_lease"], [(expires, lease.session_id, lease.attempt) for lease in leases]
+        )
+        results.append(cursor.rowcount)
+    return results
+
+
+def _rescue(
+    connection: sqlite3.Connection, requests: Sequence[tuple[float, bool, BackoffPolicy]]
+) -> list[list[Rescued]]:
+    results = []
+    for now, everything, backoff in requests:
+        horizon = float("inf") if everything else now
+        rescued = []
+        for session_id, job_type, attempt, max_attempts in connection.execute(
+            Q["expired_leases"], (horizon,)
+        ).fetchall():
+            if attempt >= max_attempts:
+                applied = connection.execute(
+                    Q["finish_job"],
+                    (
+                        JobStatus.FAILED.value,
+                        _GAVE_UP.format(attempt=attempt),
+                        None,
+                        round(now, 3),
+                        session_id,
+                        attempt,
+                    ),
+                ).rowcount
+                status = JobStatus.FAILED
+            else:
+                applied = connection.execute(
+                    Q["requeue_job"],
+                    (_LOST.format(attempt=attempt), now + backoff(attempt), 0, session_id, attempt),
+                ).rowcount
+                status = JobStatus.PENDING
+            if applied:
+                rescued.append(Rescued(session_id=session_id, job_type=JobType(job_type), status=status))
+        results.append(rescued)
+    return results

@@ -1,0 +1,258 @@
+"""One job type's autoscaling worker pool: cold start, claiming, heartbeats, idle shutdown.
+
+A "worker" stands in for one of the reference's ECS tasks: it is started when jobs wait,
+spends `cold_start_s` provisioning (its jobs stay PENDING meanwhile), then runs up to
+`concurrency` jobs at a time and stops after `idle_timeout_s` without work, counted from the
+end of its last job. One supervisor loop per pool makes every decision in `tick()`, which
+tests call directly with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import msgspec
+
+from ..clock import Clock
+from ..config import PoolSettings, QueueSettings
+from ..models import JobType
+from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
+from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
+from .runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
+
+
+class WorkerState(enum.StrEnum):
+    """What a worker is doing."""
+
+    PROVISIONING = "provisioning"
+    IDLE = "idle"
+    BUSY = "busy"
+
+
+@dataclass
+class Worker:
+    """A simulated worker task of one pool."""
+
+    worker_id: str
+    ready_at: float
+    idle_since: float
+    running: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
+
+    def state(self, now: float) -> WorkerState:
+        """Provisioning until ready, then busy while it runs anything."""
+        if now < self.ready_at:
+            return WorkerState.PROVISIONING
+        return WorkerState.BUSY if self.running else WorkerState.IDLE
+
+
+class PoolSnapshot(msgspec.Struct, kw_only=True):
+    """A pool's state for `GET /admin/pool`."""
+
+    job_type: JobType
+    workers: dict[str, int]
+    running_jobs: int
+    waiting: int
+    cold_starts: int
+    jobs_finished: int
+    settings: PoolSettings
+
+
+class Pool:
+    """Runs the jobs of one job type."""
+
+    def __init__(
+        self,
+        job_type: JobType,
+        settings: PoolSettings,
+        queue: QueueSettings,
+        store: JobStore,
+        runner: JobRunner,
+        clock: Clock,
+    ) -> None:
+        self.job_type = job_type
+        self.settings = settings
+        self.queue = queue
+        self.store = store
+        self.runner = runner
+        self.clock = clock
+        self.workers: list[Worker] = []
+        self.cold_starts = 0
+        self.jobs_finished = 0
+        self._ids = itertools.count(1)
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._next_heartbeat = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    # -- control ----------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Jobs may be waiting or a slot came free: look again now."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Start the supervisor loop."""
+        self._task = asyncio.create_task(self._supervise(), name=f"pool-{self.job_type}")
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop claiming, give running jobs `grace_s` to finish, requeue the rest unharmed."""
+        self._stopping = True
+        self.notify()
+        if self._task is not None:
+            await self._task
+        tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
+        if tasks:
+            try:
+                await self.clock.wait_for(asyncio.wait(set(tasks)), grace_s)
+            except TimeoutError:
+                pass
+        unfinished = [task for task in tasks if not task.done()]
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        now = self.clock.now()
+        for task in unfinished:
+            lease = tasks[task]
+            # The attempt is refunded: a shutdown is not the job's failure.
+            await self.store.requeue(
+                Requeue(
+                    session_id=lease.session_id,
+                    attempt=lease.attempt,
+                    info=SHUTDOWN_INFO,
+                    run_after=now,
+                    refund=True,
+                )
+            )
+        self.workers.clear()
+
+    # -- the supervisor ---------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            try:
+                wake_at = await self.tick()
+            except Exception:
+                # A database hiccup must not kill the pool; try again after a poll interval.
+                log.exception("pool tick failed", extra={"action": "pool_tick_failed"})
+                wake_at = self.clock.now() + self.queue.poll_interval_s
+            if self._stopping:
+                break
+            await self.clock.wait_event(self._wakeup, wake_at - self.clock.now())
+
+    async def tick(self) -> float:
+        """Make one round of decisions; returns when the next one is due at the latest."""
+        self._wakeup.clear()
+        now = self.clock.now()
+        if now >= self._next_heartbeat:
+            await self._heartbeat(now)
+        free, claimed = await self._claim(now) if not self._stopping else (0, 0)
+        ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
+        for worker in ready:
+            if should_retire(
+                len(worker.running), worker.idle_since, now, self.settings.idle_timeout_s
+            ):
+                self.workers.remove(worker)
+                log.info("worker stopped", extra={"action": "worker_stopped"})
+        # Only a full claim (or no slot to claim into) leaves claimable jobs behind.
+        if claimed >= free and len(self.workers) < self.settings.max_workers:
+            await self._scale(now)
+        return self._next_wake(now)
+
+    async def _claim(self, now: float) -> tuple[int, int]:
+        """Claim jobs for the free slots of ready workers and start them: (free, claimed)."""
+        concurrency = self.settings.concurrency
+        ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
+        free = sum(concurrency - len(w.running) for w in ready)
+        if free <= 0:
+            return 0, 0
+        jobs = await self.store.claim(
+            Claim(
+                job_type=self.job_type,
+                limit=free,
+                worker_id=f"{self.job_type}-claim",
+                now=now,
+                lease_expires_at=now + self.queue.lease_s,
+            )
+        )
+        # Fill the oldest workers first, so that surplus workers can go idle and retire.
+        slots = (w for w in ready for _ in range(concurrency - len(w.running)))
+        for job, worker in zip(jobs, slots, strict=False):
+            task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
+            worker.running[task] = Lease(job.session_id, job.attempt)
+        return free, len(jobs)
+
+    async def _run(self, job: ClaimedJob, worker: Worker) -> None:
+        try:
+            await self.runner.run(job, self.settings)
+        except Exception:
+            log.exception("job runner failed", extra={"action": "runner_failed"})
+        finally:
+            current = asyncio.current_task()
+            if current is not None:
+                worker.running.pop(current, None)
+            worker.idle_since = self.clock.now()
+            self.jobs_finished += 1
+            self.notify()
+
+    async def _scale(self, now: float) -> None:
+        concurrency = self.settings.concurrency
+        provisioning = sum(1 for w in self.workers if w.state(now) is WorkerState.PROVISIONING)
+        ready = len(self.workers) - provisioning
+        cap = self.settings.max_workers * concurrency
+        waiting = await self.store.count_waiting(self.job_type, now, cap)
+        free = sum(
+            concurrency - len(w.running)
+            for w in self.workers
+            if w.state(now) is not WorkerState.PROVISIONING
+        )
+        view = PoolView(waiting=waiting, provisioning=provisioning, ready=ready, free_slots=free)
+        for _ in range(workers_to_start(view, self.settings.max_workers, concurrency)):
+            ready_at = now + self.settings.cold_start_s
+            worker = Worker(f"{self.job_type}-{next(self._ids)}", ready_at, ready_at)
+            self.workers.append(worker)
+            self.cold_starts += 1
+            log.info("worker starting", extra={"action": "worker_starting"})
+            if self.settings.cold_start_s <= 0:
+                self.notify()  # ready at once: claim on the next round without waiting
+
+    async def _heartbeat(self, now: float) -> None:
+        leases = [lease for w in self.workers for lease in w.running.values()]
+        self._next_heartbeat = now + self.queue.lease_s / 3
+        if leases:
+            await self.store.extend_leases(leases, now + self.queue.lease_s)
+
+    def _next_wake(self, now: float) -> float:
+        deadlines = [now + self.queue.poll_interval_s, self._next_heartbeat]
+        for worker in self.workers:
+            if worker.state(now) is WorkerState.PROVISIONING:
+                deadlines.append(worker.ready_at)
+            elif not worker.running:
+                deadlines.append(idle_deadline(worker.idle_since, self.settings.idle_timeout_s))
+        return min(deadlines)
+
+    # -- observation ------------------------------------------------------------------------
+
+    async def snapshot(self) -> PoolSnapshot:
+        """The pool's workers by state, waiting jobs and counters."""
+        now = self.clock.now()
+        counts = dict.fromkeys((s.value for s in WorkerState), 0)
+        for worker in self.workers:
+            counts[worker.state(now).value] += 1
+        waiting = (await self.store.waiting_by_type()).get(self.job_type, 0)
+        return PoolSnapshot(
+            job_type=self.job_type,
+            workers=counts,
+            running_jobs=sum(len(w.running) for w in self.workers),
+            waiting=waiting,
+            cold_starts=self.cold_starts,
+            jobs_finished=self.jobs_finished,
+            settings=self.settings,
+        )

@@ -1,0 +1,53 @@
+"""The rescuer: jobs whose worker was lost go back to the queue, or fail past max_attempts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ..clock import Clock
+from ..models import JobType
+from ..queue.store import JobStore, Rescued
+from .runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+
+class Rescuer:
+    """Sweeps expired leases every `interval_s`; `run_once` is what tests call."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        runner: JobRunner,
+        clock: Clock,
+        interval_s: float,
+        notify: Callable[[JobType], None],
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.clock = clock
+        self.interval_s = interval_s
+        self.notify = notify
+
+    async def run_once(self, everything: bool = False) -> list[Rescued]:
+        """Rescue the jobs whose lease has expired (every held job, with `everything`)."""
+        rescued = await self.store.rescue(self.clock.now(), everything, self.runner.backoff)
+        for job_type in {r.job_type for r in rescued}:
+            self.notify(job_type)
+        if rescued:
+            log.warning(
+                "rescued %d jobs of lost workers",
+                len(rescued),
+                extra={"action": "jobs_rescued"},
+            )
+        return rescued
+
+    async def run_forever(self) -> None:
+        """Sweep until cancelled."""
+        while True:
+            await self.clock.sleep(self.interval_s)
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("rescue failed", extra={"action": "rescue_failed"})
