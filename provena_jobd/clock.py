@@ -28,12 +28,12 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time."""
         ...
 
-    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
-        """Await `awaitable`, raising TimeoutError after `timeout` seconds of this clock."""
+    async def wait_for(self, awaitable: Awaitable[T], timeout_s: float) -> T:
+        """Await `awaitable`, raising TimeoutError after `timeout_s` seconds of this clock."""
         ...
 
-    async def wait_event(self, event: asyncio.Event, timeout: float) -> bool:
-        """Wait until `event` is set or `timeout` passes; True if the event was set."""
+    async def wait_event(self, event: asyncio.Event, timeout_s: float) -> bool:
+        """Wait until `event` is set or `timeout_s` passes; True if the event was set."""
         ...
 
 
@@ -48,16 +48,16 @@ class SystemClock:
         """Sleep on the event loop."""
         await asyncio.sleep(max(0.0, seconds))
 
-    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+    async def wait_for(self, awaitable: Awaitable[T], timeout_s: float) -> T:
         """asyncio.wait_for with a non-negative timeout."""
-        return await asyncio.wait_for(awaitable, max(0.0, timeout))
+        return await asyncio.wait_for(awaitable, max(0.0, timeout_s))
 
-    async def wait_event(self, event: asyncio.Event, timeout: float) -> bool:
+    async def wait_event(self, event: asyncio.Event, timeout_s: float) -> bool:
         """Wait for the event with a timeout."""
         if event.is_set():
             return True
         try:
-            await asyncio.wait_for(event.wait(), max(0.0, timeout))
+            await asyncio.wait_for(event.wait(), max(0.0, timeout_s))
         except TimeoutError:
             return False
         return True
@@ -84,10 +84,10 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
         await future
 
-    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+    async def wait_for(self, awaitable: Awaitable[T], timeout_s: float) -> T:
         """Race `awaitable` against a fake-time timer."""
         task = asyncio.ensure_future(awaitable)
-        timer = asyncio.ensure_future(self.sleep(timeout))
+        timer = asyncio.ensure_future(self.sleep(timeout_s))
         try:
             await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -101,12 +101,12 @@ class FakeClock:
             pass
         raise TimeoutError
 
-    async def wait_event(self, event: asyncio.Event, timeout: float) -> bool:
-        """Wait until the event is set or the fake time passes `timeout`."""
+    async def wait_event(self, event: asyncio.Event, timeout_s: float) -> bool:
+        """Wait until the event is set or the fake time passes `timeout_s`."""
         if event.is_set():
             return True
         try:
-            await self.wait_for(event.wait(), timeout)
+            await self.wait_for(event.wait(), timeout_s)
         except TimeoutError:
             return False
         return True

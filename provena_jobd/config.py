@@ -7,10 +7,11 @@ errors that name the key.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -19,6 +20,7 @@ from .models import JobType
 
 Durability = Literal["full", "normal"]
 AuthMode = Literal["none"]
+T = TypeVar("T")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8421
@@ -110,23 +112,35 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     if unknown_types:
         known = ", ".join(t.value for t in JobType)
         raise ConfigError(f"unknown job type [pool.{unknown_types[0]}] (known: {known})")
-    raw["pool"] = defaults
-    # A job type's table overrides the [pool] defaults key by key.
-    raw["pools"] = {name: {**defaults, **values} for name, values in per_type.items()}
-    try:
-        settings = msgspec.convert(raw, Settings, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+    pool = _convert(defaults, PoolSettings, "pool")
+    pools = {
+        JobType(name): _convert({**defaults, **values}, PoolSettings, f"pool.{name}")
+        for name, values in per_type.items()
+    }
+    base = _convert(raw, Settings, "")
+    settings = msgspec.structs.replace(base, pool=pool, pools=pools)
     _check(settings)
     return settings
 
 
-def _describe(exc: msgspec.ValidationError) -> str:
-    """Turn msgspec's message into one that names the TOML key."""
-    message = str(exc)
-    message = message.replace("Object contains unknown field", "unknown key")
-    message = message.replace("$.pools.", "pool.").replace("$.", "")
-    return message.replace("- at `", "at `")
+def _convert(value: dict[str, Any], kind: type[T], where: str) -> T:
+    """Validate one table, with an error that names the TOML key."""
+    try:
+        return msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc, where)) from None
+
+
+def _describe(exc: msgspec.ValidationError, where: str) -> str:
+    """Say which key is wrong, as it is written in the TOML file."""
+    message, _, path = str(exc).partition(" - at `$")
+    path = path.rstrip("`").lstrip(".")
+    key = ".".join(part for part in (where, path) if part)
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
+    if unknown:
+        table = f" in [{key}]" if key else ""
+        return f"unknown key `{unknown.group(1)}`{table}"
+    return f"{key}: {message}" if key else message
 
 
 def _check(settings: Settings) -> None:

@@ -65,5 +65,5 @@ class RequestInvalid(ApiError):
     status = 422
 
 
-class RetryLater(Exception):  # noqa: N818 - it reads as an instruction from a handler
+class RetryLater(Exception):
     """Raised by a handler for a transient failure: the job is retried after a back-off."""

@@ -89,9 +89,7 @@ TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.DEQUEUED, JobStatus.FAILED}),
     JobStatus.DEQUEUED: frozenset({JobStatus.IN_PROGRESS, JobStatus.PENDING, JobStatus.FAILED}),
-    JobStatus.IN_PROGRESS: frozenset(
-        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.PENDING}
-    ),
+    JobStatus.IN_PROGRESS: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.PENDING}),
     JobStatus.SUCCEEDED: frozenset(),
     JobStatus.FAILED: frozenset(),
 }

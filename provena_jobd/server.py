@@ -51,6 +51,7 @@ class JobdServer:
         )
         self.service = JobService(self.store, settings, self.clock, self.notify)
         self._rescuer_task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def notify(self, job_type: JobType) -> None:
         """Tell a job type's pool that jobs may be waiting."""
@@ -68,6 +69,9 @@ class JobdServer:
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming, let running jobs finish within the grace period, requeue the rest."""
+        if self._stopped:
+            return
+        self._stopped = True
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
         if self._rescuer_task is not None:
             self._rescuer_task.cancel()

@@ -27,7 +27,7 @@ NOT_AUTHORISED_BATCH = "Batch contains items which you do not own. Not authorise
 BOTH_BATCH_OPTIONS = "Cannot specify both a new batch and an existing batch id."
 
 
-class NotAuthorised(Exception):  # noqa: N818 - mapped to the reference's 401
+class NotAuthorised(Exception):
     """The caller may not see this; the message is the reference's `detail`."""
 
 

@@ -7,4 +7,4 @@ from aiohttp import web
 from ..server import JobdServer
 
 SERVER = web.AppKey("server", JobdServer)
-CALLER = "jobd.caller"  # request key: the username the request acts as
+CALLER = web.RequestKey("caller", str)  # the username the request acts as

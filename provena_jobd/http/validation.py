@@ -46,7 +46,9 @@ def describe(error: msgspec.ValidationError) -> dict[str, Any]:
     for name, index in _PATH_PART.findall(path):
         loc.append(int(index) if index else name)
     if missing_field := _MISSING.match(msg):
-        return problem([*loc, missing_field.group("field")], "field required", "value_error.missing")
+        return problem(
+            [*loc, missing_field.group("field")], "field required", "value_error.missing"
+        )
     field = loc[-1] if len(loc) > 1 else None
     if msg.startswith("Invalid enum value") and isinstance(field, str) and field in _ENUMS:
         permitted = ", ".join(f"'{v}'" for v in _ENUMS[field])

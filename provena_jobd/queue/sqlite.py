@@ -324,10 +324,7 @@ def _requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> lis
     return _apply_each(
         connection,
         Q["requeue_job"],
-        [
-            (r.info, r.run_after, 1 if r.refund else 0, r.session_id, r.attempt)
-            for r in requeues
-        ],
+        [(r.info, r.run_after, 1 if r.refund else 0, r.session_id, r.attempt) for r in requeues],
     )
 
 
@@ -392,6 +389,8 @@ def _rescue(
                 ).rowcount
                 status = JobStatus.PENDING
             if applied:
-                rescued.append(Rescued(session_id=session_id, job_type=JobType(job_type), status=status))
+                rescued.append(
+                    Rescued(session_id=session_id, job_type=JobType(job_type), status=status)
+                )
         results.append(rescued)
     return results

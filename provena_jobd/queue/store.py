@@ -111,7 +111,7 @@ class Page(msgspec.Struct, frozen=True):
     more: bool
 
 
-class InvalidPosition(Exception):  # noqa: N818 - a condition, reported as a 400
+class InvalidPosition(Exception):
     """The pagination position does not name a job of this list."""
 
 

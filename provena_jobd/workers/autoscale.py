@@ -33,7 +33,7 @@ def workers_to_start(view: PoolView, max_workers: int, concurrency: int) -> int:
 
 
 def should_retire(running: int, idle_since: float, now: float, idle_timeout_s: float) -> bool:
-    """A worker stops once it has run nothing for `idle_timeout_s`, counted from its last job's end."""
+    """A worker stops after `idle_timeout_s` without work, counted from its last job's end."""
     return running == 0 and now - idle_since >= idle_timeout_s
 
 

@@ -32,7 +32,9 @@ class Rescuer:
 
     async def run_once(self, everything: bool = False) -> list[Rescued]:
         """Rescue the jobs whose lease has expired (every held job, with `everything`)."""
-        rescued = await self.store.rescue(self.clock.now(), everything, self.runner.backoff)
+        # After a restart the lost jobs run again at once: the restart was the pause.
+        backoff = _no_backoff if everything else self.runner.backoff
+        rescued = await self.store.rescue(self.clock.now(), everything, backoff)
         for job_type in {r.job_type for r in rescued}:
             self.notify(job_type)
         if rescued:
@@ -51,3 +53,7 @@ class Rescuer:
                 await self.run_once()
             except Exception:
                 log.exception("rescue failed", extra={"action": "rescue_failed"})
+
+
+def _no_backoff(attempt: int) -> float:
+    return 0.0

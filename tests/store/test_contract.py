@@ -1,0 +1,365 @@
+"""The store contract: what every backend must do. Runs against real databases only."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from provena_jobd.models import JobStatus, JobSubType, JobType
+from provena_jobd.queue.sqlite import SqliteStore
+from provena_jobd.queue.store import (
+    Claim,
+    ClaimedJob,
+    Finish,
+    InvalidPosition,
+    JobStore,
+    Lease,
+    ListScope,
+    NewJob,
+    Position,
+    Requeue,
+)
+
+NOW = 1_800_000_000.0
+StoreFactory = Callable[[], JobStore]
+
+
+@pytest.fixture(params=["sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """A factory of stores on one database, so a test can close and reopen it."""
+    assert request.param == "sqlite"
+    return lambda: SqliteStore(tmp_path / "jobd.db")
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[JobStore]:
+    opened = make_store()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+_counter = itertools.count()
+
+
+def new_job(
+    username: str = "alice",
+    job_type: JobType = JobType.EMAIL,
+    batch_id: str | None = None,
+    new_batch: bool = False,
+    created: int = int(NOW),
+    max_attempts: int = 3,
+    run_after: float = NOW,
+) -> NewJob:
+    sub_type = {
+        JobType.EMAIL: JobSubType.SEND_EMAIL,
+        JobType.REGISTRY: JobSubType.REGISTER_CREATE_ACTIVITY,
+        JobType.PROV_LODGE: JobSubType.MODEL_RUN_PROV_LODGE,
+        JobType.REPORT: JobSubType.GENERATE_REPORT,
+    }[job_type]
+    return NewJob(
+        session_id=str(uuid.uuid4()),
+        created_timestamp=created,
+        username=username,
+        batch_id=batch_id,
+        new_batch=new_batch,
+        job_type=job_type,
+        job_sub_type=sub_type,
+        payload=b'{"n": %d}' % next(_counter),
+        max_attempts=max_attempts,
+        run_after=run_after,
+    )
+
+
+async def claim_one(
+    store: JobStore, job_type: JobType = JobType.EMAIL, now: float = NOW
+) -> ClaimedJob:
+    claimed = await store.claim(
+        Claim(job_type=job_type, limit=1, worker_id="w1", now=now, lease_expires_at=now + 30)
+    )
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+def finish(job: ClaimedJob, status: JobStatus = JobStatus.SUCCEEDED, now: float = NOW) -> Finish:
+    result = b"{}" if status is JobStatus.SUCCEEDED else None
+    info = None if status is JobStatus.SUCCEEDED else "boom"
+    return Finish(
+        session_id=job.session_id,
+        attempt=job.attempt,
+        status=status,
+        info=info,
+        result=result,
+        now=now,
+    )
+
+
+def no_backoff(attempt: int) -> float:
+    return 0.0
+
+
+# -- launching and reading ------------------------------------------------------------------
+
+
+async def test_a_launched_job_is_pending_with_every_field(store: JobStore) -> None:
+    job = new_job()
+    await store.launch([job])
+    stored = await store.get(job.session_id)
+    assert stored is not None
+    assert stored.status is JobStatus.PENDING
+    assert (stored.username, stored.batch_id, stored.job_type) == ("alice", None, JobType.EMAIL)
+    assert bytes(stored.payload) == job.payload
+    assert stored.info is None and bytes(stored.result) == b"null"
+    assert stored.attempt == 0 and stored.started_timestamp is None
+
+
+async def test_unknown_jobs_and_batches_are_none(store: JobStore) -> None:
+    assert await store.get("no-such-job") is None
+    assert await store.batch_owner("no-such-batch") is None
+
+
+async def test_a_new_batch_records_its_owner(store: JobStore) -> None:
+    batch_id = str(uuid.uuid4())
+    await store.launch([new_job(username="bob", batch_id=batch_id, new_batch=True)])
+    assert await store.batch_owner(batch_id) == "bob"
+
+
+async def test_acknowledged_launches_survive_a_reopen(make_store: StoreFactory) -> None:
+    first = make_store()
+    await first.open()
+    jobs = [new_job() for _ in range(50)]
+    for job in jobs:
+        await first.launch([job])
+    await first.close()
+    second = make_store()
+    await second.open()
+    try:
+        for job in jobs:
+            assert await second.get(job.session_id) is not None
+    finally:
+        await second.close()
+
+
+# -- lists ----------------------------------------------------------------------------------
+
+
+async def walk(store: JobStore, scope: ListScope, limit: int) -> list[list[str]]:
+    pages, after = [], None
+    while True:
+        page = await store.list_jobs(scope, limit, after)
+        pages.append([job.session_id for job in page.jobs])
+        if not page.more:
+            return pages
+        last = page.jobs[-1]
+        after = Position(last.session_id, last.created_timestamp)
+
+
+async def test_walking_a_list_yields_every_job_once_newest_first(store: JobStore) -> None:
+    # Several jobs per second, so ties on created_timestamp must be broken by launch order.
+    jobs = [new_job(created=int(NOW) + i // 4) for i in range(23)]
+    for job in jobs:
+        await store.launch([job])
+    await store.launch([new_job(username="bob")])
+    pages = await walk(store, ListScope(username="alice"), limit=5)
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [s for page in pages for s in page] == [j.session_id for j in reversed(jobs)]
+
+
+async def test_an_exactly_full_last_page_says_there_is_no_more(store: JobStore) -> None:
+    for _ in range(4):
+        await store.launch([new_job()])
+    pages = await walk(store, ListScope(username="alice"), limit=2)
+    assert [len(p) for p in pages] == [2, 2]
+
+
+async def test_lists_are_scoped_by_batch_user_or_nothing(store: JobStore) -> None:
+    batch_id = str(uuid.uuid4())
+    batch = [new_job(batch_id=batch_id, new_batch=i == 0) for i in range(3)]
+    other = new_job(username="bob")
+    await store.launch([*batch, other])
+    in_batch = await store.list_jobs(ListScope(batch_id=batch_id), 10, None)
+    assert {j.session_id for j in in_batch.jobs} == {j.session_id for j in batch}
+    everyone = await store.list_jobs(ListScope(), 10, None)
+    assert len(everyone.jobs) == 4
+    bobs = await store.list_jobs(ListScope(username="bob"), 10, None)
+    assert [j.session_id for j in bobs.jobs] == [other.session_id]
+    none = await store.list_jobs(ListScope(batch_id=batch_id, username="bob"), 10, None)
+    assert none.jobs == [] and not none.more
+
+
+async def test_a_position_from_another_list_is_refused(store: JobStore) -> None:
+    alices, bobs = new_job(), new_job(username="bob")
+    await store.launch([alices, bobs])
+    foreign = Position(bobs.session_id, bobs.created_timestamp)
+    with pytest.raises(InvalidPosition):
+        await store.list_jobs(ListScope(username="alice"), 10, foreign)
+    with pytest.raises(InvalidPosition):
+        await store.list_jobs(ListScope(), 10, Position("made-up", 1))
+    tampered = Position(alices.session_id, alices.created_timestamp + 1)
+    with pytest.raises(InvalidPosition):
+        await store.list_jobs(ListScope(username="alice"), 10, tampered)
+
+
+# -- claiming and the guarded life of a job -------------------------------------------------
+
+
+async def test_claims_are_oldest_first_per_type_and_bounded(store: JobStore) -> None:
+    emails = [new_job() for _ in range(5)]
+    await store.launch([*emails, new_job(job_type=JobType.REGISTRY)])
+    claimed = await store.claim(
+        Claim(job_type=JobType.EMAIL, limit=3, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    assert [c.session_id for c in claimed] == [j.session_id for j in emails[:3]]
+    assert all(c.attempt == 1 for c in claimed)
+    first = await store.get(claimed[0].session_id)
+    assert first is not None and first.status is JobStatus.DEQUEUED
+    assert first.info == "Job removed from queue ready for processing by worker task."
+    rest = await store.claim(
+        Claim(job_type=JobType.EMAIL, limit=10, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    assert [c.session_id for c in rest] == [j.session_id for j in emails[3:]]
+
+
+async def test_a_job_is_not_claimed_before_its_run_after(store: JobStore) -> None:
+    await store.launch([new_job(run_after=NOW + 10)])
+    assert await store.count_waiting(JobType.EMAIL, NOW, 10) == 0
+    assert (
+        await store.claim(
+            Claim(
+                job_type=JobType.EMAIL, limit=1, worker_id="w", now=NOW, lease_expires_at=NOW + 30
+            )
+        )
+        == []
+    )
+    assert await store.waiting_by_type() == {JobType.EMAIL: 1}
+    await claim_one(store, now=NOW + 10)
+
+
+async def test_the_happy_path_and_its_timestamps(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    lease = Lease(held.session_id, held.attempt)
+    assert await store.start(lease, "running", NOW + 1)
+    assert await store.finish(finish(held, now=NOW + 2))
+    job = await store.get(held.session_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED
+    assert bytes(job.result) == b"{}"
+    assert (job.started_timestamp, job.finished_timestamp) == (NOW + 1, NOW + 2)
+
+
+async def test_a_finished_job_never_changes_again(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    assert await store.finish(finish(held, JobStatus.FAILED))
+    before = await store.get(held.session_id)
+    lease = Lease(held.session_id, held.attempt)
+    assert not await store.finish(finish(held, JobStatus.SUCCEEDED))
+    assert not await store.start(lease, "late", NOW)
+    assert not await store.requeue(
+        Requeue(session_id=held.session_id, attempt=held.attempt, info=None, run_after=NOW)
+    )
+    assert await store.extend_leases([lease], NOW + 99) == 0
+    assert await store.rescue(NOW + 1_000, everything=True, backoff=no_backoff) == []
+    assert await store.get(held.session_id) == before
+
+
+async def test_a_stale_attempt_is_fenced_out(store: JobStore) -> None:
+    await store.launch([new_job()])
+    first = await claim_one(store)
+    rescued = await store.rescue(NOW + 31, everything=False, backoff=no_backoff)
+    assert [r.status for r in rescued] == [JobStatus.PENDING]
+    second = await claim_one(store, now=NOW + 31)
+    assert second.attempt == first.attempt + 1
+    # The lost worker comes back late: none of its writes may land.
+    assert not await store.start(Lease(first.session_id, first.attempt), "late", NOW + 32)
+    assert not await store.finish(finish(first, JobStatus.FAILED, now=NOW + 32))
+    assert await store.finish(finish(second, now=NOW + 33))
+    job = await store.get(first.session_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempt == 2
+
+
+async def test_a_batch_of_finishes_reports_each_guard(store: JobStore) -> None:
+    await store.launch([new_job() for _ in range(3)])
+    held = await store.claim(
+        Claim(job_type=JobType.EMAIL, limit=3, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    assert await store.finish(finish(held[1]))
+    stale = Finish(
+        session_id=held[2].session_id,
+        attempt=7,
+        status=JobStatus.SUCCEEDED,
+        info=None,
+        result=b"{}",
+        now=NOW,
+    )
+    import asyncio
+
+    outcomes = await asyncio.gather(
+        store.finish(finish(held[0])), store.finish(finish(held[1])), store.finish(stale)
+    )
+    assert list(outcomes) == [True, False, False]
+    statuses = [(await store.get(h.session_id)).status for h in held]  # type: ignore[union-attr]
+    assert statuses == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED, JobStatus.DEQUEUED]
+
+
+async def test_heartbeats_keep_a_lease_alive(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    assert await store.extend_leases([Lease(held.session_id, held.attempt)], NOW + 90) == 1
+    assert await store.rescue(NOW + 60, everything=False, backoff=no_backoff) == []
+    assert len(await store.rescue(NOW + 91, everything=False, backoff=no_backoff)) == 1
+
+
+async def test_rescue_requeues_with_backoff_then_fails_past_max_attempts(store: JobStore) -> None:
+    await store.launch([new_job(max_attempts=2)])
+    held = await claim_one(store)
+    rescued = await store.rescue(NOW + 31, everything=False, backoff=lambda attempt: 5.0 * attempt)
+    assert [(r.session_id, r.status) for r in rescued] == [(held.session_id, JobStatus.PENDING)]
+    job = await store.get(held.session_id)
+    assert job is not None and job.status is JobStatus.PENDING
+    assert job.info is not None and "worker was lost" in job.info
+    assert await store.count_waiting(JobType.EMAIL, NOW + 35, 10) == 0  # backing off 5 s
+    again = await claim_one(store, now=NOW + 36)
+    assert again.attempt == 2
+    rescued = await store.rescue(NOW + 1_000, everything=False, backoff=no_backoff)
+    assert [r.status for r in rescued] == [JobStatus.FAILED]
+    job = await store.get(held.session_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.info is not None and "2 attempts" in job.info and bytes(job.result) == b"null"
+
+
+async def test_rescue_of_everything_takes_unexpired_leases_too(store: JobStore) -> None:
+    await store.launch([new_job(), new_job()])
+    await claim_one(store)
+    assert await store.rescue(NOW, everything=False, backoff=no_backoff) == []
+    rescued = await store.rescue(NOW, everything=True, backoff=no_backoff)
+    assert len(rescued) == 1
+    assert await store.count_waiting(JobType.EMAIL, NOW, 10) == 2
+
+
+async def test_a_refunded_requeue_gives_the_attempt_back(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    assert await store.requeue(
+        Requeue(
+            session_id=held.session_id,
+            attempt=held.attempt,
+            info="shutdown",
+            run_after=NOW,
+            refund=True,
+        )
+    )
+    job = await store.get(held.session_id)
+    assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
+    assert (await claim_one(store)).attempt == 1
+
+
+async def test_count_waiting_stops_at_the_cap(store: JobStore) -> None:
+    await store.launch([new_job() for _ in range(7)])
+    assert await store.count_waiting(JobType.EMAIL, NOW, 5) == 5
+    assert await store.count_waiting(JobType.EMAIL, NOW, 50) == 7
+    assert await store.count_waiting(JobType.REPORT, NOW, 50) == 0

@@ -1,0 +1,93 @@
+"""Configuration: the sample loads, overrides apply, every mistake names its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provena_jobd import config
+from provena_jobd.errors import ConfigError
+from provena_jobd.models import JobType
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_config_loads_and_matches_the_defaults() -> None:
+    settings = config.load(REPO / "jobd.toml")
+    assert settings.server == config.ServerSettings()
+    assert settings.storage == config.StorageSettings()
+    assert settings.queue == config.QueueSettings()
+    assert settings.pool == config.PoolSettings()
+
+
+def test_defaults_follow_the_reference() -> None:
+    settings = config.load()
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8421)
+    assert settings.storage.db == "jobd.db"
+    assert settings.storage.durability == "full"
+    pool = settings.pool_for(JobType.EMAIL)
+    assert (pool.max_workers, pool.cold_start_s, pool.idle_timeout_s) == (3, 0.0, 120.0)
+
+
+def test_a_job_type_table_overrides_the_pool_defaults_key_by_key(tmp_path: Path) -> None:
+    path = tmp_path / "jobd.toml"
+    path.write_text("[pool]\nmax_workers = 5\n[pool.EMAIL]\ncold_start_s = 35\n")
+    settings = config.load(path)
+    assert settings.pool_for(JobType.EMAIL).cold_start_s == 35.0
+    assert settings.pool_for(JobType.EMAIL).max_workers == 5
+    assert settings.pool_for(JobType.REGISTRY).cold_start_s == 0.0
+    assert settings.pool_for(JobType.REGISTRY).max_workers == 5
+
+
+def test_overrides_beat_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "jobd.toml"
+    path.write_text('[server]\nport = 9000\n[storage]\ndb = "a.db"\n')
+    settings = config.load(path, overrides={"server": {"port": "0"}, "storage": {"db": "b.db"}})
+    assert settings.server.port == 0
+    assert settings.storage.db == "b.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nprot = 1\n", "unknown key `prot` in [server]"),
+        ("colour = 1\n", "unknown key `colour`"),
+        ("[pool]\nmax_worker = 2\n", "unknown key `max_worker` in [pool]"),
+        ("[pool.EMAIL]\nfoo = 1\n", "unknown key `foo` in [pool.EMAIL]"),
+        ("[pool.FAX]\nmax_workers = 1\n", "unknown job type [pool.FAX]"),
+        ('[pool.EMAIL]\nmax_workers = "x"\n', "pool.EMAIL.max_workers: Expected `int`"),
+        ('[storage]\ndurability = "maybe"\n', "storage.durability: Invalid enum value"),
+        ("[pool]\nmax_workers = 0\n", "pool.max_workers must be at least 1"),
+        ("[server]\nport = 70000\n", "server.port must be between 0 and 65535"),
+        ("[server\n", "Expected ']'"),
+    ],
+)
+def test_mistakes_are_one_line_errors_naming_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "jobd.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert message in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_a_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert config.is_loopback(host) is loopback

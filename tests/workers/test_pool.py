@@ -1,0 +1,379 @@
+"""Worker pools on real SQLite, driven by a fake clock: cold start, scaling, idle shutdown,
+failures, timeouts, retries, rescue and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provena_jobd.clock import FakeClock
+from provena_jobd.errors import RetryLater
+from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
+from provena_jobd.queue.store import Claim
+from provena_jobd.server import JobdServer
+from provena_jobd.workers.handlers import Handler, JobContext
+from provena_jobd.workers.pool import WorkerState
+from tests.helpers import eventually, job_in, settings_for, settle
+
+Starter = Callable[..., Awaitable[JobdServer]]
+DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def start(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Starter]:
+    """Start servers on one database with the fake clock; stops them all afterwards."""
+    started: list[JobdServer] = []
+
+    async def starter(
+        handlers: Mapping[JobSubType, Handler] | None = None, **sections: dict[str, Any]
+    ) -> JobdServer:
+        server = JobdServer(settings_for(tmp_path, **sections), clock=clock, handlers=handlers)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield starter
+    for server in started:
+        await server.stop(grace_s=0)
+
+
+async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAIL) -> str:
+    job_type = {
+        JobSubType.SEND_EMAIL: JobType.EMAIL,
+        JobSubType.EMAIL_WAKE_UP: JobType.EMAIL,
+        JobSubType.REGISTRY_WAKE_UP: JobType.REGISTRY,
+        JobSubType.GENERATE_REPORT: JobType.REPORT,
+    }[sub_type]
+    request = LaunchJobRequest(job_type=job_type, job_sub_type=sub_type, job_payload={"to": "x"})
+    return (await server.service.launch(request, caller="alice")).session_id
+
+
+async def workers(server: JobdServer, job_type: JobType = JobType.EMAIL) -> dict[str, int]:
+    return (await server.pools[job_type].snapshot()).workers
+
+
+def blocking_handler() -> tuple[Handler, asyncio.Event, list[str]]:
+    """A handler that runs until released; records which jobs started."""
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def handler(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+        started.append(context.session_id)
+        await release.wait()
+        return {"ok": True}
+
+    return handler, release, started
+
+
+def sleeping_handler(seconds: float) -> Handler:
+    """A handler that takes `seconds` of clock time."""
+
+    async def handler(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+        await context.clock.sleep(seconds)
+        return {"slept": seconds}
+
+    return handler
+
+
+async def test_a_wake_up_job_starts_a_pool_and_succeeds_with_an_empty_result(
+    start: Starter,
+) -> None:
+    server = await start()
+    session_id = await launch(server, JobSubType.REGISTRY_WAKE_UP)
+    job = await job_in(server.store, session_id, *DONE)
+    assert job.status is JobStatus.SUCCEEDED and bytes(job.result) == b"{}"
+    assert await workers(server, JobType.REGISTRY) == {"provisioning": 0, "idle": 1, "busy": 0}
+
+
+async def test_jobs_stay_pending_through_the_cold_start(start: Starter, clock: FakeClock) -> None:
+    server = await start(pool={"cold_start_s": 30})
+    session_id = await launch(server, JobSubType.EMAIL_WAKE_UP)
+
+    async def provisioning() -> bool:
+        return (await workers(server))["provisioning"] == 1
+
+    await eventually(provisioning, what="a worker to provision")
+    await clock.advance(29)
+    await settle()
+    job = await server.store.get(session_id)
+    assert job is not None and job.status is JobStatus.PENDING
+    await clock.advance(1)
+    assert (await job_in(server.store, session_id, *DONE)).status is JobStatus.SUCCEEDED
+    assert server.pools[JobType.EMAIL].cold_starts == 1
+
+
+async def test_the_pool_scales_with_waiting_jobs_up_to_max_workers(start: Starter) -> None:
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 3})
+    ids = [await launch(server) for _ in range(5)]
+
+    async def three_busy() -> bool:
+        return (await workers(server))["busy"] == 3 and len(started) == 3
+
+    await eventually(three_busy, what="three busy workers")
+    assert server.pools[JobType.EMAIL].cold_starts == 3
+    assert (await server.pools[JobType.EMAIL].snapshot()).waiting == 2
+    release.set()
+    for session_id in ids:
+        assert (await job_in(server.store, session_id, *DONE)).status is JobStatus.SUCCEEDED
+    assert server.pools[JobType.EMAIL].cold_starts == 3  # the three workers took the rest
+
+
+async def test_idle_timeout_counts_from_the_end_of_the_last_job(
+    start: Starter, clock: FakeClock
+) -> None:
+    # The reference's worker stamps the *start* of a job, so after a job longer than the idle
+    # timeout it exits and strands the next message. Here the worker takes it.
+    server = await start(
+        {JobSubType.SEND_EMAIL: sleeping_handler(150)},
+        pool={"max_workers": 1, "idle_timeout_s": 120},
+    )
+    first, second = await launch(server), await launch(server)
+    await job_in(server.store, first, JobStatus.IN_PROGRESS)
+    await clock.advance(150)
+    await job_in(server.store, first, JobStatus.SUCCEEDED)
+    await job_in(server.store, second, JobStatus.IN_PROGRESS)
+    await clock.advance(150)
+    await job_in(server.store, second, JobStatus.SUCCEEDED)
+    assert server.pools[JobType.EMAIL].cold_starts == 1
+    await settle()
+    await clock.advance(119)
+    assert await workers(server) == {"provisioning": 0, "idle": 1, "busy": 0}
+    await clock.advance(1)
+
+    async def retired() -> bool:
+        return await workers(server) == {"provisioning": 0, "idle": 0, "busy": 0}
+
+    await eventually(retired, what="the idle worker to stop")
+    # A job after the shutdown needs a new worker (a new cold start).
+    third = await launch(server)
+    await job_in(server.store, third, JobStatus.IN_PROGRESS)
+    assert server.pools[JobType.EMAIL].cold_starts == 2
+
+
+async def test_a_handler_exception_fails_the_job_with_the_reference_info(start: Starter) -> None:
+    async def broken(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+        raise ValueError("the registry is down")
+
+    server = await start({JobSubType.SEND_EMAIL: broken})
+    job = await job_in(server.store, await launch(server), *DONE)
+    assert job.status is JobStatus.FAILED
+    assert job.info == (
+        "Callback function raised unhandled exception. Error: the registry is down."
+    )
+    assert bytes(job.result) == b"null"
+
+
+async def test_a_sub_type_without_a_handler_fails_clearly(start: Starter) -> None:
+    server = await start()
+    job = await job_in(server.store, await launch(server, JobSubType.GENERATE_REPORT), *DONE)
+    assert job.status is JobStatus.FAILED
+    assert (
+        job.info is not None
+        and "No handler is configured for job sub type GENERATE_REPORT" in job.info
+    )
+
+
+async def test_a_handler_that_returns_no_object_fails(start: Starter) -> None:
+    async def wrong(payload: dict[str, Any], context: JobContext) -> Any:
+        return [1, 2]
+
+    server = await start({JobSubType.SEND_EMAIL: wrong})
+    job = await job_in(server.store, await launch(server), *DONE)
+    assert job.status is JobStatus.FAILED and job.info is not None and "list" in job.info
+
+
+async def test_a_handler_past_its_timeout_fails(start: Starter, clock: FakeClock) -> None:
+    server = await start({JobSubType.SEND_EMAIL: sleeping_handler(3_600)}, pool={"timeout_s": 10})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await clock.advance(9)
+    await settle()
+    assert (await job_in(server.store, session_id, JobStatus.IN_PROGRESS)).attempt == 1
+    await clock.advance(1)
+    job = await job_in(server.store, session_id, *DONE)
+    assert job.status is JobStatus.FAILED
+    assert job.info == "Job timed out: its handler ran longer than 10 s and was stopped."
+
+
+async def test_retry_later_backs_off_then_runs_again(start: Starter, clock: FakeClock) -> None:
+    attempts: list[int] = []
+
+    async def flaky(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+        attempts.append(context.attempt)
+        if context.attempt < 3:
+            raise RetryLater("SMTP server busy")
+        return {"sent": True}
+
+    server = await start(
+        {JobSubType.SEND_EMAIL: flaky}, queue={"backoff_base_s": 10, "poll_interval_s": 1}
+    )
+    session_id = await launch(server)
+
+    async def attempted(n: int) -> bool:
+        job = await server.store.get(session_id)
+        return len(attempts) == n and job is not None and job.status is JobStatus.PENDING
+
+    await eventually(lambda: attempted(1), what="the first attempt to be requeued")
+    job = await server.store.get(session_id)
+    assert job is not None and job.info is not None and "retried after 10 s" in job.info
+    await clock.advance(9)
+    await settle()
+    assert attempts == [1]
+    await clock.advance(1)
+    await eventually(lambda: attempted(2), what="the second attempt")
+    await clock.advance(20)  # second back-off: 2 x base
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt, attempts) == (JobStatus.SUCCEEDED, 3, [1, 2, 3])
+
+
+async def test_retry_later_gives_up_after_max_attempts(start: Starter, clock: FakeClock) -> None:
+    async def always_busy(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+        raise RetryLater("busy")
+
+    server = await start(
+        {JobSubType.SEND_EMAIL: always_busy},
+        pool={"max_attempts": 2},
+        queue={"backoff_base_s": 1, "poll_interval_s": 1},
+    )
+    session_id = await launch(server)
+    await eventually(
+        lambda: _has_attempt(server, session_id, 1, JobStatus.PENDING), what="first requeue"
+    )
+    await clock.advance(1)
+    job = await job_in(server.store, session_id, *DONE)
+    assert job.status is JobStatus.FAILED and job.attempt == 2
+    assert job.info == "Job failed, err: busy (gave up after 2 attempts)."
+
+
+async def _has_attempt(
+    server: JobdServer, session_id: str, attempt: int, status: JobStatus
+) -> bool:
+    job = await server.store.get(session_id)
+    return job is not None and job.attempt == attempt and job.status is status
+
+
+async def test_heartbeats_keep_a_long_job_from_being_rescued(
+    start: Starter, clock: FakeClock
+) -> None:
+    server = await start(
+        {JobSubType.SEND_EMAIL: sleeping_handler(100)},
+        queue={"lease_s": 30, "rescue_interval_s": 5},
+    )
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    for _ in range(20):
+        await clock.advance(5)
+        await asyncio.sleep(0.002)  # let the heartbeat's write reach the writer thread
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_a_job_whose_worker_vanished_is_rescued_when_its_lease_expires(
+    start: Starter, clock: FakeClock
+) -> None:
+    # The pool's worker is still provisioning, so the job can only be held by a "ghost"
+    # claimant that then dies (as another process's worker would).
+    server = await start(pool={"cold_start_s": 100}, queue={"lease_s": 30})
+    session_id = await launch(server, JobSubType.EMAIL_WAKE_UP)
+    ghost = await server.store.claim(
+        Claim(
+            job_type=JobType.EMAIL,
+            limit=1,
+            worker_id="ghost",
+            now=clock.now(),
+            lease_expires_at=clock.now() + 30,
+        )
+    )
+    assert [g.session_id for g in ghost] == [session_id]
+    await clock.advance(29)
+    assert await server.rescuer.run_once() == []
+    await clock.advance(2)
+    rescued = await server.rescuer.run_once()
+    assert [(r.session_id, r.status) for r in rescued] == [(session_id, JobStatus.PENDING)]
+    await clock.advance(100)  # the worker is ready, the back-off has passed
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 2)
+
+
+async def test_jobs_left_running_by_a_dead_process_are_requeued_at_start(
+    tmp_path: Path, start: Starter, clock: FakeClock
+) -> None:
+    from provena_jobd.queue.sqlite import SqliteStore
+
+    # A "previous process": a job is launched and claimed, then the process dies.
+    first = await start(pool={"cold_start_s": 1_000})
+    session_id = await launch(first, JobSubType.EMAIL_WAKE_UP)
+    await first.stop(grace_s=0)
+    dead = SqliteStore(tmp_path / "jobd.db")
+    await dead.open()
+    held = await dead.claim(
+        Claim(
+            job_type=JobType.EMAIL,
+            limit=1,
+            worker_id="dead",
+            now=clock.now(),
+            lease_expires_at=clock.now() + 3_600,
+        )
+    )
+    assert [h.session_id for h in held] == [session_id]
+    await dead.close()
+    # The restart requeues it at once, long before the lease would expire.
+    second = await start()
+    job = await job_in(second.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 2)
+
+
+async def test_graceful_stop_requeues_unfinished_jobs_without_using_an_attempt(
+    start: Starter, clock: FakeClock
+) -> None:
+    handler, _, _ = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    stopping = asyncio.create_task(server.stop(grace_s=5))
+    await settle()
+    await clock.advance(5)
+    await stopping
+    reopened = await start({JobSubType.SEND_EMAIL: sleeping_handler(0)})
+    job = await job_in(reopened.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_graceful_stop_lets_a_job_finish_within_the_grace_period(
+    start: Starter, clock: FakeClock
+) -> None:
+    server = await start({JobSubType.SEND_EMAIL: sleeping_handler(3)})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    stopping = asyncio.create_task(server.stop(grace_s=10))
+    await settle()
+    await clock.advance(3)
+    await stopping
+    reopened = await start()
+    job = await reopened.store.get(session_id)
+    assert job is not None and (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_pool_state_reports_workers_by_state(start: Starter, clock: FakeClock) -> None:
+    handler, release, _ = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 2}, **{})
+    await launch(server)
+
+    async def busy() -> bool:
+        return (await workers(server))["busy"] == 1
+
+    await eventually(busy, what="a busy worker")
+    snapshot = await server.pools[JobType.EMAIL].snapshot()
+    assert snapshot.running_jobs == 1 and snapshot.settings.max_workers == 2
+    assert WorkerState.BUSY.value in snapshot.workers
+    release.set()
