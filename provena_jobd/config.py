@@ -19,7 +19,7 @@ from .errors import ConfigError
 from .models import JobType
 
 Durability = Literal["full", "normal"]
-AuthMode = Literal["none"]
+AuthMode = Literal["none", "jwt", "token"]
 T = TypeVar("T")
 
 DEFAULT_HOST = "127.0.0.1"
@@ -34,6 +34,7 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int = DEFAULT_PORT
     insecure: bool = False
     max_body_bytes: int = 1024 * 1024
+    max_payload_depth: int = 32
     shutdown_grace_s: float = 10.0
 
 
@@ -54,11 +55,41 @@ class QueueSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     poll_interval_s: float = 1.0
 
 
+class RoleNames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which realm role grants each right (the reference's names by default)."""
+
+    read: str = "job-service-read"
+    write: str = "job-service-write"
+    admin: str = "job-service-admin"
+
+
+class ApiToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A static API token, kept only as the SHA-256 of the token (`jobd token create`)."""
+
+    sha256: str
+    user: str
+    roles: list[str] = []
+
+
 class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Who a request acts as. Only `none` exists so far: one local user with every role."""
+    """Who a request acts as, and what it may do."""
 
     mode: AuthMode = "none"
     local_user: str = "local"
+    public_key_file: str | None = None
+    realm_url: str | None = None
+    jwks_file: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    service_accounts: list[str] = []
+    roles: RoleNames = RoleNames()
+    tokens: list[ApiToken] = []
+
+
+class CorsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Browser origins allowed to call the API (none by default)."""
+
+    allowed_origins: list[str] = []
 
 
 class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -79,6 +110,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     storage: StorageSettings = StorageSettings()
     queue: QueueSettings = QueueSettings()
     auth: AuthSettings = AuthSettings()
+    cors: CorsSettings = CorsSettings()
     pool: PoolSettings = PoolSettings()
     pools: dict[JobType, PoolSettings] = {}
 
@@ -162,6 +194,29 @@ def _check(settings: Settings) -> None:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
         raise ConfigError("queue.lease_s must be positive")
+    _check_auth(settings.auth)
+
+
+def _check_auth(auth: AuthSettings) -> None:
+    """Each auth mode needs its own settings, and only those."""
+    if auth.mode == "jwt":
+        sources = [k for k in ("public_key_file", "realm_url", "jwks_file") if getattr(auth, k)]
+        if len(sources) != 1:
+            raise ConfigError(
+                'auth.mode = "jwt" needs exactly one of auth.public_key_file, '
+                f"auth.realm_url or auth.jwks_file (got {len(sources)})"
+            )
+    if auth.mode == "token":
+        if not auth.tokens:
+            raise ConfigError(
+                'auth.mode = "token" needs at least one [[auth.tokens]] entry '
+                "(create one with: jobd token create --user NAME --roles ...)"
+            )
+        for token in auth.tokens:
+            if not re.fullmatch(r"[0-9a-f]{64}", token.sha256):
+                raise ConfigError(
+                    f"auth.tokens: sha256 for user {token.user!r} is not 64 hex digits"
+                )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -180,3 +235,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def is_loopback(host: str) -> bool:
     """True when `host` only accepts connections from this machine."""
     return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+REDACTED = "<redacted>"
+_SECRET_KEYS = {"auth.tokens"}
+
+
+def flatten(settings: Settings) -> list[tuple[str, str]]:
+    """The effective settings as `section.key` / value pairs, secrets redacted."""
+    pairs: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if prefix in _SECRET_KEYS:
+            pairs.append((prefix, REDACTED if value else "[]"))
+        elif isinstance(value, msgspec.Struct):
+            for name in value.__struct_fields__:
+                shown = "pool" if name == "pools" and not prefix else name  # as in the TOML
+                walk(f"{prefix}.{shown}" if prefix else shown, getattr(value, name))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        else:
+            pairs.append((prefix, str(msgspec.to_builtins(value))))
+
+    walk("", settings)
+    return pairs

@@ -6,6 +6,7 @@
     └── ApiError             a request is refused; carries the HTTP status and `detail`
         ├── NotFound         400 "Item was not found." (the reference's not-found)
         ├── BadRequest       400 with a reason
+        ├── UnsupportedMediaType  415: the body is not JSON
         └── RequestInvalid   422 with a pydantic-style list of problems
 
 Handlers signal outcomes with `RetryLater` (a transient failure: requeue with back-off).
@@ -57,6 +58,12 @@ class BadRequest(ApiError):
     """Bad request."""
 
     status = 400
+
+
+class UnsupportedMediaType(ApiError):
+    """Unsupported Content-Type: send application/json."""
+
+    status = 415
 
 
 class RequestInvalid(ApiError):

@@ -196,3 +196,12 @@ class HealthResponse(msgspec.Struct):
     """Body of `GET /`."""
 
     message: str = "Health check successful."
+
+
+class AccessReport(msgspec.Struct):
+    """Body of the `/check-access/*` routes."""
+
+    username: str
+    email: str | None
+    roles: list[str]
+    access_token: str

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
 from .config import Settings
+from .identity import Authenticator, NoAuth, make_authenticator
 from .models import JobSubType, JobType
 from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
@@ -50,6 +51,7 @@ class JobdServer:
             self.store, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
         )
         self.service = JobService(self.store, settings, self.clock, self.notify)
+        self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -58,7 +60,8 @@ class JobdServer:
         self.pools[job_type].notify()
 
     async def start(self) -> None:
-        """Open the store, requeue what a previous process left running, start the pools."""
+        """Load auth keys, open the store, requeue what a dead process left, start the pools."""
+        self.authenticator = await make_authenticator(self.settings.auth, self.clock)
         await self.store.open()
         # Single node: no worker of an earlier process can still be alive.
         await self.rescuer.run_once(everything=True)

@@ -25,6 +25,10 @@ from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
 NOT_AUTHORISED_RECORD = "Not authorised to view this record."
 NOT_AUTHORISED_BATCH = "Batch contains items which you do not own. Not authorised."
 BOTH_BATCH_OPTIONS = "Cannot specify both a new batch and an existing batch id."
+NOT_AUTHORISED_ON_BEHALF = (
+    "You are not authorised to launch jobs for another user: that needs the admin role or a "
+    "service account."
+)
 
 
 class NotAuthorised(Exception):
@@ -46,7 +50,9 @@ class JobService:
         self.clock = clock
         self.notify = notify
 
-    async def launch(self, request: LaunchJobRequest, caller: str) -> LaunchJobResponse:
+    async def launch(
+        self, request: LaunchJobRequest, caller: str, may_act_for_others: bool = True
+    ) -> LaunchJobResponse:
         """Validate and durably enqueue one job; it is fetchable as PENDING on return."""
         if request.request_batch_id and request.add_to_batch is not None:
             raise RequestInvalid(
@@ -59,6 +65,9 @@ class JobService:
                 f"{expected_type.value}, not {request.job_type.value}."
             )
         username = request.username if request.username is not None else caller
+        if username != caller and not may_act_for_others:
+            raise NotAuthorised(NOT_AUTHORISED_ON_BEHALF)
+        _check_depth(request.job_payload, self.settings.server.max_payload_depth)
         batch_id = request.add_to_batch
         if request.request_batch_id:
             batch_id = str(uuid.uuid4())
@@ -110,3 +119,27 @@ class JobService:
             raise NotAuthorised(NOT_AUTHORISED_BATCH)
         next_key = key_for(scope, page.jobs[-1]) if page.more and page.jobs else None
         return ListJobsResponse(jobs=page.jobs, pagination_key=next_key)
+
+
+def _check_depth(payload: object, limit: int) -> None:
+    """Refuse payloads nested deeper than `limit` before they reach the queue."""
+    level: list[object] = [payload]
+    for _ in range(limit):
+        children: list[object] = []
+        for value in level:
+            if isinstance(value, dict):
+                children.extend(value.values())
+            elif isinstance(value, list):
+                children.extend(value)
+        if not children:
+            return
+        level = children
+    raise RequestInvalid(
+        [
+            {
+                "loc": ["body", "job_payload"],
+                "msg": f"payload is nested deeper than {limit} levels",
+                "type": "value_error.depth",
+            }
+        ]
+    )

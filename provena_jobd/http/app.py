@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ..server import JobdServer
 from .auth import auth_middleware
+from .cors import cors_middleware
 from .errors import error_middleware
 from .keys import SERVER
 from .routes import add_routes
@@ -14,7 +15,8 @@ from .routes import add_routes
 def create_app(server: JobdServer) -> web.Application:
     """An application serving the Job API for `server` (which the caller starts and stops)."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        # CORS outermost, so preflights and error responses carry its headers.
+        middlewares=[cors_middleware, error_middleware, auth_middleware],
         client_max_size=server.settings.server.max_body_bytes,
     )
     app[SERVER] = server

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..identity import Identity
 from ..server import JobdServer
 
 SERVER = web.AppKey("server", JobdServer)
-CALLER = web.RequestKey("caller", str)  # the username the request acts as
+CALLER = web.RequestKey("caller", Identity)  # who the request acts as

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 from aiohttp import web
 
+from ..config import flatten
 from ..errors import BadRequest
+from ..identity import may_act_for_others
 from ..models import (
+    AccessReport,
     AdminListBatchRequest,
     AdminListJobsRequest,
     HealthResponse,
@@ -16,6 +21,7 @@ from ..models import (
     ListJobsRequest,
 )
 from ..queue.store import ListScope
+from .auth import ACCESS, Access
 from .errors import json_response
 from .keys import CALLER, SERVER
 from .validation import decode_body, query_param
@@ -32,7 +38,7 @@ async def health(request: web.Request) -> web.Response:
 async def user_fetch(request: web.Request) -> web.Response:
     """`GET /jobs/user/fetch`: one of the caller's jobs."""
     session_id = query_param(request, "session_id")
-    job = await request.app[SERVER].service.fetch(session_id, caller=request[CALLER])
+    job = await request.app[SERVER].service.fetch(session_id, caller=request[CALLER].username)
     return json_response(JobResponse(job))
 
 
@@ -46,7 +52,7 @@ async def admin_fetch(request: web.Request) -> web.Response:
 async def user_list(request: web.Request) -> web.Response:
     """`POST /jobs/user/list`: the caller's jobs, newest first."""
     body = await decode_body(request, ListJobsRequest)
-    scope = ListScope(username=request[CALLER])
+    scope = ListScope(username=request[CALLER].username)
     page = await request.app[SERVER].service.list_jobs(scope, body.limit, body.pagination_key)
     return json_response(page)
 
@@ -56,7 +62,8 @@ async def user_list_batch(request: web.Request) -> web.Response:
     body = await decode_body(request, ListBatchRequest)
     scope = ListScope(batch_id=body.batch_id)
     service = request.app[SERVER].service
-    page = await service.list_jobs(scope, body.limit, body.pagination_key, owner=request[CALLER])
+    owner = request[CALLER].username
+    page = await service.list_jobs(scope, body.limit, body.pagination_key, owner=owner)
     return json_response(page)
 
 
@@ -79,7 +86,13 @@ async def admin_list_batch(request: web.Request) -> web.Response:
 async def launch(request: web.Request) -> web.Response:
     """`POST /jobs/admin/launch`: enqueue a job, durably, before answering."""
     body = await decode_body(request, LaunchJobRequest)
-    response = await request.app[SERVER].service.launch(body, caller=request[CALLER])
+    server = request.app[SERVER]
+    caller = request[CALLER]
+    response = await server.service.launch(
+        body,
+        caller=caller.username,
+        may_act_for_others=may_act_for_others(caller, server.settings.auth),
+    )
     return json_response(response)
 
 
@@ -95,16 +108,57 @@ async def pool_state(request: web.Request) -> web.Response:
     return json_response({"pools": snapshots})
 
 
+async def check_access(request: web.Request) -> web.Response:
+    """`GET /check-access/check-*-access`: who the caller is, if the route's roles allow."""
+    caller = request[CALLER]
+    return json_response(
+        AccessReport(
+            username=caller.username,
+            email=caller.email,
+            roles=sorted(caller.roles),
+            access_token=caller.token or "",
+        )
+    )
+
+
+async def admin_config(request: web.Request) -> web.Response:
+    """`GET /admin/config`: the effective configuration as `config.txt`, secrets redacted."""
+    settings = request.app[SERVER].settings
+    text = "".join(f"{key}={value}\n" for key, value in flatten(settings))
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        headers={"Content-Disposition": 'attachment; filename="config.txt"'},
+    )
+
+
+# method, path, handler, who may call it, listed in /openapi.json
+ROUTES: list[
+    tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]], Access, bool]
+] = [
+    ("GET", "/", health, Access.PUBLIC, True),
+    ("GET", "/jobs/user/fetch", user_fetch, Access.USER, True),
+    ("POST", "/jobs/user/list", user_list, Access.USER, True),
+    ("POST", "/jobs/user/list_batch", user_list_batch, Access.USER, True),
+    ("POST", "/jobs/user/retry", retry_stub, Access.USER, False),
+    ("POST", "/jobs/admin/launch", launch, Access.READ_WRITE, True),
+    ("GET", "/jobs/admin/fetch", admin_fetch, Access.READ, True),
+    ("POST", "/jobs/admin/list", admin_list, Access.READ, True),
+    ("POST", "/jobs/admin/list_batch", admin_list_batch, Access.READ, True),
+    ("POST", "/jobs/admin/retry", retry_stub, Access.READ_WRITE, False),
+    ("GET", "/admin/config", admin_config, Access.ADMIN, True),
+    ("GET", "/admin/pool", pool_state, Access.READ, True),
+    ("GET", "/check-access/check-general-access", check_access, Access.USER, True),
+    ("GET", "/check-access/check-read-access", check_access, Access.READ, True),
+    ("GET", "/check-access/check-write-access", check_access, Access.READ_WRITE, True),
+    ("GET", "/check-access/check-admin-access", check_access, Access.ADMIN, True),
+]
+
+
 def add_routes(app: web.Application) -> None:
-    """Register every route."""
-    app.router.add_get("/", health)
-    app.router.add_get("/jobs/user/fetch", user_fetch)
-    app.router.add_post("/jobs/user/list", user_list)
-    app.router.add_post("/jobs/user/list_batch", user_list_batch)
-    app.router.add_post("/jobs/user/retry", retry_stub)
-    app.router.add_post("/jobs/admin/launch", launch)
-    app.router.add_get("/jobs/admin/fetch", admin_fetch)
-    app.router.add_post("/jobs/admin/list", admin_list)
-    app.router.add_post("/jobs/admin/list_batch", admin_list_batch)
-    app.router.add_post("/jobs/admin/retry", retry_stub)
-    app.router.add_get("/admin/pool", pool_state)
+    """Register every route and the access it demands."""
+    access: dict[str, Access] = {}
+    for method, path, handler, needs, _ in ROUTES:
+        app.router.add_route(method, path, handler)
+        access[path] = needs
+    app[ACCESS] = access

@@ -34,17 +34,19 @@ async def running(
     """Start the engine and the HTTP listener; on exit drain the pools and close the store."""
     server = JobdServer(settings, clock=clock, handlers=handlers)
     await server.start()
-    runner = web.AppRunner(create_app(server), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        create_app(server), access_log=None, handle_signals=False, shutdown_timeout=5.0
+    )
     try:
         await runner.setup()
         site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
         await site.start()
         yield Running(server, _url_of(runner, settings.server.host))
     finally:
-        # Stop taking requests first, then let the pools finish or requeue their jobs.
-        await runner.shutdown()
-        await server.stop()
+        # Stop taking requests (in-flight ones complete) before the pools drain, so nothing
+        # is launched into a closing store.
         await runner.cleanup()
+        await server.stop()
 
 
 def _url_of(runner: web.AppRunner, host: str) -> str:

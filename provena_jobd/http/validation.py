@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from ..errors import RequestInvalid
+from ..errors import RequestInvalid, UnsupportedMediaType
 from ..models import JobStatus, JobSubType, JobType
 
 T = TypeVar("T")
@@ -69,6 +69,7 @@ async def decode_body(request: web.Request, model: type[T]) -> T:
     body = await request.read()
     if not body.strip():
         raise missing("body")
+    _check_content_type(request)
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as exc:
@@ -77,6 +78,21 @@ async def decode_body(request: web.Request, model: type[T]) -> T:
         raise RequestInvalid(
             [problem(["body"], f"Invalid JSON: {exc}", "value_error.jsondecode")]
         ) from None
+    except RecursionError:
+        raise RequestInvalid(
+            [problem(["body"], "Invalid JSON: nested too deeply", "value_error.jsondecode")]
+        ) from None
+
+
+def _check_content_type(request: web.Request) -> None:
+    """A body must be JSON; a request without a Content-Type is taken as JSON."""
+    if "Content-Type" not in request.headers:
+        return
+    kind = request.content_type
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {kind!r}: send the body as application/json."
+        )
 
 
 def query_param(request: web.Request, name: str) -> str:

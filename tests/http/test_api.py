@@ -166,8 +166,34 @@ async def test_launch_refusals_change_nothing(client: TestClient[Any, Any]) -> N
 async def test_bodies_that_are_not_a_json_object_get_422(
     client: TestClient[Any, Any], raw: bytes
 ) -> None:
-    problems = detail(await call(client, "POST", "/jobs/admin/launch", 422, data=raw))
-    assert problems[0]["loc"][0] == "body"
+    headers = {"Content-Type": "application/json"}
+    answer = await call(client, "POST", "/jobs/admin/launch", 422, data=raw, headers=headers)
+    assert detail(answer)[0]["loc"][0] == "body"
+
+
+async def test_deeply_nested_payloads_are_refused(client: TestClient[Any, Any]) -> None:
+    too_deep: Any = {}
+    for _ in range(40):
+        too_deep = {"a": too_deep}
+    problems = detail(
+        await call(
+            client, "POST", "/jobs/admin/launch", 422, json={**WAKE, "job_payload": too_deep}
+        )
+    )
+    assert problems[0]["loc"] == ["body", "job_payload"]
+    absurd = b'{"job_type": "EMAIL", "job_payload": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    headers = {"Content-Type": "application/json"}
+    await call(client, "POST", "/jobs/admin/launch", 422, data=absurd, headers=headers)
+    assert (await call(client, "POST", "/jobs/admin/list", 200, json={}))["jobs"] == []
+
+
+@pytest.mark.parametrize("kind", ["application/x-www-form-urlencoded", "text/plain"])
+async def test_bodies_that_are_not_json_get_415(client: TestClient[Any, Any], kind: str) -> None:
+    body = b'{"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}'
+    answer = await call(
+        client, "POST", "/jobs/admin/launch", 415, data=body, headers={"Content-Type": kind}
+    )
+    assert "application/json" in detail(answer)
 
 
 async def test_an_oversized_body_gets_413(client: TestClient[Any, Any]) -> None:

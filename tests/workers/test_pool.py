@@ -145,7 +145,11 @@ async def test_idle_timeout_counts_from_the_end_of_the_last_job(
     await clock.advance(150)
     await job_in(server.store, second, JobStatus.SUCCEEDED)
     assert server.pools[JobType.EMAIL].cold_starts == 1
-    await settle()
+
+    async def idle() -> bool:
+        return await workers(server) == {"provisioning": 0, "idle": 1, "busy": 0}
+
+    await eventually(idle, what="the worker to be idle")
     await clock.advance(119)
     assert await workers(server) == {"provisioning": 0, "idle": 1, "busy": 0}
     await clock.advance(1)
