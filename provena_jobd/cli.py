@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -13,10 +12,8 @@ from typing import Any
 
 import click
 
-from . import config
+from . import config, logs
 from .errors import JobdError
-
-log = logging.getLogger("provena_jobd")
 
 
 def _fail(message: str) -> None:
@@ -55,7 +52,13 @@ def main() -> None:
     type=click.Choice(["full", "normal"]),
     help="full: fsync every commit [default]; normal: may lose the last commits on power loss.",
 )
-@click.option("--log-level", default="INFO", show_default=True, envvar="JOBD_LOG_LEVEL")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    envvar="JOBD_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -93,9 +96,7 @@ def serve(
             f"auth mode 'none' lets anyone act as every role; refusing to listen on "
             f"{settings.server.host}. Use a loopback host or pass --insecure."
         )
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level)
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")
@@ -133,3 +134,30 @@ def _install_uvloop() -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@main.group()
+def token() -> None:
+    """Static API tokens for auth mode 'token'."""
+
+
+@token.command("create")
+@click.option("--user", required=True, help="The user name the token acts as.")
+@click.option(
+    "--roles",
+    default="",
+    help="Comma-separated roles, e.g. job-service-read,job-service-write.",
+)
+def token_create(user: str, roles: str) -> None:
+    """Print a new token once, and the lines to paste into jobd.toml."""
+    from .identity import hash_token, new_token
+
+    role_list = [role.strip() for role in roles.split(",") if role.strip()]
+    secret = new_token()
+    click.echo(f"token: {secret}")
+    click.echo("Keep it secret: it is shown only now. Paste this into jobd.toml:")
+    click.echo("")
+    click.echo("[[auth.tokens]]")
+    click.echo(f'sha256 = "{hash_token(secret)}"')
+    click.echo(f'user = "{user}"')
+    click.echo("roles = [" + ", ".join(f'"{role}"' for role in role_list) + "]")

@@ -156,8 +156,8 @@ class JwtAuth:
         elif settings.jwks_file:
             self._keys = _read_jwks(Path(settings.jwks_file))
         elif settings.realm_url:
+            # The first refresh may follow at once: a key may rotate right after startup.
             self._keys = {None: await _fetch_realm_key(settings.realm_url)}
-            self._fetched_at = self.clock.now()
 
     async def authenticate(self, authorization: str | None) -> Identity:
         """Verify the token; on a bad signature, refresh a realm key once and try again."""
@@ -208,7 +208,8 @@ class JwtAuth:
         return claims
 
     async def _refresh(self) -> bool:
-        """Re-fetch the realm key (at most every 30 s); True if a new key arrived."""
+        """Re-fetch the realm key (at most every 30 s, so bad tokens cannot make jobd hammer
+        the realm); True if a new key arrived."""
         url = self.settings.realm_url
         now = self.clock.now()
         if url is None or now - self._fetched_at < KEY_REFRESH_INTERVAL_S:

@@ -123,7 +123,7 @@ class Job(msgspec.Struct, kw_only=True):
     gsi_status: str = GSI_STATUS
     status: JobStatus
     info: str | None
-    result: msgspec.Raw = NULL_RAW
+    result: msgspec.Raw
     started_timestamp: float | None = None
     finished_timestamp: float | None = None
     attempt: int = 0
@@ -205,3 +205,9 @@ class AccessReport(msgspec.Struct):
     email: str | None
     roles: list[str]
     access_token: str
+
+
+class ErrorResponse(msgspec.Struct):
+    """Every error body: a message, or for 422 a list of problems with their `loc`."""
+
+    detail: Any

@@ -9,6 +9,7 @@ from .auth import auth_middleware
 from .cors import cors_middleware
 from .errors import error_middleware
 from .keys import SERVER
+from .openapi import openapi_json
 from .routes import add_routes
 
 
@@ -21,4 +22,5 @@ def create_app(server: JobdServer) -> web.Application:
     )
     app[SERVER] = server
     add_routes(app)
+    app.router.add_get("/openapi.json", openapi_json)
     return app

@@ -21,6 +21,7 @@ from ..models import (
     ListJobsRequest,
 )
 from ..queue.store import ListScope
+from ..workers.pool import PoolsResponse
 from .auth import ACCESS, Access
 from .errors import json_response
 from .keys import CALLER, SERVER
@@ -104,8 +105,7 @@ async def retry_stub(request: web.Request) -> web.Response:
 
 async def pool_state(request: web.Request) -> web.Response:
     """`GET /admin/pool`: per job type, workers by state, waiting jobs and settings in force."""
-    snapshots = await request.app[SERVER].pool_snapshots()
-    return json_response({"pools": snapshots})
+    return json_response(PoolsResponse(await request.app[SERVER].pool_snapshots()))
 
 
 async def check_access(request: web.Request) -> web.Response:

@@ -65,6 +65,12 @@ class PoolSnapshot(msgspec.Struct, kw_only=True):
     settings: PoolSettings
 
 
+class PoolsResponse(msgspec.Struct):
+    """Body of `GET /admin/pool`."""
+
+    pools: list[PoolSnapshot]
+
+
 class Pool:
     """Runs the jobs of one job type."""
 

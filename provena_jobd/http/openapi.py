@@ -1,0 +1,117 @@
+"""`/openapi.json`, generated from the wire models and the route table.
+
+It lists the reference's public routes (not the `/retry` stubs, as the reference) plus
+jobd's own; every operation documents its success model and the `{"detail": ...}` errors.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ..models import (
+    AccessReport,
+    AdminListBatchRequest,
+    AdminListJobsRequest,
+    ErrorResponse,
+    HealthResponse,
+    JobResponse,
+    LaunchJobRequest,
+    LaunchJobResponse,
+    ListBatchRequest,
+    ListJobsRequest,
+    ListJobsResponse,
+)
+from ..workers.pool import PoolsResponse
+from .auth import Access
+from .routes import ROUTES
+
+# path -> (request body model, required query parameters, success model or "text")
+_OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
+    "/": (None, (), HealthResponse),
+    "/jobs/user/fetch": (None, ("session_id",), JobResponse),
+    "/jobs/user/list": (ListJobsRequest, (), ListJobsResponse),
+    "/jobs/user/list_batch": (ListBatchRequest, (), ListJobsResponse),
+    "/jobs/admin/launch": (LaunchJobRequest, (), LaunchJobResponse),
+    "/jobs/admin/fetch": (None, ("session_id",), JobResponse),
+    "/jobs/admin/list": (AdminListJobsRequest, (), ListJobsResponse),
+    "/jobs/admin/list_batch": (AdminListBatchRequest, (), ListJobsResponse),
+    "/admin/config": (None, (), "text"),
+    "/admin/pool": (None, (), PoolsResponse),
+    "/check-access/check-general-access": (None, (), AccessReport),
+    "/check-access/check-read-access": (None, (), AccessReport),
+    "/check-access/check-write-access": (None, (), AccessReport),
+    "/check-access/check-admin-access": (None, (), AccessReport),
+}
+_ERRORS = {
+    "400": "Not found (`Item was not found.`) or a request the rules refuse",
+    "401": "Not authenticated, or not authorised",
+    "413": "Request body too large",
+    "415": "The body is not JSON",
+    "422": "The request does not validate",
+}
+
+
+def _ref(model: type) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+@cache
+def openapi_document() -> bytes:
+    """The OpenAPI 3.1 document, built once."""
+    models: set[type] = {ErrorResponse}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, _, access, listed in ROUTES:
+        if not listed:
+            continue
+        body, query, success = _OPERATIONS[path]
+        responses: dict[str, Any] = {
+            code: {"description": text, "content": _json(_ref(ErrorResponse))}
+            for code, text in _ERRORS.items()
+        }
+        if success == "text":
+            responses["200"] = {
+                "description": "config.txt",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        else:
+            assert isinstance(success, type)
+            models.add(success)
+            responses["200"] = {"description": "OK", "content": _json(_ref(success))}
+        operation: dict[str, Any] = {"summary": f"{method} {path}", "responses": responses}
+        if query:
+            operation["parameters"] = [
+                {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+                for name in query
+            ]
+        if body is not None:
+            models.add(body)
+            operation["requestBody"] = {"required": True, "content": _json(_ref(body))}
+        if access is not Access.PUBLIC:
+            operation["security"] = [{"bearer": []}]
+        paths.setdefault(path, {})[method.lower()] = operation
+    _, schemas = msgspec.json.schema_components(
+        sorted(models, key=lambda m: m.__name__), ref_template="#/components/schemas/{name}"
+    )
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "provena-jobd Job API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+    return msgspec.json.encode(document)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """`GET /openapi.json`."""
+    return web.Response(body=openapi_document(), content_type="application/json")
