@@ -91,3 +91,28 @@ def test_a_missing_file_is_reported(tmp_path: Path) -> None:
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert config.is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ({"mode": "jwt"}, "needs exactly one of auth.public_key_file"),
+        (
+            {"mode": "jwt", "public_key_file": "a.pem", "jwks_file": "b.json"},
+            "needs exactly one of",
+        ),
+        ({"mode": "token"}, "needs at least one [[auth.tokens]]"),
+        ({"mode": "token", "tokens": [{"sha256": "abc", "user": "u"}]}, "not 64 hex digits"),
+        ({"mode": "ldap"}, "auth.mode: Invalid enum value 'ldap'"),
+    ],
+)
+def test_each_auth_mode_needs_its_settings(auth: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.from_dict({"auth": auth})
+    assert message in caught.value.message
+
+
+def test_the_sample_config_keeps_auth_off_and_cors_closed() -> None:
+    settings = config.load(REPO / "jobd.toml")
+    assert settings.auth == config.AuthSettings()
+    assert settings.cors.allowed_origins == []
