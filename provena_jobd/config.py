@@ -15,11 +15,12 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
+from .catalog import JobCatalog
 from .errors import ConfigError
-from .models import JobType
 
 Durability = Literal["full", "normal"]
 AuthMode = Literal["none", "jwt", "token"]
+HandlerKind = Literal["builtin", "python", "webhook"]
 T = TypeVar("T")
 
 DEFAULT_HOST = "127.0.0.1"
@@ -103,6 +104,36 @@ class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_attempts: int = 3
 
 
+class JobRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where one sub type's jobs go: jobd's built-in handler, a Python callable or a webhook."""
+
+    handler: HandlerKind = "builtin"
+    job_type: str | None = None  # declares a new sub type of this job type
+    callable: str | None = None  # python: "package.module:function"
+    url: str | None = None  # webhook: jobd POSTs the job here
+    timeout_s: float = 30.0  # webhook: how long to wait for the answer
+
+
+class EmailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """SEND_EMAIL: an SMTP server, or else an outbox folder of .eml files."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    from_address: str = "jobd@localhost"
+    outbox: str = "outbox"
+
+
+class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """GENERATE_REPORT: where reports are written and how long their links work."""
+
+    folder: str = "reports"
+    url_ttl_s: float = 10_800.0
+    public_url: str | None = None  # base URL in report links; default: the URL jobd serves
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything jobd can be configured with."""
 
@@ -111,12 +142,19 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     queue: QueueSettings = QueueSettings()
     auth: AuthSettings = AuthSettings()
     cors: CorsSettings = CorsSettings()
+    email: EmailSettings = EmailSettings()
+    reports: ReportSettings = ReportSettings()
+    jobs: dict[str, JobRoute] = {}
     pool: PoolSettings = PoolSettings()
-    pools: dict[JobType, PoolSettings] = {}
+    pools: dict[str, PoolSettings] = {}
 
-    def pool_for(self, job_type: JobType) -> PoolSettings:
+    def pool_for(self, job_type: str) -> PoolSettings:
         """The settings in force for one job type's pool."""
         return self.pools.get(job_type, self.pool)
+
+    def catalog(self) -> JobCatalog:
+        """Every job type and sub type, the reference's and those declared in [jobs]."""
+        return JobCatalog(self.jobs)
 
 
 def load(
@@ -140,19 +178,55 @@ def from_dict(raw: dict[str, Any]) -> Settings:
         raise ConfigError("[pool] must be a table")
     defaults = {k: v for k, v in pool_table.items() if not isinstance(v, dict)}
     per_type = {k: v for k, v in pool_table.items() if isinstance(v, dict)}
-    unknown_types = sorted(set(per_type) - {t.value for t in JobType})
+    jobs = {
+        name: _convert(table, JobRoute, f"jobs.{name}")
+        for name, table in _tables(raw.pop("jobs", {}), "jobs").items()
+    }
+    _check_jobs(jobs)
+    catalog = JobCatalog(jobs)
+    unknown_types = sorted(set(per_type) - set(catalog.job_types))
     if unknown_types:
-        known = ", ".join(t.value for t in JobType)
+        known = ", ".join(catalog.job_types)
         raise ConfigError(f"unknown job type [pool.{unknown_types[0]}] (known: {known})")
     pool = _convert(defaults, PoolSettings, "pool")
     pools = {
-        JobType(name): _convert({**defaults, **values}, PoolSettings, f"pool.{name}")
+        name: _convert({**defaults, **values}, PoolSettings, f"pool.{name}")
         for name, values in per_type.items()
     }
     base = _convert(raw, Settings, "")
-    settings = msgspec.structs.replace(base, pool=pool, pools=pools)
+    settings = msgspec.structs.replace(base, pool=pool, pools=pools, jobs=jobs)
     _check(settings)
     return settings
+
+
+def _tables(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """A TOML table of tables, e.g. [jobs.SEND_EMAIL], [jobs.MY_JOB]."""
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigError(f"[{where}] must contain only tables, e.g. [{where}.SEND_EMAIL]")
+    return value
+
+
+def _check_jobs(jobs: dict[str, JobRoute]) -> None:
+    """Each route names what its handler needs; new sub types name their job type."""
+    builtin = JobCatalog()
+    for name, route in jobs.items():
+        where = f"[jobs.{name}]"
+        known_type = builtin.job_type_of(name)
+        if known_type is None and route.job_type is None:
+            raise ConfigError(
+                f"{where}: {name} is not a sub type of the reference; "
+                'declare it with job_type = "..."'
+            )
+        if known_type is not None and route.job_type not in (None, known_type):
+            raise ConfigError(f"{where}: {name} belongs to job type {known_type}")
+        if known_type is None and route.handler == "builtin":
+            raise ConfigError(f'{where}: a new sub type needs handler = "python" or "webhook"')
+        if route.handler == "python" and not re.fullmatch(r"[\w.]+:[\w]+", route.callable or ""):
+            raise ConfigError(f'{where}: handler = "python" needs callable = "module:function"')
+        if route.handler == "webhook" and not (route.url or "").startswith(("http://", "https://")):
+            raise ConfigError(f'{where}: handler = "webhook" needs url = "http(s)://..."')
+        if route.timeout_s <= 0:
+            raise ConfigError(f"{where}: timeout_s must be positive")
 
 
 def _convert(value: dict[str, Any], kind: type[T], where: str) -> T:

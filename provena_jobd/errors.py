@@ -9,7 +9,8 @@
         ├── UnsupportedMediaType  415: the body is not JSON
         └── RequestInvalid   422 with a pydantic-style list of problems
 
-Handlers signal outcomes with `RetryLater` (a transient failure: requeue with back-off).
+Handlers signal outcomes with `RetryLater` (a transient failure: requeue with back-off) and
+`JobFailed` (a clean failure whose message becomes the job's `info`).
 The mapping of ApiError to HTTP responses lives in `provena_jobd.http`.
 """
 
@@ -74,3 +75,7 @@ class RequestInvalid(ApiError):
 
 class RetryLater(Exception):
     """Raised by a handler for a transient failure: the job is retried after a back-off."""
+
+
+class JobFailed(Exception):
+    """Raised by a handler to fail its job with `Job failed, err: <message>.` as `info`."""

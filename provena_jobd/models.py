@@ -118,8 +118,8 @@ class Job(msgspec.Struct, kw_only=True):
     username: str
     batch_id: str | None
     payload: msgspec.Raw
-    job_type: JobType
-    job_sub_type: JobSubType
+    job_type: str
+    job_sub_type: str
     gsi_status: str = GSI_STATUS
     status: JobStatus
     info: str | None
@@ -127,13 +127,16 @@ class Job(msgspec.Struct, kw_only=True):
     started_timestamp: float | None = None
     finished_timestamp: float | None = None
     attempt: int = 0
+    progress: float | None = None
+    parent_session_id: str | None = None
+    retry_of: str | None = None
 
 
 class LaunchJobRequest(msgspec.Struct, kw_only=True):
-    """Body of `POST /jobs/admin/launch`."""
+    """Body of `POST /jobs/admin/launch`; the types are checked against the job catalog."""
 
-    job_type: JobType
-    job_sub_type: JobSubType
+    job_type: str
+    job_sub_type: str
     job_payload: dict[str, Any]
     username: str | None = None
     request_batch_id: bool = False
@@ -211,3 +214,33 @@ class ErrorResponse(msgspec.Struct):
     """Every error body: a message, or for 422 a list of problems with their `loc`."""
 
     detail: Any
+
+
+class RetryResponse(msgspec.Struct):
+    """The new job a retry launched (the reference's `RetryJobResponse`)."""
+
+    session_id: str
+
+
+class BatchSummaryRequest(msgspec.Struct, kw_only=True):
+    """Body of `POST /jobs/*/batch_summary`."""
+
+    batch_id: str
+
+
+class BatchSummary(msgspec.Struct, kw_only=True):
+    """A batch's jobs counted by status, without paging through them."""
+
+    batch_id: str
+    total: int
+    counts: dict[str, int]
+    done: bool
+    all_succeeded: bool
+
+
+class WorkflowResponse(msgspec.Struct, kw_only=True):
+    """The chain a job belongs to: its root's id and every step, in launch order."""
+
+    session_id: str
+    steps: list[Job]
+    done: bool

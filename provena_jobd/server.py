@@ -1,4 +1,4 @@
-"""The composition root: builds the store, pools, rescuer and service, and runs them."""
+"""The composition root: builds the store, service, pools, rescuer and change feed."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
 from .config import Settings
+from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
-from .models import JobSubType, JobType
+from .models import Job
 from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
+from .workers.builtin import builtin_handlers
 from .workers.handlers import Handler, HandlerRegistry
+from .workers.plugins import configured_handlers
 from .workers.pool import Pool, PoolSnapshot
 from .workers.rescuer import Rescuer
 from .workers.runner import JobRunner
@@ -26,7 +29,7 @@ class JobdServer:
         self,
         settings: Settings,
         clock: Clock | None = None,
-        handlers: Mapping[JobSubType, Handler] | None = None,
+        handlers: Mapping[str, Handler] | None = None,
         store: JobStore | None = None,
     ) -> None:
         self.settings = settings
@@ -34,8 +37,20 @@ class JobdServer:
         self.store: JobStore = store or SqliteStore(
             settings.storage.db, settings.storage.durability
         )
-        self.handlers = HandlerRegistry(handlers)
-        self.runner = JobRunner(self.store, self.handlers, self.clock, settings.queue)
+        self.feed = ChangeFeed(self.store, self.clock)
+        self.store.on_change = self.feed.changed
+        self.service = JobService(self.store, settings, self.clock, self.notify)
+        # Built-in handlers, then what the config routes elsewhere, then the caller's own.
+        self.handlers = HandlerRegistry(
+            {
+                **builtin_handlers(settings, self.store),
+                **configured_handlers(settings),
+                **(handlers or {}),
+            }
+        )
+        self.runner = JobRunner(
+            self.store, self.handlers, self.clock, settings.queue, launcher=self.service
+        )
         self.pools = {
             job_type: Pool(
                 job_type,
@@ -45,19 +60,22 @@ class JobdServer:
                 self.runner,
                 self.clock,
             )
-            for job_type in JobType
+            for job_type in self.service.catalog.job_types
         }
         self.rescuer = Rescuer(
             self.store, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
         )
-        self.service = JobService(self.store, settings, self.clock, self.notify)
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
         self._stopped = False
 
-    def notify(self, job_type: JobType) -> None:
+    def notify(self, job_type: str) -> None:
         """Tell a job type's pool that jobs may be waiting."""
         self.pools[job_type].notify()
+
+    def set_public_url(self, url: str) -> None:
+        """The URL jobd answers on, for links it hands out (report downloads)."""
+        self.runner.public_url = (self.settings.reports.public_url or url).rstrip("/")
 
     async def start(self) -> None:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
@@ -82,6 +100,13 @@ class JobdServer:
                 await self._rescuer_task
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.store.close()
+
+    async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:
+        """Cancel a job: at once if it waits, cooperatively if its handler is running."""
+        job, running = await self.service.cancel(session_id, caller, by)
+        if running:
+            self.pools[job.job_type].cancel(session_id, f"Cancelled by {by}.")
+        return job
 
     async def pool_snapshots(self) -> list[PoolSnapshot]:
         """Every pool's state."""

@@ -1,9 +1,9 @@
-"""The Job API's operations, independent of HTTP: launch, fetch and list, with their rules."""
+"""The Job API's operations, independent of HTTP, with their rules."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -11,14 +11,17 @@ from .clock import Clock
 from .config import Settings
 from .errors import BadRequest, NotFound, RequestInvalid
 from .models import (
-    JOB_TYPE_OF_SUB_TYPE,
+    TERMINAL_STATUSES,
+    BatchSummary,
     Job,
-    JobType,
+    JobStatus,
     LaunchJobRequest,
     LaunchJobResponse,
     ListJobsResponse,
     PaginationKey,
+    WorkflowResponse,
 )
+from .payloads import PAYLOAD_MODELS, PayloadInvalid, check
 from .queue.pagination import INVALID_KEY, key_for, position_of
 from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
 
@@ -29,10 +32,28 @@ NOT_AUTHORISED_ON_BEHALF = (
     "You are not authorised to launch jobs for another user: that needs the admin role or a "
     "service account."
 )
+INVALID_PAYLOAD = (
+    "Invalid payload supplied: Failed to parse the payload as specified job type. Err: {error}."
+)
+WORKFLOW_LIMIT = 1000
 
 
 class NotAuthorised(Exception):
     """The caller may not see this; the message is the reference's `detail`."""
+
+
+def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:
+    listed = ", ".join(f"'{v}'" for v in permitted)
+    return RequestInvalid(
+        [
+            {
+                "loc": ["body", field],
+                "msg": f"value is not a valid enumeration member; permitted: {listed}",
+                "type": "type_error.enum",
+                "ctx": {"enum_values": list(permitted)},
+            }
+        ]
+    )
 
 
 class JobService:
@@ -43,36 +64,54 @@ class JobService:
         store: JobStore,
         settings: Settings,
         clock: Clock,
-        notify: Callable[[JobType], None],
+        notify: Callable[[str], None],
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.notify = notify
+        self.catalog = settings.catalog()
 
-    async def launch(
-        self, request: LaunchJobRequest, caller: str, may_act_for_others: bool = True
-    ) -> LaunchJobResponse:
-        """Validate and durably enqueue one job; it is fetchable as PENDING on return."""
+    # -- launching --------------------------------------------------------------------------
+
+    async def prepare(
+        self,
+        request: LaunchJobRequest,
+        caller: str,
+        parent_session_id: str | None = None,
+        pending_batches: Mapping[str, str] | None = None,
+        may_act_for_others: bool = True,
+        retry_of: str | None = None,
+    ) -> tuple[NewJob, LaunchJobResponse]:
+        """Apply every launch rule and build the job's row; nothing is written."""
         if request.request_batch_id and request.add_to_batch is not None:
             raise RequestInvalid(
                 [{"loc": ["body", "__root__"], "msg": BOTH_BATCH_OPTIONS, "type": "value_error"}]
             )
-        expected_type = JOB_TYPE_OF_SUB_TYPE[request.job_sub_type]
-        if expected_type is not request.job_type:
+        catalog = self.catalog
+        if request.job_type not in catalog.job_types:
+            raise _enum_problem("job_type", request.job_type, catalog.job_types)
+        expected_type = catalog.job_type_of(request.job_sub_type)
+        if expected_type is None:
+            raise _enum_problem("job_sub_type", request.job_sub_type, catalog.sub_types)
+        if expected_type != request.job_type:
             raise BadRequest(
-                f"Job sub type {request.job_sub_type.value} belongs to job type "
-                f"{expected_type.value}, not {request.job_type.value}."
+                f"Job sub type {request.job_sub_type} belongs to job type "
+                f"{expected_type}, not {request.job_type}."
             )
         username = request.username if request.username is not None else caller
         if username != caller and not may_act_for_others:
             raise NotAuthorised(NOT_AUTHORISED_ON_BEHALF)
         _check_depth(request.job_payload, self.settings.server.max_payload_depth)
+        try:
+            check(PAYLOAD_MODELS, request.job_sub_type, request.job_payload)
+        except PayloadInvalid as exc:
+            raise BadRequest(INVALID_PAYLOAD.format(error=exc)) from None
         batch_id = request.add_to_batch
         if request.request_batch_id:
             batch_id = str(uuid.uuid4())
         elif batch_id is not None:
-            owner = await self.store.batch_owner(batch_id)
+            owner = (pending_batches or {}).get(batch_id) or await self.store.batch_owner(batch_id)
             if owner is None:
                 raise BadRequest(f"add_to_batch names no existing batch: {batch_id}.")
             if owner != username:
@@ -89,10 +128,54 @@ class JobService:
             payload=msgspec.json.encode(request.job_payload),
             max_attempts=self.settings.pool_for(request.job_type).max_attempts,
             run_after=now,
+            parent_session_id=parent_session_id,
+            retry_of=retry_of,
         )
+        return job, LaunchJobResponse(session_id=job.session_id, batch_id=batch_id)
+
+    async def launch(
+        self, request: LaunchJobRequest, caller: str, may_act_for_others: bool = True
+    ) -> LaunchJobResponse:
+        """Validate and durably enqueue one job; it is fetchable as PENDING on return."""
+        job, response = await self.prepare(request, caller, may_act_for_others=may_act_for_others)
         await self.store.launch([job])
         self.notify(job.job_type)
-        return LaunchJobResponse(session_id=job.session_id, batch_id=batch_id)
+        return response
+
+    async def retry(self, session_id: str, caller: str | None) -> LaunchJobResponse:
+        """Relaunch a FAILED job as a new job with the same payload, recording what it retries."""
+        job = await self.fetch(session_id, caller)
+        if job.status is not JobStatus.FAILED:
+            raise BadRequest(
+                f"Only a FAILED job can be retried; job {session_id} is {job.status.value}."
+            )
+        request = LaunchJobRequest(
+            job_type=job.job_type,
+            job_sub_type=job.job_sub_type,
+            job_payload=msgspec.json.decode(job.payload),
+            username=job.username,
+        )
+        new, response = await self.prepare(request, job.username, retry_of=job.session_id)
+        await self.store.launch([new])
+        self.notify(new.job_type)
+        return response
+
+    async def cancel(self, session_id: str, caller: str | None, by: str) -> tuple[Job, bool]:
+        """Cancel a job: a waiting one ends FAILED now; a running one is asked to stop.
+
+        Returns the job and whether it was running (its pool must interrupt the handler).
+        """
+        job = await self.fetch(session_id, caller)
+        if job.status in TERMINAL_STATUSES:
+            raise BadRequest(
+                f"Job {session_id} has already finished ({job.status.value}); "
+                "it cannot be cancelled."
+            )
+        outcome = await self.store.cancel(session_id, f"Cancelled by {by}.", self.clock.now())
+        running = not outcome.ended and outcome.status is JobStatus.IN_PROGRESS
+        return await self.fetch(session_id, None), running
+
+    # -- reading ----------------------------------------------------------------------------
 
     async def fetch(self, session_id: str, caller: str | None) -> Job:
         """One job; with a caller, only that caller's own (the user route)."""
@@ -108,9 +191,7 @@ class JobService:
     ) -> ListJobsResponse:
         """A page of a list; with `owner`, every job on it must be theirs (user batch lists)."""
         if owner is not None and scope.batch_id is not None:
-            batch_owner = await self.store.batch_owner(scope.batch_id)
-            if batch_owner is not None and batch_owner != owner:
-                raise NotAuthorised(NOT_AUTHORISED_BATCH)
+            await self._check_batch_owner(scope.batch_id, owner)
         try:
             page = await self.store.list_jobs(scope, limit, position_of(scope, key))
         except InvalidPosition:
@@ -119,6 +200,36 @@ class JobService:
             raise NotAuthorised(NOT_AUTHORISED_BATCH)
         next_key = key_for(scope, page.jobs[-1]) if page.more and page.jobs else None
         return ListJobsResponse(jobs=page.jobs, pagination_key=next_key)
+
+    async def batch_summary(self, batch_id: str, owner: str | None) -> BatchSummary:
+        """Counts by status for a batch of any size, and whether all of it has finished."""
+        if owner is not None:
+            await self._check_batch_owner(batch_id, owner)
+        counts = await self.store.batch_counts(batch_id)
+        total = sum(counts.values())
+        finished = sum(counts.get(status, 0) for status in TERMINAL_STATUSES)
+        return BatchSummary(
+            batch_id=batch_id,
+            total=total,
+            counts={status.value: counts.get(status, 0) for status in JobStatus},
+            done=total > 0 and finished == total,
+            all_succeeded=total > 0 and counts.get(JobStatus.SUCCEEDED, 0) == total,
+        )
+
+    async def workflow(self, session_id: str, caller: str | None) -> WorkflowResponse:
+        """The chain a job belongs to, steps in launch order with their statuses."""
+        await self.fetch(session_id, caller)
+        steps = await self.store.workflow(session_id, WORKFLOW_LIMIT)
+        if caller is not None:
+            steps = [step for step in steps if step.username == caller]
+        root = steps[0].session_id if steps else session_id
+        done = all(step.status in TERMINAL_STATUSES for step in steps)
+        return WorkflowResponse(session_id=root, steps=steps, done=done)
+
+    async def _check_batch_owner(self, batch_id: str, owner: str) -> None:
+        batch_owner = await self.store.batch_owner(batch_id)
+        if batch_owner is not None and batch_owner != owner:
+            raise NotAuthorised(NOT_AUTHORISED_BATCH)
 
 
 def _check_depth(payload: object, limit: int) -> None:

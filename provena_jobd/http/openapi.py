@@ -16,6 +16,8 @@ from ..models import (
     AccessReport,
     AdminListBatchRequest,
     AdminListJobsRequest,
+    BatchSummary,
+    BatchSummaryRequest,
     ErrorResponse,
     HealthResponse,
     JobResponse,
@@ -24,22 +26,30 @@ from ..models import (
     ListBatchRequest,
     ListJobsRequest,
     ListJobsResponse,
+    WorkflowResponse,
 )
 from ..workers.pool import PoolsResponse
 from .auth import Access
 from .routes import ROUTES
 
-# path -> (request body model, required query parameters, success model or "text")
+# path -> (request body model, required query parameters, success model or a media type)
 _OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
     "/": (None, (), HealthResponse),
     "/jobs/user/fetch": (None, ("session_id",), JobResponse),
+    "/jobs/user/cancel": (None, ("session_id",), JobResponse),
+    "/jobs/admin/cancel": (None, ("session_id",), JobResponse),
+    "/jobs/user/batch_summary": (BatchSummaryRequest, (), BatchSummary),
+    "/jobs/admin/batch_summary": (BatchSummaryRequest, (), BatchSummary),
+    "/jobs/user/workflow": (None, ("session_id",), WorkflowResponse),
+    "/jobs/admin/workflow": (None, ("session_id",), WorkflowResponse),
+    "/jobs/user/events": (None, (), "text/event-stream"),
     "/jobs/user/list": (ListJobsRequest, (), ListJobsResponse),
     "/jobs/user/list_batch": (ListBatchRequest, (), ListJobsResponse),
     "/jobs/admin/launch": (LaunchJobRequest, (), LaunchJobResponse),
     "/jobs/admin/fetch": (None, ("session_id",), JobResponse),
     "/jobs/admin/list": (AdminListJobsRequest, (), ListJobsResponse),
     "/jobs/admin/list_batch": (AdminListBatchRequest, (), ListJobsResponse),
-    "/admin/config": (None, (), "text"),
+    "/admin/config": (None, (), "text/plain"),
     "/admin/pool": (None, (), PoolsResponse),
     "/check-access/check-general-access": (None, (), AccessReport),
     "/check-access/check-read-access": (None, (), AccessReport),
@@ -52,6 +62,15 @@ _ERRORS = {
     "413": "Request body too large",
     "415": "The body is not JSON",
     "422": "The request does not validate",
+}
+
+
+_WAIT_S = {
+    "name": "wait_s",
+    "in": "query",
+    "required": False,
+    "description": "Wait up to this many seconds for the job to finish before answering.",
+    "schema": {"type": "number", "minimum": 0, "maximum": 60},
 }
 
 
@@ -76,21 +95,23 @@ def openapi_document() -> bytes:
             code: {"description": text, "content": _json(_ref(ErrorResponse))}
             for code, text in _ERRORS.items()
         }
-        if success == "text":
+        if isinstance(success, str):
             responses["200"] = {
-                "description": "config.txt",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": success,
+                "content": {success: {"schema": {"type": "string"}}},
             }
         else:
-            assert isinstance(success, type)
             models.add(success)
             responses["200"] = {"description": "OK", "content": _json(_ref(success))}
         operation: dict[str, Any] = {"summary": f"{method} {path}", "responses": responses}
-        if query:
-            operation["parameters"] = [
-                {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
-                for name in query
-            ]
+        parameters = [
+            {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+            for name in query
+        ]
+        if path.endswith("/fetch"):
+            parameters.append(_WAIT_S)
+        if parameters:
+            operation["parameters"] = parameters
         if body is not None:
             models.add(body)
             operation["requestBody"] = {"required": True, "content": _json(_ref(body))}

@@ -8,9 +8,9 @@ import msgspec
 from aiohttp import web
 
 from ..config import flatten
-from ..errors import BadRequest
 from ..identity import may_act_for_others
 from ..models import (
+    TERMINAL_STATUSES,
     AccessReport,
     AdminListBatchRequest,
     AdminListJobsRequest,
@@ -22,12 +22,24 @@ from ..models import (
 )
 from ..queue.store import ListScope
 from ..workers.pool import PoolsResponse
+from .actions import (
+    admin_batch_summary,
+    admin_cancel,
+    admin_retry,
+    admin_workflow,
+    user_batch_summary,
+    user_cancel,
+    user_retry,
+    user_workflow,
+)
 from .auth import ACCESS, Access
 from .errors import json_response
+from .event_stream import events
 from .keys import CALLER, SERVER
-from .validation import decode_body, query_param
+from .report_files import report_file
+from .validation import decode_body, optional_float, query_param
 
-NOT_IMPLEMENTED = "Not yet implemented"
+MAX_WAIT_S = 60.0
 _HEALTH = msgspec.json.encode(HealthResponse())
 
 
@@ -36,18 +48,26 @@ async def health(request: web.Request) -> web.Response:
     return web.Response(body=_HEALTH, content_type="application/json")
 
 
+async def _fetch(request: web.Request, caller: str | None) -> web.Response:
+    """A fetch; with `wait_s`, it answers once the job has finished or after that long."""
+    session_id = query_param(request, "session_id")
+    wait_s = optional_float(request, "wait_s", 0.0, MAX_WAIT_S)
+    server = request.app[SERVER]
+    job = await server.service.fetch(session_id, caller=caller)
+    if wait_s and job.status not in TERMINAL_STATUSES:
+        await server.feed.wait_finished(session_id, wait_s)
+        job = await server.service.fetch(session_id, caller=caller)
+    return json_response(JobResponse(job))
+
+
 async def user_fetch(request: web.Request) -> web.Response:
     """`GET /jobs/user/fetch`: one of the caller's jobs."""
-    session_id = query_param(request, "session_id")
-    job = await request.app[SERVER].service.fetch(session_id, caller=request[CALLER].username)
-    return json_response(JobResponse(job))
+    return await _fetch(request, request[CALLER].username)
 
 
 async def admin_fetch(request: web.Request) -> web.Response:
     """`GET /jobs/admin/fetch`: any job."""
-    session_id = query_param(request, "session_id")
-    job = await request.app[SERVER].service.fetch(session_id, caller=None)
-    return json_response(JobResponse(job))
+    return await _fetch(request, None)
 
 
 async def user_list(request: web.Request) -> web.Response:
@@ -97,12 +117,6 @@ async def launch(request: web.Request) -> web.Response:
     return json_response(response)
 
 
-async def retry_stub(request: web.Request) -> web.Response:
-    """`POST /jobs/*/retry`: present and authenticated as in the reference, not yet implemented."""
-    query_param(request, "session_id")
-    raise BadRequest(NOT_IMPLEMENTED)
-
-
 async def pool_state(request: web.Request) -> web.Response:
     """`GET /admin/pool`: per job type, workers by state, waiting jobs and settings in force."""
     return json_response(PoolsResponse(await request.app[SERVER].pool_snapshots()))
@@ -140,12 +154,20 @@ ROUTES: list[
     ("GET", "/jobs/user/fetch", user_fetch, Access.USER, True),
     ("POST", "/jobs/user/list", user_list, Access.USER, True),
     ("POST", "/jobs/user/list_batch", user_list_batch, Access.USER, True),
-    ("POST", "/jobs/user/retry", retry_stub, Access.USER, False),
+    ("POST", "/jobs/user/retry", user_retry, Access.USER, False),
+    ("POST", "/jobs/user/cancel", user_cancel, Access.USER, True),
+    ("POST", "/jobs/user/batch_summary", user_batch_summary, Access.USER, True),
+    ("GET", "/jobs/user/workflow", user_workflow, Access.USER, True),
+    ("GET", "/jobs/user/events", events, Access.USER, True),
     ("POST", "/jobs/admin/launch", launch, Access.READ_WRITE, True),
     ("GET", "/jobs/admin/fetch", admin_fetch, Access.READ, True),
     ("POST", "/jobs/admin/list", admin_list, Access.READ, True),
     ("POST", "/jobs/admin/list_batch", admin_list_batch, Access.READ, True),
-    ("POST", "/jobs/admin/retry", retry_stub, Access.READ_WRITE, False),
+    ("POST", "/jobs/admin/retry", admin_retry, Access.READ_WRITE, False),
+    ("POST", "/jobs/admin/cancel", admin_cancel, Access.READ_WRITE, True),
+    ("POST", "/jobs/admin/batch_summary", admin_batch_summary, Access.READ, True),
+    ("GET", "/jobs/admin/workflow", admin_workflow, Access.READ, True),
+    ("GET", "/reports/{name}", report_file, Access.PUBLIC, False),
     ("GET", "/admin/config", admin_config, Access.ADMIN, True),
     ("GET", "/admin/pool", pool_state, Access.READ, True),
     ("GET", "/check-access/check-general-access", check_access, Access.USER, True),

@@ -11,7 +11,6 @@ from aiohttp import web
 
 from ..clock import Clock
 from ..config import Settings
-from ..models import JobSubType
 from ..server import JobdServer
 from ..workers.handlers import Handler
 from .app import create_app
@@ -29,7 +28,7 @@ class Running:
 async def running(
     settings: Settings,
     clock: Clock | None = None,
-    handlers: Mapping[JobSubType, Handler] | None = None,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> AsyncIterator[Running]:
     """Start the engine and the HTTP listener; on exit drain the pools and close the store."""
     server = JobdServer(settings, clock=clock, handlers=handlers)
@@ -41,7 +40,9 @@ async def running(
         await runner.setup()
         site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
         await site.start()
-        yield Running(server, _url_of(runner, settings.server.host))
+        url = _url_of(runner, settings.server.host)
+        server.set_public_url(url)
+        yield Running(server, url)
     finally:
         # Stop taking requests (in-flight ones complete) before the pools drain, so nothing
         # is launched into a closing store.

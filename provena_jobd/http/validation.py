@@ -9,18 +9,12 @@ import msgspec
 from aiohttp import web
 
 from ..errors import RequestInvalid, UnsupportedMediaType
-from ..models import JobStatus, JobSubType, JobType
 
 T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
-_ENUMS: dict[str, list[str]] = {
-    "job_type": [t.value for t in JobType],
-    "job_sub_type": [t.value for t in JobSubType],
-    "status": [s.value for s in JobStatus],
-}
 
 
 def problem(loc: list[str | int], msg: str, kind: str, **ctx: Any) -> dict[str, Any]:
@@ -48,15 +42,6 @@ def describe(error: msgspec.ValidationError) -> dict[str, Any]:
     if missing_field := _MISSING.match(msg):
         return problem(
             [*loc, missing_field.group("field")], "field required", "value_error.missing"
-        )
-    field = loc[-1] if len(loc) > 1 else None
-    if msg.startswith("Invalid enum value") and isinstance(field, str) and field in _ENUMS:
-        permitted = ", ".join(f"'{v}'" for v in _ENUMS[field])
-        return problem(
-            loc,
-            f"value is not a valid enumeration member; permitted: {permitted}",
-            "type_error.enum",
-            enum_values=_ENUMS[field],
         )
     if msg.startswith("Object contains unknown field"):
         return problem(loc, msg, "value_error.extra")
@@ -100,4 +85,26 @@ def query_param(request: web.Request, name: str) -> str:
     value = request.query.get(name)
     if value is None:
         raise missing("query", name)
+    return value
+
+
+def optional_float(request: web.Request, name: str, low: float, high: float) -> float:
+    """An optional numeric query parameter within [low, high], or a 422 naming it."""
+    raw = request.query.get(name)
+    if raw is None:
+        return low
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also false for NaN
+        raise RequestInvalid(
+            [
+                problem(
+                    ["query", name],
+                    f"ensure this value is a number from {low:g} to {high:g}",
+                    "value_error.number",
+                )
+            ]
+        )
     return value

@@ -7,8 +7,9 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ import aiosqlite
 import msgspec
 
 from ..errors import StorageError
-from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus, JobSubType, JobType
+from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .sql import migrations, queries
 from .store import (
     BackoffPolicy,
+    CancelOutcome,
     Claim,
     ClaimedJob,
     Finish,
@@ -27,6 +29,7 @@ from .store import (
     Lease,
     ListScope,
     NewJob,
+    NewRecord,
     Page,
     Position,
     Requeue,
@@ -35,15 +38,40 @@ from .store import (
 from .writer import GroupCommitWriter
 
 Q = queries("sqlite")
+# Depth-limited, so a cycle (impossible by construction) could not loop forever.
+_WORKFLOW_STEPS = f"""
+WITH RECURSIVE down(session_id, depth) AS (
+    SELECT ?, 0
+    UNION ALL
+    SELECT jobs.session_id, down.depth + 1 FROM jobs JOIN down
+    ON jobs.parent_session_id = down.session_id WHERE down.depth < 16
+)
+SELECT {
+    ", ".join(
+        "jobs." + c.strip()
+        for c in (
+            "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
+            "status, info, result, started_timestamp, finished_timestamp, attempt, "
+            "parent_session_id, retry_of, progress"
+        ).split(",")
+    )
+}
+FROM jobs JOIN down USING (session_id) ORDER BY jobs.seq LIMIT ?
+"""
 _JOB_COLUMNS = (
     "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
-    "status, info, result, started_timestamp, finished_timestamp, attempt"
+    "status, info, result, started_timestamp, finished_timestamp, attempt, "
+    "parent_session_id, retry_of, progress"
 )
 _LOST = "Requeued: its worker was lost (lease expired or jobd restarted) on attempt {attempt}."
 _GAVE_UP = (
     "Job failed: its worker was lost (lease expired or jobd restarted) on each of "
     "{attempt} attempts; giving up."
 )
+
+
+def _ignore(session_ids: Iterable[str]) -> None:
+    """The default change listener."""
 
 
 def _row_to_job(row: Sequence[Any]) -> Job:
@@ -53,14 +81,17 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         username=row[2],
         batch_id=row[3],
         payload=msgspec.Raw(row[4]),
-        job_type=JobType(row[5]),
-        job_sub_type=JobSubType(row[6]),
+        job_type=row[5],
+        job_sub_type=row[6],
         status=JobStatus(row[7]),
         info=row[8],
         result=NULL_RAW if row[9] is None else msgspec.Raw(row[9]),
         started_timestamp=row[10],
         finished_timestamp=row[11],
         attempt=row[12],
+        parent_session_id=row[13],
+        retry_of=row[14],
+        progress=row[15],
     )
 
 
@@ -72,6 +103,8 @@ class SqliteStore:
         self.durability = durability
         self._writer = GroupCommitWriter(self._connect)
         self._reader: aiosqlite.Connection | None = None
+        # Told the ids of the jobs each committed write changed (the change feed).
+        self.on_change: Callable[[Iterable[str]], None] = _ignore
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -117,6 +150,7 @@ class SqliteStore:
     async def launch(self, jobs: list[NewJob]) -> None:
         """Insert jobs as PENDING, durably."""
         await self._writer.submit(_insert_jobs, jobs)
+        self.on_change(job.session_id for job in jobs)
 
     async def get(self, session_id: str) -> Job | None:
         """One job by id."""
@@ -168,21 +202,29 @@ class SqliteStore:
     async def claim(self, claim: Claim) -> list[ClaimedJob]:
         """Claim waiting jobs for a worker."""
         claimed: list[ClaimedJob] = await self._writer.submit(_claim, claim)
+        if claimed:
+            self.on_change(job.session_id for job in claimed)
         return claimed
 
     async def start(self, lease: Lease, info: str, now: float) -> bool:
         """Mark a held job IN_PROGRESS."""
         started: bool = await self._writer.submit(_start, (info, now, lease))
+        if started:
+            self.on_change((lease.session_id,))
         return started
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt."""
         finished: bool = await self._writer.submit(_finish, finish)
+        if finished:
+            self.on_change([finish.session_id, *(job.session_id for job in finish.launches)])
         return finished
 
     async def requeue(self, requeue: Requeue) -> bool:
         """Return a held job to PENDING."""
         requeued: bool = await self._writer.submit(_requeue, requeue)
+        if requeued:
+            self.on_change((requeue.session_id,))
         return requeued
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
@@ -195,17 +237,65 @@ class SqliteStore:
     async def rescue(self, now: float, everything: bool, backoff: BackoffPolicy) -> list[Rescued]:
         """Requeue or fail jobs whose worker is gone."""
         rescued: list[Rescued] = await self._writer.submit(_rescue, (now, everything, backoff))
+        if rescued:
+            self.on_change(r.session_id for r in rescued)
         return rescued
 
-    async def count_waiting(self, job_type: JobType, now: float, cap: int) -> int:
+    async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Claimable jobs of a type, up to `cap`."""
-        rows = await self._read(Q["count_waiting"], (job_type.value, now, cap))
+        rows = await self._read(Q["count_waiting"], (job_type, now, cap))
         return int(rows[0][0])
 
-    async def waiting_by_type(self) -> dict[JobType, int]:
+    async def waiting_by_type(self) -> dict[str, int]:
         """PENDING jobs per type."""
         rows = await self._read(Q["waiting_by_type"])
-        return {JobType(job_type): int(count) for job_type, count in rows}
+        return {str(job_type): int(count) for job_type, count in rows}
+
+    async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
+        """Show progress on a running job."""
+        shown: bool = await self._writer.submit(_progress, (lease, info, fraction))
+        if shown:
+            self.on_change((lease.session_id,))
+        return shown
+
+    async def cancel(self, session_id: str, info: str, now: float) -> CancelOutcome:
+        """End a waiting job, or flag a running one."""
+        outcome: CancelOutcome = await self._writer.submit(_cancel, (session_id, info, now))
+        self.on_change((session_id,))
+        return outcome
+
+    async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        """Jobs of a batch per status."""
+        rows = await self._read(Q["batch_counts"], (batch_id,))
+        return {JobStatus(status): int(count) for status, count in rows}
+
+    async def workflow(self, session_id: str, limit: int) -> list[Job]:
+        """The root of a job's chain and everything launched from it, oldest first."""
+        roots = await self._read(Q["workflow_root"], (session_id,))
+        if not roots:
+            return []
+        rows = await self._read(_WORKFLOW_STEPS, (roots[0][0], limit))
+        return [_row_to_job(row) for row in rows]
+
+    async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
+        """Records whose JSON mentions `text`."""
+        rows = await self._read(Q["records_mentioning"], (text, limit))
+        return [
+            NewRecord(
+                record_id=row[0],
+                kind=row[1],
+                session_id=row[2],
+                username=row[3],
+                data=msgspec.json.decode(row[4]),
+                created=row[5],
+            )
+            for row in rows
+        ]
+
+    async def secret(self, name: str) -> str:
+        """A persistent random secret."""
+        secret: str = await self._writer.submit(_secret, name)
+        return secret
 
 
 # -- writer-thread steps: each applies many arguments of one kind inside the open transaction --
@@ -253,16 +343,28 @@ def _insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]
                 j.created_timestamp,
                 j.username,
                 j.batch_id,
-                j.job_type.value,
-                j.job_sub_type.value,
+                j.job_type,
+                j.job_sub_type,
                 j.payload,
                 j.max_attempts,
                 j.run_after,
+                j.parent_session_id,
+                j.retry_of,
             )
             for j in jobs
         ],
     )
     return [None] * len(launches)
+
+
+def _insert_records(connection: sqlite3.Connection, records: list[NewRecord]) -> None:
+    connection.executemany(
+        Q["insert_record"],
+        [
+            (r.record_id, r.kind, r.session_id, r.username, msgspec.json.encode(r.data), r.created)
+            for r in records
+        ],
+    )
 
 
 def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[ClaimedJob]]:
@@ -274,7 +376,7 @@ def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
                 "lease_expires_at": claim.lease_expires_at,
-                "job_type": claim.job_type.value,
+                "job_type": claim.job_type,
                 "now": claim.now,
                 "limit": claim.limit,
             },
@@ -287,8 +389,8 @@ def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list
                     created_timestamp=row[2],
                     username=row[3],
                     batch_id=row[4],
-                    job_type=JobType(row[5]),
-                    job_sub_type=JobSubType(row[6]),
+                    job_type=row[5],
+                    job_sub_type=row[6],
                     payload=row[7],
                     attempt=row[8],
                     max_attempts=row[9],
@@ -310,7 +412,7 @@ def _start(
 
 
 def _finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:
-    return _apply_each(
+    applied = _apply_each(
         connection,
         Q["finish_job"],
         [
@@ -318,6 +420,50 @@ def _finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[
             for f in finishes
         ],
     )
+    # A handler's launches and records exist only if its success was recorded.
+    kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
+    launches = [job for f in kept for job in f.launches]
+    if launches:
+        _insert_jobs(connection, [launches])
+    records = [record for f in kept for record in f.records]
+    if records:
+        _insert_records(connection, records)
+    return applied
+
+
+def _progress(
+    connection: sqlite3.Connection, updates: Sequence[tuple[Lease, str, float | None]]
+) -> list[bool]:
+    return _apply_each(
+        connection,
+        Q["report_progress"],
+        [(info, fraction, lease.session_id, lease.attempt) for lease, info, fraction in updates],
+    )
+
+
+def _cancel(
+    connection: sqlite3.Connection, requests: Sequence[tuple[str, str, float]]
+) -> list[CancelOutcome]:
+    outcomes = []
+    for session_id, info, now in requests:
+        row = connection.execute("SELECT status FROM jobs WHERE session_id = ?", (session_id,))
+        found = row.fetchone()
+        status = JobStatus(found[0]) if found else None
+        ended = bool(
+            connection.execute(Q["cancel_waiting"], (info, round(now, 3), session_id)).rowcount
+        )
+        if not ended:
+            connection.execute(Q["request_cancel"], (info, session_id))
+        outcomes.append(CancelOutcome(status, ended))
+    return outcomes
+
+
+def _secret(connection: sqlite3.Connection, names: Sequence[str]) -> list[str]:
+    values = []
+    for name in names:
+        connection.execute(Q["put_meta_if_absent"], (name, secrets.token_hex(32)))
+        values.append(str(connection.execute(Q["get_meta"], (name,)).fetchone()[0]))
+    return values
 
 
 def _requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> list[bool]:
@@ -389,8 +535,6 @@ def _rescue(
                 ).rowcount
                 status = JobStatus.PENDING
             if applied:
-                rescued.append(
-                    Rescued(session_id=session_id, job_type=JobType(job_type), status=status)
-                )
+                rescued.append(Rescued(session_id=session_id, job_type=job_type, status=status))
         results.append(rescued)
     return results

@@ -8,11 +8,12 @@ in the state that attempt left it in, so a late or duplicate writer changes noth
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import msgspec
 
-from ..models import Job, JobStatus, JobSubType, JobType
+from ..models import Job, JobStatus
 
 
 class NewJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,11 +24,24 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True):
     username: str
     batch_id: str | None
     new_batch: bool
-    job_type: JobType
-    job_sub_type: JobSubType
+    job_type: str
+    job_sub_type: str
     payload: bytes
     max_attempts: int
     run_after: float
+    parent_session_id: str | None = None
+    retry_of: str | None = None
+
+
+class NewRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A record a handler registered or lodged in the simulated registry/provenance store."""
+
+    record_id: str
+    kind: str
+    session_id: str
+    username: str
+    data: dict[str, Any]
+    created: float
 
 
 class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,8 +51,8 @@ class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):
     created_timestamp: int
     username: str
     batch_id: str | None
-    job_type: JobType
-    job_sub_type: JobSubType
+    job_type: str
+    job_sub_type: str
     payload: bytes
     attempt: int
     max_attempts: int
@@ -47,7 +61,7 @@ class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
     """Ask for up to `limit` waiting jobs of one type for one worker."""
 
-    job_type: JobType
+    job_type: str
     limit: int
     worker_id: str
     now: float
@@ -55,7 +69,8 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Finish(msgspec.Struct, frozen=True, kw_only=True):
-    """End an attempt SUCCEEDED or FAILED."""
+    """End an attempt SUCCEEDED or FAILED; what the handler launched and recorded is
+    committed with it, and only if the attempt still holds the job."""
 
     session_id: str
     attempt: int
@@ -63,6 +78,8 @@ class Finish(msgspec.Struct, frozen=True, kw_only=True):
     info: str | None
     result: bytes | None
     now: float
+    launches: list[NewJob] = []
+    records: list[NewRecord] = []
 
 
 class Requeue(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,7 +103,7 @@ class Rescued(msgspec.Struct, frozen=True, kw_only=True):
     """What the rescuer did with a job whose worker was lost."""
 
     session_id: str
-    job_type: JobType
+    job_type: str
     status: JobStatus
 
 
@@ -111,12 +128,22 @@ class Page(msgspec.Struct, frozen=True):
     more: bool
 
 
+class CancelOutcome(msgspec.Struct, frozen=True):
+    """What a cancel request found: the status before it, and whether it ended the job now."""
+
+    status: JobStatus | None
+    ended: bool
+
+
 class InvalidPosition(Exception):
     """The pagination position does not name a job of this list."""
 
 
 class JobStore(Protocol):
     """The durable queue's operations."""
+
+    # Called after each committed write with the ids of the jobs it changed.
+    on_change: Callable[[Iterable[str]], None]
 
     async def open(self) -> None:
         """Connect and migrate the schema to the newest version."""
@@ -173,12 +200,36 @@ class JobStore(Protocol):
         """
         ...
 
-    async def count_waiting(self, job_type: JobType, now: float, cap: int) -> int:
+    async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Jobs of a type claimable at `now`, counted up to `cap` (enough to decide scaling)."""
         ...
 
-    async def waiting_by_type(self) -> dict[JobType, int]:
+    async def waiting_by_type(self) -> dict[str, int]:
         """All PENDING jobs per type, including those backing off."""
+        ...
+
+    async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
+        """Show progress on a held IN_PROGRESS job."""
+        ...
+
+    async def cancel(self, session_id: str, info: str, now: float) -> CancelOutcome:
+        """End a waiting job FAILED with `info`; mark a running one for cooperative cancel."""
+        ...
+
+    async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        """How many of a batch's jobs are in each status."""
+        ...
+
+    async def workflow(self, session_id: str, limit: int) -> list[Job]:
+        """The chain a job belongs to: its root and every job launched from it, in order."""
+        ...
+
+    async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
+        """Simulated registry/provenance records whose data mentions `text`."""
+        ...
+
+    async def secret(self, name: str) -> str:
+        """A random secret that survives restarts, created on first use."""
         ...
 
 

@@ -19,7 +19,6 @@ import msgspec
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
-from ..models import JobType
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .runner import JobRunner
@@ -56,7 +55,7 @@ class Worker:
 class PoolSnapshot(msgspec.Struct, kw_only=True):
     """A pool's state for `GET /admin/pool`."""
 
-    job_type: JobType
+    job_type: str
     workers: dict[str, int]
     running_jobs: int
     waiting: int
@@ -76,7 +75,7 @@ class Pool:
 
     def __init__(
         self,
-        job_type: JobType,
+        job_type: str,
         settings: PoolSettings,
         queue: QueueSettings,
         store: JobStore,
@@ -103,6 +102,16 @@ class Pool:
     def notify(self) -> None:
         """Jobs may be waiting or a slot came free: look again now."""
         self._wakeup.set()
+
+    def cancel(self, session_id: str, info: str) -> bool:
+        """Interrupt a running job's handler; it ends FAILED with `info`. False if not here."""
+        for worker in self.workers:
+            for task, lease in worker.running.items():
+                if lease.session_id == session_id:
+                    self.runner.cancelling[session_id] = info
+                    task.cancel()
+                    return True
+        return False
 
     def start(self) -> None:
         """Start the supervisor loop."""

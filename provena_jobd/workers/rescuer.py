@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 
 from ..clock import Clock
-from ..models import JobType
 from ..queue.store import JobStore, Rescued
 from .runner import JobRunner
 
@@ -22,7 +21,7 @@ class Rescuer:
         runner: JobRunner,
         clock: Clock,
         interval_s: float,
-        notify: Callable[[JobType], None],
+        notify: Callable[[str], None],
     ) -> None:
         self.store = store
         self.runner = runner

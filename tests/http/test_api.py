@@ -147,7 +147,26 @@ async def test_launch_refusals_change_nothing(client: TestClient[Any, Any]) -> N
         ),
         ({**WAKE, "add_to_batch": "no-such-batch"}, 400, None),
         ({**WAKE, "add_to_batch": theirs["batch_id"]}, 400, None),
-        ({**WAKE, "job_type": "FAX"}, 422, None),
+        (
+            {**WAKE, "job_type": "FAX"},
+            422,
+            [
+                {
+                    "loc": ["body", "job_type"],
+                    "msg": "value is not a valid enumeration member; permitted: "
+                    "'PROV_LODGE', 'REGISTRY', 'EMAIL', 'REPORT'",
+                    "type": "type_error.enum",
+                    "ctx": {"enum_values": ["PROV_LODGE", "REGISTRY", "EMAIL", "REPORT"]},
+                }
+            ],
+        ),
+        ({**WAKE, "job_sub_type": "FAX_IT"}, 422, None),
+        (
+            {"job_type": "EMAIL", "job_sub_type": "SEND_EMAIL", "job_payload": {"email_to": 1}},
+            400,
+            "Invalid payload supplied: Failed to parse the payload as specified job type. "
+            "Err: Expected `str`, got `int` - at `email_to`.",
+        ),
         ({**WAKE, "job_payload": "not an object"}, 422, None),
         ({"job_type": "EMAIL", "job_payload": {}}, 422, None),
         ({**WAKE, "request_batch_id": "yes"}, 422, None),
@@ -316,10 +335,53 @@ async def test_batch_lists(client: TestClient[Any, Any]) -> None:
     assert [j["session_id"] for j in own["jobs"]] == [mine["session_id"]]
 
 
-async def test_retry_routes_exist_but_are_not_implemented_yet(client: TestClient[Any, Any]) -> None:
+async def test_retry_refuses_a_job_that_has_not_failed(client: TestClient[Any, Any]) -> None:
+    launched = await launch(client)
     for route in ("/jobs/user/retry", "/jobs/admin/retry"):
-        body = await call(client, "POST", route, 400, params={"session_id": "x"})
-        assert detail(body) == "Not yet implemented"
+        params = {"session_id": launched["session_id"]}
+        body = await call(client, "POST", route, 400, params=params)
+        assert detail(body) == (
+            f"Only a FAILED job can be retried; job {launched['session_id']} is PENDING."
+        )
+        await call(client, "POST", route, 400, params={"session_id": "nope"})
+        await call(client, "POST", route, 422)
+
+
+async def test_cancel_of_a_waiting_job_ends_it_failed_naming_who(
+    client: TestClient[Any, Any],
+) -> None:
+    launched = await launch(client)
+    params = {"session_id": launched["session_id"]}
+    job = (await call(client, "POST", "/jobs/user/cancel", 200, params=params))["job"]
+    assert (job["status"], job["info"]) == ("FAILED", "Cancelled by local.")
+    again = await call(client, "POST", "/jobs/user/cancel", 400, params=params)
+    assert "already finished" in detail(again)
+    retried = await call(client, "POST", "/jobs/user/retry", 200, params=params)
+    fetched = await call(
+        client, "GET", "/jobs/user/fetch", 200, params={"session_id": retried["session_id"]}
+    )
+    assert fetched["job"]["retry_of"] == launched["session_id"]
+    assert fetched["job"]["payload"] == WAKE["job_payload"]
+
+
+async def test_fetch_wait_s_is_bounded(client: TestClient[Any, Any]) -> None:
+    launched = await launch(client)
+    for bad in ("-1", "61", "soon", "nan"):
+        params = {"session_id": launched["session_id"], "wait_s": bad}
+        problems = detail(await call(client, "GET", "/jobs/user/fetch", 422, params=params))
+        assert problems[0]["loc"] == ["query", "wait_s"]
+
+
+async def test_batch_summary_counts_a_batch(client: TestClient[Any, Any]) -> None:
+    first = await launch(client, request_batch_id=True)
+    await launch(client, add_to_batch=first["batch_id"])
+    summary = await call(
+        client, "POST", "/jobs/user/batch_summary", 200, json={"batch_id": first["batch_id"]}
+    )
+    assert summary["total"] == 2 and summary["counts"]["PENDING"] == 2
+    assert summary["done"] is False and summary["all_succeeded"] is False
+    empty = await call(client, "POST", "/jobs/user/batch_summary", 200, json={"batch_id": "x"})
+    assert (empty["total"], empty["done"]) == (0, False)
 
 
 async def test_unknown_paths_and_methods_answer_in_json(client: TestClient[Any, Any]) -> None:

@@ -44,8 +44,19 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
     response = await client.get("/openapi.json")
     assert response.status == 200
     document = msgspec.json.decode(await response.read())
-    # The reference's routes (sentry-debug aside) and jobd's pool view; never the retry stubs.
-    assert set(document["paths"]) == REFERENCE_PATHS | {"/admin/pool"}
+    # The reference's routes (sentry-debug aside) and jobd's own; never the retry routes,
+    # which the reference hides too.
+    jobd_paths = {
+        "/admin/pool",
+        "/jobs/user/cancel",
+        "/jobs/admin/cancel",
+        "/jobs/user/batch_summary",
+        "/jobs/admin/batch_summary",
+        "/jobs/user/workflow",
+        "/jobs/admin/workflow",
+        "/jobs/user/events",
+    }
+    assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]
     assert launch["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/LaunchJobRequest"

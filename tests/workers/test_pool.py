@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from provena_jobd.clock import FakeClock
@@ -34,7 +35,7 @@ async def start(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Starter]:
     started: list[JobdServer] = []
 
     async def starter(
-        handlers: Mapping[JobSubType, Handler] | None = None, **sections: dict[str, Any]
+        handlers: Mapping[str, Handler] | None = None, **sections: dict[str, Any]
     ) -> JobdServer:
         server = JobdServer(settings_for(tmp_path, **sections), clock=clock, handlers=handlers)
         await server.start()
@@ -53,7 +54,10 @@ async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAI
         JobSubType.REGISTRY_WAKE_UP: JobType.REGISTRY,
         JobSubType.GENERATE_REPORT: JobType.REPORT,
     }[sub_type]
-    request = LaunchJobRequest(job_type=job_type, job_sub_type=sub_type, job_payload={"to": "x"})
+    payload: dict[str, Any] = {}
+    if sub_type is JobSubType.SEND_EMAIL:
+        payload = {"email_to": "a@example.org", "subject": "s", "body": "b", "reason": "r"}
+    request = LaunchJobRequest(job_type=job_type, job_sub_type=sub_type, job_payload=payload)
     return (await server.service.launch(request, caller="alice")).session_id
 
 
@@ -66,7 +70,7 @@ def blocking_handler() -> tuple[Handler, asyncio.Event, list[str]]:
     release = asyncio.Event()
     started: list[str] = []
 
-    async def handler(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         started.append(context.session_id)
         await release.wait()
         return {"ok": True}
@@ -77,7 +81,7 @@ def blocking_handler() -> tuple[Handler, asyncio.Event, list[str]]:
 def sleeping_handler(seconds: float) -> Handler:
     """A handler that takes `seconds` of clock time."""
 
-    async def handler(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         await context.clock.sleep(seconds)
         return {"slept": seconds}
 
@@ -165,7 +169,7 @@ async def test_idle_timeout_counts_from_the_end_of_the_last_job(
 
 
 async def test_a_handler_exception_fails_the_job_with_the_reference_info(start: Starter) -> None:
-    async def broken(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+    async def broken(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("the registry is down")
 
     server = await start({JobSubType.SEND_EMAIL: broken})
@@ -177,18 +181,51 @@ async def test_a_handler_exception_fails_the_job_with_the_reference_info(start: 
     assert bytes(job.result) == b"null"
 
 
-async def test_a_sub_type_without_a_handler_fails_clearly(start: Starter) -> None:
-    server = await start()
-    job = await job_in(server.store, await launch(server, JobSubType.GENERATE_REPORT), *DONE)
+async def echo(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """A handler loaded by name from the config (`tests.workers.test_pool:echo`)."""
+    return {"echo": payload}
+
+
+async def test_a_job_whose_sub_type_was_removed_from_the_config_fails_clearly(
+    start: Starter,
+) -> None:
+    declared = {
+        "ECHO": {
+            "job_type": "REGISTRY",
+            "handler": "python",
+            "callable": "tests.workers.test_pool:echo",
+        }
+    }
+    first = await start(jobs=declared, pool={"cold_start_s": 1e9})
+    request = LaunchJobRequest(job_type="REGISTRY", job_sub_type="ECHO", job_payload={"a": 1})
+    session_id = (await first.service.launch(request, caller="alice")).session_id
+    await first.stop(grace_s=0)
+    second = await start()
+    job = await job_in(second.store, session_id, *DONE)
     assert job.status is JobStatus.FAILED
-    assert (
-        job.info is not None
-        and "No handler is configured for job sub type GENERATE_REPORT" in job.info
+    assert job.info == (
+        "No handler is configured for job sub type ECHO in this jobd, so the job cannot run."
     )
 
 
+async def test_a_python_callable_from_the_config_runs(start: Starter) -> None:
+    declared = {
+        "ECHO": {
+            "job_type": "REGISTRY",
+            "handler": "python",
+            "callable": "tests.workers.test_pool:echo",
+        }
+    }
+    server = await start(jobs=declared)
+    request = LaunchJobRequest(job_type="REGISTRY", job_sub_type="ECHO", job_payload={"a": 1})
+    session_id = (await server.service.launch(request, caller="alice")).session_id
+    job = await job_in(server.store, session_id, *DONE)
+    assert job.status is JobStatus.SUCCEEDED
+    assert msgspec.json.decode(job.result) == {"echo": {"a": 1}}
+
+
 async def test_a_handler_that_returns_no_object_fails(start: Starter) -> None:
-    async def wrong(payload: dict[str, Any], context: JobContext) -> Any:
+    async def wrong(context: JobContext, payload: dict[str, Any]) -> Any:
         return [1, 2]
 
     server = await start({JobSubType.SEND_EMAIL: wrong})
@@ -212,7 +249,7 @@ async def test_a_handler_past_its_timeout_fails(start: Starter, clock: FakeClock
 async def test_retry_later_backs_off_then_runs_again(start: Starter, clock: FakeClock) -> None:
     attempts: list[int] = []
 
-    async def flaky(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+    async def flaky(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         attempts.append(context.attempt)
         if context.attempt < 3:
             raise RetryLater("SMTP server busy")
@@ -241,7 +278,7 @@ async def test_retry_later_backs_off_then_runs_again(start: Starter, clock: Fake
 
 
 async def test_retry_later_gives_up_after_max_attempts(start: Starter, clock: FakeClock) -> None:
-    async def always_busy(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+    async def always_busy(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise RetryLater("busy")
 
     server = await start(

@@ -1,8 +1,12 @@
 -- Named queries of the SQLite backend, parsed once by provena_jobd.queue.sql.
 -- name: insert_job
 INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
-                  status, payload, max_attempts, run_after)
-VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?);
+                  status, payload, max_attempts, run_after, parent_session_id, retry_of)
+VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?);
+
+-- name: insert_record
+INSERT INTO records (record_id, kind, session_id, username, data, created)
+VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: insert_batch
 INSERT INTO batches (batch_id, username, created_timestamp) VALUES (?, ?, ?);
@@ -12,7 +16,8 @@ SELECT username FROM batches WHERE batch_id = ?;
 
 -- name: get_job
 SELECT session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type,
-       status, info, result, started_timestamp, finished_timestamp, attempt
+       status, info, result, started_timestamp, finished_timestamp, attempt,
+       parent_session_id, retry_of, progress
 FROM jobs WHERE session_id = ?;
 
 -- name: get_position
@@ -28,6 +33,39 @@ WHERE seq IN (SELECT seq FROM jobs
               ORDER BY seq LIMIT :limit)
 RETURNING seq, session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
           payload, attempt, max_attempts;
+
+-- name: report_progress
+UPDATE jobs SET info = ?, progress = coalesce(?, progress)
+WHERE session_id = ? AND attempt = ? AND status = 'IN_PROGRESS';
+
+-- name: cancel_waiting
+UPDATE jobs SET status = 'FAILED', info = ?, finished_timestamp = ?,
+                lease_expires_at = NULL, worker_id = NULL
+WHERE session_id = ? AND status IN ('PENDING', 'DEQUEUED');
+
+-- name: request_cancel
+UPDATE jobs SET cancel_requested_by = ? WHERE session_id = ? AND status = 'IN_PROGRESS';
+
+-- name: batch_counts
+SELECT status, count(*) FROM jobs WHERE batch_id = ? GROUP BY status;
+
+-- name: workflow_root
+WITH RECURSIVE up(session_id, parent) AS (
+    SELECT session_id, parent_session_id FROM jobs WHERE session_id = ?
+    UNION ALL
+    SELECT jobs.session_id, jobs.parent_session_id FROM jobs JOIN up ON jobs.session_id = up.parent
+)
+SELECT session_id FROM up WHERE parent IS NULL;
+
+-- name: records_mentioning
+SELECT record_id, kind, session_id, username, data, created FROM records
+WHERE instr(data, ?) > 0 ORDER BY created LIMIT ?;
+
+-- name: get_meta
+SELECT value FROM meta WHERE key = ?;
+
+-- name: put_meta_if_absent
+INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?);
 
 -- name: start_job
 UPDATE jobs SET status = 'IN_PROGRESS', info = ?, started_timestamp = ?

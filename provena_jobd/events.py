@@ -1,0 +1,103 @@
+"""The change feed: who is told when jobs change (long-polling fetches, event streams).
+
+The store reports the ids of jobs each committed write changed. Only when someone listens
+does the feed read those jobs back and hand them out, so the hot paths pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from .clock import Clock
+from .models import TERMINAL_STATUSES, Job
+from .queue.store import JobStore
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_BUFFER = 10_000
+
+
+class Subscription:
+    """One listener's queue of changed jobs; `username` None means every user's jobs."""
+
+    def __init__(self, username: str | None) -> None:
+        self.username = username
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.dropped = 0
+
+    def offer(self, job: Job) -> None:
+        """Queue a change; a listener that falls far behind loses the oldest ones."""
+        if self.username is not None and job.username != self.username:
+            return
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(job)
+
+
+class ChangeFeed:
+    """Fans out job changes to waiters and subscribers."""
+
+    def __init__(self, store: JobStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._waiters: dict[str, list[asyncio.Event]] = {}
+        self._subscriptions: set[Subscription] = set()
+        self._pending: set[str] = set()
+        self._flushing: asyncio.Task[None] | None = None
+
+    def changed(self, session_ids: Iterable[str]) -> None:
+        """Called by the store after a commit; cheap when nobody listens."""
+        if not self._waiters and not self._subscriptions:
+            return
+        self._pending.update(session_ids)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, set()
+            for session_id in batch:
+                try:
+                    job = await self.store.get(session_id)
+                except Exception:
+                    log.exception("change feed read failed", extra={"action": "feed_failed"})
+                    continue
+                if job is None:
+                    continue
+                for subscription in list(self._subscriptions):
+                    subscription.offer(job)
+                if job.status in TERMINAL_STATUSES:
+                    for event in self._waiters.pop(session_id, []):
+                        event.set()
+
+    async def wait_finished(self, session_id: str, timeout_s: float) -> None:
+        """Return when the job reaches a terminal status or `timeout_s` passes."""
+        event = asyncio.Event()
+        self._waiters.setdefault(session_id, []).append(event)
+        try:
+            # Registered first, then checked: a change between the two is not missed.
+            job = await self.store.get(session_id)
+            if job is None or job.status in TERMINAL_STATUSES:
+                return
+            await self.clock.wait_event(event, timeout_s)
+        finally:
+            waiters = self._waiters.get(session_id)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(event)
+                if not waiters:
+                    del self._waiters[session_id]
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, username: str | None) -> AsyncIterator[Subscription]:
+        """Receive every change to `username`'s jobs (everyone's for None) while inside."""
+        subscription = Subscription(username)
+        self._subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)

@@ -1,0 +1,42 @@
+"""`GET /jobs/user/events`: server-sent events of job changes, so nobody has to poll."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+from aiohttp import web
+
+from ..identity import Right
+from .keys import CALLER, SERVER
+
+KEEPALIVE_S = 15.0
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Stream `event: job` with the job as JSON on every change to the caller's jobs
+    (every user's for an admin) until the client goes away."""
+    caller = request[CALLER]
+    server = request.app[SERVER]
+    username = None if Right.ADMIN in caller.rights else caller.username
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    async with server.feed.subscribe(username) as subscription:
+        await response.write(b"retry: 2000\n: connected\n\n")
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            while True:
+                try:
+                    job = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                data = msgspec.json.encode(job)
+                await response.write(b"event: job\ndata: " + data + b"\n\n")
+    return response

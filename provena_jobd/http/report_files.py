@@ -1,0 +1,39 @@
+"""`GET /reports/{name}`: report downloads, through signed links that expire."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from ..errors import ApiError
+from ..workers.reports import SIGNING_SECRET, link_is_valid
+from .keys import SERVER
+
+_NAME = re.compile(r"^[0-9a-f]{32}\.html$")
+
+
+class LinkExpired(ApiError):
+    """This report link is invalid or has expired; generate the report again."""
+
+    status = 403
+
+
+async def report_file(request: web.Request) -> web.StreamResponse:
+    """Serve a report if its link is signed by this jobd and not expired."""
+    server = request.app[SERVER]
+    name = request.match_info["name"]
+    try:
+        expires = int(request.query.get("expires", ""))
+    except ValueError:
+        raise LinkExpired() from None
+    signature = request.query.get("signature", "")
+    key = await server.store.secret(SIGNING_SECRET)
+    now = server.clock.now()
+    if not _NAME.match(name) or not link_is_valid(key, name, expires, signature, now):
+        raise LinkExpired()
+    path = Path(server.settings.reports.folder) / name
+    if not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": "text/html; charset=utf-8"})
