@@ -1,0 +1,55 @@
+"""Run the real `jobd` command as a subprocess, the way a user or a test harness would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+JOBD = Path(sys.executable).parent / "jobd"
+
+
+class JobdProcess:
+    """`jobd serve` in a subprocess, with the URL it printed."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("JOBD_")}
+        # Handlers named in test configs (`tests.e2e.handlers:...`) must be importable.
+        environment["PYTHONPATH"] = str(REPO)
+        environment.update(env or {})
+        self.process = subprocess.Popen(
+            [str(JOBD), "serve", *args],
+            cwd=cwd,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self._read_url()
+
+    def _read_url(self, within_s: float = 20.0) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + within_s
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("http://") or time.monotonic() > deadline:
+            self.process.kill()
+            _, errors = self.process.communicate(timeout=10)
+            raise AssertionError(f"jobd did not start: {line!r}\n{errors}")
+        return line
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM, wait, and return the exit status and stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        _, errors = self.process.communicate(timeout=30)
+        return self.process.returncode, errors
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=10)
