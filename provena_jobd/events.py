@@ -25,17 +25,25 @@ class Subscription:
 
     def __init__(self, username: str | None) -> None:
         self.username = username
-        self.queue: asyncio.Queue[Job] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        # None marks the end of the stream (jobd is shutting down).
+        self.queue: asyncio.Queue[Job | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
         self.dropped = 0
 
     def offer(self, job: Job) -> None:
         """Queue a change; a listener that falls far behind loses the oldest ones."""
         if self.username is not None and job.username != self.username:
             return
+        self._put(job)
+
+    def close(self) -> None:
+        """End the stream."""
+        self._put(None)
+
+    def _put(self, item: Job | None) -> None:
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
-        self.queue.put_nowait(job)
+        self.queue.put_nowait(item)
 
 
 class ChangeFeed:
@@ -48,10 +56,24 @@ class ChangeFeed:
         self._subscriptions: set[Subscription] = set()
         self._pending: set[str] = set()
         self._flushing: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def close(self) -> None:
+        """Shutting down: wake every waiter, end every stream, stop reading the store."""
+        self._closed = True
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+        for subscription in self._subscriptions:
+            subscription.close()
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
 
     def changed(self, session_ids: Iterable[str]) -> None:
         """Called by the store after a commit; cheap when nobody listens."""
-        if not self._waiters and not self._subscriptions:
+        if self._closed or (not self._waiters and not self._subscriptions):
             return
         self._pending.update(session_ids)
         if self._flushing is None or self._flushing.done():
@@ -76,6 +98,8 @@ class ChangeFeed:
 
     async def wait_finished(self, session_id: str, timeout_s: float) -> None:
         """Return when the job reaches a terminal status or `timeout_s` passes."""
+        if self._closed:
+            return
         event = asyncio.Event()
         self._waiters.setdefault(session_id, []).append(event)
         try:
@@ -96,6 +120,8 @@ class ChangeFeed:
     async def subscribe(self, username: str | None) -> AsyncIterator[Subscription]:
         """Receive every change to `username`'s jobs (everyone's for None) while inside."""
         subscription = Subscription(username)
+        if self._closed:
+            subscription.close()
         self._subscriptions.add(subscription)
         try:
             yield subscription

@@ -99,6 +99,7 @@ class JobdServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rescuer_task
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
+        await self.feed.close()
         await self.store.close()
 
     async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:

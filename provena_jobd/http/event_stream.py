@@ -37,6 +37,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
+                if job is None:
+                    break  # jobd is shutting down
                 data = msgspec.json.encode(job)
                 await response.write(b"event: job\ndata: " + data + b"\n\n")
     return response

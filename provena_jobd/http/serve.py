@@ -44,8 +44,9 @@ async def running(
         server.set_public_url(url)
         yield Running(server, url)
     finally:
-        # Stop taking requests (in-flight ones complete) before the pools drain, so nothing
-        # is launched into a closing store.
+        # Release long polls and event streams, stop taking requests (in-flight ones
+        # complete), then let the pools drain, so nothing is launched into a closing store.
+        await server.feed.close()
         await runner.cleanup()
         await server.stop()
 
