@@ -116,3 +116,9 @@ def test_the_sample_config_keeps_auth_off_and_cors_closed() -> None:
     settings = config.load(REPO / "jobd.toml")
     assert settings.auth == config.AuthSettings()
     assert settings.cors.allowed_origins == []
+
+
+def test_the_sample_config_routes_nothing_away_from_the_builtins() -> None:
+    settings = config.load(REPO / "jobd.toml")
+    assert settings.jobs == {}
+    assert settings.email.smtp_host is None and settings.reports.url_ttl_s == 10_800.0
