@@ -225,6 +225,27 @@ async def test_users_see_only_their_own_jobs(jwt_client: Client, keys: Keys) -> 
     assert response.status == 401
     response = await jwt_client.post("/jobs/user/list", json={}, headers=alice)
     assert len((await response.json())["jobs"]) == 2
+    # The routes jobd adds follow the same rule, and leak nothing but the refusal.
+    params = {"session_id": launched["session_id"]}
+    for method, path in [
+        ("GET", "/jobs/user/workflow"),
+        ("POST", "/jobs/user/retry"),
+        ("POST", "/jobs/user/cancel"),
+    ]:
+        response = await jwt_client.request(method, path, params=params, headers=bob)
+        assert (response.status, await response.json()) == (
+            401,
+            {"detail": "Not authorised to view this record."},
+        )
+    response = await jwt_client.post(
+        "/jobs/user/batch_summary", json={"batch_id": batch["batch_id"]}, headers=bob
+    )
+    assert (response.status, await response.json()) == (
+        401,
+        {"detail": "Batch contains items which you do not own. Not authorised."},
+    )
+    response = await jwt_client.get("/jobs/user/fetch", params=params, headers=alice)
+    assert (await response.json())["job"]["status"] == "PENDING"  # bob's cancel changed nothing
 
 
 async def test_launching_for_someone_else_needs_admin_or_a_service_account(
