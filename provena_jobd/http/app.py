@@ -11,6 +11,7 @@ from .errors import error_middleware
 from .keys import SERVER
 from .openapi import openapi_json
 from .routes import add_routes
+from .ui_routes import add_ui_routes
 
 
 def create_app(server: JobdServer) -> web.Application:
@@ -23,4 +24,5 @@ def create_app(server: JobdServer) -> web.Application:
     app[SERVER] = server
     add_routes(app)
     app.router.add_get("/openapi.json", openapi_json)
+    add_ui_routes(app)
     return app

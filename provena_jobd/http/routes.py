@@ -44,8 +44,13 @@ _HEALTH = msgspec.json.encode(HealthResponse())
 
 
 async def health(request: web.Request) -> web.Response:
-    """`GET /`: the reference's health check."""
-    return web.Response(body=_HEALTH, content_type="application/json")
+    """`GET /`: the reference's health check; a browser asking for a page goes to the panel."""
+    accept = request.headers.get("Accept", "")
+    if "text/html" in accept:
+        raise web.HTTPFound("/ui/")
+    return web.Response(
+        body=_HEALTH, content_type="application/json", headers={"Link": '</ui/>; rel="ui"'}
+    )
 
 
 async def _fetch(request: web.Request, caller: str | None) -> web.Response:
