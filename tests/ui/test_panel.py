@@ -18,6 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from provena_jobd.config import from_dict
 from provena_jobd.http.serve import Running, running
+from provena_jobd.identity import hash_token
 from provena_jobd.workers.handlers import Handler, JobContext
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,9 +61,16 @@ async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
     """Start jobd in this event loop with given handlers and pool settings."""
     stack: list[Any] = []
 
-    async def starter(handlers: dict[str, Handler] | None = None, **pool: Any) -> Running:
+    async def starter(
+        handlers: dict[str, Handler] | None = None, auth: dict[str, Any] | None = None, **pool: Any
+    ) -> Running:
         settings = from_dict(
-            {"storage": {"db": str(tmp_path / "jobd.db")}, "server": {"port": 0}, "pool": pool}
+            {
+                "storage": {"db": str(tmp_path / "jobd.db")},
+                "server": {"port": 0},
+                "pool": pool,
+                "auth": auth or {},
+            }
         )
         manager = running(settings, handlers=handlers)
         jobd = await manager.__aenter__()
@@ -247,3 +255,28 @@ async def test_the_waker_and_keyboard_navigation(browser: Browser, serve: Serve)
     row = page.locator("#jobs tbody tr")
     await expect(row).to_contain_text("REGISTRY_WAKE_UP")
     await expect(row).to_contain_text("SUCCEEDED")
+
+
+async def test_with_token_auth_the_panel_asks_for_a_token(browser: Browser, serve: Serve) -> None:
+    token = "jobd_browser-test-token"
+    roles = ["job-service-read", "job-service-write"]
+    jobd = await serve(
+        auth={
+            "mode": "token",
+            "tokens": [{"sha256": hash_token(token), "user": "carol", "roles": roles}],
+        }
+    )
+    page = await browser.new_page()
+    await page.goto(f"{jobd.url}/ui/")
+    await expect(page.locator("#token-panel")).to_be_visible()
+    await page.fill("#token-input", "jobd_wrong")
+    await page.click("text=Use token")
+    await expect(page.locator("#token-error")).to_contain_text("refused")
+    await page.fill("#token-input", token)
+    await page.click("text=Use token")
+    await expect(page.locator("#token-panel")).to_be_hidden()
+    await page.get_by_role("button", name="Wake up EMAIL").click()
+    row = page.locator("#jobs tbody tr")
+    await expect(row).to_contain_text("carol")
+    await expect(row).to_contain_text("SUCCEEDED")
+    await shot(page, "token-mode")
