@@ -22,6 +22,11 @@ from .workers.rescuer import Rescuer
 from .workers.runner import JobRunner
 
 
+UNKNOWN_JOB_TYPE = (
+    "Job type {job_type} is not configured in this jobd any more, so nothing can run this job."
+)
+
+
 class JobdServer:
     """Everything but HTTP: one per process (or per test)."""
 
@@ -83,6 +88,10 @@ class JobdServer:
         await self.store.open()
         # Single node: no worker of an earlier process can still be alive.
         await self.rescuer.run_once(everything=True)
+        # A job type removed from the config has no pool: its jobs would wait forever.
+        await self.store.fail_unknown_types(
+            list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
+        )
         for pool in self.pools.values():
             pool.start()
             pool.notify()

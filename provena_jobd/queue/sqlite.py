@@ -292,6 +292,13 @@ class SqliteStore:
             for row in rows
         ]
 
+    async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
+        """Fail unfinished jobs of job types nothing runs any more."""
+        failed: list[str] = await self._writer.submit(_fail_unknown_types, (known, info, now))
+        if failed:
+            self.on_change(failed)
+        return failed
+
     async def secret(self, name: str) -> str:
         """A persistent random secret."""
         secret: str = await self._writer.submit(_secret, name)
@@ -456,6 +463,25 @@ def _cancel(
             connection.execute(Q["request_cancel"], (info, session_id))
         outcomes.append(CancelOutcome(status, ended))
     return outcomes
+
+
+def _fail_unknown_types(
+    connection: sqlite3.Connection, requests: Sequence[tuple[list[str], str, float]]
+) -> list[list[str]]:
+    results = []
+    for known, info, now in requests:
+        marks = ", ".join("?" * len(known))
+        rows = connection.execute(
+            f"SELECT session_id, job_type FROM jobs WHERE status IN "
+            f"('PENDING', 'DEQUEUED', 'IN_PROGRESS') AND job_type NOT IN ({marks})",
+            known,
+        ).fetchall()
+        for session_id, job_type in rows:
+            connection.execute(
+                Q["fail_job"], (info.format(job_type=job_type), round(now, 3), session_id)
+            )
+        results.append([row[0] for row in rows])
+    return results
 
 
 def _secret(connection: sqlite3.Connection, names: Sequence[str]) -> list[str]:

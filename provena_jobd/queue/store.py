@@ -228,6 +228,11 @@ class JobStore(Protocol):
         """Simulated registry/provenance records whose data mentions `text`."""
         ...
 
+    async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
+        """End FAILED every unfinished job whose job type is not in `known` (no pool will
+        ever run it); `info` may contain `{job_type}`. Returns their ids."""
+        ...
+
     async def secret(self, name: str) -> str:
         """A random secret that survives restarts, created on first use."""
         ...

@@ -363,3 +363,24 @@ async def test_count_waiting_stops_at_the_cap(store: JobStore) -> None:
     assert await store.count_waiting(JobType.EMAIL, NOW, 5) == 5
     assert await store.count_waiting(JobType.EMAIL, NOW, 50) == 7
     assert await store.count_waiting(JobType.REPORT, NOW, 50) == 0
+
+
+async def test_jobs_of_unknown_types_are_failed_and_finished_ones_untouched(
+    store: JobStore,
+) -> None:
+    done, running, waiting = (new_job(job_type=JobType.REPORT) for _ in range(3))
+    kept = new_job()
+    await store.launch([done, running, waiting, kept])
+    first = await claim_one(store, JobType.REPORT)
+    assert await store.finish(finish(first))
+    second = await claim_one(store, JobType.REPORT)
+    assert (first.session_id, second.session_id) == (done.session_id, running.session_id)
+    failed = await store.fail_unknown_types(["EMAIL"], "{job_type} is gone", NOW)
+    assert set(failed) == {running.session_id, waiting.session_id}
+    job = await store.get(running.session_id)
+    assert job is not None and (job.status, job.info) == (JobStatus.FAILED, "REPORT is gone")
+    finished = await store.get(done.session_id)
+    assert finished is not None and finished.status is JobStatus.SUCCEEDED
+    still = await store.get(kept.session_id)
+    assert still is not None and still.status is JobStatus.PENDING
+    assert await store.fail_unknown_types(["EMAIL"], "{job_type} is gone", NOW) == []

@@ -418,3 +418,24 @@ async def test_pool_state_reports_workers_by_state(start: Starter, clock: FakeCl
     assert snapshot.running_jobs == 1 and snapshot.settings.max_workers == 2
     assert WorkerState.BUSY.value in snapshot.workers
     release.set()
+
+
+async def test_jobs_of_a_job_type_removed_from_the_config_fail_at_restart(
+    start: Starter,
+) -> None:
+    declared = {
+        "NOTIFY": {
+            "job_type": "CUSTOM",
+            "handler": "python",
+            "callable": "tests.workers.test_pool:echo",
+        }
+    }
+    first = await start(jobs=declared, pool={"cold_start_s": 1e9})
+    request = LaunchJobRequest(job_type="CUSTOM", job_sub_type="NOTIFY", job_payload={})
+    session_id = (await first.service.launch(request, caller="alice")).session_id
+    await first.stop(grace_s=0)
+    second = await start()
+    job = await job_in(second.store, session_id, *DONE)
+    assert job.info == (
+        "Job type CUSTOM is not configured in this jobd any more, so nothing can run this job."
+    )

@@ -43,6 +43,11 @@ UPDATE jobs SET status = 'FAILED', info = ?, finished_timestamp = ?,
                 lease_expires_at = NULL, worker_id = NULL
 WHERE session_id = ? AND status IN ('PENDING', 'DEQUEUED');
 
+-- name: fail_job
+UPDATE jobs SET status = 'FAILED', info = ?, finished_timestamp = ?,
+                lease_expires_at = NULL, worker_id = NULL
+WHERE session_id = ? AND status IN ('PENDING', 'DEQUEUED', 'IN_PROGRESS');
+
 -- name: request_cancel
 UPDATE jobs SET cancel_requested_by = ? WHERE session_id = ? AND status = 'IN_PROGRESS';
 
