@@ -21,7 +21,6 @@ from .workers.pool import Pool, PoolSnapshot
 from .workers.rescuer import Rescuer
 from .workers.runner import JobRunner
 
-
 UNKNOWN_JOB_TYPE = (
     "Job type {job_type} is not configured in this jobd any more, so nothing can run this job."
 )
