@@ -207,6 +207,8 @@ class JobService:
             await self._check_batch_owner(batch_id, owner)
         counts = await self.store.batch_counts(batch_id)
         total = sum(counts.values())
+        if total == 0 and await self.store.batch_owner(batch_id) is None:
+            raise NotFound()  # else a caller waiting for `done` would wait forever
         finished = sum(counts.get(status, 0) for status in TERMINAL_STATUSES)
         return BatchSummary(
             batch_id=batch_id,

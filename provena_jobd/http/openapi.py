@@ -43,6 +43,7 @@ _OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
     "/jobs/user/workflow": (None, ("session_id",), WorkflowResponse),
     "/jobs/admin/workflow": (None, ("session_id",), WorkflowResponse),
     "/jobs/user/events": (None, (), "text/event-stream"),
+    "/jobs/admin/events": (None, (), "text/event-stream"),
     "/jobs/user/list": (ListJobsRequest, (), ListJobsResponse),
     "/jobs/user/list_batch": (ListBatchRequest, (), ListJobsResponse),
     "/jobs/admin/launch": (LaunchJobRequest, (), LaunchJobResponse),

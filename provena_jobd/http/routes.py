@@ -34,7 +34,7 @@ from .actions import (
 )
 from .auth import ACCESS, Access
 from .errors import json_response
-from .event_stream import events
+from .event_stream import admin_events, events
 from .keys import CALLER, SERVER
 from .report_files import report_file
 from .validation import decode_body, optional_float, query_param
@@ -172,6 +172,7 @@ ROUTES: list[
     ("POST", "/jobs/admin/cancel", admin_cancel, Access.READ_WRITE, True),
     ("POST", "/jobs/admin/batch_summary", admin_batch_summary, Access.READ, True),
     ("GET", "/jobs/admin/workflow", admin_workflow, Access.READ, True),
+    ("GET", "/jobs/admin/events", admin_events, Access.READ, True),
     ("GET", "/reports/{name}", report_file, Access.PUBLIC, False),
     ("GET", "/admin/config", admin_config, Access.ADMIN, True),
     ("GET", "/admin/pool", pool_state, Access.READ, True),

@@ -380,8 +380,8 @@ async def test_batch_summary_counts_a_batch(client: TestClient[Any, Any]) -> Non
     )
     assert summary["total"] == 2 and summary["counts"]["PENDING"] == 2
     assert summary["done"] is False and summary["all_succeeded"] is False
-    empty = await call(client, "POST", "/jobs/user/batch_summary", 200, json={"batch_id": "x"})
-    assert (empty["total"], empty["done"]) == (0, False)
+    unknown = await call(client, "POST", "/jobs/user/batch_summary", 400, json={"batch_id": "x"})
+    assert detail(unknown) == "Item was not found."
 
 
 async def test_unknown_paths_and_methods_answer_in_json(client: TestClient[Any, Any]) -> None:

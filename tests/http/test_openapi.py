@@ -55,6 +55,7 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
         "/jobs/user/workflow",
         "/jobs/admin/workflow",
         "/jobs/user/events",
+        "/jobs/admin/events",
     }
     assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]

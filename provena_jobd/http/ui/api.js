@@ -46,7 +46,8 @@ export async function call(method, path, { params, body } = {}) {
 // Calls every listener with each changed job. Uses the server-sent event stream (read with
 // fetch, so the Authorization header goes along); while it is down, `poll` runs every 2 s.
 export class LiveFeed {
-  constructor(onStatus) {
+  constructor(onStatus, path = "/jobs/user/events") {
+    this.path = path;
     this.listeners = new Set();
     this.onStatus = onStatus;
     this.poller = null;
@@ -69,7 +70,7 @@ export class LiveFeed {
   async run() {
     while (!this.stopped) {
       try {
-        const response = await fetch("/jobs/user/events", { headers: headers() });
+        const response = await fetch(this.path, { headers: headers() });
         if (!response.ok) throw new Error(`events: ${response.status}`);
         this.onStatus("live");
         this.stopPolling();

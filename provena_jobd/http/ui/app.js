@@ -80,10 +80,12 @@ async function main() {
 
 function start() {
   const live = document.getElementById("live");
+  // Readers may see every user's jobs (admin list mode), so they follow every change.
+  const path = can("read") ? "/jobs/admin/events" : "/jobs/user/events";
   state.feed = new LiveFeed((status) => {
     live.textContent = status === "live" ? "● live" : "○ reconnecting (polling)";
     live.dataset.state = status;
-  });
+  }, path);
   state.feed.run();
   window.addEventListener("hashchange", render);
   render();
