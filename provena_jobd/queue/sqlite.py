@@ -7,11 +7,13 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiosqlite
 import msgspec
@@ -70,6 +72,34 @@ _GAVE_UP = (
 )
 
 
+def _lock_database(path: str) -> IO[bytes]:
+    """Hold an exclusive lock on `<db>.lock` while this process serves the database.
+
+    A second jobd on the same file would take the first one's running jobs for lost workers
+    and run them again; the lock refuses it instead. The OS drops the lock if we die.
+    """
+    lock_path = f"{path}.lock"
+    try:
+        handle = open(lock_path, "a+b")
+    except OSError as exc:
+        raise StorageError(f"cannot open {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().decode(errors="replace").strip() or "unknown"
+        handle.close()
+        raise StorageError(
+            f"the database {path} is in use by another jobd (pid {owner}); "
+            "stop it first, or give this one its own --db"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle
+
+
 def _ignore(session_ids: Iterable[str]) -> None:
     """The default change listener."""
 
@@ -103,6 +133,7 @@ class SqliteStore:
         self.durability = durability
         self._writer = GroupCommitWriter(self._connect)
         self._reader: aiosqlite.Connection | None = None
+        self._lock: IO[bytes] | None = None
         # Told the ids of the jobs each committed write changed (the change feed).
         self.on_change: Callable[[Iterable[str]], None] = _ignore
 
@@ -120,9 +151,17 @@ class SqliteStore:
         return connection
 
     async def open(self) -> None:
-        """Open the writer, migrate, then open the reader."""
-        await self._writer.start()
-        await self._writer.call(_migrate)
+        """Take the database for this process, open the writer, migrate, open the reader."""
+        self._lock = _lock_database(self.path)
+        try:
+            await self._writer.start()
+            await self._writer.call(_migrate)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StorageError(f"cannot use database {self.path}: {exc}") from None
+        except BaseException:
+            await self.close()
+            raise
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout = 5000")
         await self._reader.execute("PRAGMA query_only = 1")
@@ -133,6 +172,9 @@ class SqliteStore:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
     @property
     def writer(self) -> GroupCommitWriter:
