@@ -1,0 +1,1 @@
+"""jobd's benchmark (`make bench` runs `bench/run.py`)."""
