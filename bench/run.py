@@ -788,7 +788,7 @@ async def _inproc(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     from provena_jobd.config import from_dict
     from provena_jobd.models import JobSubType, JobType, LaunchJobRequest
     from provena_jobd.queue.sqlite import SqliteStore
-    from provena_jobd.server import JobdServer
+    from provena_jobd.server import JobdServer, tune_gc
 
     n = args.inproc_jobs
     settings = from_dict(
@@ -799,6 +799,7 @@ async def _inproc(args: argparse.Namespace, db: Path) -> dict[str, Any]:
     )
     server = JobdServer(settings)
     await server.start()
+    tune_gc()  # as `jobd serve` does
     try:
         request = LaunchJobRequest(
             job_type=JobType.EMAIL, job_sub_type=JobSubType.EMAIL_WAKE_UP, job_payload={}

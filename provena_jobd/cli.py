@@ -187,12 +187,14 @@ def _in_folder(settings: config.Settings, folder: Path) -> config.Settings:
 
 async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
     from .http.serve import running
+    from .server import tune_gc
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with running(settings) as jobd:
+        tune_gc()
         click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
         if ephemeral:
             # One JSON line, the only thing ever written on stdout: ready for requests.

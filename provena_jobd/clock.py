@@ -49,8 +49,13 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
     async def wait_for(self, awaitable: Awaitable[T], timeout_s: float) -> T:
-        """asyncio.wait_for with a non-negative timeout."""
-        return await asyncio.wait_for(awaitable, max(0.0, timeout_s))
+        """Await with a non-negative timeout.
+
+        asyncio.timeout, unlike asyncio.wait_for on Python 3.11, creates no extra task: this
+        wraps every job's handler, so it is on the hot path.
+        """
+        async with asyncio.timeout(max(0.0, timeout_s)):
+            return await awaitable
 
     async def wait_event(self, event: asyncio.Event, timeout_s: float) -> bool:
         """Wait for the event with a timeout."""

@@ -65,6 +65,18 @@ async def workers(server: JobdServer, job_type: JobType = JobType.EMAIL) -> dict
     return (await server.pools[job_type].snapshot()).workers
 
 
+async def advance(server: JobdServer, clock: FakeClock, seconds: float) -> None:
+    """Move the fake time, then wake every pool as its next poll would.
+
+    A pool busy with the database (a real thread) while the fake time jumps schedules its next
+    look from the new time, and only the clock moving on would wake it: with a real clock that
+    is its poll interval; here, the nudge.
+    """
+    await clock.advance(seconds)
+    for pool in server.pools.values():
+        pool.notify()
+
+
 def blocking_handler() -> tuple[Handler, asyncio.Event, list[str]]:
     """A handler that runs until released; records which jobs started."""
     release = asyncio.Event()
@@ -106,11 +118,11 @@ async def test_jobs_stay_pending_through_the_cold_start(start: Starter, clock: F
         return (await workers(server))["provisioning"] == 1
 
     await eventually(provisioning, what="a worker to provision")
-    await clock.advance(29)
+    await advance(server, clock, 29)
     await settle()
     job = await server.store.get(session_id)
     assert job is not None and job.status is JobStatus.PENDING
-    await clock.advance(1)
+    await advance(server, clock, 1)
     assert (await job_in(server.store, session_id, *DONE)).status is JobStatus.SUCCEEDED
     assert server.pools[JobType.EMAIL].cold_starts == 1
 
@@ -143,10 +155,10 @@ async def test_idle_timeout_counts_from_the_end_of_the_last_job(
     )
     first, second = await launch(server), await launch(server)
     await job_in(server.store, first, JobStatus.IN_PROGRESS)
-    await clock.advance(150)
+    await advance(server, clock, 150)
     await job_in(server.store, first, JobStatus.SUCCEEDED)
     await job_in(server.store, second, JobStatus.IN_PROGRESS)
-    await clock.advance(150)
+    await advance(server, clock, 150)
     await job_in(server.store, second, JobStatus.SUCCEEDED)
     assert server.pools[JobType.EMAIL].cold_starts == 1
 
@@ -154,9 +166,9 @@ async def test_idle_timeout_counts_from_the_end_of_the_last_job(
         return await workers(server) == {"provisioning": 0, "idle": 1, "busy": 0}
 
     await eventually(idle, what="the worker to be idle")
-    await clock.advance(119)
+    await advance(server, clock, 119)
     assert await workers(server) == {"provisioning": 0, "idle": 1, "busy": 0}
-    await clock.advance(1)
+    await advance(server, clock, 1)
 
     async def retired() -> bool:
         return await workers(server) == {"provisioning": 0, "idle": 0, "busy": 0}
@@ -237,10 +249,10 @@ async def test_a_handler_past_its_timeout_fails(start: Starter, clock: FakeClock
     server = await start({JobSubType.SEND_EMAIL: sleeping_handler(3_600)}, pool={"timeout_s": 10})
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
-    await clock.advance(9)
+    await advance(server, clock, 9)
     await settle()
     assert (await job_in(server.store, session_id, JobStatus.IN_PROGRESS)).attempt == 1
-    await clock.advance(1)
+    await advance(server, clock, 1)
     job = await job_in(server.store, session_id, *DONE)
     assert job.status is JobStatus.FAILED
     assert job.info == "Job timed out: its handler ran longer than 10 s and was stopped."
@@ -267,12 +279,12 @@ async def test_retry_later_backs_off_then_runs_again(start: Starter, clock: Fake
     await eventually(lambda: attempted(1), what="the first attempt to be requeued")
     job = await server.store.get(session_id)
     assert job is not None and job.info is not None and "retried after 10 s" in job.info
-    await clock.advance(9)
+    await advance(server, clock, 9)
     await settle()
     assert attempts == [1]
-    await clock.advance(1)
+    await advance(server, clock, 1)
     await eventually(lambda: attempted(2), what="the second attempt")
-    await clock.advance(20)  # second back-off: 2 x base
+    await advance(server, clock, 20)  # second back-off: 2 x base
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt, attempts) == (JobStatus.SUCCEEDED, 3, [1, 2, 3])
 
@@ -290,7 +302,7 @@ async def test_retry_later_gives_up_after_max_attempts(start: Starter, clock: Fa
     await eventually(
         lambda: _has_attempt(server, session_id, 1, JobStatus.PENDING), what="first requeue"
     )
-    await clock.advance(1)
+    await advance(server, clock, 1)
     job = await job_in(server.store, session_id, *DONE)
     assert job.status is JobStatus.FAILED and job.attempt == 2
     assert job.info == "Job failed, err: busy (gave up after 2 attempts)."
@@ -313,7 +325,7 @@ async def test_heartbeats_keep_a_long_job_from_being_rescued(
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
     for _ in range(20):
-        await clock.advance(5)
+        await advance(server, clock, 5)
         await asyncio.sleep(0.002)  # let the heartbeat's write reach the writer thread
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
@@ -336,12 +348,12 @@ async def test_a_job_whose_worker_vanished_is_rescued_when_its_lease_expires(
         )
     )
     assert [g.session_id for g in ghost] == [session_id]
-    await clock.advance(29)
+    await advance(server, clock, 29)
     assert await server.rescuer.run_once() == []
-    await clock.advance(2)
+    await advance(server, clock, 2)
     rescued = await server.rescuer.run_once()
     assert [(r.session_id, r.status) for r in rescued] == [(session_id, JobStatus.PENDING)]
-    await clock.advance(100)  # the worker is ready, the back-off has passed
+    await advance(server, clock, 100)  # the worker is ready, the back-off has passed
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 2)
 
@@ -383,7 +395,7 @@ async def test_graceful_stop_requeues_unfinished_jobs_without_using_an_attempt(
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
     stopping = asyncio.create_task(server.stop(grace_s=5))
     await settle()
-    await clock.advance(5)
+    await advance(server, clock, 5)
     await stopping
     reopened = await start({JobSubType.SEND_EMAIL: sleeping_handler(0)})
     job = await job_in(reopened.store, session_id, *DONE)
@@ -398,7 +410,7 @@ async def test_graceful_stop_lets_a_job_finish_within_the_grace_period(
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
     stopping = asyncio.create_task(server.stop(grace_s=10))
     await settle()
-    await clock.advance(3)
+    await advance(server, clock, 3)
     await stopping
     reopened = await start()
     job = await reopened.store.get(session_id)

@@ -13,7 +13,12 @@ function groupStatus(members) {
 }
 
 export async function listView(context) {
-  const jobs = new Map(); // session_id -> job, in arrival order handled by sorting
+  const jobs = new Map(); // session_id -> job
+  // Ties on created_timestamp (whole seconds) keep the server's order: loaded jobs rank by
+  // their place in the list, jobs first seen live rank above all of them, newest highest.
+  const rank = new Map();
+  let loadedCount = 0;
+  let liveCount = 0;
   let key = null;
   let admin = context.admin && context.can("read");
   const filters = { status: "", subType: "", text: "" };
@@ -24,10 +29,13 @@ export async function listView(context) {
 
   async function load(reset) {
     try {
-      if (reset) { jobs.clear(); key = null; }
+      if (reset) { jobs.clear(); rank.clear(); loadedCount = 0; key = null; }
       const path = admin ? "/jobs/admin/list" : "/jobs/user/list";
       const page = await call("POST", path, { body: { limit: PAGE, pagination_key: key } });
-      for (const job of page.jobs) jobs.set(job.session_id, job);
+      for (const job of page.jobs) {
+        if (!rank.has(job.session_id)) rank.set(job.session_id, -++loadedCount);
+        jobs.set(job.session_id, job);
+      }
       key = page.pagination_key;
       more.disabled = key === null;
       draw();
@@ -48,7 +56,8 @@ export async function listView(context) {
   }
 
   function draw() {
-    const ordered = [...jobs.values()].sort((a, b) => b.created_timestamp - a.created_timestamp);
+    const ordered = [...jobs.values()].sort((a, b) =>
+      b.created_timestamp - a.created_timestamp || rank.get(b.session_id) - rank.get(a.session_id));
     const rows = [];
     const batches = new Map();
     for (const job of ordered) {
@@ -92,6 +101,7 @@ export async function listView(context) {
   context.onJob((job) => {
     const mine = admin || (context.me && job.username === context.me.username);
     if (!mine) return;
+    if (!rank.has(job.session_id)) rank.set(job.session_id, ++liveCount);
     jobs.set(job.session_id, job);
     draw();
   });
