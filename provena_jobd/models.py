@@ -1,4 +1,4 @@
-"""Wire models compatible with Provena's Job API, and the job state machine.
+"""Wire models compatible with Provena's Job API, and the job statuses.
 
 Field names, defaults and nullability follow `ProvenaInterfaces.AsyncJobModels` and
 `AsyncJobAPI` so that existing Provena clients work unchanged. jobd adds three fields to a
@@ -83,16 +83,6 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
-
-# The only status changes the store performs. PENDING is re-entered from DEQUEUED or
-# IN_PROGRESS when a lost worker's job is requeued; nothing leaves a terminal status.
-ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.PENDING: frozenset({JobStatus.DEQUEUED, JobStatus.FAILED}),
-    JobStatus.DEQUEUED: frozenset({JobStatus.IN_PROGRESS, JobStatus.PENDING, JobStatus.FAILED}),
-    JobStatus.IN_PROGRESS: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.PENDING}),
-    JobStatus.SUCCEEDED: frozenset(),
-    JobStatus.FAILED: frozenset(),
-}
 
 # The reference worker's fixed `info` strings (provena-job-api.md section 4).
 INFO_DEQUEUED = "Job removed from queue ready for processing by worker task."

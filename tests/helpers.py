@@ -14,6 +14,23 @@ from provena_jobd.queue.store import JobStore
 
 T = TypeVar("T")
 
+# The eleven fields of the reference's JobStatusTable, all present in every job jobd returns.
+REFERENCE_JOB_FIELDS = frozenset(
+    {
+        "session_id",
+        "created_timestamp",
+        "username",
+        "batch_id",
+        "payload",
+        "job_type",
+        "job_sub_type",
+        "gsi_status",
+        "status",
+        "info",
+        "result",
+    }
+)
+
 
 def settings_for(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     """Settings with a database in `tmp_path` and the given sections merged in."""

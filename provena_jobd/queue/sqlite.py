@@ -40,7 +40,14 @@ from .store import (
 from .writer import GroupCommitWriter
 
 Q = queries("sqlite")
-# Depth-limited, so a cycle (impossible by construction) could not loop forever.
+
+_JOB_COLUMNS = (
+    "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
+    "status, info, result, started_timestamp, finished_timestamp, attempt, "
+    "parent_session_id, retry_of, progress"
+)
+# The chain below a workflow's root, depth-limited so a cycle (impossible by construction)
+# could not loop forever.
 _WORKFLOW_STEPS = f"""
 WITH RECURSIVE down(session_id, depth) AS (
     SELECT ?, 0
@@ -48,23 +55,9 @@ WITH RECURSIVE down(session_id, depth) AS (
     SELECT jobs.session_id, down.depth + 1 FROM jobs JOIN down
     ON jobs.parent_session_id = down.session_id WHERE down.depth < 16
 )
-SELECT {
-    ", ".join(
-        "jobs." + c.strip()
-        for c in (
-            "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
-            "status, info, result, started_timestamp, finished_timestamp, attempt, "
-            "parent_session_id, retry_of, progress"
-        ).split(",")
-    )
-}
+SELECT {", ".join("jobs." + column.strip() for column in _JOB_COLUMNS.split(","))}
 FROM jobs JOIN down USING (session_id) ORDER BY jobs.seq LIMIT ?
 """
-_JOB_COLUMNS = (
-    "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
-    "status, info, result, started_timestamp, finished_timestamp, attempt, "
-    "parent_session_id, retry_of, progress"
-)
 _LOST = "Requeued: its worker was lost (lease expired or jobd restarted) on attempt {attempt}."
 _GAVE_UP = (
     "Job failed: its worker was lost (lease expired or jobd restarted) on each of "
@@ -495,8 +488,7 @@ def _cancel(
 ) -> list[CancelOutcome]:
     outcomes = []
     for session_id, info, now in requests:
-        row = connection.execute("SELECT status FROM jobs WHERE session_id = ?", (session_id,))
-        found = row.fetchone()
+        found = connection.execute(Q["job_status"], (session_id,)).fetchone()
         status = JobStatus(found[0]) if found else None
         ended = bool(
             connection.execute(Q["cancel_waiting"], (info, round(now, 3), session_id)).rowcount

@@ -4,6 +4,13 @@ Nothing here is SQLite-specific. A backend (SQLite now, PostgreSQL later) implem
 `JobStore` and runs the same contract suite in `tests/store/`. Every status change is a
 guarded transition: it names the attempt it belongs to and applies only if the job is still
 in the state that attempt left it in, so a late or duplicate writer changes nothing.
+
+The transitions (each guarded in the dialect's SQL):
+
+    PENDING     -> DEQUEUED (claim) | FAILED (cancel, unknown job type)
+    DEQUEUED    -> IN_PROGRESS (start) | PENDING (requeue, rescue) | FAILED (finish, cancel)
+    IN_PROGRESS -> SUCCEEDED | FAILED (finish) | PENDING (requeue, rescue)
+    SUCCEEDED, FAILED: never change again.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import JobFailed
 from ..models import JobSubType, JobType
-from .handlers import Handler, JobContext, Payload, Result, mint_id, wake_up
+from .handlers import Handler, JobContext, Payload, Result, wake_up
 from .mail import send_email_handler
 from .reports import report_handler
 
@@ -154,6 +154,3 @@ def builtin_handlers(settings: Settings, store: JobStore) -> dict[str, Handler]:
         JobSubType.SEND_EMAIL: send_email_handler(settings.email),
         JobSubType.GENERATE_REPORT: report_handler(settings.reports, store),
     }
-
-
-__all__ = ["builtin_handlers", "mint_id"]

@@ -19,21 +19,6 @@ Json = dict[str, Any]
 POLL_S = 0.02
 TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
 STATUS_ORDER = ("PENDING", "DEQUEUED", "IN_PROGRESS", "SUCCEEDED")
-REFERENCE_JOB_FIELDS = frozenset(
-    {
-        "session_id",
-        "created_timestamp",
-        "username",
-        "batch_id",
-        "payload",
-        "job_type",
-        "job_sub_type",
-        "gsi_status",
-        "status",
-        "info",
-        "result",
-    }
-)
 JOB_TYPE_OF = {
     "PROV_LODGE_WAKE_UP": "PROV_LODGE",
     "REGISTRY_WAKE_UP": "REGISTRY",
@@ -230,3 +215,14 @@ async def burst_until_struck(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(sender(session) for _ in range(senders)))
     return burst
+
+
+async def launch_many(session: aiohttp.ClientSession, url: str, count: int) -> list[str]:
+    """Launch `count` wake-up jobs, 32 at a time; their session ids in launch order."""
+    gate = asyncio.Semaphore(32)
+
+    async def one() -> str:
+        async with gate:
+            return await launch(session, url)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))

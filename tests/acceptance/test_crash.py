@@ -19,6 +19,7 @@ from .support import (
     fetch_jobs,
     in_flight_rows,
     launch,
+    launch_many,
     list_all_jobs,
     outcome,
     poll,
@@ -115,13 +116,7 @@ async def test_sigkill_with_jobs_running_requeues_them_and_reruns_nothing_finish
     slow.write_text("[pool]\nconcurrency = 1\nmax_workers = 1\n")
     first = jobd.start("--config", str(slow), "--port", "0", "--db", str(db_path))
     async with aiohttp.ClientSession() as session:
-        gate = asyncio.Semaphore(32)
-
-        async def one() -> str:
-            async with gate:
-                return await launch(session, first.url)
-
-        launched = await asyncio.gather(*(one() for _ in range(400)))
+        launched = await launch_many(session, first.url, 400)
 
     at_kill = stop_with_a_job_in_flight(first, db_path, within_s=15)
     killed_at = time.time()

@@ -10,9 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.helpers import REFERENCE_JOB_FIELDS
+
 from .conftest import JobdProcess
 from .support import (
-    REFERENCE_JOB_FIELDS,
     STATUS_ORDER,
     Json,
     fetch,

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from .conftest import JobdLauncher, JobdProcess
-from .support import burst_until_struck, launch, list_all_jobs, wait_all_terminal
+from .support import burst_until_struck, launch, launch_many, list_all_jobs, wait_all_terminal
 
 pytestmark = pytest.mark.acceptance
 
@@ -65,13 +65,7 @@ async def test_sigterm_while_jobs_run_finishes_or_requeues_them_without_failing_
     slow.write_text("[pool]\nconcurrency = 1\nmax_workers = 1\n")
     first = jobd.start("--config", str(slow), "--port", "0", "--db", str(db_path))
     async with aiohttp.ClientSession() as session:
-        gate = asyncio.Semaphore(32)
-
-        async def one() -> str:
-            async with gate:
-                return await launch(session, first.url)
-
-        launched = await asyncio.gather(*(one() for _ in range(200)))
+        launched = await launch_many(session, first.url, 200)
         listed = await list_all_jobs(session, first.url)
     assert any(job["status"] != "SUCCEEDED" for job in listed), "stop while work remains"
 

@@ -13,21 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
-from tests.helpers import settings_for
+from tests.helpers import REFERENCE_JOB_FIELDS, settings_for
 
-JOB_FIELDS = {
-    "session_id",
-    "created_timestamp",
-    "username",
-    "batch_id",
-    "payload",
-    "job_type",
-    "job_sub_type",
-    "gsi_status",
-    "status",
-    "info",
-    "result",
-}
 WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
 
 
@@ -83,7 +70,7 @@ async def test_a_launched_job_is_fetchable_at_once_with_every_field(
     for route in ("/jobs/user/fetch", "/jobs/admin/fetch"):
         body = await call(client, "GET", route, 200, params={"session_id": launched["session_id"]})
         job = body["job"]
-        assert JOB_FIELDS <= set(job)
+        assert REFERENCE_JOB_FIELDS <= set(job)
         assert job["status"] == "PENDING" and job["gsi_status"] == "ok"
         assert job["payload"] == {"reason": "warm up"}
         assert job["info"] is None and job["result"] is None and job["batch_id"] is None

@@ -102,5 +102,5 @@ SELECT count(*) FROM (SELECT 1 FROM jobs
 -- name: waiting_by_type
 SELECT job_type, count(*) FROM jobs WHERE status = 'PENDING' GROUP BY job_type;
 
--- name: current_status
-SELECT status FROM jobs WHERE session_id = ? AND attempt = ?;
+-- name: job_status
+SELECT status FROM jobs WHERE session_id = ?;
