@@ -15,6 +15,7 @@ Every error it raises is a `JobdClientError` (itself a `provena_jobd.errors.Jobd
         │   └── NotFound     400 "Item was not found." (the reference's not-found)
         ├── Unauthorized     401
         ├── Forbidden        403
+        ├── Conflict         409: a worker's attempt no longer holds its job
         ├── ValidationFailed 422, `detail` is the pydantic-style list of problems
         └── ServerError      5xx
 
@@ -61,6 +62,7 @@ NOT_FOUND = "Item was not found."
 __all__ = [
     "DEFAULT_URL",
     "BadRequest",
+    "Conflict",
     "ConnectionFailed",
     "EventStream",
     "Forbidden",
@@ -121,6 +123,10 @@ class Forbidden(ResponseError):
     """403: the credentials lack a role the route needs."""
 
 
+class Conflict(ResponseError):
+    """409: the worker's attempt no longer holds the job (worker protocol); stop working on it."""
+
+
 class ValidationFailed(ResponseError):
     """422: the request did not validate; `detail` lists the problems with their `loc`."""
 
@@ -158,6 +164,8 @@ def error_for(status: int, body: bytes) -> ResponseError:
         kind = Unauthorized
     elif status == 403:
         kind = Forbidden
+    elif status == 409:
+        kind = Conflict
     elif status == 422:
         kind = ValidationFailed
     elif status >= 500:

@@ -62,6 +62,7 @@ class RoleNames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     read: str = "job-service-read"
     write: str = "job-service-write"
     admin: str = "job-service-admin"
+    worker: str = "job-service-worker"
 
 
 class ApiToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -102,6 +103,12 @@ class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idle_timeout_s: float = 120.0
     timeout_s: float = 300.0
     max_attempts: int = 3
+    # Run this type's jobs outside jobd, over the worker protocol (`/jobs/worker/*`):
+    # `external` for workers you run yourself, `command` for processes jobd starts.
+    external: bool = False
+    command: list[str] = []
+    cwd: str | None = None
+    env: dict[str, str] = {}
 
 
 class JobRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -264,6 +271,8 @@ def _check(settings: Settings) -> None:
                 raise ConfigError(f"{name}.{key} must not be negative")
         if pool.timeout_s <= 0:
             raise ConfigError(f"{name}.timeout_s must be positive")
+        if (pool.cwd or pool.env) and not pool.command:
+            raise ConfigError(f"{name}: cwd and env need command = [...]")
     if not 0 <= settings.server.port <= 65535:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
@@ -315,12 +324,18 @@ REDACTED = "<redacted>"
 _SECRET_KEYS = {"auth.tokens"}
 
 
+def _is_pool_env(key: str) -> bool:
+    """`pool.<TYPE>.env.<NAME>`: a worker process's environment may hold its token."""
+    parts = key.split(".")
+    return len(parts) == 4 and parts[0] == "pool" and parts[2] == "env"
+
+
 def flatten(settings: Settings) -> list[tuple[str, str]]:
     """The effective settings as `section.key` / value pairs, secrets redacted."""
     pairs: list[tuple[str, str]] = []
 
     def walk(prefix: str, value: Any) -> None:
-        if prefix in _SECRET_KEYS:
+        if prefix in _SECRET_KEYS or _is_pool_env(prefix):
             pairs.append((prefix, REDACTED if value else "[]"))
         elif isinstance(value, msgspec.Struct):
             for name in value.__struct_fields__:

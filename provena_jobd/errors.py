@@ -6,6 +6,7 @@
     └── ApiError             a request is refused; carries the HTTP status and `detail`
         ├── NotFound         400 "Item was not found." (the reference's not-found)
         ├── BadRequest       400 with a reason
+        ├── Conflict         409: a worker's attempt no longer holds its job
         ├── UnsupportedMediaType  415: the body is not JSON
         └── RequestInvalid   422 with a pydantic-style list of problems
 
@@ -59,6 +60,12 @@ class BadRequest(ApiError):
     """Bad request."""
 
     status = 400
+
+
+class Conflict(ApiError):
+    """This attempt no longer holds the job."""
+
+    status = 409
 
 
 class UnsupportedMediaType(ApiError):

@@ -44,6 +44,7 @@ class Right(enum.Enum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    WORKER = "worker"  # may claim and finish jobs over the worker protocol
 
 
 class Unauthenticated(Exception):
@@ -64,8 +65,16 @@ class Identity:
 def rights_of(roles: Iterable[str], names: RoleNames) -> frozenset[Right]:
     """The rights a set of realm roles grants under the configured role names."""
     held = set(roles)
-    by_role = {names.read: Right.READ, names.write: Right.WRITE, names.admin: Right.ADMIN}
-    return frozenset(right for role, right in by_role.items() if role in held)
+    by_role = {
+        names.read: Right.READ,
+        names.write: Right.WRITE,
+        names.admin: Right.ADMIN,
+        names.worker: Right.WORKER,
+    }
+    rights = {right for role, right in by_role.items() if role in held}
+    if Right.ADMIN in rights:
+        rights.add(Right.WORKER)  # an admin may do anything, running jobs included
+    return frozenset(rights)
 
 
 def may_act_for_others(identity: Identity, settings: AuthSettings) -> bool:
@@ -96,7 +105,7 @@ class NoAuth:
 
     def __init__(self, settings: AuthSettings) -> None:
         names = settings.roles
-        roles = frozenset({names.read, names.write, names.admin})
+        roles = frozenset({names.read, names.write, names.admin, names.worker})
         self._identity = Identity(settings.local_user, roles, rights_of(roles, names))
 
     async def authenticate(self, authorization: str | None) -> Identity:

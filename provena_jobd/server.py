@@ -16,9 +16,11 @@ from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
 from .workers.builtin import builtin_handlers
+from .workers.gateway import WorkerGateway
 from .workers.handlers import Handler, HandlerRegistry
 from .workers.plugins import configured_handlers
 from .workers.pool import Pool, PoolSnapshot
+from .workers.process_pool import ExternalPool, ProcessPool
 from .workers.rescuer import Rescuer
 from .workers.runner import JobRunner
 
@@ -68,16 +70,9 @@ class JobdServer:
         self.runner = JobRunner(
             self.store, self.handlers, self.clock, settings.queue, launcher=self.service
         )
-        self.pools = {
-            job_type: Pool(
-                job_type,
-                settings.pool_for(job_type),
-                settings.queue,
-                self.store,
-                self.runner,
-                self.clock,
-            )
-            for job_type in self.service.catalog.job_types
+        self.gateway = WorkerGateway(self.store, settings, self.clock)
+        self.pools: dict[str, Pool | ExternalPool] = {
+            job_type: self._pool(job_type) for job_type in self.service.catalog.job_types
         }
         self.rescuer = Rescuer(
             self.store, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
@@ -86,13 +81,28 @@ class JobdServer:
         self._rescuer_task: asyncio.Task[None] | None = None
         self._stopped = False
 
+    def _pool(self, job_type: str) -> Pool | ExternalPool:
+        """In-process workers, or workers outside jobd (processes it starts, or your own)."""
+        settings = self.settings.pool_for(job_type)
+        queue = self.settings.queue
+        if settings.command:
+            return ProcessPool(job_type, settings, queue, self.store, self.gateway, self.clock)
+        if settings.external:
+            return ExternalPool(job_type, settings, queue, self.store, self.gateway, self.clock)
+        return Pool(job_type, settings, queue, self.store, self.runner, self.clock)
+
     def notify(self, job_type: str) -> None:
-        """Tell a job type's pool that jobs may be waiting."""
+        """Tell a job type's pool, and workers waiting to claim, that jobs may be waiting."""
         self.pools[job_type].notify()
+        self.gateway.notify(job_type)
 
     def set_public_url(self, url: str) -> None:
-        """The URL jobd answers on, for links it hands out (report downloads)."""
+        """The URL jobd answers on, for links it hands out and for the processes it starts."""
         self.runner.public_url = (self.settings.reports.public_url or url).rstrip("/")
+        for pool in self.pools.values():
+            if isinstance(pool, ProcessPool):
+                pool.jobd_url = url
+                pool.notify()
 
     async def start(self) -> None:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
@@ -109,6 +119,17 @@ class JobdServer:
             pool.notify()
         self._rescuer_task = asyncio.create_task(self.rescuer.run_forever(), name="rescuer")
 
+    async def stop_outside_workers(self, grace_s: float | None = None) -> None:
+        """Hand out no more jobs over the worker protocol; stop the worker processes.
+
+        Called while HTTP still serves, so the processes can finish their jobs in the grace
+        period.
+        """
+        grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
+        self.gateway.close()
+        processes = [p for p in self.pools.values() if isinstance(p, ProcessPool)]
+        await asyncio.gather(*(pool.drain(grace) for pool in processes))
+
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming, let running jobs finish within the grace period, requeue the rest."""
         if self._stopped:
@@ -119,6 +140,7 @@ class JobdServer:
             self._rescuer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rescuer_task
+        self.gateway.close()
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.feed.close()
         await self.store.close()

@@ -19,6 +19,7 @@ class Access(enum.Enum):
     READ = "read"
     READ_WRITE = "read_write"
     ADMIN = "admin"
+    WORKER = "worker"  # the worker protocol
 
     @property
     def rights(self) -> frozenset[Right]:
@@ -32,6 +33,7 @@ _RIGHTS = {
     Access.READ: frozenset({Right.READ}),
     Access.READ_WRITE: frozenset({Right.READ, Right.WRITE}),
     Access.ADMIN: frozenset({Right.READ, Right.WRITE, Right.ADMIN}),
+    Access.WORKER: frozenset({Right.WORKER}),
 }
 
 ACCESS = web.AppKey("access", dict[str, Access])

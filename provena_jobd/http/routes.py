@@ -38,6 +38,7 @@ from .event_stream import admin_events, events
 from .keys import CALLER, SERVER
 from .report_files import report_file
 from .validation import decode_body, optional_float, query_param
+from .worker_routes import WORKER_ROUTES
 
 MAX_WAIT_S = 60.0
 _HEALTH = msgspec.json.encode(HealthResponse())
@@ -180,6 +181,7 @@ ROUTES: list[
     ("GET", "/check-access/check-read-access", check_access, Access.READ, True),
     ("GET", "/check-access/check-write-access", check_access, Access.READ_WRITE, True),
     ("GET", "/check-access/check-admin-access", check_access, Access.ADMIN, True),
+    *WORKER_ROUTES,
 ]
 
 

@@ -47,6 +47,8 @@ async def running(
         # Release long polls and event streams, stop taking requests (in-flight ones
         # complete), then let the pools drain, so nothing is launched into a closing store.
         await server.feed.close()
+        # Worker processes finish their jobs over HTTP, so they stop before the listener.
+        await server.stop_outside_workers()
         await runner.cleanup()
         await server.stop()
 

@@ -52,6 +52,15 @@ class Worker:
         return WorkerState.BUSY if self.running else WorkerState.IDLE
 
 
+class WorkerInfo(msgspec.Struct, kw_only=True):
+    """One worker outside jobd (a process it started, or one that claims over HTTP)."""
+
+    worker_id: str
+    state: str
+    pid: int | None = None
+    jobs: int = 0
+
+
 class PoolSnapshot(msgspec.Struct, kw_only=True):
     """A pool's state for `GET /admin/pool`."""
 
@@ -62,6 +71,7 @@ class PoolSnapshot(msgspec.Struct, kw_only=True):
     cold_starts: int
     jobs_finished: int
     settings: PoolSettings
+    processes: list[WorkerInfo] = []  # workers outside jobd, with their pids
 
 
 class PoolsResponse(msgspec.Struct):

@@ -56,6 +56,12 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
         "/jobs/admin/workflow",
         "/jobs/user/events",
         "/jobs/admin/events",
+        "/jobs/worker/claim",
+        "/jobs/worker/start",
+        "/jobs/worker/heartbeat",
+        "/jobs/worker/progress",
+        "/jobs/worker/finish",
+        "/jobs/worker/release",
     }
     assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]

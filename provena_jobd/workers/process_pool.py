@@ -1,0 +1,276 @@
+"""Pools whose workers live outside jobd: ones you run yourself, or processes jobd starts.
+
+`ExternalPool` (`[pool.<TYPE>] external = true`) only reports the workers that claim over the
+worker protocol. `ProcessPool` (`command = [...]`) scales like the reference's ECS tasks,
+with the same pure decisions as the in-process pool (`autoscale.py`): jobs waiting and fewer
+than `max_workers` processes -> start one. A process is provisioning from its start until its
+first claim (its real cold start), busy while it holds jobs, idle otherwise; it exits by
+itself after `idle_timeout_s` without work. A process that dies has its jobs requeued by the
+rescuer when their lease runs out, and the pool starts another if jobs wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+import msgspec
+
+from ..clock import Clock
+from ..config import REDACTED, PoolSettings, QueueSettings
+from ..queue.store import JobStore, Requeue
+from .autoscale import PoolView, workers_to_start
+from .gateway import WorkerGateway
+from .pool import SHUTDOWN_INFO, PoolSnapshot, WorkerInfo, WorkerState
+
+log = logging.getLogger(__name__)
+
+# After the grace period, how long a process has between SIGTERM and SIGKILL.
+TERMINATE_WAIT_S = 5.0
+
+
+@dataclass
+class WorkerProcess:
+    """A worker process this pool started."""
+
+    worker_id: str
+    process: asyncio.subprocess.Process
+
+
+class ExternalPool:
+    """A job type run by workers outside jobd that nobody here starts."""
+
+    def __init__(
+        self,
+        job_type: str,
+        settings: PoolSettings,
+        queue: QueueSettings,
+        store: JobStore,
+        gateway: WorkerGateway,
+        clock: Clock,
+    ) -> None:
+        self.job_type = job_type
+        self.settings = settings
+        self.queue = queue
+        self.store = store
+        self.gateway = gateway
+        self.clock = clock
+        self.cold_starts = 0
+
+    def notify(self) -> None:
+        """Jobs may be waiting (the gateway wakes the workers' claims itself)."""
+
+    def cancel(self, session_id: str, info: str) -> bool:
+        """A job running in an outside worker cannot be interrupted from here."""
+        return False
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    async def drain(self, grace_s: float) -> None:
+        """Nothing to stop: outside workers' unfinished jobs are rescued at next start."""
+
+    def _workers(self) -> list[WorkerInfo]:
+        cutoff = self.clock.now() - self.queue.lease_s
+        return [
+            WorkerInfo(
+                worker_id=w.worker_id,
+                state=(WorkerState.BUSY if w.held else WorkerState.IDLE).value,
+                jobs=len(w.held),
+            )
+            for w in self.gateway.workers.values()
+            if w.job_type == self.job_type and (w.held or w.last_seen >= cutoff)
+        ]
+
+    async def snapshot(self) -> PoolSnapshot:
+        """Workers by state (with pids for processes), waiting jobs and settings."""
+        workers = self._workers()
+        counts = dict.fromkeys((s.value for s in WorkerState), 0)
+        for worker in workers:
+            counts[worker.state] += 1
+        waiting = (await self.store.waiting_by_type()).get(self.job_type, 0)
+        env = dict.fromkeys(self.settings.env, REDACTED)  # it may hold the workers' token
+        return PoolSnapshot(
+            job_type=self.job_type,
+            workers=counts,
+            running_jobs=sum(w.jobs for w in workers),
+            waiting=waiting,
+            cold_starts=self.cold_starts,
+            jobs_finished=self.gateway.finished.get(self.job_type, 0),
+            settings=msgspec.structs.replace(self.settings, env=env),
+            processes=workers,
+        )
+
+
+class ProcessPool(ExternalPool):
+    """A job type run by worker processes that jobd starts and stops."""
+
+    def __init__(
+        self,
+        job_type: str,
+        settings: PoolSettings,
+        queue: QueueSettings,
+        store: JobStore,
+        gateway: WorkerGateway,
+        clock: Clock,
+    ) -> None:
+        super().__init__(job_type, settings, queue, store, gateway, clock)
+        self.jobd_url = ""  # set once jobd listens; no process starts before
+        self.token: str | None = None
+        self.processes: list[WorkerProcess] = []
+        self._ids = itertools.count(1)
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Jobs may be waiting: look again now."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Start the supervisor loop."""
+        self._task = asyncio.create_task(self._supervise(), name=f"process-pool-{self.job_type}")
+
+    def state(self, worker: WorkerProcess) -> WorkerState:
+        """Provisioning until its first claim, then busy while it holds jobs."""
+        seen = self.gateway.worker(worker.worker_id)
+        if seen is None:
+            return WorkerState.PROVISIONING
+        return WorkerState.BUSY if seen.held else WorkerState.IDLE
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("process pool tick failed", extra={"action": "pool_tick_failed"})
+            self._wakeup.clear()
+            await self.clock.wait_event(self._wakeup, self.queue.poll_interval_s)
+
+    async def tick(self) -> None:
+        """Forget processes that ended; start processes for jobs nobody will take."""
+        self._reap()
+        if self._stopping or not self.jobd_url:
+            return
+        concurrency = self.settings.concurrency
+        states = [self.state(w) for w in self.processes]
+        provisioning = states.count(WorkerState.PROVISIONING)
+        ready = len(states) - provisioning
+        if len(self.processes) >= self.settings.max_workers:
+            return
+        free = sum(
+            concurrency - len(seen.held)
+            for w in self.processes
+            if (seen := self.gateway.worker(w.worker_id)) is not None
+        )
+        cap = self.settings.max_workers * concurrency
+        waiting = await self.store.count_waiting(self.job_type, self.clock.now(), cap)
+        view = PoolView(waiting=waiting, provisioning=provisioning, ready=ready, free_slots=free)
+        for _ in range(workers_to_start(view, self.settings.max_workers, concurrency)):
+            await self._spawn()
+
+    def _reap(self) -> None:
+        for worker in list(self.processes):
+            code = worker.process.returncode
+            if code is None:
+                continue
+            self.processes.remove(worker)
+            held = self.gateway.forget(worker.worker_id)
+            log.info(
+                "worker process exited",
+                extra={"action": "worker_exited", "pid": worker.process.pid, "code": code},
+            )
+            if held:
+                # Its jobs stay held until their lease runs out; the rescuer requeues them.
+                log.warning("worker process died holding jobs", extra={"action": "worker_lost"})
+
+    async def _spawn(self) -> None:
+        worker_id = f"{self.job_type}-p{next(self._ids)}"
+        environment = {
+            **os.environ,
+            **self.settings.env,
+            "JOBD_URL": self.jobd_url,
+            "JOBD_WORKER_ID": worker_id,
+            "JOB_TYPE": self.job_type,
+            "IDLE_TIMEOUT": f"{self.settings.idle_timeout_s:g}",
+            # The reference's workers launch follow-up jobs through the Job API: jobd.
+            "JOB_API_ENDPOINT": self.jobd_url,
+        }
+        process = await asyncio.create_subprocess_exec(
+            *self.settings.command,
+            cwd=self.settings.cwd,
+            env=environment,
+            stdin=asyncio.subprocess.DEVNULL,
+            # Worker output goes to jobd's stderr: stdout carries only jobd's URL.
+            stdout=sys.stderr,
+            stderr=sys.stderr,
+            start_new_session=True,  # a Ctrl-C in jobd's terminal is jobd's to handle
+        )
+        self.processes.append(WorkerProcess(worker_id, process))
+        self.cold_starts += 1
+        log.info(
+            "worker process started",
+            extra={"action": "worker_starting", "pid": process.pid, "worker_id": worker_id},
+        )
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop starting processes, give their jobs `grace_s`, then stop them; requeue the rest."""
+        self._stopping = True
+        self.notify()
+        if self._task is not None:
+            await self._task
+
+        async def jobs_done() -> None:
+            while True:
+                self._reap()  # a process that died holding a job is not worth waiting for
+                if all(self.state(w) is not WorkerState.BUSY for w in self.processes):
+                    return
+                self.gateway.released.clear()
+                await self.clock.wait_event(self.gateway.released, self.queue.poll_interval_s)
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(jobs_done(), grace_s)
+        await asyncio.gather(*(self._stop(w) for w in self.processes))
+        now = self.clock.now()
+        for worker in self.processes:
+            for lease in self.gateway.forget(worker.worker_id):
+                await self.store.requeue(
+                    Requeue(
+                        session_id=lease.session_id,
+                        attempt=lease.attempt,
+                        info=SHUTDOWN_INFO,
+                        run_after=now,
+                        refund=True,
+                    )
+                )
+        self.processes.clear()
+
+    async def _stop(self, worker: WorkerProcess) -> None:
+        process = worker.process
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), TERMINATE_WAIT_S)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+
+    def _workers(self) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(
+                worker_id=w.worker_id,
+                state=self.state(w).value,
+                pid=w.process.pid,
+                jobs=len(seen.held) if (seen := self.gateway.worker(w.worker_id)) else 0,
+            )
+            for w in self.processes
+            if w.process.returncode is None
+        ]
