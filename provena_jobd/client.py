@@ -29,7 +29,7 @@ import asyncio
 import builtins
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
 import msgspec
@@ -213,7 +213,7 @@ class JobdClient:
         self._session: aiohttp.ClientSession | None = None
         self._streams: set[EventStream] = set()
 
-    async def __aenter__(self) -> JobdClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -98,7 +98,7 @@ class WorkerClient(JobdClient):
     async def release(
         self, work: ClaimedWork, *, info: str | None = None, delay_s: float = 0.0
     ) -> Job:
-        """Give the job back to the queue, without counting the attempt."""
+        """Give the job back to the queue; whoever claims it next holds a new attempt."""
         request = ReleaseRequest(
             session_id=work.session_id, attempt=work.attempt, info=info, delay_s=delay_s
         )

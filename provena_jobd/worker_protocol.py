@@ -78,7 +78,8 @@ class FinishRequest(AttemptRequest, forbid_unknown_fields=True, kw_only=True):
 
 
 class ReleaseRequest(AttemptRequest, forbid_unknown_fields=True, kw_only=True):
-    """`POST /jobs/worker/release`: give a job back to the queue; the attempt is not counted."""
+    """`POST /jobs/worker/release`: give a job back to the queue; its next claim is a new
+    attempt, so this one stays fenced off."""
 
     info: str | None = None
     delay_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 0.0

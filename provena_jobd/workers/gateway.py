@@ -178,7 +178,7 @@ class WorkerGateway:
         return job
 
     async def release(self, request: ReleaseRequest) -> Job:
-        """Give the job back: PENDING again, the attempt not counted."""
+        """Give the job back: PENDING again; its next claim is a new attempt."""
         lease = Lease(request.session_id, request.attempt)
         released = await self.store.requeue(
             Requeue(
@@ -186,7 +186,9 @@ class WorkerGateway:
                 attempt=lease.attempt,
                 info=request.info or RELEASED,
                 run_after=self.clock.now() + request.delay_s,
-                refund=True,
+                # Not refunded: the next claim must get a new attempt number, or this worker
+                # could still write to the job once another holds it.
+                refund=False,
             )
         )
         self._drop(lease)
