@@ -63,6 +63,11 @@ class ExternalPool:
         self.clock = clock
         self.cold_starts = 0
 
+    @property
+    def jobs_finished(self) -> int:
+        """Jobs of this type that outside workers finished."""
+        return self.gateway.finished.get(self.job_type, 0)
+
     def notify(self) -> None:
         """Jobs may be waiting (the gateway wakes the workers' claims itself)."""
 
@@ -102,7 +107,7 @@ class ExternalPool:
             running_jobs=sum(w.jobs for w in workers),
             waiting=waiting,
             cold_starts=self.cold_starts,
-            jobs_finished=self.gateway.finished.get(self.job_type, 0),
+            jobs_finished=self.jobs_finished,
             settings=msgspec.structs.replace(self.settings, env=env),
             processes=workers,
         )

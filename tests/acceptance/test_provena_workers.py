@@ -1,0 +1,207 @@
+"""Provena's own kind of worker code (`tests/acceptance/provena_service`, written as
+registry-api's `jobs/`) run by a real `jobd serve` as worker processes it starts and stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from provena_jobd.models import INFO_UNHANDLED
+from tests.helpers import eventually
+
+from .conftest import JobdLauncher, JobdProcess
+from .support import fetch_job, launch, wait_all_terminal
+
+pytestmark = pytest.mark.acceptance
+
+SERVICE = Path(__file__).parent / "provena_service"
+Json = dict[str, Any]
+
+
+def wake_up(reason: str | None = None, username: str | None = None) -> Json:
+    """A REGISTRY_WAKE_UP launch; `reason` steers the test service's handler."""
+    body: Json = {
+        "job_type": "REGISTRY",
+        "job_sub_type": "REGISTRY_WAKE_UP",
+        "job_payload": {} if reason is None else {"reason": reason},
+    }
+    if username is not None:
+        body["username"] = username
+    return body
+
+
+def write_config(folder: Path, idle_timeout_s: float = 30.0, grace_s: float = 10.0) -> Path:
+    """REGISTRY jobs in up to 2 processes of the test service; short leases for the rescuer."""
+    config = folder / "jobd.toml"
+    config.write_text(
+        f"""
+[server]
+shutdown_grace_s = {grace_s}
+
+[queue]
+lease_s = 1.0
+rescue_interval_s = 0.1
+
+[pool.REGISTRY]
+max_workers = 2
+idle_timeout_s = {idle_timeout_s}
+command = ["{sys.executable}", "launch_job_runner.py"]
+cwd = "{SERVICE}"
+env = {{ TEST_MARKERS = "{folder}", PYTHONUNBUFFERED = "1" }}
+"""
+    )
+    return config
+
+
+def start(jobd: JobdLauncher, folder: Path, **config: float) -> JobdProcess:
+    """`jobd serve` with the worker-process config."""
+    path = write_config(folder, **config)
+    return jobd.start("--config", str(path), "--port", "0", "--db", str(folder / "jobd.db"))
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session for the test."""
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def registry_pool(session: aiohttp.ClientSession, url: str) -> Json:
+    """The REGISTRY pool of `GET /admin/pool`."""
+    async with session.get(f"{url}/admin/pool") as response:
+        assert response.status == 200
+        pools: list[Json] = (await response.json())["pools"]
+    return next(pool for pool in pools if pool["job_type"] == "REGISTRY")
+
+
+def alive(pid: int) -> bool:
+    """True while a process with this pid exists (jobd reaps its children)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def until(probe: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
+    """Poll an async probe until it returns something truthy (worker processes start slowly)."""
+    return await eventually(probe, within_s=timeout_s, what=what)
+
+
+async def test_a_batch_of_jobs_all_succeed_in_worker_processes_which_exit_when_idle(
+    jobd: JobdLauncher, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    server = start(jobd, tmp_path, idle_timeout_s=1.0)
+    launched = [await launch(session, server.url, wake_up()) for _ in range(12)]
+    seen_pids: set[int] = set()
+
+    async def processes_seen() -> bool:
+        pool = await registry_pool(session, server.url)
+        assert len(pool["processes"]) <= 2  # never more than max_workers
+        seen_pids.update(p["pid"] for p in pool["processes"])
+        return bool(seen_pids)
+
+    await until(processes_seen, what="worker processes in /admin/pool")
+    jobs = await wait_all_terminal(session, server.url, launched, 60)
+    assert {job["status"] for job in jobs.values()} == {"SUCCEEDED"}
+    assert all(job["result"] == {} for job in jobs.values())  # WakeUpResult().dict()
+    pool = await registry_pool(session, server.url)
+    assert pool["jobs_finished"] == 12 and 1 <= pool["cold_starts"] <= 2
+
+    # After the idle timeout every process has exited, and jobd has reaped it.
+    async def all_gone() -> bool:
+        pool = await registry_pool(session, server.url)
+        return pool["processes"] == [] and not any(alive(pid) for pid in seen_pids)
+
+    await until(all_gone, what="idle worker processes to exit")
+
+
+async def test_a_raising_callback_fails_its_job_with_the_reference_text(
+    jobd: JobdLauncher, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    server = start(jobd, tmp_path)
+    bad = await launch(session, server.url, wake_up("raise"))
+    good = await launch(session, server.url, wake_up())
+    jobs = await wait_all_terminal(session, server.url, [bad, good], 60)
+    assert jobs[bad]["status"] == "FAILED"
+    assert jobs[bad]["info"] == INFO_UNHANDLED.format(error="the registry is unreachable")
+    assert jobs[good]["status"] == "SUCCEEDED"  # the worker carried on
+
+
+async def test_a_killed_worker_process_s_job_is_finished_by_the_next_process(
+    jobd: JobdLauncher, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    server = start(jobd, tmp_path)
+    stalled = await launch(session, server.url, wake_up("stall"))
+    marker = tmp_path / f"{stalled}.started"
+
+    async def stalled_pid() -> int | None:
+        return int(marker.read_text()) if marker.exists() and marker.read_text() else None
+
+    pid = await until(stalled_pid, what="the worker to start the stalling job")
+    pool = await registry_pool(session, server.url)
+    assert {"pid": pid, "state": "busy", "jobs": 1} in [
+        {k: p[k] for k in ("pid", "state", "jobs")} for p in pool["processes"]
+    ]
+    os.kill(pid, signal.SIGKILL)
+    [job] = (await wait_all_terminal(session, server.url, [stalled], 60)).values()
+    assert (job["status"], job["attempt"]) == ("SUCCEEDED", 2)
+    pool = await registry_pool(session, server.url)
+    assert pid not in {p["pid"] for p in pool["processes"]}
+    assert pool["cold_starts"] >= 2
+
+
+async def test_a_registry_worker_launches_the_lodge_job_on_the_users_behalf(
+    jobd: JobdLauncher, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    server = start(jobd, tmp_path)
+    body = {
+        "job_type": "REGISTRY",
+        "job_sub_type": "REGISTER_CREATE_ACTIVITY",
+        "username": "alice",
+        "job_payload": {
+            "created_item_id": "10378.1/1",
+            "created_item_subtype": "MODEL_RUN",
+            "linked_person_id": "10378.1/2",
+        },
+    }
+    created = await launch(session, server.url, body)
+    [job] = (await wait_all_terminal(session, server.url, [created], 60)).values()
+    assert job["status"] == "SUCCEEDED", job
+    lodge_id = job["result"]["lodge_session_id"]
+    [lodge] = (await wait_all_terminal(session, server.url, [lodge_id], 60)).values()
+    assert (lodge["job_sub_type"], lodge["username"], lodge["status"]) == (
+        "LODGE_CREATE_ACTIVITY",
+        "alice",
+        "SUCCEEDED",
+    )
+    assert lodge["payload"]["creation_activity_id"] == job["result"]["creation_activity_id"]
+    assert (await fetch_job(session, server.url, created))["status"] == "SUCCEEDED"
+
+
+async def test_sigterm_stops_the_worker_processes_and_keeps_their_jobs(
+    jobd: JobdLauncher, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    server = start(jobd, tmp_path, grace_s=0.2)
+    stalled = await launch(session, server.url, wake_up("stall"))
+    marker = tmp_path / f"{stalled}.started"
+
+    async def stalled_pid() -> int | None:
+        return int(marker.read_text()) if marker.exists() and marker.read_text() else None
+
+    pid = await until(stalled_pid, what="the worker to start the stalling job")
+    server.send(signal.SIGTERM)
+    assert server.wait() == 0, server.stderr()
+    assert not alive(pid)
+
+    # The job was given back unharmed: the next jobd runs it (the marker lets it succeed).
+    second = start(jobd, tmp_path)
+    [job] = (await wait_all_terminal(session, second.url, [stalled], 60)).values()
+    assert (job["status"], job["attempt"]) == ("SUCCEEDED", 1)
