@@ -773,6 +773,14 @@ def pool(url: str, token: str | None, as_json: bool) -> None:
             "MAX_WORKERS",
         )
         _table(headers, rows)
+        outside = [(s.job_type, w) for s in pools.pools for w in s.processes]
+        if outside:  # workers outside jobd: the processes it started, with their pids
+            click.echo()
+            process_rows = [
+                (job_type, w.worker_id, str(w.pid or "-"), w.state, str(w.jobs))
+                for job_type, w in outside
+            ]
+            _table(("JOB_TYPE", "WORKER", "PID", "STATE", "JOBS"), process_rows)
         return 0
 
     _run(url, token, action)

@@ -186,14 +186,18 @@ class ProcessPool(ExternalPool):
             if code is None:
                 continue
             self.processes.remove(worker)
+            claimed = self.gateway.worker(worker.worker_id) is not None
             held = self.gateway.forget(worker.worker_id)
-            log.info(
-                "worker process exited",
-                extra={"action": "worker_exited", "pid": worker.process.pid, "code": code},
-            )
+            pid = worker.process.pid
             if held:
                 # Its jobs stay held until their lease runs out; the rescuer requeues them.
-                log.warning("worker process died holding jobs", extra={"action": "worker_lost"})
+                log.warning(
+                    "worker process %d died holding %d jobs (exit %d)", pid, len(held), code
+                )
+            elif not claimed:
+                log.warning("worker process %d exited (%d) before its first claim", pid, code)
+            else:
+                log.info("worker process %d exited (%d)", pid, code)
 
     async def _spawn(self) -> None:
         worker_id = f"{self.job_type}-p{next(self._ids)}"
@@ -219,10 +223,7 @@ class ProcessPool(ExternalPool):
         )
         self.processes.append(WorkerProcess(worker_id, process))
         self.cold_starts += 1
-        log.info(
-            "worker process started",
-            extra={"action": "worker_starting", "pid": process.pid, "worker_id": worker_id},
-        )
+        log.info("worker process %d started for %s", process.pid, self.job_type)
 
     async def drain(self, grace_s: float) -> None:
         """Stop starting processes, give their jobs `grace_s`, then stop them; requeue the rest."""

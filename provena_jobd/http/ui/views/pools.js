@@ -31,6 +31,14 @@ function sparkline(values) {
   return svg;
 }
 
+// Workers outside jobd (processes it started, or your own): id, pid and state.
+function processList(processes) {
+  if (!processes.length) return [];
+  return [h("ul", { class: "processes", "aria-label": "worker processes" },
+    ...processes.map((p) => h("li", { "data-pid": String(p.pid ?? "") },
+      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`)))];
+}
+
 export async function poolsView(context) {
   const grid = h("div", { class: "pools", id: "pools" });
   const history = new Map();
@@ -63,7 +71,8 @@ export async function poolsView(context) {
         h("p", { class: "muted" }, "Finished per second"),
         sparkline(rates),
         h("p", { class: "muted" },
-          `max ${pool.settings.max_workers} workers × ${pool.settings.concurrency}, cold start ${pool.settings.cold_start_s} s, idle stop ${pool.settings.idle_timeout_s} s`));
+          `max ${pool.settings.max_workers} workers × ${pool.settings.concurrency}, cold start ${pool.settings.cold_start_s} s, idle stop ${pool.settings.idle_timeout_s} s`),
+        ...processList(pool.processes || []));
     }));
     lastAt = now;
   }

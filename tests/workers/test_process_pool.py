@@ -1,0 +1,106 @@
+"""Process pools: jobd starts worker processes as jobs wait, up to `max_workers`, shows them
+provisioning until their first claim, replaces ones that die, and stops them at shutdown."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import pytest
+
+from provena_jobd.client import JobdClient
+from provena_jobd.config import from_dict
+from provena_jobd.errors import ConfigError
+from provena_jobd.models import JobStatus
+from provena_jobd.testing import JobdServerFactory
+from provena_jobd.workers.pool import PoolSnapshot
+from tests.helpers import eventually
+
+WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
+# A worker that never claims: it stays in its cold start for as long as it lives.
+NEVER_CLAIMS = [sys.executable, "-c", "import time; time.sleep(60)"]
+DIES_AT_ONCE = [sys.executable, "-c", "raise SystemExit(3)"]
+
+
+def alive(pid: int) -> bool:
+    """True while a process with this pid exists (jobd reaps its children)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def registry(client: JobdClient) -> PoolSnapshot:
+    """The REGISTRY pool's snapshot."""
+    return next(p for p in (await client.pool()).pools if p.job_type == "REGISTRY")
+
+
+async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_until_they_claim(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    jobd = await jobd_server_factory(
+        pool={"REGISTRY": {"command": NEVER_CLAIMS, "max_workers": 2, "env": {"SECRET": "s3"}}}
+    )
+    launched = [await jobd.client.launch(*WAKE, {}) for _ in range(5)]
+
+    async def two_provisioning() -> PoolSnapshot | None:
+        pool = await registry(jobd.client)
+        return pool if pool.workers["provisioning"] == 2 else None
+
+    pool = await eventually(two_provisioning, what="two processes provisioning")
+    pids = [p.pid for p in pool.processes]
+    assert all(pid is not None and alive(pid) for pid in pids)
+    assert {p.state for p in pool.processes} == {"provisioning"}
+    assert pool.cold_starts == 2 and pool.waiting == 5
+    assert pool.settings.env == {"SECRET": "<redacted>"}  # a worker's token is never shown
+    for launch in launched:  # nothing runs them in jobd itself
+        assert (await jobd.client.fetch(launch.session_id)).status is JobStatus.PENDING
+
+    # Shutting down stops the processes jobd started.
+    await jobd.server.stop_outside_workers(grace_s=0)
+    assert not any(alive(pid) for pid in pids if pid is not None)
+    assert (await registry(jobd.client)).processes == []
+
+
+async def test_a_process_that_dies_is_replaced_while_jobs_wait(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    jobd = await jobd_server_factory(
+        pool={"REGISTRY": {"command": DIES_AT_ONCE, "max_workers": 1}},
+        queue={"poll_interval_s": 0.05},
+    )
+    await jobd.client.launch(*WAKE, {})
+
+    async def replaced() -> bool:
+        return (await registry(jobd.client)).cold_starts >= 3
+
+    await eventually(replaced, what="dead workers replaced")
+
+
+async def test_no_process_starts_while_no_job_waits(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    jobd = await jobd_server_factory(
+        pool={"REGISTRY": {"command": NEVER_CLAIMS}}, queue={"poll_interval_s": 0.05}
+    )
+    # Other job types still run inside jobd meanwhile.
+    launched = await jobd.client.launch("EMAIL", "EMAIL_WAKE_UP", {})
+    assert (await jobd.client.wait(launched.session_id, timeout_s=10)).status is JobStatus.SUCCEEDED
+    pool = await registry(jobd.client)
+    assert (pool.cold_starts, pool.processes) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"cwd": "/tmp"}, "pool.REGISTRY: cwd and env need command = [...]"),
+        ({"env": {"A": "b"}}, "pool.REGISTRY: cwd and env need command = [...]"),
+        ({"command": "python w.py"}, "pool.REGISTRY.command: Expected `array`"),
+    ],
+)
+def test_process_settings_are_checked(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"pool": {"REGISTRY": table}})
+    assert message in caught.value.message
