@@ -148,6 +148,8 @@ class JobdServer:
     async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:
         """Cancel a job: at once if it waits, cooperatively if its handler is running."""
         job, running = await self.service.cancel(session_id, caller, by)
+        if running and isinstance(self.pools[job.job_type], ExternalPool):
+            return await self.gateway.cancel_running(job, f"Cancelled by {by}.")
         if running:
             self.pools[job.job_type].cancel(session_id, f"Cancelled by {by}.")
         return job

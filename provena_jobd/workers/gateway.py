@@ -42,6 +42,9 @@ NOT_HELD = (
     "Stop working on it; nothing was changed."
 )
 RELEASED = "Returned to the queue by its worker."
+CANCELLED_OUTSIDE = (
+    "{info} It was running in a worker outside jobd, whose further calls are refused."
+)
 
 
 @dataclass
@@ -195,6 +198,20 @@ class WorkerGateway:
         if not released:
             raise await self._not_held(lease)
         return await self._job(lease.session_id)
+
+    async def cancel_running(self, job: Job, info: str) -> Job:
+        """End a job an outside worker runs FAILED now; its worker learns at its next call."""
+        await self.store.finish(
+            Finish(
+                session_id=job.session_id,
+                attempt=job.attempt,
+                status=JobStatus.FAILED,
+                info=CANCELLED_OUTSIDE.format(info=info),
+                result=None,
+                now=self.clock.now(),
+            )
+        )
+        return await self._job(job.session_id)
 
     # -- what the gateway knows of its workers ----------------------------------------------
 

@@ -196,3 +196,18 @@ def _create_activity() -> dict[str, object]:
         "created_item_subtype": "MODEL_RUN",
         "linked_person_id": "10378.1/2",
     }
+
+
+async def test_cancelling_a_job_an_outside_worker_runs_ends_it_and_fences_the_worker(
+    jobd: JobdTestServer, workers: tuple[WorkerClient, WorkerClient]
+) -> None:
+    worker, _ = workers
+    launched = await jobd.client.launch(*WAKE, {})
+    [work] = await worker.claim(REGISTRY)
+    await worker.start(work)
+    job = await jobd.client.cancel(launched.session_id, admin=True)
+    assert job.status is JobStatus.FAILED
+    assert job.info is not None and job.info.startswith("Cancelled by local.")
+    with pytest.raises(Conflict, match="it is FAILED"):
+        await worker.finish(work, "SUCCEEDED", result={})
+    assert (await jobd.client.fetch(launched.session_id)).info == job.info
