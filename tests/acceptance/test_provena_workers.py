@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_UNHANDLED
 from tests.helpers import eventually
 
@@ -22,6 +23,7 @@ from .support import fetch_job, launch, wait_all_terminal
 pytestmark = pytest.mark.acceptance
 
 SERVICE = Path(__file__).parent / "provena_service"
+WORKER_TOKEN = "jobd_worker-token-for-tests"
 Json = dict[str, Any]
 
 
@@ -37,11 +39,16 @@ def wake_up(reason: str | None = None, username: str | None = None) -> Json:
     return body
 
 
-def write_config(folder: Path, idle_timeout_s: float = 30.0, grace_s: float = 10.0) -> Path:
+def write_config(
+    folder: Path, idle_timeout_s: float = 30.0, grace_s: float = 10.0, extra: str = ""
+) -> Path:
     """REGISTRY jobs in up to 2 processes of the test service; short leases for the rescuer."""
     config = folder / "jobd.toml"
+    env = [f'TEST_MARKERS = "{folder}"', 'PYTHONUNBUFFERED = "1"']
+    if extra:  # auth on: the processes claim with a worker token
+        env.append(f'JOBD_TOKEN = "{WORKER_TOKEN}"')
     config.write_text(
-        f"""
+        f"""{extra}
 [server]
 shutdown_grace_s = {grace_s}
 
@@ -54,13 +61,13 @@ max_workers = 2
 idle_timeout_s = {idle_timeout_s}
 command = ["{sys.executable}", "launch_job_runner.py"]
 cwd = "{SERVICE}"
-env = {{ TEST_MARKERS = "{folder}", PYTHONUNBUFFERED = "1" }}
+env = {{ {", ".join(env)} }}
 """
     )
     return config
 
 
-def start(jobd: JobdLauncher, folder: Path, **config: float) -> JobdProcess:
+def start(jobd: JobdLauncher, folder: Path, **config: Any) -> JobdProcess:
     """`jobd serve` with the worker-process config."""
     path = write_config(folder, **config)
     return jobd.start("--config", str(path), "--port", "0", "--db", str(folder / "jobd.db"))
@@ -205,3 +212,34 @@ async def test_sigterm_stops_the_worker_processes_and_keeps_their_jobs(
     second = start(jobd, tmp_path)
     [job] = (await wait_all_terminal(session, second.url, [stalled], 60)).values()
     assert (job["status"], job["attempt"]) == ("SUCCEEDED", 1)
+
+
+async def test_in_token_mode_the_processes_claim_with_the_worker_token_they_are_given(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    admin, worker = hash_token("admin-token"), hash_token(WORKER_TOKEN)
+    tokens = f"""
+[auth]
+mode = "token"
+[[auth.tokens]]
+sha256 = "{admin}"
+user = "ops"
+roles = ["job-service-read", "job-service-write", "job-service-admin"]
+[[auth.tokens]]
+sha256 = "{worker}"
+user = "registry-worker"
+roles = ["job-service-worker"]
+"""
+    server = start(jobd, tmp_path, extra=tokens)
+    headers = {"Authorization": "Bearer admin-token"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        launched = await launch(session, server.url, wake_up())
+        [job] = (await wait_all_terminal(session, server.url, [launched], 60)).values()
+        assert job["status"] == "SUCCEEDED"
+        # The worker token may run jobs, nothing else.
+        async with session.get(
+            f"{server.url}/jobs/admin/fetch",
+            params={"session_id": launched},
+            headers={"Authorization": f"Bearer {WORKER_TOKEN}"},
+        ) as response:
+            assert response.status == 401
