@@ -13,7 +13,7 @@ import msgspec
 
 WorkerId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Attempt = Annotated[int, msgspec.Meta(ge=1)]
+Attempt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # fits the database's integer
 MAX_CLAIM = 100
 MAX_CLAIM_WAIT_S = 60.0
 

@@ -172,6 +172,8 @@ async def test_bad_calls_are_refused_with_a_detail_and_change_nothing(
         await worker.heartbeat(msgspec.structs.replace(work, attempt=7))
     with pytest.raises(NotFound):
         await worker.heartbeat(msgspec.structs.replace(work, session_id="missing"))
+    with pytest.raises(ValidationFailed):  # found by the fuzzer: once a 500 from SQLite
+        await worker.heartbeat(msgspec.structs.replace(work, attempt=2**64))
     job = await jobd.client.fetch(launched.session_id)
     assert (job.status, job.attempt) == (JobStatus.DEQUEUED, 1)
 
