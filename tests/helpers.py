@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -68,3 +69,12 @@ async def settle() -> None:
     """Let every ready task on the loop run (no time passes on any clock)."""
     for _ in range(20):
         await asyncio.sleep(0)
+
+
+def process_alive(pid: int) -> bool:
+    """True while a process with this pid exists (not yet reaped by its parent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -21,6 +21,7 @@ from ..models import INFO_IN_PROGRESS, Job, JobStatus
 from ..payloads import RESULT_MODELS, PayloadInvalid, check
 from ..queue.store import Claim, ClaimedJob, Finish, JobStore, Lease, Requeue
 from ..worker_protocol import (
+    MAX_CLAIM_WAIT_S,
     AttemptRequest,
     ClaimedWork,
     ClaimRequest,
@@ -225,12 +226,22 @@ class WorkerGateway:
         return set() if worker is None else worker.held
 
     def _seen(self, worker_id: str, job_type: str) -> RemoteWorker:
+        self._prune()
         worker = self.workers.get(worker_id)
         if worker is None or worker.job_type != job_type:
             worker = RemoteWorker(worker_id, job_type, self.clock.now())
             self.workers[worker_id] = worker
         worker.last_seen = self.clock.now()
         return worker
+
+    def _prune(self) -> None:
+        """Forget workers that hold nothing and have not called for longer than a long poll
+        and a lease: they are gone (outside workers pick fresh ids as they please)."""
+        cutoff = self.clock.now() - 2 * MAX_CLAIM_WAIT_S - self.queue.lease_s
+        for worker_id in [
+            w.worker_id for w in self.workers.values() if not w.held and w.last_seen < cutoff
+        ]:
+            del self.workers[worker_id]
 
     def _touch(self, lease: Lease) -> None:
         for worker in self.workers.values():

@@ -15,7 +15,7 @@ import pytest
 
 from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_UNHANDLED
-from tests.helpers import eventually
+from tests.helpers import eventually, process_alive
 
 from .conftest import JobdLauncher, JobdProcess
 from .support import fetch_job, launch, wait_all_terminal
@@ -88,15 +88,6 @@ async def registry_pool(session: aiohttp.ClientSession, url: str) -> Json:
     return next(pool for pool in pools if pool["job_type"] == "REGISTRY")
 
 
-def alive(pid: int) -> bool:
-    """True while a process with this pid exists (jobd reaps its children)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 async def until(probe: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
     """Poll an async probe until it returns something truthy (worker processes start slowly)."""
     return await eventually(probe, within_s=timeout_s, what=what)
@@ -125,7 +116,7 @@ async def test_a_batch_of_jobs_all_succeed_in_worker_processes_which_exit_when_i
     # After the idle timeout every process has exited, and jobd has reaped it.
     async def all_gone() -> bool:
         pool = await registry_pool(session, server.url)
-        return pool["processes"] == [] and not any(alive(pid) for pid in seen_pids)
+        return pool["processes"] == [] and not any(process_alive(pid) for pid in seen_pids)
 
     await until(all_gone, what="idle worker processes to exit")
 
@@ -206,7 +197,7 @@ async def test_sigterm_stops_the_worker_processes_and_keeps_their_jobs(
     pid = await until(stalled_pid, what="the worker to start the stalling job")
     server.send(signal.SIGTERM)
     assert server.wait() == 0, server.stderr()
-    assert not alive(pid)
+    assert not process_alive(pid)
 
     # The job was given back unharmed: the next jobd runs it (the marker lets it succeed).
     second = start(jobd, tmp_path)

@@ -3,7 +3,6 @@ provisioning until their first claim, replaces ones that die, and stops them at 
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -15,21 +14,12 @@ from provena_jobd.errors import ConfigError
 from provena_jobd.models import JobStatus
 from provena_jobd.testing import JobdServerFactory
 from provena_jobd.workers.pool import PoolSnapshot
-from tests.helpers import eventually
+from tests.helpers import eventually, process_alive
 
 WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
 # A worker that never claims: it stays in its cold start for as long as it lives.
 NEVER_CLAIMS = [sys.executable, "-c", "import time; time.sleep(60)"]
 DIES_AT_ONCE = [sys.executable, "-c", "raise SystemExit(3)"]
-
-
-def alive(pid: int) -> bool:
-    """True while a process with this pid exists (jobd reaps its children)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def registry(client: JobdClient) -> PoolSnapshot:
@@ -51,7 +41,7 @@ async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_unti
 
     pool = await eventually(two_provisioning, what="two processes provisioning")
     pids = [p.pid for p in pool.processes]
-    assert all(pid is not None and alive(pid) for pid in pids)
+    assert all(pid is not None and process_alive(pid) for pid in pids)
     assert {p.state for p in pool.processes} == {"provisioning"}
     assert pool.cold_starts == 2 and pool.waiting == 5
     assert pool.settings.env == {"SECRET": "<redacted>"}  # a worker's token is never shown
@@ -60,7 +50,7 @@ async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_unti
 
     # Shutting down stops the processes jobd started.
     await jobd.server.stop_outside_workers(grace_s=0)
-    assert not any(alive(pid) for pid in pids if pid is not None)
+    assert not any(process_alive(pid) for pid in pids if pid is not None)
     assert (await registry(jobd.client)).processes == []
 
 
