@@ -14,6 +14,7 @@ from provena_jobd.errors import ConfigError
 from provena_jobd.models import JobStatus
 from provena_jobd.testing import JobdServerFactory
 from provena_jobd.workers.pool import PoolSnapshot
+from tests.client.test_cli import jobd as run_cli
 from tests.helpers import eventually, process_alive
 
 WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
@@ -45,6 +46,13 @@ async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_unti
     assert {p.state for p in pool.processes} == {"provisioning"}
     assert pool.cold_starts == 2 and pool.waiting == 5
     assert pool.settings.env == {"SECRET": "<redacted>"}  # a worker's token is never shown
+    # `jobd pool` lists them with their pids.
+    ran = await run_cli("pool", url=jobd.url)
+    assert ran.status == 0, ran
+    process_rows = [line.split() for line in ran.out.splitlines() if line.startswith("REGISTRY ")]
+    assert sorted(int(row[2]) for row in process_rows if len(row) == 5) == sorted(
+        pid for pid in pids if pid is not None
+    )
     for launch in launched:  # nothing runs them in jobd itself
         assert (await jobd.client.fetch(launch.session_id)).status is JobStatus.PENDING
 
