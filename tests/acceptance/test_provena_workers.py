@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from provena_jobd.identity import hash_token
-from provena_jobd.models import INFO_UNHANDLED
+from provena_jobd.models import INFO_IN_PROGRESS, INFO_UNHANDLED
 from tests.helpers import eventually, process_alive
 
 from .conftest import JobdLauncher, JobdProcess
@@ -144,6 +144,8 @@ async def test_a_killed_worker_process_s_job_is_finished_by_the_next_process(
         return int(marker.read_text()) if marker.exists() and marker.read_text() else None
 
     pid = await until(stalled_pid, what="the worker to start the stalling job")
+    running = await fetch_job(session, server.url, stalled)
+    assert (running["status"], running["info"]) == ("IN_PROGRESS", INFO_IN_PROGRESS)
     pool = await registry_pool(session, server.url)
     assert {"pid": pid, "state": "busy", "jobs": 1} in [
         {k: p[k] for k in ("pid", "state", "jobs")} for p in pool["processes"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,21 @@ async def test_with_token_auth_the_panel_asks_for_a_token(browser: Browser, serv
     await expect(row).to_contain_text("carol")
     await expect(row).to_contain_text("SUCCEEDED")
     await shot(page, "token-mode")
+
+
+async def test_the_pools_page_lists_worker_processes_with_their_pids(
+    browser: Browser, serve: Serve
+) -> None:
+    never_claims = [sys.executable, "-c", "import time; time.sleep(60)"]
+    jobd = await serve(REGISTRY={"command": never_claims, "max_workers": 1})
+    await launch(jobd, "REGISTRY", "REGISTRY_WAKE_UP", {})
+    page = await browser.new_page()
+    await page.goto(f"{jobd.url}/ui/#/pools")
+    registry = page.locator('section[data-job-type="REGISTRY"]')
+    await expect(registry.locator('[data-field="provisioning"]')).to_have_text("1")
+    snapshots = await jobd.server.pool_snapshots()
+    [process] = next(s for s in snapshots if s.job_type == "REGISTRY").processes
+    assert process.pid is not None
+    await expect(registry.locator(f'ul.processes li[data-pid="{process.pid}"]')).to_have_text(
+        f"REGISTRY-p1 (pid {process.pid}): provisioning"
+    )
