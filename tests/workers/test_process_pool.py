@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from provena_jobd.client import JobdClient
-from provena_jobd.config import from_dict
+from provena_jobd.config import REDACTED, flatten, from_dict
 from provena_jobd.errors import ConfigError
 from provena_jobd.models import JobStatus
 from provena_jobd.testing import JobdServerFactory
@@ -102,3 +102,10 @@ def test_process_settings_are_checked(table: dict[str, Any], message: str) -> No
     with pytest.raises(ConfigError) as caught:
         from_dict({"pool": {"REGISTRY": table}})
     assert message in caught.value.message
+
+
+def test_admin_config_never_shows_a_worker_process_environment() -> None:
+    settings = from_dict({"pool": {"REGISTRY": {"command": ["w"], "env": {"JOBD_TOKEN": "t0k"}}}})
+    shown = dict(flatten(settings))
+    assert shown["pool.REGISTRY.env.JOBD_TOKEN"] == REDACTED
+    assert shown["pool.REGISTRY.command"] == "['w']"
