@@ -217,6 +217,7 @@ async def test_users_see_only_their_own_jobs(jwt_client: Client, keys: Keys) -> 
         401,
         {"detail": "Not authorised to view this record."},
     )
+    assert response.headers["WWW-Authenticate"] == "Bearer"  # as every other 401
     response = await jwt_client.post("/jobs/user/list", json={}, headers=bob)
     assert (await response.json())["jobs"] == []
     response = await jwt_client.post(
@@ -248,18 +249,24 @@ async def test_users_see_only_their_own_jobs(jwt_client: Client, keys: Keys) -> 
     assert (await response.json())["job"]["status"] == "PENDING"  # bob's cancel changed nothing
 
 
-async def test_launching_for_someone_else_needs_admin_or_a_service_account(
+async def test_restrict_on_behalf_needs_admin_or_a_service_account(
     start: Started, keys: Keys, tmp_path: Path
 ) -> None:
     pem = tmp_path / "realm.pem"
     pem.write_text(keys.public_pem)
     client = await start(
-        auth={"mode": "jwt", "public_key_file": str(pem), "service_accounts": ["registry-api"]}
+        auth={
+            "mode": "jwt",
+            "public_key_file": str(pem),
+            "service_accounts": ["registry-api"],
+            "restrict_on_behalf": True,
+        }
     )
     writer = bearer(keys.token("mallory", roles=[READ, WRITE]))
     body = {**WAKE, "username": "alice"}
     response = await client.post("/jobs/admin/launch", json=body, headers=writer)
     assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "another user" in (await response.json())["detail"]
     for caller in (keys.token("registry-api", roles=[READ, WRITE]), keys.token("root")):
         response = await client.post("/jobs/admin/launch", json=body, headers=bearer(caller))
