@@ -202,20 +202,26 @@ async def test_a_trailing_slash_redirects_307_keeping_the_query(start: Start) ->
         assert response.status == 404
 
 
-async def test_docs_serves_swagger_ui_from_jobd_itself(start: Start) -> None:
+async def test_docs_and_redoc_are_served_by_jobd_itself(start: Start) -> None:
     api = await start()
-    async with api.session.get(api.url + "/docs") as response:
-        assert response.status == 200
-        assert response.content_type == "text/html"
-        page = await response.text()
-    assert 'url: "/openapi.json"' in page
-    assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
-    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
-    assert any(a.endswith("swagger-ui.css") for a in assets)
-    for asset in assets:  # all local: the page needs no internet
-        async with api.session.get(api.url + asset) as response:
-            assert response.status == 200, asset
-            assert len(await response.read()) > 500
+    for route, needed in [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")]:
+        async with api.session.get(api.url + route) as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+            page = await response.text()
+        assert "/openapi.json" in page
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+        assert any(a.endswith(needed) for a in assets)
+        for asset in assets:  # all served by jobd: the page needs no internet
+            assert asset.startswith(route + "/assets/"), asset
+            async with api.session.get(api.url + asset) as response:
+                assert response.status == 200, asset
+                assert len(await response.read()) > 500
     document = await api.call("GET", "/openapi.json")
-    for jobd_route in ("/admin/pool", "/jobs/user/workflow", "/jobs/admin/batch_summary"):
+    for jobd_route in (
+        "/admin/pool",
+        "/jobs/user/workflow",
+        "/jobs/user/retry",
+        "/jobs/user/events",
+    ):
         assert jobd_route in document["paths"]
