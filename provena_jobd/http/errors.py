@@ -15,7 +15,8 @@ from ..service import NotAuthorised
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Every 401 names the scheme it wants, as the reference's (FastAPI's) do.
+# Every 401 names the scheme it wants: the reference's authentication failures do, and jobd's
+# "not yours" refusals do too, so a client can treat every 401 alike.
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 

@@ -413,6 +413,21 @@ async def test_cors_only_for_configured_origins(start: Started) -> None:
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+async def test_cors_allowed_headers_can_be_limited(start: Started) -> None:
+    client = await start(
+        cors={"allowed_origins": ["https://ui.example.org"], "allowed_headers": ["Authorization"]}
+    )
+    preflight = await client.options(
+        "/jobs/admin/launch",
+        headers={
+            "Origin": "https://ui.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,x-secret",
+        },
+    )
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization"
+
+
 async def test_no_cors_by_default(start: Started) -> None:
     client = await start()
     response = await client.get("/", headers={"Origin": "https://ui.example.org"})
