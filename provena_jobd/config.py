@@ -84,6 +84,9 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     issuer: str | None = None
     audience: str | None = None
     service_accounts: list[str] = []
+    # The reference lets any read+write caller launch for any `username` (registry-api does,
+    # for its end users); true restricts that to admins and `service_accounts`.
+    restrict_on_behalf: bool = False
     roles: RoleNames = RoleNames()
     tokens: list[ApiToken] = []
 
@@ -92,6 +95,12 @@ class CorsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Browser origins allowed to call the API (none by default)."""
 
     allowed_origins: list[str] = []
+    # An origin that matches this in full is allowed too, as the reference's
+    # `allow_origin_regex` (e.g. every https://<ui>.<domain> of a Provena deployment).
+    allowed_origin_regex: str | None = None
+    # Headers a browser may send; "*" allows whatever its preflight asks for (the reference;
+    # Sentry adds sentry-trace and baggage).
+    allowed_headers: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
 class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -278,6 +287,13 @@ def _check(settings: Settings) -> None:
     if settings.queue.lease_s <= 0:
         raise ConfigError("queue.lease_s must be positive")
     _check_auth(settings.auth)
+    if settings.cors.allowed_origin_regex is not None:
+        try:
+            re.compile(settings.cors.allowed_origin_regex)
+        except re.error as exc:
+            raise ConfigError(
+                f"cors.allowed_origin_regex is not a regular expression: {exc}"
+            ) from None
 
 
 def _check_auth(auth: AuthSettings) -> None:

@@ -8,10 +8,12 @@ in the config accept any JSON object.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
 import msgspec
 
+from . import coercion
 from .models import JobSubType
 
 JsonObject = dict[str, Any]
@@ -113,11 +115,29 @@ class SendEmailPayload(msgspec.Struct, kw_only=True):
     reason: str
 
 
+class ItemSubType(enum.StrEnum):
+    """The reference's registry item sub types (ProvenaInterfaces.RegistryModels)."""
+
+    WORKFLOW_RUN = "WORKFLOW_RUN"
+    MODEL_RUN = "MODEL_RUN"
+    STUDY = "STUDY"
+    CREATE = "CREATE"
+    VERSION = "VERSION"
+    PERSON = "PERSON"
+    ORGANISATION = "ORGANISATION"
+    SOFTWARE = "SOFTWARE"
+    MODEL = "MODEL"
+    WORKFLOW_TEMPLATE = "WORKFLOW_TEMPLATE"
+    MODEL_RUN_WORKFLOW_TEMPLATE = "MODEL_RUN_WORKFLOW_TEMPLATE"
+    DATASET = "DATASET"
+    DATASET_TEMPLATE = "DATASET_TEMPLATE"
+
+
 class GenerateReportPayload(msgspec.Struct, kw_only=True):
-    """GENERATE_REPORT: a report of an item and its provenance, `depth` hops deep."""
+    """GENERATE_REPORT: a report of a study or model run, `depth` model runs upstream."""
 
     id: str
-    item_subtype: str
+    item_subtype: ItemSubType
     depth: Annotated[int, msgspec.Meta(ge=1, le=3)]
     user_info: str
 
@@ -197,12 +217,31 @@ class PayloadInvalid(ValueError):
     """A payload or result does not fit its sub type's model; the message names the field."""
 
 
+# The reference's model names, which its error texts show ("1 validation error for ...").
+REFERENCE_NAMES: dict[type[msgspec.Struct], str] = {
+    WakeUpPayload: "WakeUpPayload",
+    ModelRunProvLodgePayload: "ProvLodgeModelRunPayload",
+    ModelRunLodgeOnlyPayload: "ProvLodgeModelRunLodgeOnlyPayload",
+    ModelRunBatchSubmitPayload: "ProvLodgeBatchSubmitPayload",
+    ModelRunUpdatePayload: "ProvLodgeUpdatePayload",
+    ModelRunUpdateLodgeOnlyPayload: "ProvLodgeUpdateLodgeOnlyPayload",
+    LodgeCreateActivityPayload: "ProvLodgeCreationPayload",
+    LodgeVersionActivityPayload: "ProvLodgeVersionPayload",
+    RegisterCreateActivityPayload: "RegistryRegisterCreateActivityPayload",
+    RegisterVersionActivityPayload: "RegistryRegisterVersionActivityPayload",
+    SendEmailPayload: "EmailSendEmailPayload",
+    GenerateReportPayload: "ReportGeneratePayload",
+}
+
+
 def check(models: dict[str, type[msgspec.Struct]], sub_type: str, value: JsonObject) -> None:
-    """Validate a payload or result against its sub type's model (unknown sub types: any)."""
+    """Validate a payload or result against its sub type's model (unknown sub types: any),
+    coercing as the reference's pydantic v1 models do; the error lists every problem."""
     model = models.get(sub_type)
     if model is None:
         return
     try:
-        msgspec.convert(value, model)
-    except msgspec.ValidationError as exc:
-        raise PayloadInvalid(str(exc).replace("`$.", "`").replace(" - at `$`", "")) from None
+        coercion.convert(value, model)
+    except coercion.Invalid as exc:
+        name = REFERENCE_NAMES.get(model, model.__name__)
+        raise PayloadInvalid(coercion.as_text(name, exc.problems)) from None

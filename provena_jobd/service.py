@@ -29,8 +29,8 @@ NOT_AUTHORISED_RECORD = "Not authorised to view this record."
 NOT_AUTHORISED_BATCH = "Batch contains items which you do not own. Not authorised."
 BOTH_BATCH_OPTIONS = "Cannot specify both a new batch and an existing batch id."
 NOT_AUTHORISED_ON_BEHALF = (
-    "You are not authorised to launch jobs for another user: that needs the admin role or a "
-    "service account."
+    "You are not authorised to launch jobs for another user: this jobd restricts that "
+    "(auth.restrict_on_behalf) to the admin role and its service accounts."
 )
 INVALID_PAYLOAD = (
     "Invalid payload supplied: Failed to parse the payload as specified job type. Err: {error}."

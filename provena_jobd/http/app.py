@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.web_middlewares import normalize_path_middleware
 
 from ..server import JobdServer
+from .api_docs import add_docs_routes
 from .auth import auth_middleware
 from .cors import cors_middleware
 from .errors import error_middleware
@@ -17,12 +19,24 @@ from .ui_routes import add_ui_routes
 def create_app(server: JobdServer) -> web.Application:
     """An application serving the Job API for `server` (which the caller starts and stops)."""
     app = web.Application(
-        # CORS outermost, so preflights and error responses carry its headers.
-        middlewares=[cors_middleware, error_middleware, auth_middleware],
+        # CORS outermost, so preflights and error responses carry its headers. A trailing
+        # slash on a route is a 307 to the route without it (query kept), as FastAPI answers.
+        middlewares=[
+            cors_middleware,
+            normalize_path_middleware(
+                append_slash=False,
+                remove_slash=True,
+                merge_slashes=False,
+                redirect_class=web.HTTPTemporaryRedirect,
+            ),
+            error_middleware,
+            auth_middleware,
+        ],
         client_max_size=server.settings.server.max_body_bytes,
     )
     app[SERVER] = server
     add_routes(app)
     app.router.add_get("/openapi.json", openapi_json)
+    add_docs_routes(app)
     add_ui_routes(app)
     return app

@@ -7,7 +7,7 @@ import enum
 from aiohttp import web
 
 from ..identity import MISSING_ROLE, Identity, Right, Unauthenticated
-from .errors import Handler, error_response
+from .errors import CHALLENGE, Handler, error_response
 from .keys import CALLER, SERVER
 
 
@@ -37,7 +37,6 @@ _RIGHTS = {
 }
 
 ACCESS = web.AppKey("access", dict[str, Access])
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _access_for(request: web.Request) -> Access:
@@ -57,8 +56,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         identity: Identity = await authenticator.authenticate(request.headers.get("Authorization"))
     except Unauthenticated as exc:
-        return error_response(401, str(exc), _CHALLENGE)
+        return error_response(401, str(exc), CHALLENGE)
     if not access.rights <= identity.rights:
-        return error_response(401, MISSING_ROLE, _CHALLENGE)
+        return error_response(401, MISSING_ROLE, CHALLENGE)
     request[CALLER] = identity
     return await handler(request)

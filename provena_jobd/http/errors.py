@@ -15,6 +15,9 @@ from ..service import NotAuthorised
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Every 401 names the scheme it wants: the reference's authentication failures do, and jobd's
+# "not yours" refusals do too, so a client can treat every 401 alike.
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -40,7 +43,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as exc:
         return error_response(exc.status, exc.detail)
     except NotAuthorised as exc:
-        return error_response(401, str(exc))
+        return error_response(401, str(exc), CHALLENGE)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app._client_max_size  # aiohttp keeps the limit only here
         return error_response(413, f"Request body too large: the limit is {limit} bytes.")

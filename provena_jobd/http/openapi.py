@@ -1,7 +1,8 @@
 """`/openapi.json`, generated from the wire models and the route table.
 
-It lists the reference's public routes (not the `/retry` stubs, as the reference) plus
-jobd's own; every operation documents its success model and the `{"detail": ...}` errors.
+It lists the reference's public routes plus jobd's own, and the `/retry` routes, which the
+reference hides only while they are stubs ("remove this annotation once destubbed"); every
+operation documents its success model and the `{"detail": ...}` errors.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..models import (
     ListBatchRequest,
     ListJobsRequest,
     ListJobsResponse,
+    RetryResponse,
     WorkflowResponse,
 )
 from ..workers.pool import PoolsResponse
@@ -37,6 +39,8 @@ from .worker_routes import WORKER_OPERATIONS
 _OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
     "/": (None, (), HealthResponse),
     "/jobs/user/fetch": (None, ("session_id",), JobResponse),
+    "/jobs/user/retry": (None, ("session_id",), RetryResponse),
+    "/jobs/admin/retry": (None, ("session_id",), RetryResponse),
     "/jobs/user/cancel": (None, ("session_id",), JobResponse),
     "/jobs/admin/cancel": (None, ("session_id",), JobResponse),
     "/jobs/user/batch_summary": (BatchSummaryRequest, (), BatchSummary),

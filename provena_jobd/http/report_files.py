@@ -11,7 +11,8 @@ from ..errors import ApiError
 from ..workers.reports import SIGNING_SECRET, link_is_valid
 from .keys import SERVER
 
-_NAME = re.compile(r"^[0-9a-f]{32}\.html$")
+_NAME = re.compile(r"^[0-9a-f]{32}\.docx$")
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 class LinkExpired(ApiError):
@@ -36,4 +37,8 @@ async def report_file(request: web.Request) -> web.StreamResponse:
     path = Path(server.settings.reports.folder) / name
     if not path.is_file():
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Content-Type": "text/html; charset=utf-8"})
+    headers = {
+        "Content-Type": DOCX,
+        "Content-Disposition": 'attachment; filename="generate_report.docx"',
+    }
+    return web.FileResponse(path, headers=headers)

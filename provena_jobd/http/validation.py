@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from aiohttp import web
 
+from .. import coercion
 from ..errors import RequestInvalid, UnsupportedMediaType
 
 T = TypeVar("T")
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
-_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
-
-def problem(loc: list[str | int], msg: str, kind: str, **ctx: Any) -> dict[str, Any]:
-    """One entry of a 422 `detail` list."""
-    entry: dict[str, Any] = {"loc": loc, "msg": msg, "type": kind}
-    if ctx:
-        entry["ctx"] = ctx
-    return entry
+problem = coercion.problem
 
 
 def missing(where: str, name: str | None = None) -> RequestInvalid:
@@ -31,42 +22,33 @@ def missing(where: str, name: str | None = None) -> RequestInvalid:
     return RequestInvalid([problem(loc, "field required", "value_error.missing")])
 
 
-def describe(error: msgspec.ValidationError) -> dict[str, Any]:
-    """Turn a msgspec validation message into a pydantic-style problem."""
-    match = _AT.match(str(error))
-    assert match is not None  # the pattern matches any string
-    msg, path = match.group("msg"), match.group("path") or "$"
-    loc: list[str | int] = ["body"]
-    for name, index in _PATH_PART.findall(path):
-        loc.append(int(index) if index else name)
-    if missing_field := _MISSING.match(msg):
-        return problem(
-            [*loc, missing_field.group("field")], "field required", "value_error.missing"
-        )
-    if msg.startswith("Object contains unknown field"):
-        return problem(loc, msg, "value_error.extra")
-    kind = "value_error" if msg.startswith("Expected `int` >=") or "<=" in msg else "type_error"
-    return problem(loc, msg, kind)
-
-
 async def decode_body(request: web.Request, model: type[T]) -> T:
-    """Decode a JSON body into `model`, or raise a 422 that says what is wrong and where."""
+    """Decode a JSON body into `model`, coercing as the reference's pydantic v1 models do, or
+    raise a 422 that lists every problem and where it is."""
     body = await request.read()
     if not body.strip():
         raise missing("body")
     _check_content_type(request)
     try:
-        return msgspec.json.decode(body, type=model)
-    except msgspec.ValidationError as exc:
-        raise RequestInvalid([describe(exc)]) from None
-    except msgspec.DecodeError as exc:
-        raise RequestInvalid(
-            [problem(["body"], f"Invalid JSON: {exc}", "value_error.jsondecode")]
-        ) from None
-    except RecursionError:
-        raise RequestInvalid(
-            [problem(["body"], "Invalid JSON: nested too deeply", "value_error.jsondecode")]
-        ) from None
+        return msgspec.json.decode(body, type=model)  # exact types: the fast path
+    except msgspec.ValidationError:
+        pass  # perhaps only lenient: "limit": "5", "request_batch_id": "true", ...
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _not_json(exc) from None
+    try:
+        value = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _not_json(exc) from None
+    try:
+        return coercion.convert(value, model, ["body"])
+    except coercion.Invalid as exc:
+        raise RequestInvalid(exc.problems) from None
+
+
+def _not_json(exc: Exception) -> RequestInvalid:
+    """The 422 for a body that is not JSON, or nests deeper than the decoder goes."""
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    return RequestInvalid([problem(["body"], f"Invalid JSON: {reason}", "value_error.jsondecode")])
 
 
 def _check_content_type(request: web.Request) -> None:

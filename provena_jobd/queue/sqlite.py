@@ -313,7 +313,7 @@ class SqliteStore:
         return [_row_to_job(row) for row in rows]
 
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
-        """Records whose JSON mentions `text`."""
+        """Records with the id `text` or whose JSON mentions it."""
         rows = await self._read(Q["records_mentioning"], (text, limit))
         return [
             NewRecord(

@@ -232,7 +232,7 @@ class JobStore(Protocol):
         ...
 
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
-        """Simulated registry/provenance records whose data mentions `text`."""
+        """Simulated registry/provenance records with the id `text` or whose data mentions it."""
         ...
 
     async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:

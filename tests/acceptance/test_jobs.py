@@ -133,7 +133,8 @@ BAD_LAUNCHES: dict[str, tuple[bytes | dict[str, Any], int]] = {
         launch_body(request_batch_id=True, add_to_batch=str(uuid.uuid4())),
         422,
     ),
-    "payload failing the sub type's model": (launch_body() | {"job_payload": {"reason": 7}}, 400),
+    # 7 would pass: the reference coerces it to "7", as jobd does
+    "payload failing the sub type's model": (launch_body() | {"job_payload": {"reason": [7]}}, 400),
 }
 
 

@@ -1,5 +1,5 @@
 """Provena's jobs end to end through HTTP against a real `jobd serve`: workflows, batches,
-atomic launches, retry, cancel, email, webhooks, progress, wait_s, events and reports."""
+atomic launches, retry, cancel, email, webhooks, progress, wait_s and events."""
 
 from __future__ import annotations
 
@@ -355,30 +355,3 @@ async def test_a_webhook_handler(start: Start) -> None:
         assert bad["status"] == "FAILED"
         assert "answered 503: upstream is down" in bad["info"]
     assert calls[0]["job_sub_type"] == "HOOKED" and calls[0]["username"] == "local"
-
-
-async def test_a_report_is_served_through_an_expiring_link(start: Start, tmp_path: Path) -> None:
-    api = await start(f'[reports]\nfolder = "{tmp_path / "reports"}"\n')
-    create = await api.launch(
-        "REGISTRY",
-        "REGISTER_CREATE_ACTIVITY",
-        {
-            "created_item_id": "10378.1/thing",
-            "created_item_subtype": "DATASET",
-            "linked_person_id": "10378.1/p",
-        },
-    )
-    await api.finished(create["session_id"])
-    payload = {"id": "10378.1/thing", "item_subtype": "DATASET", "depth": 2, "user_info": USER_INFO}
-    report = await api.finished(
-        (await api.launch("REPORT", "GENERATE_REPORT", payload))["session_id"]
-    )
-    assert report["status"] == "SUCCEEDED", report["info"]
-    url = report["result"]["report_url"]
-    assert url.startswith(api.url + "/reports/")
-    async with api.session.get(url) as response:
-        assert response.status == 200
-        text = await response.text()
-    assert "10378.1/thing" in text and "CREATE_ACTIVITY" in text
-    async with api.session.get(url.replace("signature=", "signature=0")) as response:
-        assert response.status == 403

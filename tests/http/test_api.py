@@ -148,15 +148,19 @@ async def test_launch_refusals_change_nothing(client: TestClient[Any, Any]) -> N
             ],
         ),
         ({**WAKE, "job_sub_type": "FAX_IT"}, 422, None),
-        (
-            {"job_type": "EMAIL", "job_sub_type": "SEND_EMAIL", "job_payload": {"email_to": 1}},
+        (  # every problem, in the reference's (pydantic v1's) words
+            {"job_type": "EMAIL", "job_sub_type": "SEND_EMAIL", "job_payload": {"email_to": {}}},
             400,
             "Invalid payload supplied: Failed to parse the payload as specified job type. "
-            "Err: Expected `str`, got `int` - at `email_to`.",
+            "Err: 4 validation errors for EmailSendEmailPayload\n"
+            "email_to\n  str type expected (type=type_error.str)\n"
+            "subject\n  field required (type=value_error.missing)\n"
+            "body\n  field required (type=value_error.missing)\n"
+            "reason\n  field required (type=value_error.missing).",
         ),
         ({**WAKE, "job_payload": "not an object"}, 422, None),
         ({"job_type": "EMAIL", "job_payload": {}}, 422, None),
-        ({**WAKE, "request_batch_id": "yes"}, 422, None),
+        ({**WAKE, "request_batch_id": "maybe"}, 422, None),
     ]
     for body, status, expected in cases:
         answer = detail(await call(client, "POST", "/jobs/admin/launch", status, json=body))

@@ -217,6 +217,7 @@ async def test_users_see_only_their_own_jobs(jwt_client: Client, keys: Keys) -> 
         401,
         {"detail": "Not authorised to view this record."},
     )
+    assert response.headers["WWW-Authenticate"] == "Bearer"  # as every other 401
     response = await jwt_client.post("/jobs/user/list", json={}, headers=bob)
     assert (await response.json())["jobs"] == []
     response = await jwt_client.post(
@@ -248,18 +249,24 @@ async def test_users_see_only_their_own_jobs(jwt_client: Client, keys: Keys) -> 
     assert (await response.json())["job"]["status"] == "PENDING"  # bob's cancel changed nothing
 
 
-async def test_launching_for_someone_else_needs_admin_or_a_service_account(
+async def test_restrict_on_behalf_needs_admin_or_a_service_account(
     start: Started, keys: Keys, tmp_path: Path
 ) -> None:
     pem = tmp_path / "realm.pem"
     pem.write_text(keys.public_pem)
     client = await start(
-        auth={"mode": "jwt", "public_key_file": str(pem), "service_accounts": ["registry-api"]}
+        auth={
+            "mode": "jwt",
+            "public_key_file": str(pem),
+            "service_accounts": ["registry-api"],
+            "restrict_on_behalf": True,
+        }
     )
     writer = bearer(keys.token("mallory", roles=[READ, WRITE]))
     body = {**WAKE, "username": "alice"}
     response = await client.post("/jobs/admin/launch", json=body, headers=writer)
     assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "another user" in (await response.json())["detail"]
     for caller in (keys.token("registry-api", roles=[READ, WRITE]), keys.token("root")):
         response = await client.post("/jobs/admin/launch", json=body, headers=bearer(caller))
@@ -404,6 +411,21 @@ async def test_cors_only_for_configured_origins(start: Started) -> None:
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     response = await client.get("/", headers={"Origin": "https://evil.example.org"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_cors_allowed_headers_can_be_limited(start: Started) -> None:
+    client = await start(
+        cors={"allowed_origins": ["https://ui.example.org"], "allowed_headers": ["Authorization"]}
+    )
+    preflight = await client.options(
+        "/jobs/admin/launch",
+        headers={
+            "Origin": "https://ui.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,x-secret",
+        },
+    )
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization"
 
 
 async def test_no_cors_by_default(start: Started) -> None:

@@ -61,6 +61,7 @@ def test_overrides_beat_the_file(tmp_path: Path) -> None:
         ("[pool]\nmax_workers = 0\n", "pool.max_workers must be at least 1"),
         ("[server]\nport = 70000\n", "server.port must be between 0 and 65535"),
         ("[server\n", "Expected ']'"),
+        ("[cors]\nallowed_origin_regex = '(https://'\n", "cors.allowed_origin_regex is not a"),
     ],
 )
 def test_mistakes_are_one_line_errors_naming_the_key(

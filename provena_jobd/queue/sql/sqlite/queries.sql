@@ -64,7 +64,7 @@ SELECT session_id FROM up WHERE parent IS NULL;
 
 -- name: records_mentioning
 SELECT record_id, kind, session_id, username, data, created FROM records
-WHERE instr(data, ?) > 0 ORDER BY created LIMIT ?;
+WHERE record_id = ?1 OR instr(data, ?1) > 0 ORDER BY created LIMIT ?2;
 
 -- name: get_meta
 SELECT value FROM meta WHERE key = ?;
