@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -13,12 +15,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 import msgspec
 
-from . import config, logs
+from . import config
 from .errors import JobdError
 from .models import TERMINAL_STATUSES, JobStatus
 
@@ -33,17 +35,48 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+DEFAULT_URL = "http://127.0.0.1:8421"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientDefaults:
+    """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say."""
+
+    url: str = DEFAULT_URL
+    token: str | None = None
+    as_json: bool = False
+
+
 @click.group()
 @click.version_option(package_name="provena-jobd")
-def main() -> None:
+@click.option(
+    "--url",
+    envvar="JOBD_URL",
+    show_envvar=True,
+    default=DEFAULT_URL,
+    show_default=True,
+    metavar="URL",
+    help="jobd's URL, for the client commands.",
+)
+@click.option(
+    "--token",
+    envvar="JOBD_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Bearer token (auth modes 'token' and 'jwt'), for the client commands.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Client commands print JSON for scripts.")
+@click.pass_context
+def main(context: click.Context, url: str, token: str | None, as_json: bool) -> None:
     """jobd: a Provena-compatible job server in one process.
 
     `jobd serve` runs the server; the other commands are its client. They take --url
-    (JOBD_URL) and --token (JOBD_TOKEN), print tables, or JSON with --json, and exit 0 on
-    success; 1 when jobd refuses the request or cannot be reached (one line on stderr,
-    `jobd: error: <detail>`) or when a job or batch they wait for ends FAILED; 2 on a
-    usage error.
+    (JOBD_URL) and --token (JOBD_TOKEN), before or after the command name, print tables, or
+    JSON with --json, and exit 0 on success; 1 when jobd refuses the request or cannot be
+    reached (one line on stderr, `jobd: error: <detail>`) or when a job or batch they wait
+    for ends FAILED; 2 on a usage error.
     """
+    context.obj = ClientDefaults(url, token, as_json)
 
 
 @main.command()
@@ -162,6 +195,8 @@ def _serve_with(
             f"auth mode 'none' lets anyone act as every role; refusing to listen on "
             f"{settings.server.host}. Use a loopback host or pass --insecure."
         )
+    from . import logs  # imports aiohttp: only `serve` pays for it
+
     logs.configure(log_level)
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
@@ -258,27 +293,40 @@ WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long wit
 
 
 def _client_options(command: F) -> F:
-    """`--url`, `--token` and `--json`, shared by every client command."""
-    command = click.option(
+    """`--url`, `--token` and `--json`, shared by every client command.
+
+    Given after the command they win; otherwise the group's (`jobd --url URL launch ...`),
+    which come from the command line, then JOBD_URL / JOBD_TOKEN, then the defaults.
+    """
+
+    @functools.wraps(command)
+    def with_defaults(
+        *args: Any, url: str | None, token: str | None, as_json: bool, **kw: Any
+    ) -> Any:
+        defaults = click.get_current_context().find_object(ClientDefaults) or ClientDefaults()
+        return command(
+            *args,
+            url=url or defaults.url,
+            token=token or defaults.token,
+            as_json=as_json or defaults.as_json,
+            **kw,
+        )
+
+    decorated: Any = with_defaults
+    decorated = click.option(
         "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table."
-    )(command)
-    command = click.option(
+    )(decorated)
+    decorated = click.option(
         "--token",
-        envvar="JOBD_TOKEN",
-        show_envvar=True,
         metavar="TOKEN",
-        help="Bearer token (auth modes 'token' and 'jwt').",
-    )(command)
-    command = click.option(
+        help="Bearer token (auth modes 'token' and 'jwt') [default: `jobd --token`, JOBD_TOKEN].",
+    )(decorated)
+    decorated = click.option(
         "--url",
-        envvar="JOBD_URL",
-        show_envvar=True,
-        default="http://127.0.0.1:8421",
-        show_default=True,
         metavar="URL",
-        help="jobd's URL.",
-    )(command)
-    return command
+        help=f"jobd's URL [default: `jobd --url`, JOBD_URL, {DEFAULT_URL}].",
+    )(decorated)
+    return cast(F, decorated)
 
 
 _admin_option = click.option(
