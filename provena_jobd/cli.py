@@ -10,12 +10,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 import msgspec
@@ -29,10 +30,22 @@ if TYPE_CHECKING:
     from .models import BatchSummary, Job
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     """A startup error: one clear line on stderr, exit status 2."""
     click.echo(f"jobd: error: {message}", err=True)
     sys.exit(2)
+
+
+class _OneLineErrors(click.Command):
+    """`jobd serve`: a bad option or variable is one line and exit 2, like every startup error
+    (instead of click's usage block)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does; a usage error becomes `jobd: error: <what is wrong>`."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _fail(f"{exc.format_message()} (see jobd serve --help)")
 
 
 DEFAULT_URL = "http://127.0.0.1:8421"
@@ -79,9 +92,28 @@ def main(context: click.Context, url: str, token: str | None, as_json: bool) -> 
     context.obj = ClientDefaults(url, token, as_json)
 
 
-@main.command()
+def _port(context: click.Context, parameter: click.Parameter, value: str | None) -> int | None:
+    """`--port` / JOBD_PORT: a TCP port number, 0-65535; the error names where it came from."""
+    if value is None:
+        return None
+    port = int(value) if value.isascii() and value.isdigit() else -1
+    if not 0 <= port <= 65535:
+        source = context.get_parameter_source("port")
+        where = "JOBD_PORT" if source is click.core.ParameterSource.ENVIRONMENT else "--port"
+        raise click.UsageError(
+            f"{where}: {value!r} is not a port number (0-65535; 0 picks a free one)"
+        )
+    return port
+
+
+@main.command(cls=_OneLineErrors)
 @click.option("--host", envvar="JOBD_HOST", help="Interface to listen on [127.0.0.1].")
-@click.option("--port", envvar="JOBD_PORT", type=int, help="Port; 0 picks a free one [8421].")
+@click.option(
+    "--port",
+    envvar="JOBD_PORT",
+    callback=_port,
+    help="Port; 0 picks a free one [8421].",
+)
 @click.option("--db", envvar="JOBD_DB", help="SQLite database file [./jobd.db].")
 @click.option(
     "--config",
@@ -132,7 +164,7 @@ def serve(
         _serve_with(host, port, db, config_path, insecure, durability, log_level, None)
         return
     if db is not None and _given_on_command_line("db"):
-        raise click.UsageError("--ephemeral uses a temporary database; do not combine it with --db")
+        _fail("--ephemeral uses a temporary database; do not combine it with --db")
     folder = Path(tempfile.mkdtemp(prefix="jobd-ephemeral-"))
     try:
         _serve_with(
@@ -183,9 +215,12 @@ def _serve_with(
         settings = config.load(config_path, overrides=overrides)
     except JobdError as exc:
         _fail(exc.message)
-        return
-    if ephemeral is not None:
-        settings = _in_folder(settings, ephemeral)
+    from . import listen
+
+    try:  # an unknown host is that, whatever the auth mode
+        listen.resolve(settings.server.host, settings.server.port)
+    except JobdError as exc:
+        _fail(exc.message)
     if (
         settings.auth.mode == "none"
         and not config.is_loopback(settings.server.host)
@@ -201,26 +236,21 @@ def _serve_with(
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")
-    _install_uvloop()
     try:
-        asyncio.run(_serve(settings, ephemeral is not None))
+        # Bind before the database is opened: a start that cannot listen creates nothing.
+        sock = listen.bind(settings.server.host, settings.server.port)
     except JobdError as exc:
         _fail(exc.message)
-    except OSError as exc:
-        _fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}")
+    _install_uvloop()
+    try:
+        asyncio.run(_serve(settings, sock, ephemeral is not None))
+    except JobdError as exc:
+        _fail(exc.message)
+    finally:
+        sock.close()
 
 
-def _in_folder(settings: config.Settings, folder: Path) -> config.Settings:
-    """Ephemeral: the outbox and reports go to the temporary folder too, unless configured."""
-    email, reports = settings.email, settings.reports
-    if email.outbox == config.EmailSettings().outbox:
-        email = msgspec.structs.replace(email, outbox=str(folder / "outbox"))
-    if reports.folder == config.ReportSettings().folder:
-        reports = msgspec.structs.replace(reports, folder=str(folder / "reports"))
-    return msgspec.structs.replace(settings, email=email, reports=reports)
-
-
-async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
+async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool = False) -> None:
     from .http.serve import running
     from .server import tune_gc
 
@@ -228,7 +258,7 @@ async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(settings) as jobd:
+    async with running(settings, sock=sock) as jobd:
         tune_gc()
         click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
         if ephemeral:
@@ -240,8 +270,27 @@ async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
             click.echo(jobd.url)
         sys.stdout.flush()
         await stop.wait()
-        click.echo("jobd: shutting down: finishing running jobs", err=True)
+
+        def now() -> None:
+            click.echo("jobd: stopping now; unfinished jobs return to PENDING", err=True)
+            jobd.server.hurry()
+
+        # A second Ctrl-C (or SIGTERM) cuts the grace period short.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, now)
+        click.echo(_shutdown_message(jobd.server.running_jobs(), settings), err=True)
     click.echo("jobd: stopped", err=True)
+
+
+def _shutdown_message(running: int, settings: config.Settings) -> str:
+    """What jobd waits for as it stops, and how not to wait."""
+    if not running:
+        return "jobd: shutting down"
+    jobs = "1 running job" if running == 1 else f"{running} running jobs"
+    return (
+        f"jobd: shutting down: waiting up to {settings.server.shutdown_grace_s:g} s for {jobs} "
+        "to finish (Ctrl-C again stops now; unfinished jobs return to PENDING)"
+    )
 
 
 def _install_uvloop() -> None:
