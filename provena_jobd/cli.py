@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import difflib
 import functools
 import json
 import os
@@ -315,11 +316,30 @@ def token() -> None:
     default="",
     help="Comma-separated roles, e.g. job-service-read,job-service-write.",
 )
-def token_create(user: str, roles: str) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    envvar="JOBD_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The jobd.toml whose [auth.roles] names the roles [the reference's names].",
+)
+def token_create(user: str, roles: str, config_path: str | None) -> None:
     """Print a new token once, and the lines to paste into jobd.toml."""
     from .identity import hash_token, new_token
 
+    try:
+        names = config.load(config_path).auth.roles
+    except JobdError as exc:
+        raise click.UsageError(exc.message) from None
+    known = (names.read, names.write, names.admin)
     role_list = [role.strip() for role in roles.split(",") if role.strip()]
+    for role in role_list:
+        if role not in known:
+            close = difflib.get_close_matches(role, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.BadParameter(
+                f"unknown role {role!r} ({hint}roles: {', '.join(known)})", param_hint="--roles"
+            )
     secret = new_token()
     click.echo(f"token: {secret}")
     click.echo("Keep it secret: it is shown only now. Paste this into jobd.toml:")
