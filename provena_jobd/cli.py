@@ -28,7 +28,7 @@ from .models import TERMINAL_STATUSES, JobStatus
 
 if TYPE_CHECKING:
     from .client import EventStream, JobdClient
-    from .models import BatchSummary, Job
+    from .models import BatchSummary, Job, LaunchJobResponse
 
 
 def _fail(message: str) -> NoReturn:
@@ -534,9 +534,17 @@ def _with_wait(command: F) -> F:
     help="The job's payload: JSON text, @file, or @- for stdin.",
 )
 @click.option(
+    "--payloads",
+    "payloads_file",
+    metavar="FILE",
+    help="Launch one job per line of FILE (JSON Lines: one payload object a line; - for "
+    "stdin), in order; every line is checked before any is launched.",
+)
+@click.option(
     "--batch",
     metavar="new|ID",
-    help="'new' starts a batch with this job; an ID adds it to that batch.",
+    help="'new' starts a batch with this job (with --payloads: with all of them); an ID adds "
+    "to that batch.",
 )
 @click.option("--username", help="Launch for this user (needs the admin role).")
 @_with_wait
@@ -545,6 +553,7 @@ def launch(
     job_type: str,
     sub_type: str,
     payload: dict[str, Any],
+    payloads_file: str | None,
     batch: str | None,
     username: str | None,
     wait: bool,
@@ -553,9 +562,43 @@ def launch(
     token: str | None,
     as_json: bool,
 ) -> None:
-    """Launch a job of JOB_TYPE and SUB_TYPE; print its session id (and batch id)."""
+    """Launch a job of JOB_TYPE and SUB_TYPE; print its session id (and batch id).
+
+    With --payloads, launch many and print one line per job (with --json, a JSON list); with
+    --wait, wait for all of them and exit 1 if any FAILED.
+    """
     new_batch = batch == "new"
     batch_id = None if batch is None or new_batch else batch
+    if payloads_file is not None:
+        from . import cli_bulk
+
+        if _given_on_command_line("payload"):
+            raise click.UsageError("give --payload or --payloads, not both")
+        many = cli_bulk.read_payloads(payloads_file)
+
+        async def launch_many(client: JobdClient) -> int:
+            try:
+                launched = await cli_bulk.launch_all(
+                    client, job_type, sub_type, many,
+                    username=username, new_batch=new_batch, batch_id=batch_id,
+                )  # fmt: skip
+            except cli_bulk.PartlyLaunched as exc:
+                _show_launched(exc.launched, as_json)
+                raise
+            if not wait:
+                _show_launched(launched, as_json)
+                return 0
+            if not as_json:
+                click.echo(f"launched {len(launched)} jobs; waiting for them to finish", err=True)
+            jobs = [await client.wait(one.session_id, timeout_s=timeout_s) for one in launched]
+            if as_json:
+                _print_json(jobs)
+            else:
+                _list_table(jobs)
+            return max(_finished_status(job) for job in jobs)
+
+        _run(url, token, launch_many)
+        return
 
     async def action(client: JobdClient) -> int:
         launched = await client.launch(
@@ -575,6 +618,14 @@ def launch(
         return 0
 
     _run(url, token, action)
+
+
+def _show_launched(launched: Sequence[LaunchJobResponse], as_json: bool) -> None:
+    """The jobs a bulk launch started: a JSON list, or SESSION_ID and BATCH_ID columns."""
+    if as_json:
+        _print_json(launched)
+    elif launched:
+        _table(("SESSION_ID", "BATCH_ID"), [(j.session_id, j.batch_id or "-") for j in launched])
 
 
 @main.group()
@@ -617,22 +668,35 @@ def jobs_list(
         listed = [job async for job in found]
         if as_json:
             _print_json(listed)
-            return 0
-        rows = [
-            (
-                job.session_id,
-                _when(job.created_timestamp),
-                job.status.value,
-                job.job_type,
-                job.job_sub_type,
-                job.username,
-            )
-            for job in listed
-        ]
-        _table(("SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER"), rows)
+        else:
+            _list_table(listed)
         return 0
 
     _run(url, token, action)
+
+
+def _list_table(listed: Sequence[Job], info_width: int = 60) -> None:
+    """Jobs as a table, one a line; a long `info` is cut to `info_width` characters."""
+    rows = [
+        (
+            job.session_id,
+            _when(job.created_timestamp),
+            job.status.value,
+            job.job_type,
+            job.job_sub_type,
+            job.username,
+            job.batch_id or "-",
+            _cut(job.info or "-", info_width),
+        )
+        for job in listed
+    ]
+    _table(("SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER", "BATCH", "INFO"), rows)
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters (an ellipsis marks a cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @jobs.command("show")
@@ -682,9 +746,10 @@ def jobs_watch(
             _print_json(job)
             return
         progress = "" if job.progress is None else f"  {job.progress:.0%}"
-        click.echo(
-            f"{time.strftime('%H:%M:%S')}  {job.status.value}{progress}  {job.info or ''}".rstrip()
-        )
+        # A finished job shows when it finished, not when we looked.
+        finished = job.finished_timestamp if job.status in TERMINAL_STATUSES else None
+        stamp = time.strftime("%H:%M:%S", time.localtime(finished))
+        click.echo(f"{stamp}  {job.status.value}{progress}  {job.info or ''}".rstrip())
 
     async def action(client: JobdClient) -> int:
         try:
@@ -893,3 +958,7 @@ def pool(url: str, token: str | None, as_json: bool) -> None:
         return 0
 
     _run(url, token, action)
+
+
+# Commands in modules of their own register themselves on `main` when imported.
+from . import cli_workflow  # noqa: E402, F401
