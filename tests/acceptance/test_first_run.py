@@ -4,9 +4,7 @@ and a Ctrl-C that says what it waits for."""
 from __future__ import annotations
 
 import signal
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -15,8 +13,10 @@ import pytest
 from .conftest import JobdLauncher
 from .handlers import HOLD_CONFIG
 from .support import fetch_job, launch, poll, statuses_in_db
+from .test_startup import busy_port as busy_port_fixture
 
 pytestmark = pytest.mark.acceptance
+busy_port = busy_port_fixture  # a loopback port another socket listens on
 
 EMAIL = {
     "job_type": "EMAIL",
@@ -73,15 +73,6 @@ async def test_working_files_stay_beside_the_database(jobd: JobdLauncher, tmp_pa
     assert {path.name for path in checkout.iterdir()} == {"jobd.db", "jobd.db-files"}
     [email] = (checkout / "jobd.db-files" / "outbox").iterdir()
     assert email.suffix == ".eml"
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    """A loopback port another socket is listening on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 BAD_STARTS = {
