@@ -218,8 +218,10 @@ def _serve_with(
         _fail(exc.message)
     from . import listen
 
-    try:  # an unknown host is that, whatever the auth mode
-        listen.resolve(settings.server.host, settings.server.port)
+    try:
+        # Bound first: a bad host or a port in use is said as such, and before the database
+        # is opened, so a start that cannot listen creates nothing. It listens once serving.
+        sock = listen.bind(settings.server.host, settings.server.port)
     except JobdError as exc:
         _fail(exc.message)
     if (
@@ -237,11 +239,6 @@ def _serve_with(
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")
-    try:
-        # Bind before the database is opened: a start that cannot listen creates nothing.
-        sock = listen.bind(settings.server.host, settings.server.port)
-    except JobdError as exc:
-        _fail(exc.message)
     _install_uvloop()
     try:
         asyncio.run(_serve(settings, sock, ephemeral is not None))
@@ -590,7 +587,12 @@ def launch(
                 return 0
             if not as_json:
                 click.echo(f"launched {len(launched)} jobs; waiting for them to finish", err=True)
-            jobs = [await client.wait(one.session_id, timeout_s=timeout_s) for one in launched]
+            try:
+                async with asyncio.timeout(timeout_s):  # for all of them together
+                    jobs = [await client.wait(one.session_id) for one in launched]
+            except TimeoutError:
+                message = f"the {len(launched)} jobs did not all finish within {timeout_s:g} s"
+                raise JobdError(message) from None
             if as_json:
                 _print_json(jobs)
             else:

@@ -1,7 +1,8 @@
-"""Bind jobd's listening socket before anything else starts.
+"""Bind jobd's socket before anything else starts.
 
 `jobd serve` binds first and opens (creates, migrates) the database only once it has its
-port, so a start that cannot listen leaves no database behind; the error is one line.
+port, so a start that cannot listen leaves no database behind; the error is one line. The
+socket is only bound here: it starts listening when the HTTP server serves on it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import errno
 import socket
 
 from .errors import ConfigError
-
-BACKLOG = 1024
 
 
 def resolve(host: str, port: int) -> tuple[int, tuple[object, ...]]:
@@ -26,7 +25,7 @@ def resolve(host: str, port: int) -> tuple[int, tuple[object, ...]]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening, non-blocking socket on `host:port` (0: a free port), or a one-line error."""
+    """A non-blocking socket bound to `host:port` (0: a free port), or a one-line error."""
     family, address = resolve(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -34,7 +33,6 @@ def bind(host: str, port: int) -> socket.socket:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
-        sock.listen(BACKLOG)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()

@@ -33,7 +33,7 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Start the engine and the HTTP listener; on exit drain the pools and close the store.
 
-    `sock` is a socket already listening (`jobd serve` binds before opening the database);
+    `sock` is a socket already bound (`jobd serve` binds before opening the database);
     without it jobd binds `settings.server`'s host and port.
     """
     server = JobdServer(settings, clock=clock, handlers=handlers)
@@ -44,7 +44,7 @@ async def running(
     try:
         await runner.setup()
         site: web.BaseSite = (
-            web.SockSite(runner, sock)
+            web.SockSite(runner, sock, backlog=1024)
             if sock is not None
             else web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
         )

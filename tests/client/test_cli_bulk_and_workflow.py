@@ -13,7 +13,8 @@ from provena_jobd.config import from_dict
 from provena_jobd.http.serve import running
 from provena_jobd.jobdocs import example_payload
 from provena_jobd.models import JobStatus
-from provena_jobd.testing import JobdTestServer, server_settings
+from provena_jobd.testing import JobdServerFactory, JobdTestServer, server_settings
+from tests.client.handlers import JOB_TYPE, JOBS, STEP, gate
 from tests.client.test_cli import environment, finish, jobd, one_error_line, start
 from tests.helpers import eventually
 
@@ -57,6 +58,21 @@ async def test_bulk_launch_and_wait_exits_1_if_any_failed(
     header, *rows = ran.out.splitlines()
     assert header.split()[:3] == ["SESSION_ID", "CREATED", "STATUS"]
     assert [row.split()[3] for row in rows] == ["SUCCEEDED", "FAILED"]  # CREATED is 2 words
+
+
+async def test_bulk_wait_gives_up_after_the_timeout(
+    jobd_server_factory: JobdServerFactory, tmp_path: Path
+) -> None:
+    server = await jobd_server_factory(jobs=JOBS)
+    never = gate("bulk-never")
+    file = jsonl(tmp_path / "p.jsonl", {"echo": 1}, {"gate": "bulk-never"})
+    ran = await jobd("launch", JOB_TYPE, STEP, "--payloads", file, "--wait", "--timeout", "0.3",
+                     url=server.url)  # fmt: skip
+    never.set()
+    assert ran.status == 1 and ran.err.splitlines() == [
+        "launched 2 jobs; waiting for them to finish",
+        "jobd: error: the 2 jobs did not all finish within 0.3 s",
+    ]
 
 
 async def test_a_bad_line_launches_nothing(jobd_server: JobdTestServer, tmp_path: Path) -> None:
