@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -20,6 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Use jobd in your tests"
+NOT_SOURCE = (".git", ".venv", "build", "*.egg-info", "*_cache", "test-output", "jobd.db*")
 
 
 def readme_section() -> str:
@@ -57,8 +59,11 @@ def user_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert REPO not in folder.parents
     venv.create(folder / "venv", with_pip=True)
     python = folder / "venv" / "bin" / "python"
-    # The requirement README names, installed from this checkout instead of the index.
-    requirement = readme_install_requirement().replace("provena-jobd", str(REPO), 1)
+    # The requirement README names, installed from a copy of this checkout instead of the
+    # index (a build in the checkout itself would leave build/ behind, stale files and all).
+    source = folder / "provena-jobd"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    requirement = readme_install_requirement().replace("provena-jobd", str(source), 1)
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", requirement],
         cwd=folder,
