@@ -3,17 +3,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: all install test lint types bench serve clean
+.PHONY: all install runtime test lint types bench serve clean
 
 all: lint types test
 
-$(BIN)/jobd: pyproject.toml
+# What running jobd needs, and nothing else: `make serve` is quick on a fresh clone.
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-install: $(BIN)/jobd
+# The test tools on top (pytest, mypy, ruff, schemathesis, playwright...).
+$(VENV)/.test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(VENV)/.runtime $@
+
+runtime: $(VENV)/.runtime
+
+install: $(VENV)/.test
 
 test: install
 	$(BIN)/pytest
@@ -28,7 +37,7 @@ types: install
 bench: install
 	$(BIN)/python bench/run.py
 
-serve: install
+serve: runtime
 	$(BIN)/jobd serve
 
 clean:

@@ -4,51 +4,117 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import difflib
+import functools
 import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 import msgspec
 
-from . import config, logs
+from . import config
 from .errors import JobdError
 from .models import TERMINAL_STATUSES, JobStatus
 
 if TYPE_CHECKING:
     from .client import EventStream, JobdClient
-    from .models import BatchSummary, Job
+    from .models import BatchSummary, Job, LaunchJobResponse
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     """A startup error: one clear line on stderr, exit status 2."""
     click.echo(f"jobd: error: {message}", err=True)
     sys.exit(2)
 
 
+class _OneLineErrors(click.Command):
+    """`jobd serve`: a bad option or variable is one line and exit 2, like every startup error
+    (instead of click's usage block)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does; a usage error becomes `jobd: error: <what is wrong>`."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _fail(f"{exc.format_message()} (see jobd serve --help)")
+
+
+DEFAULT_URL = "http://127.0.0.1:8421"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientDefaults:
+    """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say."""
+
+    url: str = DEFAULT_URL
+    token: str | None = None
+    as_json: bool = False
+
+
 @click.group()
 @click.version_option(package_name="provena-jobd")
-def main() -> None:
+@click.option(
+    "--url",
+    envvar="JOBD_URL",
+    show_envvar=True,
+    default=DEFAULT_URL,
+    show_default=True,
+    metavar="URL",
+    help="jobd's URL, for the client commands.",
+)
+@click.option(
+    "--token",
+    envvar="JOBD_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Bearer token (auth modes 'token' and 'jwt'), for the client commands.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Client commands print JSON for scripts.")
+@click.pass_context
+def main(context: click.Context, url: str, token: str | None, as_json: bool) -> None:
     """jobd: a Provena-compatible job server in one process.
 
     `jobd serve` runs the server; the other commands are its client. They take --url
-    (JOBD_URL) and --token (JOBD_TOKEN), print tables, or JSON with --json, and exit 0 on
-    success; 1 when jobd refuses the request or cannot be reached (one line on stderr,
-    `jobd: error: <detail>`) or when a job or batch they wait for ends FAILED; 2 on a
-    usage error.
+    (JOBD_URL) and --token (JOBD_TOKEN), before or after the command name, print tables, or
+    JSON with --json, and exit 0 on success; 1 when jobd refuses the request or cannot be
+    reached (one line on stderr, `jobd: error: <detail>`) or when a job or batch they wait
+    for ends FAILED; 2 on a usage error.
     """
+    context.obj = ClientDefaults(url, token, as_json)
 
 
-@main.command()
+def _port(context: click.Context, parameter: click.Parameter, value: str | None) -> int | None:
+    """`--port` / JOBD_PORT: a TCP port number, 0-65535; the error names where it came from."""
+    if value is None:
+        return None
+    port = int(value) if value.isascii() and value.isdigit() else -1
+    if not 0 <= port <= 65535:
+        source = context.get_parameter_source("port")
+        where = "JOBD_PORT" if source is click.core.ParameterSource.ENVIRONMENT else "--port"
+        raise click.UsageError(
+            f"{where}: {value!r} is not a port number (0-65535; 0 picks a free one)"
+        )
+    return port
+
+
+@main.command(cls=_OneLineErrors)
 @click.option("--host", envvar="JOBD_HOST", help="Interface to listen on [127.0.0.1].")
-@click.option("--port", envvar="JOBD_PORT", type=int, help="Port; 0 picks a free one [8421].")
+@click.option(
+    "--port",
+    envvar="JOBD_PORT",
+    callback=_port,
+    help="Port; 0 picks a free one [8421].",
+)
 @click.option("--db", envvar="JOBD_DB", help="SQLite database file [./jobd.db].")
 @click.option(
     "--config",
@@ -99,7 +165,7 @@ def serve(
         _serve_with(host, port, db, config_path, insecure, durability, log_level, None)
         return
     if db is not None and _given_on_command_line("db"):
-        raise click.UsageError("--ephemeral uses a temporary database; do not combine it with --db")
+        _fail("--ephemeral uses a temporary database; do not combine it with --db")
     folder = Path(tempfile.mkdtemp(prefix="jobd-ephemeral-"))
     try:
         _serve_with(
@@ -150,9 +216,14 @@ def _serve_with(
         settings = config.load(config_path, overrides=overrides)
     except JobdError as exc:
         _fail(exc.message)
-        return
-    if ephemeral is not None:
-        settings = _in_folder(settings, ephemeral)
+    from . import listen
+
+    try:
+        # Bound first: a bad host or a port in use is said as such, and before the database
+        # is opened, so a start that cannot listen creates nothing. It listens once serving.
+        sock = listen.bind(settings.server.host, settings.server.port)
+    except JobdError as exc:
+        _fail(exc.message)
     if (
         settings.auth.mode == "none"
         and not config.is_loopback(settings.server.host)
@@ -162,30 +233,22 @@ def _serve_with(
             f"auth mode 'none' lets anyone act as every role; refusing to listen on "
             f"{settings.server.host}. Use a loopback host or pass --insecure."
         )
+    from . import logs  # imports aiohttp: only `serve` pays for it
+
     logs.configure(log_level)
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")
     _install_uvloop()
     try:
-        asyncio.run(_serve(settings, ephemeral is not None))
+        asyncio.run(_serve(settings, sock, ephemeral is not None))
     except JobdError as exc:
         _fail(exc.message)
-    except OSError as exc:
-        _fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}")
+    finally:
+        sock.close()
 
 
-def _in_folder(settings: config.Settings, folder: Path) -> config.Settings:
-    """Ephemeral: the outbox and reports go to the temporary folder too, unless configured."""
-    email, reports = settings.email, settings.reports
-    if email.outbox == config.EmailSettings().outbox:
-        email = msgspec.structs.replace(email, outbox=str(folder / "outbox"))
-    if reports.folder == config.ReportSettings().folder:
-        reports = msgspec.structs.replace(reports, folder=str(folder / "reports"))
-    return msgspec.structs.replace(settings, email=email, reports=reports)
-
-
-async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
+async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool = False) -> None:
     from .http.serve import running
     from .server import tune_gc
 
@@ -193,7 +256,7 @@ async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(settings) as jobd:
+    async with running(settings, sock=sock) as jobd:
         tune_gc()
         click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
         if ephemeral:
@@ -205,8 +268,27 @@ async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
             click.echo(jobd.url)
         sys.stdout.flush()
         await stop.wait()
-        click.echo("jobd: shutting down: finishing running jobs", err=True)
+
+        def now() -> None:
+            click.echo("jobd: stopping now; unfinished jobs return to PENDING", err=True)
+            jobd.server.hurry()
+
+        # A second Ctrl-C (or SIGTERM) cuts the grace period short.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, now)
+        click.echo(_shutdown_message(jobd.server.running_jobs(), settings), err=True)
     click.echo("jobd: stopped", err=True)
+
+
+def _shutdown_message(running: int, settings: config.Settings) -> str:
+    """What jobd waits for as it stops, and how not to wait."""
+    if not running:
+        return "jobd: shutting down"
+    jobs = "1 running job" if running == 1 else f"{running} running jobs"
+    return (
+        f"jobd: shutting down: waiting up to {settings.server.shutdown_grace_s:g} s for {jobs} "
+        "to finish (Ctrl-C again stops now; unfinished jobs return to PENDING)"
+    )
 
 
 def _install_uvloop() -> None:
@@ -231,11 +313,30 @@ def token() -> None:
     default="",
     help="Comma-separated roles, e.g. job-service-read,job-service-write.",
 )
-def token_create(user: str, roles: str) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    envvar="JOBD_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The jobd.toml whose [auth.roles] names the roles [the reference's names].",
+)
+def token_create(user: str, roles: str, config_path: str | None) -> None:
     """Print a new token once, and the lines to paste into jobd.toml."""
     from .identity import hash_token, new_token
 
+    try:
+        names = config.load(config_path).auth.roles
+    except JobdError as exc:
+        raise click.UsageError(exc.message) from None
+    known = (names.read, names.write, names.admin)
     role_list = [role.strip() for role in roles.split(",") if role.strip()]
+    for role in role_list:
+        if role not in known:
+            close = difflib.get_close_matches(role, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.BadParameter(
+                f"unknown role {role!r} ({hint}roles: {', '.join(known)})", param_hint="--roles"
+            )
     secret = new_token()
     click.echo(f"token: {secret}")
     click.echo("Keep it secret: it is shown only now. Paste this into jobd.toml:")
@@ -258,27 +359,40 @@ WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long wit
 
 
 def _client_options(command: F) -> F:
-    """`--url`, `--token` and `--json`, shared by every client command."""
-    command = click.option(
+    """`--url`, `--token` and `--json`, shared by every client command.
+
+    Given after the command they win; otherwise the group's (`jobd --url URL launch ...`),
+    which come from the command line, then JOBD_URL / JOBD_TOKEN, then the defaults.
+    """
+
+    @functools.wraps(command)
+    def with_defaults(
+        *args: Any, url: str | None, token: str | None, as_json: bool, **kw: Any
+    ) -> Any:
+        defaults = click.get_current_context().find_object(ClientDefaults) or ClientDefaults()
+        return command(
+            *args,
+            url=url or defaults.url,
+            token=token or defaults.token,
+            as_json=as_json or defaults.as_json,
+            **kw,
+        )
+
+    decorated: Any = with_defaults
+    decorated = click.option(
         "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table."
-    )(command)
-    command = click.option(
+    )(decorated)
+    decorated = click.option(
         "--token",
-        envvar="JOBD_TOKEN",
-        show_envvar=True,
         metavar="TOKEN",
-        help="Bearer token (auth modes 'token' and 'jwt').",
-    )(command)
-    command = click.option(
+        help="Bearer token (auth modes 'token' and 'jwt') [default: `jobd --token`, JOBD_TOKEN].",
+    )(decorated)
+    decorated = click.option(
         "--url",
-        envvar="JOBD_URL",
-        show_envvar=True,
-        default="http://127.0.0.1:8421",
-        show_default=True,
         metavar="URL",
-        help="jobd's URL.",
-    )(command)
-    return command
+        help=f"jobd's URL [default: `jobd --url`, JOBD_URL, {DEFAULT_URL}].",
+    )(decorated)
+    return cast(F, decorated)
 
 
 _admin_option = click.option(
@@ -417,9 +531,17 @@ def _with_wait(command: F) -> F:
     help="The job's payload: JSON text, @file, or @- for stdin.",
 )
 @click.option(
+    "--payloads",
+    "payloads_file",
+    metavar="FILE",
+    help="Launch one job per line of FILE (JSON Lines: one payload object a line; - for "
+    "stdin), in order; every line is checked before any is launched.",
+)
+@click.option(
     "--batch",
     metavar="new|ID",
-    help="'new' starts a batch with this job; an ID adds it to that batch.",
+    help="'new' starts a batch with this job (with --payloads: with all of them); an ID adds "
+    "to that batch.",
 )
 @click.option("--username", help="Launch for this user (needs the admin role).")
 @_with_wait
@@ -428,6 +550,7 @@ def launch(
     job_type: str,
     sub_type: str,
     payload: dict[str, Any],
+    payloads_file: str | None,
     batch: str | None,
     username: str | None,
     wait: bool,
@@ -436,9 +559,48 @@ def launch(
     token: str | None,
     as_json: bool,
 ) -> None:
-    """Launch a job of JOB_TYPE and SUB_TYPE; print its session id (and batch id)."""
+    """Launch a job of JOB_TYPE and SUB_TYPE; print its session id (and batch id).
+
+    With --payloads, launch many and print one line per job (with --json, a JSON list); with
+    --wait, wait for all of them and exit 1 if any FAILED.
+    """
     new_batch = batch == "new"
     batch_id = None if batch is None or new_batch else batch
+    if payloads_file is not None:
+        from . import cli_bulk
+
+        if _given_on_command_line("payload"):
+            raise click.UsageError("give --payload or --payloads, not both")
+        many = cli_bulk.read_payloads(payloads_file)
+
+        async def launch_many(client: JobdClient) -> int:
+            try:
+                launched = await cli_bulk.launch_all(
+                    client, job_type, sub_type, many,
+                    username=username, new_batch=new_batch, batch_id=batch_id,
+                )  # fmt: skip
+            except cli_bulk.PartlyLaunched as exc:
+                _show_launched(exc.launched, as_json)
+                raise
+            if not wait:
+                _show_launched(launched, as_json)
+                return 0
+            if not as_json:
+                click.echo(f"launched {len(launched)} jobs; waiting for them to finish", err=True)
+            try:
+                async with asyncio.timeout(timeout_s):  # for all of them together
+                    jobs = [await client.wait(one.session_id) for one in launched]
+            except TimeoutError:
+                message = f"the {len(launched)} jobs did not all finish within {timeout_s:g} s"
+                raise JobdError(message) from None
+            if as_json:
+                _print_json(jobs)
+            else:
+                _list_table(jobs)
+            return max(_finished_status(job) for job in jobs)
+
+        _run(url, token, launch_many)
+        return
 
     async def action(client: JobdClient) -> int:
         launched = await client.launch(
@@ -458,6 +620,14 @@ def launch(
         return 0
 
     _run(url, token, action)
+
+
+def _show_launched(launched: Sequence[LaunchJobResponse], as_json: bool) -> None:
+    """The jobs a bulk launch started: a JSON list, or SESSION_ID and BATCH_ID columns."""
+    if as_json:
+        _print_json(launched)
+    elif launched:
+        _table(("SESSION_ID", "BATCH_ID"), [(j.session_id, j.batch_id or "-") for j in launched])
 
 
 @main.group()
@@ -500,22 +670,35 @@ def jobs_list(
         listed = [job async for job in found]
         if as_json:
             _print_json(listed)
-            return 0
-        rows = [
-            (
-                job.session_id,
-                _when(job.created_timestamp),
-                job.status.value,
-                job.job_type,
-                job.job_sub_type,
-                job.username,
-            )
-            for job in listed
-        ]
-        _table(("SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER"), rows)
+        else:
+            _list_table(listed)
         return 0
 
     _run(url, token, action)
+
+
+def _list_table(listed: Sequence[Job], info_width: int = 60) -> None:
+    """Jobs as a table, one a line; a long `info` is cut to `info_width` characters."""
+    rows = [
+        (
+            job.session_id,
+            _when(job.created_timestamp),
+            job.status.value,
+            job.job_type,
+            job.job_sub_type,
+            job.username,
+            job.batch_id or "-",
+            _cut(job.info or "-", info_width),
+        )
+        for job in listed
+    ]
+    _table(("SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER", "BATCH", "INFO"), rows)
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters (an ellipsis marks a cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @jobs.command("show")
@@ -565,9 +748,10 @@ def jobs_watch(
             _print_json(job)
             return
         progress = "" if job.progress is None else f"  {job.progress:.0%}"
-        click.echo(
-            f"{time.strftime('%H:%M:%S')}  {job.status.value}{progress}  {job.info or ''}".rstrip()
-        )
+        # A finished job shows when it finished, not when we looked.
+        finished = job.finished_timestamp if job.status in TERMINAL_STATUSES else None
+        stamp = time.strftime("%H:%M:%S", time.localtime(finished))
+        click.echo(f"{stamp}  {job.status.value}{progress}  {job.info or ''}".rstrip())
 
     async def action(client: JobdClient) -> int:
         try:
@@ -784,3 +968,7 @@ def pool(url: str, token: str | None, as_json: bool) -> None:
         return 0
 
     _run(url, token, action)
+
+
+# Commands in modules of their own register themselves on `main` when imported.
+from . import cli_workflow  # noqa: E402, F401

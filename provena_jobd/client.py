@@ -29,7 +29,7 @@ import asyncio
 import builtins
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiohttp
 import msgspec
@@ -51,7 +51,9 @@ from .models import (
     RetryResponse,
     WorkflowResponse,
 )
-from .workers.pool import PoolsResponse
+
+if TYPE_CHECKING:  # the worker modules are imported only by `pool()`: a quicker `jobd` command
+    from .workers.pool import PoolsResponse
 
 T = TypeVar("T")
 
@@ -371,6 +373,8 @@ class JobdClient:
 
     async def pool(self) -> PoolsResponse:
         """Every pool's workers by state, waiting jobs, counters and settings."""
+        from .workers.pool import PoolsResponse
+
         return msgspec.json.decode(await self._call("GET", "/admin/pool"), type=PoolsResponse)
 
     def events(self) -> EventStream:

@@ -139,13 +139,13 @@ class EmailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     username: str | None = None
     password: str | None = None
     from_address: str = "jobd@localhost"
-    outbox: str = "outbox"
+    outbox: str = ""  # default: working_folder(db)/outbox
 
 
 class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """GENERATE_REPORT: where reports are written and how long their links work."""
 
-    folder: str = "reports"
+    folder: str = ""  # default: working_folder(db)/reports
     url_ttl_s: float = 10_800.0
     public_url: str | None = None  # base URL in report links; default: the URL jobd serves
 
@@ -173,15 +173,54 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return JobCatalog(self.jobs)
 
 
+# Keys that name files or folders: relative ones in jobd.toml are relative to its folder.
+PATH_KEYS = {
+    "storage": ("db",),
+    "email": ("outbox",),
+    "reports": ("folder",),
+    "auth": ("public_key_file", "jwks_file"),
+}
+
+
+def working_folder(db: str) -> str:
+    """Where jobd keeps its working files by default: `<db>-files`, beside the database.
+
+    One folder next to the database (`jobd.db-files/outbox`, `.../reports`), so a server
+    started in a checkout leaves nothing else in the working directory, and an ignore rule
+    for `jobd.db*` covers everything jobd writes.
+    """
+    return f"{db}-files"
+
+
 def load(
     path: str | Path | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
-    """Build the settings from a TOML file and overrides (the CLI's options and `JOBD_*`)."""
-    raw: dict[str, Any] = _read_toml(Path(path)) if path is not None else {}
+    """Build the settings from a TOML file and overrides (the CLI's options and `JOBD_*`).
+
+    Relative paths in the file are taken relative to the file's folder, so a server started
+    from another directory uses the same database; paths in overrides are relative to the
+    current directory, as a command line's are.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+        _anchor_paths(raw, Path(path).resolve().parent)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     return from_dict(raw)
+
+
+def _anchor_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Make the relative file and folder paths of a TOML file relative to `folder`."""
+    for section, keys in PATH_KEYS.items():
+        table = raw.get(section)
+        if not isinstance(table, dict):
+            continue  # not a table: validation names the problem
+        for key in keys:
+            value = table.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                table[key] = str(folder / value)
 
 
 def from_dict(raw: dict[str, Any]) -> Settings:
@@ -212,7 +251,18 @@ def from_dict(raw: dict[str, Any]) -> Settings:
     base = _convert(raw, Settings, "")
     settings = msgspec.structs.replace(base, pool=pool, pools=pools, jobs=jobs)
     _check(settings)
-    return settings
+    return _with_working_folder(settings)
+
+
+def _with_working_folder(settings: Settings) -> Settings:
+    """The outbox and reports folders not configured go beside the database."""
+    files = Path(working_folder(settings.storage.db))
+    email, reports = settings.email, settings.reports
+    if not email.outbox:
+        email = msgspec.structs.replace(email, outbox=str(files / "outbox"))
+    if not reports.folder:
+        reports = msgspec.structs.replace(reports, folder=str(files / "reports"))
+    return msgspec.structs.replace(settings, email=email, reports=reports)
 
 
 def _tables(value: Any, where: str) -> dict[str, dict[str, Any]]:
@@ -246,9 +296,13 @@ def _check_jobs(jobs: dict[str, JobRoute]) -> None:
 
 
 def _convert(value: dict[str, Any], kind: type[T], where: str) -> T:
-    """Validate one table, with an error that names the TOML key."""
+    """Validate one table, with an error that names the TOML key.
+
+    Strict: a quoted number (`cold_start_s = "5"`) is refused like `"five"`, not coerced, so
+    a value is used only as it is written.
+    """
     try:
-        return msgspec.convert(value, kind, strict=False)
+        return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(_describe(exc, where)) from None
 
@@ -262,6 +316,8 @@ def _describe(exc: msgspec.ValidationError, where: str) -> str:
     if unknown:
         table = f" in [{key}]" if key else ""
         return f"unknown key `{unknown.group(1)}`{table}"
+    if re.fullmatch(r"Expected `(int|float)`, got `str`", message):
+        message += " (write the number without quotes)"
     return f"{key}: {message}" if key else message
 
 

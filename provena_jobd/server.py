@@ -145,6 +145,15 @@ class JobdServer:
         await self.feed.close()
         await self.store.close()
 
+    def running_jobs(self) -> int:
+        """How many jobs are running now, across every pool."""
+        return sum(pool.running_jobs() for pool in self.pools.values())
+
+    def hurry(self) -> None:
+        """Stop now: end the shutdown grace period; unfinished jobs return to PENDING."""
+        for pool in self.pools.values():
+            pool.hurry()
+
     async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:
         """Cancel a job: at once if it waits, cooperatively if its handler is running."""
         job, running = await self.service.cancel(session_id, caller, by)

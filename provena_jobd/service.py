@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -43,12 +44,19 @@ class NotAuthorised(Exception):
 
 
 def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:
-    listed = ", ".join(f"'{v}'" for v in permitted)
+    """The reference's 422 for an unknown enum value; a likely typo gets a suggestion instead
+    of the whole list (`ctx.enum_values` always has every permitted value)."""
+    close = difflib.get_close_matches(value.upper(), permitted, n=1, cutoff=0.6)
+    if close:
+        message = f"value is not a valid enumeration member; did you mean '{close[0]}'?"
+    else:
+        listed = ", ".join(f"'{v}'" for v in permitted)
+        message = f"value is not a valid enumeration member; permitted: {listed}"
     return RequestInvalid(
         [
             {
                 "loc": ["body", field],
-                "msg": f"value is not a valid enumeration member; permitted: {listed}",
+                "msg": message,
                 "type": "type_error.enum",
                 "ctx": {"enum_values": list(permitted)},
             }

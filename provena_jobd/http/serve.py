@@ -29,8 +29,13 @@ async def running(
     settings: Settings,
     clock: Clock | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[Running]:
-    """Start the engine and the HTTP listener; on exit drain the pools and close the store."""
+    """Start the engine and the HTTP listener; on exit drain the pools and close the store.
+
+    `sock` is a socket already bound (`jobd serve` binds before opening the database);
+    without it jobd binds `settings.server`'s host and port.
+    """
     server = JobdServer(settings, clock=clock, handlers=handlers)
     await server.start()
     runner = web.AppRunner(
@@ -38,7 +43,11 @@ async def running(
     )
     try:
         await runner.setup()
-        site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
+        site: web.BaseSite = (
+            web.SockSite(runner, sock, backlog=1024)
+            if sock is not None
+            else web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
+        )
         await site.start()
         url = _url_of(runner, settings.server.host)
         server.set_public_url(url)

@@ -7,6 +7,7 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import secrets
@@ -166,6 +167,9 @@ class SqliteStore:
             await self._reader.close()
             self._reader = None
         if self._lock is not None:
+            # A clean exit leaves no .lock file; removed while still held, then released.
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}.lock")
             self._lock.close()  # closing the file releases the lock
             self._lock = None
 

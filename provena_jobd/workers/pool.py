@@ -104,6 +104,7 @@ class Pool:
         self._ids = itertools.count(1)
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._hurry = asyncio.Event()  # set: the shutdown grace period is over
         self._next_heartbeat = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -134,11 +135,20 @@ class Pool:
         if self._task is not None:
             await self._task
         tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
-        if tasks:
+        if tasks and not self._hurry.is_set():
+            all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
+            hurried = asyncio.ensure_future(self._hurry.wait())
             try:
-                await self.clock.wait_for(asyncio.wait(set(tasks)), grace_s)
+                await self.clock.wait_for(
+                    asyncio.wait({all_done, hurried}, return_when=asyncio.FIRST_COMPLETED),
+                    grace_s,
+                )
             except TimeoutError:
                 pass
+            finally:
+                for waiter in (all_done, hurried):
+                    waiter.cancel()
+                await asyncio.gather(all_done, hurried, return_exceptions=True)
         unfinished = [task for task in tasks if not task.done()]
         for task in unfinished:
             task.cancel()
@@ -157,6 +167,14 @@ class Pool:
                 )
             )
         self.workers.clear()
+
+    def hurry(self) -> None:
+        """End `drain`'s grace period now (a second Ctrl-C): unfinished jobs are requeued."""
+        self._hurry.set()
+
+    def running_jobs(self) -> int:
+        """How many jobs this pool's workers are running."""
+        return sum(len(worker.running) for worker in self.workers)
 
     # -- the supervisor ---------------------------------------------------------------------
 
@@ -275,7 +293,7 @@ class Pool:
         return PoolSnapshot(
             job_type=self.job_type,
             workers=counts,
-            running_jobs=sum(len(w.running) for w in self.workers),
+            running_jobs=self.running_jobs(),
             waiting=waiting,
             cold_starts=self.cold_starts,
             jobs_finished=self.jobs_finished,

@@ -39,5 +39,5 @@ def test_the_page_shows_what_help_prints(command: list[str]) -> None:
 def test_every_command_has_a_section() -> None:
     page = render()
     for name in ["launch", "jobs list", "jobs show", "jobs watch", "batch show", "retry",
-                 "cancel", "pool", "serve", "token create"]:  # fmt: skip
+                 "cancel", "pool", "serve", "token create", "workflow"]:  # fmt: skip
         assert f"## `jobd {name}`" in page

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.app import create_app
+from provena_jobd.models import JobSubType
 from provena_jobd.server import JobdServer
 from tests.helpers import REFERENCE_JOB_FIELDS, settings_for
 
@@ -148,6 +149,18 @@ async def test_launch_refusals_change_nothing(client: TestClient[Any, Any]) -> N
             ],
         ),
         ({**WAKE, "job_sub_type": "FAX_IT"}, 422, None),
+        (
+            {**WAKE, "job_sub_type": "EMAIL_WAKEUP"},
+            422,
+            [
+                {
+                    "loc": ["body", "job_sub_type"],
+                    "msg": "value is not a valid enumeration member; did you mean 'EMAIL_WAKE_UP'?",
+                    "type": "type_error.enum",
+                    "ctx": {"enum_values": [s.value for s in JobSubType]},
+                }
+            ],
+        ),
         (  # every problem, in the reference's (pydantic v1's) words
             {"job_type": "EMAIL", "job_sub_type": "SEND_EMAIL", "job_payload": {"email_to": {}}},
             400,

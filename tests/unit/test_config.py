@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_sample_config_loads_and_matches_the_defaults() -> None:
     settings = config.load(REPO / "jobd.toml")
     assert settings.server == config.ServerSettings()
-    assert settings.storage == config.StorageSettings()
+    # Relative paths in a file are relative to the file's folder.
+    assert settings.storage == config.StorageSettings(db=str(REPO / "jobd.db"))
     assert settings.queue == config.QueueSettings()
     assert settings.pool == config.PoolSettings()
 
@@ -43,7 +44,7 @@ def test_a_job_type_table_overrides_the_pool_defaults_key_by_key(tmp_path: Path)
 def test_overrides_beat_the_file(tmp_path: Path) -> None:
     path = tmp_path / "jobd.toml"
     path.write_text('[server]\nport = 9000\n[storage]\ndb = "a.db"\n')
-    settings = config.load(path, overrides={"server": {"port": "0"}, "storage": {"db": "b.db"}})
+    settings = config.load(path, overrides={"server": {"port": 0}, "storage": {"db": "b.db"}})
     assert settings.server.port == 0
     assert settings.storage.db == "b.db"
 
@@ -57,6 +58,10 @@ def test_overrides_beat_the_file(tmp_path: Path) -> None:
         ("[pool.EMAIL]\nfoo = 1\n", "unknown key `foo` in [pool.EMAIL]"),
         ("[pool.FAX]\nmax_workers = 1\n", "unknown job type [pool.FAX]"),
         ('[pool.EMAIL]\nmax_workers = "x"\n', "pool.EMAIL.max_workers: Expected `int`"),
+        ('[pool]\ncold_start_s = "five"\n', "pool.cold_start_s: Expected `float`, got `str`"),
+        ('[pool]\ncold_start_s = "5"\n', "pool.cold_start_s: Expected `float`, got `str`"),
+        ('[server]\nport = "8421"\n', "server.port: Expected `int`, got `str` (write the number"),
+        ("[pool]\nmax_workers = 2.5\n", "pool.max_workers: Expected `int`, got `float`"),
         ('[storage]\ndurability = "maybe"\n', "storage.durability: Invalid enum value"),
         ("[pool]\nmax_workers = 0\n", "pool.max_workers must be at least 1"),
         ("[server]\nport = 70000\n", "server.port must be between 0 and 65535"),
@@ -73,6 +78,31 @@ def test_mistakes_are_one_line_errors_naming_the_key(
         config.load(path)
     assert message in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_relative_paths_in_the_file_are_relative_to_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "jobd.toml").write_text(
+        '[storage]\ndb = "data/jobd.db"\n[reports]\nfolder = "out/reports"\n'
+        '[email]\noutbox = "/var/mail/jobd"\n'
+    )
+    settings = config.load(folder / "jobd.toml")
+    assert settings.storage.db == str(folder / "data" / "jobd.db")
+    assert settings.reports.folder == str(folder / "out" / "reports")
+    assert settings.email.outbox == "/var/mail/jobd"  # absolute paths stay as written
+    # On the command line (an override) a relative path is relative to where you are.
+    typed = config.load(folder / "jobd.toml", overrides={"storage": {"db": "here.db"}})
+    assert typed.storage.db == "here.db"
+
+
+def test_working_files_go_beside_the_database_by_default(tmp_path: Path) -> None:
+    settings = config.load(overrides={"storage": {"db": str(tmp_path / "jobs.db")}})
+    assert settings.email.outbox == str(tmp_path / "jobs.db-files" / "outbox")
+    assert settings.reports.folder == str(tmp_path / "jobs.db-files" / "reports")
+    assert config.load().email.outbox == str(Path("jobd.db-files") / "outbox")
+    configured = config.from_dict({"email": {"outbox": "mail"}, "reports": {"folder": "r"}})
+    assert (configured.email.outbox, configured.reports.folder) == ("mail", "r")
 
 
 def test_a_missing_file_is_reported(tmp_path: Path) -> None:

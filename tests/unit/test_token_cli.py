@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -35,3 +36,22 @@ def test_two_tokens_differ() -> None:
     runner = CliRunner()
     outputs = {runner.invoke(main, ["token", "create", "--user", "u"]).output for _ in range(2)}
     assert len(outputs) == 2
+
+
+def test_an_unknown_role_is_refused_with_a_suggestion() -> None:
+    result = CliRunner().invoke(
+        main, ["token", "create", "--user", "svc", "--roles", "job-service-read,job-service-raed"]
+    )
+    assert result.exit_code == 2
+    assert "unknown role 'job-service-raed' (did you mean 'job-service-read'?" in result.output
+    assert "token:" not in result.output
+
+
+def test_roles_renamed_in_the_config_are_the_known_ones(tmp_path: Path) -> None:
+    config = tmp_path / "jobd.toml"
+    config.write_text('[auth.roles]\nread = "jobs-reader"\n')
+    ok = ["token", "create", "--user", "svc", "--roles", "jobs-reader", "--config", str(config)]
+    assert CliRunner().invoke(main, ok).exit_code == 0
+    default_name = ["token", "create", "--user", "svc", "--roles", "job-service-read"]
+    refused = CliRunner().invoke(main, [*default_name, "--config", str(config)])
+    assert refused.exit_code == 2 and "roles: jobs-reader, job-service-write" in refused.output

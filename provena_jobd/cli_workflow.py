@@ -1,0 +1,46 @@
+"""`jobd workflow ID`: the chain of jobs a job belongs to, as a table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from .cli import _admin_option, _client_options, _print_json, _run, _table, _when, main
+
+if TYPE_CHECKING:
+    from .client import JobdClient
+
+
+@main.command()
+@click.argument("session_id")
+@_admin_option
+@_client_options
+def workflow(session_id: str, admin: bool, url: str, token: str | None, as_json: bool) -> None:
+    """Show the workflow a job belongs to: every step from its root, in launch order.
+
+    A step's PARENT is the job that launched it. The last line says whether every step has
+    finished. Exit 1 if a step FAILED.
+    """
+
+    async def action(client: JobdClient) -> int:
+        chain = await client.workflow(session_id, admin=admin)
+        if as_json:
+            _print_json(chain)
+        else:
+            rows = [
+                (
+                    step.session_id,
+                    step.status.value,
+                    step.job_sub_type,
+                    step.parent_session_id or "-",
+                    _when(step.finished_timestamp),
+                    step.info or "-",
+                )
+                for step in chain.steps
+            ]
+            _table(("SESSION_ID", "STATUS", "SUB_TYPE", "PARENT", "FINISHED", "INFO"), rows)
+            click.echo(f"{'done' if chain.done else 'running'}: {len(chain.steps)} steps")
+        return 1 if any(step.status.value == "FAILED" for step in chain.steps) else 0
+
+    _run(url, token, action)

@@ -1,0 +1,43 @@
+"""Bind jobd's socket before anything else starts.
+
+`jobd serve` binds first and opens (creates, migrates) the database only once it has its
+port, so a start that cannot listen leaves no database behind; the error is one line. The
+socket is only bound here: it starts listening when the HTTP server serves on it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from .errors import ConfigError
+
+
+def resolve(host: str, port: int) -> tuple[int, tuple[object, ...]]:
+    """The address family and socket address to bind `host:port`, or a one-line error."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}: unknown host ({exc.strerror})") from None
+    return family, address
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A non-blocking socket bound to `host:port` (0: a free port), or a one-line error."""
+    family, address = resolve(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (is another jobd running? --port 0 picks a free port)"
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+    return sock

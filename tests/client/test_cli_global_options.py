@@ -1,0 +1,41 @@
+"""`jobd --url URL --token T --json COMMAND`: the client options before the command name."""
+
+from __future__ import annotations
+
+from provena_jobd.identity import hash_token
+from provena_jobd.testing import JobdServerFactory, JobdTestServer
+from tests.client.test_cli import environment, finish, one_error_line, start
+
+
+async def test_url_and_json_before_the_command(jobd_server: JobdTestServer) -> None:
+    ran = await finish(
+        await start("--url", jobd_server.url, "--json", "launch", "EMAIL", "EMAIL_WAKE_UP")
+    )
+    assert ran.status == 0, ran
+    session_id = ran.json()["session_id"]
+    job = await jobd_server.client.wait(session_id, timeout_s=10)
+    assert job.status == "SUCCEEDED"
+
+
+async def test_the_option_after_the_command_wins(
+    jobd_server: JobdTestServer, unused_tcp_port: int
+) -> None:
+    nowhere = f"http://127.0.0.1:{unused_tcp_port}"
+    after = await finish(await start("--url", nowhere, "pool", "--url", jobd_server.url))
+    assert after.status == 0, after
+    before = await finish(
+        await start("--url", nowhere, "pool", env=environment(JOBD_URL=jobd_server.url))
+    )
+    assert before.status == 1 and nowhere in before.err  # the command line beats JOBD_URL
+
+
+async def test_token_before_the_command(jobd_server_factory: JobdServerFactory) -> None:
+    secret = "jobd_global-token"
+    entry = {"sha256": hash_token(secret), "user": "svc", "roles": ["job-service-read"]}
+    server = await jobd_server_factory(auth={"mode": "token", "tokens": [entry]})
+    refused = await finish(await start("--url", server.url, "jobs", "list"))
+    one_error_line(refused, "Not authenticated")
+    ran = await finish(
+        await start("--url", server.url, "--token", secret, "--json", "jobs", "list")
+    )
+    assert ran.status == 0 and ran.json() == []
