@@ -8,6 +8,7 @@ and launches every example, so the page can neither drift nor show a payload job
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -37,8 +38,9 @@ EXAMPLE_STRINGS = {
     "email_to": "someone@example.org",
     "subject": "Your dataset was registered",
     "body": "Hello, your dataset 10378.1/1700001 is registered.",
-    "item_subtype": "DATASET",
-    "created_item_subtype": "DATASET",
+    # STUDY, so that GENERATE_REPORT's example finds the item REGISTER_CREATE_ACTIVITY's made.
+    "item_subtype": "STUDY",
+    "created_item_subtype": "STUDY",
     "user_info": "alice",
     "reason": "example",
 }
@@ -50,6 +52,8 @@ def describe_type(kind: mi.Type) -> str:
         return " or ".join(describe_type(member) for member in kind.types)
     if isinstance(kind, mi.NoneType):
         return "null"
+    if isinstance(kind, mi.EnumType):
+        return "one of " + ", ".join(f"`{member.value}`" for member in kind.cls)
     if isinstance(kind, mi.StrType):
         return "string"
     if isinstance(kind, mi.BoolType):
@@ -75,6 +79,9 @@ def example_value(name: str, kind: mi.Type) -> Any:
         if name in EXAMPLE_STRINGS:
             return EXAMPLE_STRINGS[name]
         return "10378.1/1700001" if name.endswith("_id") or name == "id" else f"<{name}>"
+    if isinstance(kind, mi.EnumType):
+        values = [member.value for member in kind.cls]
+        return EXAMPLE_STRINGS[name] if EXAMPLE_STRINGS.get(name) in values else values[0]
     if isinstance(kind, mi.BoolType):
         return True
     if isinstance(kind, mi.IntType):
@@ -119,10 +126,10 @@ def _field_table(model: type[msgspec.Struct]) -> str:
 
 
 def _summary(model: type[msgspec.Struct]) -> str:
-    """The first line of a model's docstring, without its leading `SUB_TYPE:`."""
-    line = (model.__doc__ or "").strip().splitlines()[0]
-    summary = line.split(": ", 1)[1] if ": " in line else line
-    return summary[:1].upper() + summary[1:]
+    """A model's docstring, without its leading `SUB_TYPE:`."""
+    first, *rest = inspect.cleandoc(model.__doc__ or "").split("\n\n")
+    summary = first.split(": ", 1)[1] if ": " in first else first
+    return "\n\n".join([summary[:1].upper() + summary[1:], *rest])
 
 
 def render() -> str:

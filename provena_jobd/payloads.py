@@ -134,7 +134,11 @@ class ItemSubType(enum.StrEnum):
 
 
 class GenerateReportPayload(msgspec.Struct, kw_only=True):
-    """GENERATE_REPORT: a report of a study or model run, `depth` model runs upstream."""
+    """GENERATE_REPORT: a report of a study or model run, `depth` model runs upstream.
+
+    The item must be a STUDY or MODEL_RUN that the registry knows (in jobd, one registered
+    by REGISTER_CREATE_ACTIVITY, as the example above does).
+    """
 
     id: str
     item_subtype: ItemSubType

@@ -62,6 +62,7 @@ class ExternalPool:
         self.gateway = gateway
         self.clock = clock
         self.cold_starts = 0
+        self._hurry = asyncio.Event()  # set by a second Ctrl-C: end the grace period now
 
     @property
     def jobs_finished(self) -> int:
@@ -77,6 +78,15 @@ class ExternalPool:
 
     def start(self) -> None:
         """Nothing to start."""
+
+    def running_jobs(self) -> int:
+        """How many jobs this type's outside workers hold."""
+        return sum(w.jobs for w in self._workers())
+
+    def hurry(self) -> None:
+        """End `drain`'s grace period now (a second Ctrl-C)."""
+        self._hurry.set()
+        self.gateway.released.set()  # wake the drain loop, which then sees the hurry
 
     async def drain(self, grace_s: float) -> None:
         """Nothing to stop: outside workers' unfinished jobs are rescued at next start."""
@@ -233,7 +243,7 @@ class ProcessPool(ExternalPool):
             await self._task
 
         async def jobs_done() -> None:
-            while True:
+            while not self._hurry.is_set():
                 self._reap()  # a process that died holding a job is not worth waiting for
                 if all(self.state(w) is not WorkerState.BUSY for w in self.processes):
                     return
