@@ -7,6 +7,7 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import secrets
@@ -242,11 +243,35 @@ class SqliteStore:
         return claimed
 
     async def start(self, lease: Lease, info: str, now: float) -> bool:
-        """Mark a held job IN_PROGRESS."""
-        started: bool = await self._writer.submit(_start, (info, now, lease))
-        if started:
-            self.on_change((lease.session_id,))
+        """Mark a held job IN_PROGRESS.
+
+        Returns once the guarded UPDATE is applied, without waiting for its fsync: whether
+        the guard held is final then (one writer, in order), and losing this write in a crash
+        is harmless. The job is then still DEQUEUED with its lease; when the lease runs out
+        it is requeued (or failed after its last attempt) like any job of a lost worker,
+        which is what happens to a crash mid-handler anyway. A cancel or rescue applied
+        before it makes it return False, so a cancelled job still never starts; one applied
+        after it sees IN_PROGRESS. Readers see IN_PROGRESS only once it is committed.
+        """
+        applied, committed = self._writer.submit_early(_start, (info, now, lease))
+        committed.add_done_callback(
+            self._when_committed(lambda started: [lease.session_id] if started else [])
+        )
+        started: bool = await applied
         return started
+
+    def _when_committed(
+        self, changed: Callable[[Any], list[str]]
+    ) -> Callable[[asyncio.Future[Any]], None]:
+        """Tell the change feed about an early write once it is committed (it reads jobs back)."""
+
+        def committed(future: asyncio.Future[Any]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                ids = changed(future.result())
+                if ids:
+                    self.on_change(ids)
+
+        return committed
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt."""

@@ -5,6 +5,12 @@ arguments of the same kind at once and returns one result per argument. While th
 commits batch N, new writes queue up; they become batch N+1. So under load a single fsync
 acknowledges hundreds of launches, claims and completions, and at light load a write waits
 for nothing but its own commit.
+
+`submit_early` also gives a second future that resolves as soon as the write has run inside
+the open transaction, before the commit: its result (did the guard hold?) is final then,
+because every write goes through this one connection in order. Readers still see it only
+after the commit. Only writes whose loss in a crash is harmless may be acted on early (see
+`SqliteStore.start`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Step = Callable[[sqlite3.Connection, Sequence[Any]], Sequence[Any]]
-_Pending = tuple[Step, Any, "asyncio.Future[Any]"]
+# (step, argument, resolves at commit, resolves when applied or None)
+_Pending = tuple[Step, Any, "asyncio.Future[Any]", "asyncio.Future[Any] | None"]
 
 
 class GroupCommitWriter:
@@ -32,6 +39,7 @@ class GroupCommitWriter:
         self._connect = connect
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobd-writer")
         self._connection: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -41,7 +49,7 @@ class GroupCommitWriter:
 
     async def start(self) -> None:
         """Open the connection on the writer thread and start batching."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._connection = await loop.run_in_executor(self._executor, self._connect)
         self._task = asyncio.create_task(self._run(), name="jobd-writer")
 
@@ -54,10 +62,26 @@ class GroupCommitWriter:
 
     def submit(self, step: Step, argument: Any) -> asyncio.Future[Any]:
         """Queue one write; the future resolves with its result once it is committed."""
+        return self._queue(step, argument, None)
+
+    def submit_early(
+        self, step: Step, argument: Any
+    ) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+        """Queue one write: (resolves once applied, before the commit; resolves once committed).
+
+        If the batch's transaction fails after the write was applied, the first future keeps
+        that result and the second one says what became of the write.
+        """
+        applied: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        return applied, self._queue(step, argument, applied)
+
+    def _queue(
+        self, step: Step, argument: Any, applied: asyncio.Future[Any] | None
+    ) -> asyncio.Future[Any]:
         if self._closing:
             raise StorageError("the job store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((step, argument, future))
+        self._pending.append((step, argument, future, applied))
         self._wakeup.set()
         return future
 
@@ -76,19 +100,23 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         while True:
             await self._wakeup.wait()
+            # One pass of the event loop first, so that the callers the last commit woke can
+            # queue their next writes (a finished job's next claim or start) into this batch.
+            await asyncio.sleep(0)
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if batch:
                 outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
                 self.batches += 1
                 self.writes += len(batch)
-                for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                for (_, _, future, applied), (ok, value) in zip(batch, outcomes, strict=True):
+                    for settled in (applied, future):
+                        if settled is None or settled.done():
+                            continue
+                        if ok:
+                            settled.set_result(value)
+                        else:
+                            settled.set_exception(value)
             if self._closing and not self._pending:
                 return
 
@@ -96,21 +124,39 @@ class GroupCommitWriter:
         """Thread side: apply a whole batch in one transaction, isolating a failing write."""
         connection = self._connection
         assert connection is not None
+        early = [(i, applied) for i, (_, _, _, applied) in enumerate(batch) if applied]
         try:
-            results = self._transaction(connection, [(step, arg) for step, arg, _ in batch])
+            results = self._transaction(
+                connection, [(step, arg) for step, arg, _, _ in batch], early, self._resolve
+            )
             return [(True, result) for result in results]
         except Exception:
             log.warning("group commit failed; applying its writes one by one", exc_info=True)
         outcomes: list[tuple[bool, Any]] = []
-        for step, argument, _ in batch:
+        for step, argument, _, _ in batch:
             try:
                 outcomes.append((True, self._transaction(connection, [(step, argument)])[0]))
             except Exception as exc:
                 outcomes.append((False, StorageError(f"write failed: {exc}")))
         return outcomes
 
+    def _resolve(self, future: asyncio.Future[Any], value: Any) -> None:
+        """Thread side: hand an applied write's result to the event loop before the commit."""
+        assert self._loop is not None
+
+        def settle() -> None:
+            if not future.done():
+                future.set_result(value)
+
+        self._loop.call_soon_threadsafe(settle)
+
     @staticmethod
-    def _transaction(connection: sqlite3.Connection, writes: list[tuple[Step, Any]]) -> list[Any]:
+    def _transaction(
+        connection: sqlite3.Connection,
+        writes: list[tuple[Step, Any]],
+        early: Sequence[tuple[int, asyncio.Future[Any]]] = (),
+        resolve: Callable[[asyncio.Future[Any], Any], None] | None = None,
+    ) -> list[Any]:
         # Group the writes by step, in order of first appearance, so each step runs once with
         # all its arguments (executemany). Writes to one job are never in one batch together:
         # every caller awaits one write before it submits the next for the same job.
@@ -124,6 +170,9 @@ class GroupCommitWriter:
                 values = step(connection, [writes[i][1] for i in indexes])
                 for i, value in zip(indexes, values, strict=True):
                     results[i] = value
+            if resolve is not None:
+                for i, future in early:
+                    resolve(future, results[i])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
