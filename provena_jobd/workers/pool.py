@@ -307,6 +307,11 @@ class Pool:
 
     # -- observation ------------------------------------------------------------------------
 
+    @property
+    def claimed_ahead(self) -> int:
+        """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
+        return len(self._ahead)
+
     async def snapshot(self) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters."""
         now = self.clock.now()
