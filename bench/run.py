@@ -53,9 +53,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.run",
         description="Benchmark jobd: throughput, latency, read latency at 1M jobs, memory.",
     )
-    parser.add_argument("--jobs", type=int, help="jobs launched over HTTP in run 1 [50000]")
     parser.add_argument(
-        "--inproc-jobs", type=int, help="jobs launched in-process in run 2 [100000]"
+        "--jobs",
+        type=int,
+        help="jobs launched over HTTP in runs 0 and 1, and drained by huey [20000]",
+    )
+    parser.add_argument(
+        "--inproc-jobs",
+        type=int,
+        help="jobs launched in-process in run 2, and by the raw loop [50000]",
     )
     parser.add_argument("--latency-jobs", type=int, help="sequential launches of run 3 [2000]")
     parser.add_argument("--fill", type=int, help="jobs stored for run 4 [1000000]")
@@ -113,8 +119,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     defaults: dict[str, tuple[int | float, int | float]] = {
-        "jobs": (50_000, 2_000),
-        "inproc_jobs": (100_000, 5_000),
+        "jobs": (20_000, 2_000),
+        "inproc_jobs": (50_000, 5_000),
         "latency_jobs": (2_000, 200),
         "fill": (1_000_000, 20_000),
         "read_samples": (2_000, 200),

@@ -140,13 +140,17 @@ class GroupCommitWriter:
                 outcomes.append((False, StorageError(f"write failed: {exc}")))
         return outcomes
 
-    def _resolve(self, future: asyncio.Future[Any], value: Any) -> None:
-        """Thread side: hand an applied write's result to the event loop before the commit."""
+    def _resolve(self, applied: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        """Thread side: hand applied writes' results to the event loop before the commit.
+
+        One call for the whole batch: each thread-safe call wakes the loop.
+        """
         assert self._loop is not None
 
         def settle() -> None:
-            if not future.done():
-                future.set_result(value)
+            for future, value in applied:
+                if not future.done():
+                    future.set_result(value)
 
         self._loop.call_soon_threadsafe(settle)
 
@@ -155,7 +159,7 @@ class GroupCommitWriter:
         connection: sqlite3.Connection,
         writes: list[tuple[Step, Any]],
         early: Sequence[tuple[int, asyncio.Future[Any]]] = (),
-        resolve: Callable[[asyncio.Future[Any], Any], None] | None = None,
+        resolve: Callable[[list[tuple[asyncio.Future[Any], Any]]], None] | None = None,
     ) -> list[Any]:
         # Group the writes by step, in order of first appearance, so each step runs once with
         # all its arguments (executemany). Writes to one job are never in one batch together:
@@ -170,9 +174,8 @@ class GroupCommitWriter:
                 values = step(connection, [writes[i][1] for i in indexes])
                 for i, value in zip(indexes, values, strict=True):
                     results[i] = value
-            if resolve is not None:
-                for i, future in early:
-                    resolve(future, results[i])
+            if resolve is not None and early:
+                resolve([(future, results[i]) for i, future in early])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
