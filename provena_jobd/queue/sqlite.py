@@ -7,7 +7,6 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import secrets
@@ -253,25 +252,15 @@ class SqliteStore:
         before it makes it return False, so a cancelled job still never starts; one applied
         after it sees IN_PROGRESS. Readers see IN_PROGRESS only once it is committed.
         """
-        applied, committed = self._writer.submit_early(_start, (info, now, lease))
-        committed.add_done_callback(
-            self._when_committed(lambda started: [lease.session_id] if started else [])
+        started: str | None = await self._writer.submit_early(
+            _start, (info, now, lease), self._start_committed
         )
-        started: bool = await applied
-        return started
+        return started is not None
 
-    def _when_committed(
-        self, changed: Callable[[Any], list[str]]
-    ) -> Callable[[asyncio.Future[Any]], None]:
-        """Tell the change feed about an early write once it is committed (it reads jobs back)."""
-
-        def committed(future: asyncio.Future[Any]) -> None:
-            if not future.cancelled() and future.exception() is None:
-                ids = changed(future.result())
-                if ids:
-                    self.on_change(ids)
-
-        return committed
+    def _start_committed(self, started: str | None) -> None:
+        """Tell the change feed once a start is committed (listeners read the job back)."""
+        if started is not None:
+            self.on_change((started,))
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt."""
@@ -470,12 +459,16 @@ def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list
 
 def _start(
     connection: sqlite3.Connection, starts: Sequence[tuple[str, float, Lease]]
-) -> list[bool]:
-    return _apply_each(
+) -> list[str | None]:
+    """The session id of each start that applied, else None."""
+    applied = _apply_each(
         connection,
         Q["start_job"],
         [(info, round(now, 3), lease.session_id, lease.attempt) for info, now, lease in starts],
     )
+    return [
+        lease.session_id if ok else None for (_, _, lease), ok in zip(starts, applied, strict=True)
+    ]
 
 
 def _finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:

@@ -6,11 +6,13 @@ commits batch N, new writes queue up; they become batch N+1. So under load a sin
 acknowledges hundreds of launches, claims and completions, and at light load a write waits
 for nothing but its own commit.
 
-`submit_early` also gives a second future that resolves as soon as the write has run inside
-the open transaction, before the commit: its result (did the guard hold?) is final then,
-because every write goes through this one connection in order. Readers still see it only
-after the commit. Only writes whose loss in a crash is harmless may be acted on early (see
-`SqliteStore.start`).
+`submit_early` gives a future that resolves as soon as the write has run inside the open
+transaction, before the commit: its result (did the guard hold?) is final then, because every
+write goes through this one connection in order. Readers still see it only after the commit,
+and a callback is told then. Only writes whose loss in a crash is harmless may be acted on
+early (see `SqliteStore.start`). Only a batch with few of them answers early: when many
+share a batch, its commit is already shared by many jobs, and waking their callers mid-commit
+only makes the event loop and this thread take turns at the GIL.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Step = Callable[[sqlite3.Connection, Sequence[Any]], Sequence[Any]]
-# (step, argument, resolves at commit, resolves when applied or None)
-_Pending = tuple[Step, Any, "asyncio.Future[Any]", "asyncio.Future[Any] | None"]
+# (step, argument, its future, resolved early?, called with the result after the commit)
+EARLY_AT_MOST = 32  # early writes in one batch beyond which they answer at the commit
+_Pending = tuple[Step, Any, "asyncio.Future[Any]", bool, "Callable[[Any], None] | None"]
 
 
 class GroupCommitWriter:
@@ -62,26 +65,25 @@ class GroupCommitWriter:
 
     def submit(self, step: Step, argument: Any) -> asyncio.Future[Any]:
         """Queue one write; the future resolves with its result once it is committed."""
-        return self._queue(step, argument, None)
+        return self._queue(step, argument, False, None)
 
     def submit_early(
-        self, step: Step, argument: Any
-    ) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
-        """Queue one write: (resolves once applied, before the commit; resolves once committed).
+        self, step: Step, argument: Any, committed: Callable[[Any], None]
+    ) -> asyncio.Future[Any]:
+        """Queue one write; the future resolves once it is applied, before the commit.
 
-        If the batch's transaction fails after the write was applied, the first future keeps
-        that result and the second one says what became of the write.
+        `committed(result)` is called once it is committed (not if its transaction failed).
+        No second future per write: a batch can hold hundreds of them.
         """
-        applied: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        return applied, self._queue(step, argument, applied)
+        return self._queue(step, argument, True, committed)
 
     def _queue(
-        self, step: Step, argument: Any, applied: asyncio.Future[Any] | None
+        self, step: Step, argument: Any, early: bool, committed: Callable[[Any], None] | None
     ) -> asyncio.Future[Any]:
         if self._closing:
             raise StorageError("the job store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((step, argument, future, applied))
+        self._pending.append((step, argument, future, early, committed))
         self._wakeup.set()
         return future
 
@@ -109,14 +111,15 @@ class GroupCommitWriter:
                 outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
                 self.batches += 1
                 self.writes += len(batch)
-                for (_, _, future, applied), (ok, value) in zip(batch, outcomes, strict=True):
-                    for settled in (applied, future):
-                        if settled is None or settled.done():
-                            continue
-                        if ok:
-                            settled.set_result(value)
-                        else:
-                            settled.set_exception(value)
+                for (_, _, future, _, committed), (ok, value) in zip(batch, outcomes, strict=True):
+                    if ok and committed is not None:
+                        committed(value)
+                    if future.done():
+                        continue  # resolved early, or its caller gave up
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
             if self._closing and not self._pending:
                 return
 
@@ -124,16 +127,18 @@ class GroupCommitWriter:
         """Thread side: apply a whole batch in one transaction, isolating a failing write."""
         connection = self._connection
         assert connection is not None
-        early = [(i, applied) for i, (_, _, _, applied) in enumerate(batch) if applied]
+        early = [(i, future) for i, (_, _, future, soon, _) in enumerate(batch) if soon]
+        if len(early) > EARLY_AT_MOST:
+            early = []
         try:
             results = self._transaction(
-                connection, [(step, arg) for step, arg, _, _ in batch], early, self._resolve
+                connection, [(step, arg) for step, arg, _, _, _ in batch], early, self._resolve
             )
             return [(True, result) for result in results]
         except Exception:
             log.warning("group commit failed; applying its writes one by one", exc_info=True)
         outcomes: list[tuple[bool, Any]] = []
-        for step, argument, _, _ in batch:
+        for step, argument, _, _, _ in batch:
             try:
                 outcomes.append((True, self._transaction(connection, [(step, argument)])[0]))
             except Exception as exc:

@@ -56,14 +56,15 @@ async def test_an_early_write_answers_before_its_commit_and_is_seen_only_after(
     writer = GroupCommitWriter(connect)
     await writer.start()
     try:
-        applied, committed = writer.submit_early(_set, 1)
+        committed: list[bool] = []
+        applied = writer.submit_early(_set, 1, committed.append)
         late = writer.submit(_set, 5)  # same batch; its guard does not hold
         assert await asyncio.wait_for(applied, 5) is True
-        assert not committed.done() and not late.done()
+        assert committed == [] and not late.done()
         assert await asyncio.to_thread(_read, path) == 0  # not committed: nobody sees it
         HeldCommits.go.set()
-        assert await committed is True
         assert await late is False
+        assert committed == [True]
         assert await asyncio.to_thread(_read, path) == 1
     finally:
         HeldCommits.go.set()
