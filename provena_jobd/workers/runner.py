@@ -65,7 +65,9 @@ class JobRunner:
     ) -> None:
         """Run a job to its end; every write is guarded by the job's attempt.
 
-        `release` is called once the handler is over, before the job's end is written.
+        `release` is called once the handler is over: on success before the job's end is
+        written (so the pool's slot can take its next job meanwhile), on a timeout or a
+        cancel after.
         """
         lease = Lease(job.session_id, job.attempt)
         if not await self.store.start(lease, INFO_IN_PROGRESS, self.clock.now()):
