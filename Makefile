@@ -34,8 +34,10 @@ lint: install
 types: install
 	$(BIN)/mypy
 
+# The bench extra adds huey, the peer the benchmark measures in the same run.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 serve: runtime
 	$(BIN)/jobd serve

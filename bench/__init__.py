@@ -1,1 +1,1 @@
-"""jobd's benchmark (`make bench` runs `bench/run.py`)."""
+"""jobd's benchmark (`make bench` runs `python -m bench.run`); see docs/benchmarks.md."""

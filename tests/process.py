@@ -7,16 +7,26 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 JOBD = Path(sys.executable).parent / "jobd"
 
 
 class JobdProcess:
-    """`jobd serve` in a subprocess, with the URL it printed."""
+    """`jobd serve` in a subprocess, with the URL it printed (the benchmark uses it too)."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        stderr: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
+        """Start it; `stderr` sends its log to a file, `preexec_fn` runs in the child."""
         environment = {k: v for k, v in os.environ.items() if not k.startswith("JOBD_")}
         # Handlers named in test configs (`tests.e2e.handlers:...`) must be importable.
         environment["PYTHONPATH"] = str(REPO)
@@ -26,10 +36,24 @@ class JobdProcess:
             cwd=cwd,
             env=environment,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if stderr is None else stderr.open("w"),
+            stdin=subprocess.DEVNULL,
             text=True,
+            preexec_fn=preexec_fn,
         )
         self.url = self._read_url()
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self.process.pid
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        port = urlsplit(self.url).port
+        assert port is not None, self.url
+        return port
 
     def _read_url(self, within_s: float = 20.0) -> str:
         assert self.process.stdout is not None
@@ -45,8 +69,12 @@ class JobdProcess:
         """SIGTERM, wait, and return the exit status and stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        _, errors = self.process.communicate(timeout=30)
-        return self.process.returncode, errors
+        try:
+            _, errors = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, errors = self.process.communicate(timeout=10)
+        return self.process.returncode, errors or ""
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up."""

@@ -246,11 +246,25 @@ class SqliteStore:
         return claimed
 
     async def start(self, lease: Lease, info: str, now: float) -> bool:
-        """Mark a held job IN_PROGRESS."""
-        started: bool = await self._writer.submit(_start, (info, now, lease))
-        if started:
-            self.on_change((lease.session_id,))
-        return started
+        """Mark a held job IN_PROGRESS.
+
+        Returns once the guarded UPDATE is applied, without waiting for its fsync: whether
+        the guard held is final then (one writer, in order), and losing this write in a crash
+        is harmless. The job is then still DEQUEUED with its lease; when the lease runs out
+        it is requeued (or failed after its last attempt) like any job of a lost worker,
+        which is what happens to a crash mid-handler anyway. A cancel or rescue applied
+        before it makes it return False, so a cancelled job still never starts; one applied
+        after it sees IN_PROGRESS. Readers see IN_PROGRESS only once it is committed.
+        """
+        started: str | None = await self._writer.submit_early(
+            _start, (info, now, lease), self._start_committed
+        )
+        return started is not None
+
+    def _start_committed(self, started: str | None) -> None:
+        """Tell the change feed once a start is committed (listeners read the job back)."""
+        if started is not None:
+            self.on_change((started,))
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt."""
@@ -449,12 +463,16 @@ def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list
 
 def _start(
     connection: sqlite3.Connection, starts: Sequence[tuple[str, float, Lease]]
-) -> list[bool]:
-    return _apply_each(
+) -> list[str | None]:
+    """The session id of each start that applied, else None."""
+    applied = _apply_each(
         connection,
         Q["start_job"],
         [(info, round(now, 3), lease.session_id, lease.attempt) for info, now, lease in starts],
     )
+    return [
+        lease.session_id if ok else None for (_, _, lease), ok in zip(starts, applied, strict=True)
+    ]
 
 
 def _finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:

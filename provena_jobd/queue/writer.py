@@ -5,6 +5,14 @@ arguments of the same kind at once and returns one result per argument. While th
 commits batch N, new writes queue up; they become batch N+1. So under load a single fsync
 acknowledges hundreds of launches, claims and completions, and at light load a write waits
 for nothing but its own commit.
+
+`submit_early` gives a future that resolves as soon as the write has run inside the open
+transaction, before the commit: its result (did the guard hold?) is final then, because every
+write goes through this one connection in order. Readers still see it only after the commit,
+and a callback is told then. Only writes whose loss in a crash is harmless may be acted on
+early (see `SqliteStore.start`). Only a batch with few of them answers early: when many
+share a batch, its commit is already shared by many jobs, and waking their callers mid-commit
+only makes the event loop and this thread take turns at the GIL.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Step = Callable[[sqlite3.Connection, Sequence[Any]], Sequence[Any]]
-_Pending = tuple[Step, Any, "asyncio.Future[Any]"]
+# (step, argument, its future, resolved early?, called with the result after the commit)
+EARLY_AT_MOST = 32  # early writes in one batch beyond which they answer at the commit
+_Pending = tuple[Step, Any, "asyncio.Future[Any]", bool, "Callable[[Any], None] | None"]
 
 
 class GroupCommitWriter:
@@ -32,6 +42,7 @@ class GroupCommitWriter:
         self._connect = connect
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobd-writer")
         self._connection: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -41,7 +52,7 @@ class GroupCommitWriter:
 
     async def start(self) -> None:
         """Open the connection on the writer thread and start batching."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._connection = await loop.run_in_executor(self._executor, self._connect)
         self._task = asyncio.create_task(self._run(), name="jobd-writer")
 
@@ -54,10 +65,25 @@ class GroupCommitWriter:
 
     def submit(self, step: Step, argument: Any) -> asyncio.Future[Any]:
         """Queue one write; the future resolves with its result once it is committed."""
+        return self._queue(step, argument, False, None)
+
+    def submit_early(
+        self, step: Step, argument: Any, committed: Callable[[Any], None]
+    ) -> asyncio.Future[Any]:
+        """Queue one write; the future resolves once it is applied, before the commit.
+
+        `committed(result)` is called once it is committed (not if its transaction failed).
+        No second future per write: a batch can hold hundreds of them.
+        """
+        return self._queue(step, argument, True, committed)
+
+    def _queue(
+        self, step: Step, argument: Any, early: bool, committed: Callable[[Any], None] | None
+    ) -> asyncio.Future[Any]:
         if self._closing:
             raise StorageError("the job store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((step, argument, future))
+        self._pending.append((step, argument, future, early, committed))
         self._wakeup.set()
         return future
 
@@ -76,15 +102,20 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         while True:
             await self._wakeup.wait()
+            # One pass of the event loop first, so that the callers the last commit woke can
+            # queue their next writes (a finished job's next claim or start) into this batch.
+            await asyncio.sleep(0)
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if batch:
                 outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
                 self.batches += 1
                 self.writes += len(batch)
-                for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+                for (_, _, future, _, committed), (ok, value) in zip(batch, outcomes, strict=True):
+                    if ok and committed is not None:
+                        committed(value)
                     if future.done():
-                        continue
+                        continue  # resolved early, or its caller gave up
                     if ok:
                         future.set_result(value)
                     else:
@@ -96,21 +127,45 @@ class GroupCommitWriter:
         """Thread side: apply a whole batch in one transaction, isolating a failing write."""
         connection = self._connection
         assert connection is not None
+        early = [(i, future) for i, (_, _, future, soon, _) in enumerate(batch) if soon]
+        if len(early) > EARLY_AT_MOST:
+            early = []
         try:
-            results = self._transaction(connection, [(step, arg) for step, arg, _ in batch])
+            results = self._transaction(
+                connection, [(step, arg) for step, arg, _, _, _ in batch], early, self._resolve
+            )
             return [(True, result) for result in results]
         except Exception:
             log.warning("group commit failed; applying its writes one by one", exc_info=True)
         outcomes: list[tuple[bool, Any]] = []
-        for step, argument, _ in batch:
+        for step, argument, _, _, _ in batch:
             try:
                 outcomes.append((True, self._transaction(connection, [(step, argument)])[0]))
             except Exception as exc:
                 outcomes.append((False, StorageError(f"write failed: {exc}")))
         return outcomes
 
+    def _resolve(self, applied: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        """Thread side: hand applied writes' results to the event loop before the commit.
+
+        One call for the whole batch: each thread-safe call wakes the loop.
+        """
+        assert self._loop is not None
+
+        def settle() -> None:
+            for future, value in applied:
+                if not future.done():
+                    future.set_result(value)
+
+        self._loop.call_soon_threadsafe(settle)
+
     @staticmethod
-    def _transaction(connection: sqlite3.Connection, writes: list[tuple[Step, Any]]) -> list[Any]:
+    def _transaction(
+        connection: sqlite3.Connection,
+        writes: list[tuple[Step, Any]],
+        early: Sequence[tuple[int, asyncio.Future[Any]]] = (),
+        resolve: Callable[[list[tuple[asyncio.Future[Any], Any]]], None] | None = None,
+    ) -> list[Any]:
         # Group the writes by step, in order of first appearance, so each step runs once with
         # all its arguments (executemany). Writes to one job are never in one batch together:
         # every caller awaits one write before it submits the next for the same job.
@@ -124,6 +179,8 @@ class GroupCommitWriter:
                 values = step(connection, [writes[i][1] for i in indexes])
                 for i, value in zip(indexes, values, strict=True):
                     results[i] = value
+            if resolve is not None and early:
+                resolve([(future, results[i]) for i, future in early])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

@@ -5,11 +5,19 @@ spends `cold_start_s` provisioning (its jobs stay PENDING meanwhile), then runs 
 `concurrency` jobs at a time and stops after `idle_timeout_s` without work, counted from the
 end of its last job. One supervisor loop per pool makes every decision in `tick()`, which
 tests call directly with a fake clock.
+
+Two things keep a worker from waiting on the database between jobs. The pool claims two jobs
+ahead per ready worker: those jobs are DEQUEUED (taken by a worker, not started),
+their leases are heartbeated, and a slot that comes free starts the next one at once instead
+of waiting for a claim's commit. And a slot comes free when its handler returns, not when the
+job's end is committed, so that commit is shared with the next job's start (the pool counts
+the job in `jobs_finished` only once its end is committed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import itertools
 import logging
@@ -25,6 +33,7 @@ from .runner import JobRunner
 
 log = logging.getLogger(__name__)
 
+AHEAD_PER_WORKER = 2  # jobs claimed ahead of need per ready worker (see `Pool._claim`)
 SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
 
 
@@ -102,6 +111,10 @@ class Pool:
         self.cold_starts = 0
         self.jobs_finished = 0
         self._ids = itertools.count(1)
+        # Claimed ahead (DEQUEUED, lease held), waiting for a free slot; oldest first.
+        self._ahead: collections.deque[ClaimedJob] = collections.deque()
+        # Jobs whose handler is over while their end is being committed.
+        self._finishing: dict[asyncio.Task[None], Lease] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._hurry = asyncio.Event()  # set: the shutdown grace period is over
@@ -135,6 +148,7 @@ class Pool:
         if self._task is not None:
             await self._task
         tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
+        tasks.update(self._finishing)
         if tasks and not self._hurry.is_set():
             all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
             hurried = asyncio.ensure_future(self._hurry.wait())
@@ -154,8 +168,11 @@ class Pool:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         now = self.clock.now()
-        for task in unfinished:
-            lease = tasks[task]
+        # Jobs claimed ahead never started; they go back too.
+        leases = [tasks[task] for task in unfinished]
+        leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
+        self._ahead.clear()
+        for lease in leases:
             # The attempt is refunded: a shutdown is not the job's failure.
             await self.store.requeue(
                 Requeue(
@@ -174,7 +191,7 @@ class Pool:
 
     def running_jobs(self) -> int:
         """How many jobs this pool's workers are running."""
-        return sum(len(worker.running) for worker in self.workers)
+        return sum(len(worker.running) for worker in self.workers) + len(self._finishing)
 
     # -- the supervisor ---------------------------------------------------------------------
 
@@ -196,7 +213,7 @@ class Pool:
         now = self.clock.now()
         if now >= self._next_heartbeat:
             await self._heartbeat(now)
-        free, claimed = await self._claim(now) if not self._stopping else (0, 0)
+        wanted, claimed = await self._claim(now) if not self._stopping else (0, 0)
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         for worker in ready:
             if should_retire(
@@ -204,43 +221,75 @@ class Pool:
             ):
                 self.workers.remove(worker)
                 log.info("worker stopped", extra={"action": "worker_stopped"})
-        # Only a full claim (or no slot to claim into) leaves claimable jobs behind.
-        if claimed >= free and len(self.workers) < self.settings.max_workers:
+        # Jobs wait if some claimed ahead found no slot, or a full claim left more behind.
+        waiting = bool(self._ahead) or claimed >= wanted
+        if waiting and len(self.workers) < self.settings.max_workers:
             await self._scale(now)
         return self._next_wake(now)
 
     async def _claim(self, now: float) -> tuple[int, int]:
-        """Claim jobs for the free slots of ready workers and start them: (free, claimed)."""
+        """Start jobs in the free slots of ready workers, claiming as needed: (wanted, claimed).
+
+        It claims enough to fill the free slots and to hold two jobs ahead per ready worker:
+        a slot that comes free takes one at once, and the claim that replaces it (a commit
+        away) is back before the slot needs the next. Two per worker, not per slot: with many
+        slots, claims are large anyway, and a large hoard only makes transactions longer.
+        """
+        self._fill_slots(now)
         concurrency = self.settings.concurrency
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         free = sum(concurrency - len(w.running) for w in ready)
-        if free <= 0:
+        wanted = free + AHEAD_PER_WORKER * len(ready) - len(self._ahead)
+        if wanted <= 0:
             return 0, 0
         jobs = await self.store.claim(
             Claim(
                 job_type=self.job_type,
-                limit=free,
+                limit=wanted,
                 worker_id=f"{self.job_type}-claim",
                 now=now,
                 lease_expires_at=now + self.queue.lease_s,
             )
         )
-        # Fill the oldest workers first, so that surplus workers can go idle and retire.
-        slots = (w for w in ready for _ in range(concurrency - len(w.running)))
-        for job, worker in zip(jobs, slots, strict=False):
-            task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
-            worker.running[task] = Lease(job.session_id, job.attempt)
-        return free, len(jobs)
+        self._ahead.extend(jobs)
+        self._fill_slots(now)
+        return wanted, len(jobs)
+
+    def _fill_slots(self, now: float) -> None:
+        """Start jobs claimed ahead in free slots, the oldest workers first.
+
+        Oldest first so that surplus workers can go idle and retire.
+        """
+        if self._stopping:
+            return
+        concurrency = self.settings.concurrency
+        for worker in self.workers:
+            if worker.state(now) is WorkerState.PROVISIONING:
+                continue
+            while self._ahead and len(worker.running) < concurrency:
+                job = self._ahead.popleft()
+                task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
+                worker.running[task] = Lease(job.session_id, job.attempt)
 
     async def _run(self, job: ClaimedJob, worker: Worker) -> None:
+        current = asyncio.current_task()
+
+        def release() -> None:
+            # The handler is over: the slot takes the next job while this one's end commits.
+            if current is not None and current in worker.running:
+                self._finishing[current] = worker.running.pop(current)
+                worker.idle_since = self.clock.now()
+                self._fill_slots(self.clock.now())
+                self.notify()
+
         try:
-            await self.runner.run(job, self.settings)
+            await self.runner.run(job, self.settings, release)
         except Exception:
             log.exception("job runner failed", extra={"action": "runner_failed"})
         finally:
-            current = asyncio.current_task()
             if current is not None:
                 worker.running.pop(current, None)
+                self._finishing.pop(current, None)
             worker.idle_since = self.clock.now()
             self.jobs_finished += 1
             self.notify()
@@ -250,7 +299,8 @@ class Pool:
         provisioning = sum(1 for w in self.workers if w.state(now) is WorkerState.PROVISIONING)
         ready = len(self.workers) - provisioning
         cap = self.settings.max_workers * concurrency
-        waiting = await self.store.count_waiting(self.job_type, now, cap)
+        # Jobs claimed ahead wait for a slot just like PENDING ones.
+        waiting = await self.store.count_waiting(self.job_type, now, cap) + len(self._ahead)
         free = sum(
             concurrency - len(w.running)
             for w in self.workers
@@ -268,6 +318,8 @@ class Pool:
 
     async def _heartbeat(self, now: float) -> None:
         leases = [lease for w in self.workers for lease in w.running.values()]
+        leases += [*self._finishing.values()]
+        leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
         self._next_heartbeat = now + self.queue.lease_s / 3
         if leases:
             await self.store.extend_leases(leases, now + self.queue.lease_s)
@@ -283,13 +335,19 @@ class Pool:
 
     # -- observation ------------------------------------------------------------------------
 
+    @property
+    def claimed_ahead(self) -> int:
+        """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
+        return len(self._ahead)
+
     async def snapshot(self) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters."""
         now = self.clock.now()
         counts = dict.fromkeys((s.value for s in WorkerState), 0)
         for worker in self.workers:
             counts[worker.state(now).value] += 1
-        waiting = (await self.store.waiting_by_type()).get(self.job_type, 0)
+        # Jobs claimed ahead are DEQUEUED but still wait for a slot.
+        waiting = (await self.store.waiting_by_type()).get(self.job_type, 0) + len(self._ahead)
         return PoolSnapshot(
             job_type=self.job_type,
             workers=counts,

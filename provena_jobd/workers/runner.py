@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -31,6 +32,10 @@ BAD_RESULT_SHAPE = "Job failed, err: the handler's result does not fit {sub_type
 CANCELLED_RUNNING = "{info} It was running; anything it had launched was discarded."
 
 
+def _no_op() -> None:
+    """The default `release`."""
+
+
 class JobRunner:
     """Executes claimed jobs for the pools of one server."""
 
@@ -55,8 +60,15 @@ class JobRunner:
         """Seconds before the next attempt after `attempt` failed ones."""
         return backoff_s(attempt, self.queue.backoff_base_s, self.queue.backoff_max_s)
 
-    async def run(self, job: ClaimedJob, settings: PoolSettings) -> None:
-        """Run a job to its end; every write is guarded by the job's attempt."""
+    async def run(
+        self, job: ClaimedJob, settings: PoolSettings, release: Callable[[], None] = _no_op
+    ) -> None:
+        """Run a job to its end; every write is guarded by the job's attempt.
+
+        `release` is called once the handler is over: on success before the job's end is
+        written (so the pool's slot can take its next job meanwhile), on a timeout or a
+        cancel after.
+        """
         lease = Lease(job.session_id, job.attempt)
         if not await self.store.start(lease, INFO_IN_PROGRESS, self.clock.now()):
             return  # rescued or cancelled meanwhile: this attempt no longer holds the job
@@ -100,6 +112,7 @@ class JobRunner:
             return
         finally:
             self.cancelling.pop(job.session_id, None)
+            release()
         if isinstance(error, RetryLater):
             await self._retry_or_fail(job, str(error) or type(error).__name__)
         elif isinstance(error, JobFailed):

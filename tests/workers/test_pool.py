@@ -17,7 +17,7 @@ from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
 from provena_jobd.queue.store import Claim
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import Handler, JobContext
-from provena_jobd.workers.pool import WorkerState
+from provena_jobd.workers.pool import Pool, WorkerState
 from tests.helpers import eventually, job_in, settings_for, settle
 
 Starter = Callable[..., Awaitable[JobdServer]]
@@ -451,3 +451,51 @@ async def test_jobs_of_a_job_type_removed_from_the_config_fail_at_restart(
     assert job.info == (
         "Job type CUSTOM is not configured in this jobd any more, so nothing can run this job."
     )
+
+
+async def held_ahead(server: JobdServer, count: int) -> None:
+    """Wait until the EMAIL pool holds `count` jobs claimed ahead (DEQUEUED, not started)."""
+
+    async def ahead() -> bool:
+        pool = server.pools[JobType.EMAIL]
+        assert isinstance(pool, Pool)
+        return pool.claimed_ahead == count
+
+    await eventually(ahead, what=f"{count} jobs claimed ahead")
+
+
+async def test_a_job_claimed_ahead_and_then_cancelled_never_starts(start: Starter) -> None:
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
+    first, second, third = [await launch(server) for _ in range(3)]
+    await job_in(server.store, first, JobStatus.IN_PROGRESS)
+    await held_ahead(server, 2)
+    assert (await job_in(server.store, second, JobStatus.DEQUEUED)).status is JobStatus.DEQUEUED
+
+    job, running = await server.service.cancel(second, None, "alice")
+    assert (job.status, running) == (JobStatus.FAILED, False)
+    release.set()
+    assert (await job_in(server.store, third, *DONE)).status is JobStatus.SUCCEEDED
+    assert started == [first, third]
+    cancelled = await server.store.get(second)
+    assert cancelled is not None and cancelled.status is JobStatus.FAILED
+    assert cancelled.started_timestamp is None
+
+
+async def test_graceful_stop_returns_jobs_claimed_ahead_without_using_an_attempt(
+    start: Starter, clock: FakeClock
+) -> None:
+    handler, release, _ = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
+    first, *waiting = [await launch(server) for _ in range(3)]
+    await job_in(server.store, first, JobStatus.IN_PROGRESS)
+    await held_ahead(server, 2)
+    stopping = asyncio.create_task(server.stop(grace_s=5))
+    await settle()
+    release.set()
+    await stopping
+    # Requeued with the attempt refunded; left DEQUEUED, a restart would count it as used.
+    reopened = await start({JobSubType.SEND_EMAIL: sleeping_handler(0)})
+    for session_id in waiting:
+        job = await job_in(reopened.store, session_id, *DONE)
+        assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
