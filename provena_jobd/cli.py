@@ -21,6 +21,7 @@ import msgspec
 from . import config, logs
 from .errors import JobdError
 from .models import TERMINAL_STATUSES, JobStatus
+from .redaction import secret_values
 
 if TYPE_CHECKING:
     from .client import EventStream, JobdClient
@@ -78,6 +79,14 @@ def main() -> None:
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="JOBD_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line (with its `action`), for log shippers.",
+)
+@click.option(
     "--ephemeral",
     is_flag=True,
     help="For test harnesses: a throw-away database in a temporary folder (deleted on exit), "
@@ -92,11 +101,14 @@ def serve(
     insecure: bool | None,
     durability: str | None,
     log_level: str,
+    log_format: logs.LogFormat,
     ephemeral: bool,
 ) -> None:
     """Serve the Job API and run the workers until SIGTERM or Ctrl-C."""
     if not ephemeral:
-        _serve_with(host, port, db, config_path, insecure, durability, log_level, None)
+        _serve_with(
+            host, port, db, config_path, insecure, durability, (log_level, log_format), None
+        )
         return
     if db is not None and _given_on_command_line("db"):
         raise click.UsageError("--ephemeral uses a temporary database; do not combine it with --db")
@@ -109,7 +121,7 @@ def serve(
             config_path,
             insecure,
             durability or "normal",
-            log_level,
+            (log_level, log_format),
             folder,
         )
     finally:
@@ -129,7 +141,7 @@ def _serve_with(
     config_path: str | None,
     insecure: bool | None,
     durability: str | None,
-    log_level: str,
+    logging_options: tuple[str, logs.LogFormat],
     ephemeral: Path | None,
 ) -> None:
     """Load the settings, check them and serve until stopped (ephemeral: in that folder)."""
@@ -162,7 +174,8 @@ def _serve_with(
             f"auth mode 'none' lets anyone act as every role; refusing to listen on "
             f"{settings.server.host}. Use a loopback host or pass --insecure."
         )
-    logs.configure(log_level)
+    log_level, log_format = logging_options
+    logs.configure(log_level, log_format, secret_values(settings))
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")

@@ -34,9 +34,12 @@ from .store import (
     NewRecord,
     Page,
     Position,
+    Prune,
+    Pruned,
     Requeue,
     Rescued,
 )
+from .sqlite_prune import prune_step
 from .writer import GroupCommitWriter
 
 Q = queries("sqlite")
@@ -333,6 +336,11 @@ class SqliteStore:
         if failed:
             self.on_change(failed)
         return failed
+
+    async def prune(self, prune: Prune) -> Pruned:
+        """Delete old finished batches and workflows whole (see `JobStore.prune`)."""
+        pruned: Pruned = await self._writer.submit(prune_step, prune)
+        return pruned
 
     async def secret(self, name: str) -> str:
         """A persistent random secret."""
