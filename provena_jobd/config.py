@@ -19,6 +19,8 @@ from .catalog import JobCatalog
 from .errors import ConfigError
 from .redaction import REDACTED, Secret, secret_fields
 
+__all__ = ["REDACTED", "Secret"]  # re-exported: callers read them from the settings module
+
 Durability = Literal["full", "normal"]
 AuthMode = Literal["none", "jwt", "token"]
 HandlerKind = Literal["builtin", "python", "webhook"]
@@ -321,7 +323,9 @@ def metrics_address(listen: str) -> tuple[str, int]:
     """`metrics.listen` as (host, port); a ConfigError names the expected form."""
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f'metrics.listen must be "host:port", e.g. "127.0.0.1:9464" (got {listen!r})')
+        raise ConfigError(
+            f'metrics.listen must be "host:port", e.g. "127.0.0.1:9464" (got {listen!r})'
+        )
     return host.strip("[]"), int(port)
 
 

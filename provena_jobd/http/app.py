@@ -10,6 +10,7 @@ from .cors import cors_middleware
 from .errors import error_middleware
 from .keys import SERVER
 from .openapi import openapi_json
+from .ops_routes import add_ops_routes, metrics_middleware
 from .routes import add_routes
 from .ui_routes import add_ui_routes
 
@@ -18,11 +19,18 @@ def create_app(server: JobdServer) -> web.Application:
     """An application serving the Job API for `server` (which the caller starts and stops)."""
     app = web.Application(
         # CORS outermost, so preflights and error responses carry its headers.
-        middlewares=[cors_middleware, error_middleware, auth_middleware],
+        # Metrics outermost of all, so every answer is counted with its final status.
+        middlewares=[
+            metrics_middleware(server),
+            cors_middleware,
+            error_middleware,
+            auth_middleware,
+        ],
         client_max_size=server.settings.server.max_body_bytes,
     )
     app[SERVER] = server
     add_routes(app)
+    add_ops_routes(app)
     app.router.add_get("/openapi.json", openapi_json)
     add_ui_routes(app)
     return app

@@ -21,6 +21,7 @@ import msgspec
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .sql import migrations, queries
+from .sqlite_prune import prune_step
 from .store import (
     BackoffPolicy,
     CancelOutcome,
@@ -39,7 +40,6 @@ from .store import (
     Requeue,
     Rescued,
 )
-from .sqlite_prune import prune_step
 from .writer import GroupCommitWriter
 
 Q = queries("sqlite")

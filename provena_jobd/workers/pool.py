@@ -100,6 +100,7 @@ class Pool:
         self.clock = clock
         self.workers: list[Worker] = []
         self.cold_starts = 0
+        self.idle_stops = 0  # workers retired after their idle timeout (metrics)
         self.jobs_finished = 0
         self._ids = itertools.count(1)
         self._wakeup = asyncio.Event()
@@ -185,6 +186,7 @@ class Pool:
                 len(worker.running), worker.idle_since, now, self.settings.idle_timeout_s
             ):
                 self.workers.remove(worker)
+                self.idle_stops += 1
                 log.info("worker stopped", extra={"action": "worker_stopped"})
         # Only a full claim (or no slot to claim into) leaves claimable jobs behind.
         if claimed >= free and len(self.workers) < self.settings.max_workers:
