@@ -797,3 +797,9 @@ def pool(url: str, token: str | None, as_json: bool) -> None:
         return 0
 
     _run(url, token, action)
+
+
+# `jobd backup` lives in its own module; registered here so `jobd --help` lists it.
+from .backup import backup as _backup  # noqa: E402
+
+main.add_command(_backup)

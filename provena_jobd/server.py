@@ -92,6 +92,7 @@ class JobdServer:
         # Readiness: true once the store is open and migrated and the pools run; false again
         # from the moment shutdown begins.
         self.ready = False
+        self.metrics_url: str | None = None  # `[metrics] listen`, once it is bound
 
     def _pool(self, job_type: str) -> Pool | ExternalPool:
         """In-process workers, or workers outside jobd (processes it starts, or your own)."""

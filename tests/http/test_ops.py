@@ -21,7 +21,7 @@ from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from tests.helpers import job_in, settings_for
 
-WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
+WAKE: dict[str, Any] = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
 
 
 async def flaky(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
