@@ -150,7 +150,7 @@ class RetentionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     # Seconds after a job finished; 0 or "forever" keeps everything.
     keep_finished_s: float | Literal["forever"] = 30 * 24 * 3600.0
     interval_s: float = 60.0  # how often a pruning pass runs
-    batch_size: int = 500  # jobs deleted per transaction, so writes never wait long
+    batch_size: int = 100  # jobs deleted per transaction, so writes never wait long
 
     @property
     def enabled(self) -> bool:

@@ -35,28 +35,31 @@ def _prune(connection: sqlite3.Connection, prune: Prune) -> Pruned:
             "limit": prune.limit,
         },
     ).fetchall()
-    deleted: set[str] = set()
-    jobs = records = batches = 0
+    doomed: set[str] = set()
+    batch_ids: set[str] = set()
     last: tuple[float, int] | None = None
-    for finished, seq, session_id in rows:
+    for finished, seq, session_id, alone in rows:
         last = (finished, seq)
-        if session_id in deleted:
+        if session_id in doomed:
             continue
-        unit = _unit(connection, session_id, prune.before)
-        if unit is None:  # something in its batch or workflow is unfinished or too recent
-            continue
-        members, batch_ids = unit
-        for member in members:
-            records += connection.execute(Q["delete_records"], (member,)).rowcount
-            connection.execute(Q["delete_job"], (member,))
-        for batch_id in batch_ids:
-            batches += connection.execute(Q["delete_batch"], (batch_id,)).rowcount
-        jobs += len(members)
-        deleted |= members
-        if jobs >= prune.limit:
-            return Pruned(jobs=jobs, records=records, batches=batches, after=last)
-    more = len(rows) == prune.limit
-    return Pruned(jobs=jobs, records=records, batches=batches, after=last if more else None)
+        if alone:  # the common case: a finished job on its own (the query checked its age)
+            doomed.add(session_id)
+        else:
+            unit = _unit(connection, session_id, prune.before)
+            if unit is None:  # something in its batch or workflow is unfinished or too recent
+                continue
+            doomed |= unit[0]
+            batch_ids |= unit[1]
+        if len(doomed) >= prune.limit:
+            break
+    else:
+        if len(rows) < prune.limit:
+            last = None  # the sweep reached the end
+    ids = [(session_id,) for session_id in doomed]
+    records = connection.executemany(Q["delete_records"], ids).rowcount
+    connection.executemany(Q["delete_job"], ids)
+    batches = connection.executemany(Q["delete_batch"], [(b,) for b in batch_ids]).rowcount
+    return Pruned(jobs=len(doomed), records=max(records, 0), batches=max(batches, 0), after=last)
 
 
 def _unit(

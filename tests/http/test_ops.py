@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from provena_jobd.errors import RetryLater
 from provena_jobd.http.app import create_app
@@ -21,6 +24,8 @@ from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from tests.helpers import job_in, settings_for
 
+ANY_PORT = {"port": 0}  # never the default port: other jobds may run on this machine
+REPO = Path(__file__).resolve().parents[2]
 WAKE: dict[str, Any] = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
 
 
@@ -39,7 +44,9 @@ async def scrape(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> str:
 
 
 async def test_metrics_count_jobs_workers_retries_and_requests(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, queue={"backoff_base_s": 0.0, "backoff_max_s": 0.0})
+    settings = settings_for(
+        tmp_path, server=ANY_PORT, queue={"backoff_base_s": 0.0, "backoff_max_s": 0.0}
+    )
     async with (
         running(settings, handlers={"EMAIL_WAKE_UP": flaky}) as jobd,
         aiohttp.ClientSession() as http,
@@ -89,6 +96,7 @@ async def test_metrics_need_the_read_role_unless_on_their_own_listener(tmp_path:
     token = "jobd_metrics-reader"
     settings = settings_for(
         tmp_path,
+        server=ANY_PORT,
         auth={
             "mode": "token",
             "tokens": [{"sha256": hash_token(token), "user": "ops", "roles": []}],
@@ -109,7 +117,9 @@ async def test_metrics_need_the_read_role_unless_on_their_own_listener(tmp_path:
 
 
 async def test_liveness_and_readiness(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, auth={"mode": "token", "tokens": [_ANY_TOKEN]})
+    settings = settings_for(
+        tmp_path, server=ANY_PORT, auth={"mode": "token", "tokens": [_ANY_TOKEN]}
+    )
     async with running(settings) as jobd, aiohttp.ClientSession() as http:
         for path, expected in (("/livez", "alive"), ("/readyz", "ready")):
             async with http.get(f"{jobd.url}{path}") as response:  # no credentials needed
@@ -139,3 +149,27 @@ def _no_global_registry() -> Iterator[None]:
     """jobd never registers with prometheus_client's global registry."""
     yield
     assert not [family for family in REGISTRY.collect() if family.name.startswith("jobd")]
+
+
+async def test_the_sample_dashboard_uses_only_metrics_jobd_exports(tmp_path: Path) -> None:
+    dashboard = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"jobd_[a-z_]+", target["expr"])
+    }
+    server = JobdServer(settings_for(tmp_path))
+    await server.start()
+    try:
+        exported = {
+            item.name
+            for family in text_string_to_metric_families((await server.metrics_text()).decode())
+            for item in family.samples
+        }
+        # Families with labels show no sample until first used: take their declared names.
+        for family in server.metrics.registry.collect():
+            exported |= {family.name + suffix for suffix in ("", "_total", "_bucket")}
+    finally:
+        await server.stop(grace_s=0)
+    assert used and used <= exported, used - exported

@@ -107,7 +107,12 @@ SELECT status FROM jobs WHERE session_id = ?;
 
 -- name: prune_candidates
 -- Finished jobs older than the cut-off, oldest first, after where the last pass stopped.
-SELECT finished_timestamp, seq, session_id FROM jobs
+-- `alone`: in no batch and no workflow, so it can go without looking further.
+SELECT finished_timestamp, seq, session_id,
+       batch_id IS NULL AND parent_session_id IS NULL
+       AND NOT EXISTS (SELECT 1 FROM jobs AS child
+                       WHERE child.parent_session_id = jobs.session_id) AS alone
+FROM jobs
 WHERE finished_timestamp IS NOT NULL AND finished_timestamp < :before
   AND (finished_timestamp, seq) > (:after_finished, :after_seq)
 ORDER BY finished_timestamp, seq LIMIT :limit;
