@@ -3,8 +3,8 @@
 `python -m bench.retention [--jobs N] [--seconds S]`. Fills a fresh SQLite database with N
 finished jobs (a tenth of them in batches of ten) that are all past the retention period,
 starts an in-process jobd on it (default durability `full`, pools running, no HTTP), and
-launches `EMAIL_WAKE_UP` jobs at a steady rate for S seconds twice: once with nothing else
-going on, once while the pruner sweeps the old jobs in its passes of `batch_size`. Prints
+launches `EMAIL_WAKE_UP` jobs at a steady rate for S seconds without and S seconds with the
+pruner sweeping the old jobs in its passes of `batch_size`, in alternating windows. Prints
 launch p50/p99 (time from the call to its durable acknowledgement) for both, and how many
 jobs the sweep deleted meanwhile.
 """
@@ -27,6 +27,7 @@ from provena_jobd.server import JobdServer
 
 DAY = 86_400.0
 OLD = 1_700_000_000.0  # when the stored jobs finished: long past any retention period
+ROUNDS = 5  # windows of each kind, alternating
 WAKE = LaunchJobRequest(job_type="EMAIL", job_sub_type="EMAIL_WAKE_UP", job_payload={})
 
 FILL = """
@@ -86,40 +87,44 @@ async def launch_for(server: JobdServer, seconds: float, rate: float) -> list[fl
     return latencies
 
 
-async def measure(jobs: int, seconds: float, rate: float) -> dict[str, float]:
+async def measure(
+    jobs: int, seconds: float, rate: float, batch_size: int | None = None
+) -> dict[str, float]:
     """Both runs on one filled database; the figures of the row."""
     with tempfile.TemporaryDirectory(prefix="jobd-bench-retention-") as folder:
         db = Path(folder) / "jobd.db"
         fill_s = await fill(db, jobs)
         # Retention on, but the server's own sweep not due during the run: this script runs it.
-        settings = from_dict(
-            {
-                "storage": {"db": str(db)},
-                "retention": {"keep_finished_s": 30 * DAY, "interval_s": 1e9},
-            }
-        )
+        retention: dict[str, float] = {"keep_finished_s": 30 * DAY, "interval_s": 1e9}
+        if batch_size is not None:
+            retention["batch_size"] = batch_size
+        settings = from_dict({"storage": {"db": str(db)}, "retention": retention})
         server = JobdServer(settings)
         await server.start()
         try:
             await launch_for(server, 1.0, rate)  # warm up
-            quiet = await launch_for(server, seconds, rate)
-            sweep = asyncio.create_task(server.pruner.run_once(time.time()))
-            busy = await launch_for(server, seconds, rate)
-            sweep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweep
-            remaining = await server.store.waiting_by_type()  # the store still answers
+            # Alternate short windows without and with a sweep, so that the machine's own
+            # drift (other processes, disk) falls on both sides alike.
+            quiet: list[float] = []
+            busy: list[float] = []
+            for _ in range(ROUNDS):
+                quiet += await launch_for(server, seconds / ROUNDS, rate)
+                sweep = asyncio.create_task(server.pruner.run_once(time.time()))
+                busy += await launch_for(server, seconds / ROUNDS, rate)
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
             with contextlib.closing(sqlite3.connect(db)) as connection:
                 left = connection.execute(
                     "SELECT count(*) FROM jobs WHERE session_id LIKE 'old-%'"
                 ).fetchone()[0]
         finally:
             await server.stop(grace_s=1)
-    del remaining
     return {
         "stored_jobs": jobs,
         "fill_s": round(fill_s, 1),
         "rate_per_s": rate,
+        "batch_size": settings.retention.batch_size,
         "seconds": seconds,
         "quiet_p50_ms": round(percentile(quiet, 50) * 1e3, 2),
         "quiet_p99_ms": round(percentile(quiet, 99) * 1e3, 2),
@@ -136,9 +141,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1_000_000, help="stored finished jobs")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--rate", type=float, default=200.0, help="launches per second")
+    parser.add_argument("--batch-size", type=int, help="jobs per pruning pass [the default]")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    row = asyncio.run(measure(args.jobs, args.seconds, args.rate))
+    row = asyncio.run(measure(args.jobs, args.seconds, args.rate, args.batch_size))
     if args.json:
         print(json.dumps(row))
         return
@@ -146,7 +152,8 @@ def main() -> None:
         f"launch p50/p99 at {row['rate_per_s']:.0f}/s over {row['stored_jobs']:,} stored jobs: "
         f"{row['quiet_p50_ms']} / {row['quiet_p99_ms']} ms without pruning, "
         f"{row['pruning_p50_ms']} / {row['pruning_p99_ms']} ms while a sweep pruned "
-        f"{row['pruned_during_run']:,} jobs ({row['pruned_per_s']:,}/s)"
+        f"{row['pruned_during_run']:,} jobs ({row['pruned_per_s']:,}/s, "
+        f"passes of {row['batch_size']})"
     )
 
 

@@ -38,8 +38,13 @@ def secret_fields(kind: type[msgspec.Struct]) -> frozenset[str]:
     )
 
 
+# Shorter values are not searched for in log lines: they would blank out ordinary words
+# (an env value such as "jobs" or "true"). /admin/config hides them all the same.
+MIN_LOGGED_SECRET = 6
+
+
 def secret_values(settings: msgspec.Struct) -> set[str]:
-    """Every non-empty string held in a secret field, anywhere in `settings`."""
+    """Every string of `MIN_LOGGED_SECRET` or more characters held in a secret field."""
     found: set[str] = set()
 
     def strings(value: Any) -> Iterator[str]:
@@ -61,7 +66,7 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
             for name in value.__struct_fields__:
                 field = getattr(value, name)
                 if name in secret:
-                    found.update(s for s in strings(field) if s)
+                    found.update(s for s in strings(field) if len(s) >= MIN_LOGGED_SECRET)
                 else:
                     walk(field)
         elif isinstance(value, dict):

@@ -17,7 +17,6 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import Counter
 
 from ..config import metrics_address
-from ..errors import JobdError
 from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
 from .auth import ACCESS, Access
@@ -39,7 +38,7 @@ async def readyz(request: web.Request) -> web.Response:
         return json_response({"status": "unavailable", "detail": NOT_STARTED}, 503)
     try:
         await server.store.get("readyz")  # the database answers a read
-    except (JobdError, OSError, ValueError) as exc:
+    except Exception as exc:  # whatever the reason, the answer is "not ready", never a 500
         return json_response({"status": "unavailable", "detail": f"database: {exc}"}, 503)
     return json_response({"status": "ready"})
 

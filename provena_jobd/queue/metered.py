@@ -31,6 +31,9 @@ from .store import (
 )
 
 
+MAX_TRACKED_LAUNCHES = 100_000
+
+
 class _Held:
     """What the metrics need to know about a job a worker holds."""
 
@@ -51,6 +54,9 @@ class MeteredStore:
         self.metrics = metrics
         # Jobs claimed through this store and not yet ended, by session id.
         self._held: dict[str, _Held] = {}
+        # When waiting jobs were launched (created_timestamp has whole seconds only); bounded,
+        # beyond that (or after a restart) the wait is counted from created_timestamp.
+        self._launched: dict[str, float] = {}
 
     @property
     def on_change(self) -> Callable[[Iterable[str]], None]:
@@ -77,6 +83,8 @@ class MeteredStore:
     def _count_launched(self, jobs: list[NewJob]) -> None:
         for job in jobs:
             self.metrics.launched.labels(job.job_type, job.job_sub_type).inc()
+            if len(self._launched) < MAX_TRACKED_LAUNCHES:
+                self._launched[job.session_id] = job.run_after
 
     async def get(self, session_id: str) -> Job | None:
         """Pass through."""
@@ -94,7 +102,8 @@ class MeteredStore:
         """Claim, remembering each job's type and launch time until it ends."""
         jobs = await self.inner.claim(claim)
         for job in jobs:
-            self._held[job.session_id] = _Held(job)
+            held = self._held[job.session_id] = _Held(job)
+            held.created = self._launched.pop(job.session_id, held.created)
         return jobs
 
     async def start(self, lease: Lease, info: str, now: float) -> bool:
@@ -164,6 +173,7 @@ class MeteredStore:
         outcome = await self.inner.cancel(session_id, info, now)
         if outcome.ended:
             self._held.pop(session_id, None)
+            self._launched.pop(session_id, None)
             job = await self.inner.get(session_id)  # cancels are rare: read its labels
             if job is not None:
                 self.metrics.finished.labels(job.job_type, job.job_sub_type, "FAILED").inc()

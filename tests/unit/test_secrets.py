@@ -91,11 +91,11 @@ def test_every_marked_secret_is_redacted_by_the_walk() -> None:
     """A new Secret[...] field is hidden by /admin/config without further code."""
 
     class Extra(msgspec.Struct, frozen=True):
-        api_key: Annotated[str, SECRET] = "k-123"
+        api_key: Annotated[str, SECRET] = "k-123456"
         name: str = "visible"
 
     assert secret_fields(Extra) == {"api_key"}
-    assert secret_values(Extra()) == {"k-123"}
+    assert secret_values(Extra()) == {"k-123456"}
 
 
 def test_log_lines_redact_secrets_in_text_and_json() -> None:
