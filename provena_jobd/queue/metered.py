@@ -30,7 +30,6 @@ from .store import (
     Rescued,
 )
 
-
 MAX_TRACKED_LAUNCHES = 100_000
 
 
