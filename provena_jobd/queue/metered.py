@@ -149,11 +149,18 @@ class MeteredStore:
         """Rescue, counting jobs requeued and jobs given up (FAILED)."""
         rescued = await self.inner.rescue(now, everything, backoff)
         for job in rescued:
-            held = self._held.pop(job.session_id, None)
+            self._held.pop(job.session_id, None)
             self.metrics.rescued.labels(job.job_type, job.status.value).inc()
-            if job.status is JobStatus.FAILED and held is not None:
-                self.metrics.finished.labels(job.job_type, held.sub_type, "FAILED").inc()
+        # Given up: rare, so reading each one for its sub type costs nothing that matters.
+        await self._count_failed(r.session_id for r in rescued if r.status is JobStatus.FAILED)
         return rescued
+
+    async def _count_failed(self, session_ids: Iterable[str]) -> None:
+        """Count jobs that just ended FAILED outside a worker's attempt."""
+        for session_id in session_ids:
+            job = await self.inner.get(session_id)
+            if job is not None:
+                self.metrics.finished.labels(job.job_type, job.job_sub_type, "FAILED").inc()
 
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Pass through."""
@@ -173,9 +180,7 @@ class MeteredStore:
         if outcome.ended:
             self._held.pop(session_id, None)
             self._launched.pop(session_id, None)
-            job = await self.inner.get(session_id)  # cancels are rare: read its labels
-            if job is not None:
-                self.metrics.finished.labels(job.job_type, job.job_sub_type, "FAILED").inc()
+            await self._count_failed([session_id])  # cancels are rare: read its labels
         return outcome
 
     async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
@@ -191,8 +196,10 @@ class MeteredStore:
         return await self.inner.records_mentioning(text, limit)
 
     async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
-        """Pass through (startup only)."""
-        return await self.inner.fail_unknown_types(known, info, now)
+        """Fail them, counting each (startup only)."""
+        failed = await self.inner.fail_unknown_types(known, info, now)
+        await self._count_failed(failed)
+        return failed
 
     async def prune(self, prune: Prune) -> Pruned:
         """Prune, counting the jobs and records deleted."""
