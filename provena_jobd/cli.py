@@ -209,6 +209,8 @@ async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
     async with running(settings) as jobd:
         tune_gc()
         click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
+        if jobd.server.metrics_url:
+            click.echo(f"jobd: metrics without auth at {jobd.server.metrics_url}", err=True)
         if ephemeral:
             # One JSON line, the only thing ever written on stdout: ready for requests.
             ready = {"url": jobd.url, "pid": os.getpid(), "db": settings.storage.db}

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import Counter
 
 from ..config import metrics_address
+from ..errors import ConfigError
 from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
 from .auth import ACCESS, Access
@@ -102,7 +103,10 @@ async def metrics_listener(server: JobdServer) -> AsyncIterator[str | None]:
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen for metrics on {listen}: {exc.strerror}") from None
         bound = next(a for a in runner.addresses if isinstance(a, tuple))
         yield f"http://{host}:{bound[1]}/metrics"
     finally:

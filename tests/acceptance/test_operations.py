@@ -1,10 +1,11 @@
-"""`jobd backup` copies a live database; the copy, served by a new jobd, has every job."""
+"""Operations through the real `jobd`: backup of a live database, JSON logs, metrics listener."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -85,3 +86,15 @@ async def test_json_log_lines_name_their_action(jobd: JobdLauncher, tmp_path: Pa
     lines = [json.loads(line) for line in server.stderr().splitlines() if line.startswith("{")]
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
     assert "worker_starting" in {entry.get("action") for entry in lines}
+
+
+def test_a_busy_metrics_address_is_one_clear_error(jobd: JobdLauncher, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "jobd.toml"
+        config.write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        result = jobd.run("--port", "0", "--db", str(tmp_path / "m.db"), "--config", str(config))
+    assert result.returncode == 2
+    assert f"cannot listen for metrics on 127.0.0.1:{port}" in result.stderr
