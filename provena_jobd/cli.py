@@ -25,8 +25,10 @@ import msgspec
 from . import config
 from .errors import JobdError
 from .models import TERMINAL_STATUSES, JobStatus
+from .redaction import secret_values
 
 if TYPE_CHECKING:
+    from . import logs
     from .client import EventStream, JobdClient
     from .models import BatchSummary, Job, LaunchJobResponse
 
@@ -144,6 +146,14 @@ def _port(context: click.Context, parameter: click.Parameter, value: str | None)
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="JOBD_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line (with its `action`), for log shippers.",
+)
+@click.option(
     "--ephemeral",
     is_flag=True,
     help="For test harnesses: a throw-away database in a temporary folder (deleted on exit), "
@@ -158,11 +168,14 @@ def serve(
     insecure: bool | None,
     durability: str | None,
     log_level: str,
+    log_format: logs.LogFormat,
     ephemeral: bool,
 ) -> None:
     """Serve the Job API and run the workers until SIGTERM or Ctrl-C."""
     if not ephemeral:
-        _serve_with(host, port, db, config_path, insecure, durability, log_level, None)
+        _serve_with(
+            host, port, db, config_path, insecure, durability, (log_level, log_format), None
+        )
         return
     if db is not None and _given_on_command_line("db"):
         _fail("--ephemeral uses a temporary database; do not combine it with --db")
@@ -175,7 +188,7 @@ def serve(
             config_path,
             insecure,
             durability or "normal",
-            log_level,
+            (log_level, log_format),
             folder,
         )
     finally:
@@ -195,7 +208,7 @@ def _serve_with(
     config_path: str | None,
     insecure: bool | None,
     durability: str | None,
-    log_level: str,
+    logging_options: tuple[str, logs.LogFormat],
     ephemeral: Path | None,
 ) -> None:
     """Load the settings, check them and serve until stopped (ephemeral: in that folder)."""
@@ -235,7 +248,8 @@ def _serve_with(
         )
     from . import logs  # imports aiohttp: only `serve` pays for it
 
-    logs.configure(log_level)
+    log_level, log_format = logging_options
+    logs.configure(log_level, log_format, secret_values(settings))
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")
@@ -259,6 +273,8 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
     async with running(settings, sock=sock) as jobd:
         tune_gc()
         click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
+        if jobd.server.metrics_url:
+            click.echo(f"jobd: metrics without auth at {jobd.server.metrics_url}", err=True)
         if ephemeral:
             # One JSON line, the only thing ever written on stdout: ready for requests.
             ready = {"url": jobd.url, "pid": os.getpid(), "db": settings.storage.db}
@@ -972,3 +988,8 @@ def pool(url: str, token: str | None, as_json: bool) -> None:
 
 # Commands in modules of their own register themselves on `main` when imported.
 from . import cli_workflow  # noqa: E402, F401
+
+# `jobd backup` lives in its own module; registered here so `jobd --help` lists it.
+from .backup import backup as _backup  # noqa: E402
+
+main.add_command(_backup)

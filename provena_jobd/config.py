@@ -17,6 +17,9 @@ import msgspec
 
 from .catalog import JobCatalog
 from .errors import ConfigError
+from .redaction import REDACTED, Secret, secret_fields
+
+__all__ = ["REDACTED", "Secret"]  # re-exported: callers read them from the settings module
 
 Durability = Literal["full", "normal"]
 AuthMode = Literal["none", "jwt", "token"]
@@ -68,7 +71,7 @@ class RoleNames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class ApiToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A static API token, kept only as the SHA-256 of the token (`jobd token create`)."""
 
-    sha256: str
+    sha256: Secret[str]
     user: str
     roles: list[str] = []
 
@@ -88,7 +91,7 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # for its end users); true restricts that to admins and `service_accounts`.
     restrict_on_behalf: bool = False
     roles: RoleNames = RoleNames()
-    tokens: list[ApiToken] = []
+    tokens: Secret[list[ApiToken]] = []
 
 
 class CorsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -117,7 +120,7 @@ class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     external: bool = False
     command: list[str] = []
     cwd: str | None = None
-    env: dict[str, str] = {}
+    env: Secret[dict[str, str]] = {}  # may hold the workers' token: values never shown
 
 
 class JobRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -137,7 +140,7 @@ class EmailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     smtp_port: int = 25
     starttls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: Secret[str | None] = None
     from_address: str = "jobd@localhost"
     outbox: str = ""  # default: working_folder(db)/outbox
 
@@ -150,6 +153,27 @@ class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     public_url: str | None = None  # base URL in report links; default: the URL jobd serves
 
 
+class RetentionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How long finished jobs (and what they recorded) are kept before they are pruned."""
+
+    # Seconds after a job finished; 0 or "forever" keeps everything.
+    keep_finished_s: float | Literal["forever"] = 30 * 24 * 3600.0
+    interval_s: float = 60.0  # how often a pruning pass runs
+    batch_size: int = 100  # jobs deleted per transaction, so writes never wait long
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is ever pruned."""
+        return self.keep_finished_s != "forever" and self.keep_finished_s > 0
+
+
+class MetricsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Prometheus metrics: always at `/metrics` (read role), optionally on their own port."""
+
+    # "host:port" of a separate listener that serves /metrics without auth, for a scraper.
+    listen: str | None = None
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything jobd can be configured with."""
 
@@ -160,6 +184,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cors: CorsSettings = CorsSettings()
     email: EmailSettings = EmailSettings()
     reports: ReportSettings = ReportSettings()
+    retention: RetentionSettings = RetentionSettings()
+    metrics: MetricsSettings = MetricsSettings()
     jobs: dict[str, JobRoute] = {}
     pool: PoolSettings = PoolSettings()
     pools: dict[str, PoolSettings] = {}
@@ -342,6 +368,9 @@ def _check(settings: Settings) -> None:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
         raise ConfigError("queue.lease_s must be positive")
+    _check_retention(settings.retention)
+    if settings.metrics.listen is not None:
+        metrics_address(settings.metrics.listen)
     _check_auth(settings.auth)
     if settings.cors.allowed_origin_regex is not None:
         try:
@@ -350,6 +379,26 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"cors.allowed_origin_regex is not a regular expression: {exc}"
             ) from None
+
+
+def _check_retention(retention: RetentionSettings) -> None:
+    """Pruning needs a sane pace."""
+    if retention.keep_finished_s != "forever" and retention.keep_finished_s < 0:
+        raise ConfigError('retention.keep_finished_s must be 0 or more (or "forever")')
+    if retention.interval_s <= 0:
+        raise ConfigError("retention.interval_s must be positive")
+    if retention.batch_size < 1:
+        raise ConfigError("retention.batch_size must be at least 1")
+
+
+def metrics_address(listen: str) -> tuple[str, int]:
+    """`metrics.listen` as (host, port); a ConfigError names the expected form."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(
+            f'metrics.listen must be "host:port", e.g. "127.0.0.1:9464" (got {listen!r})'
+        )
+    return host.strip("[]"), int(port)
 
 
 def _check_auth(auth: AuthSettings) -> None:
@@ -392,27 +441,24 @@ def is_loopback(host: str) -> bool:
     return host in {"localhost", "::1"} or host.startswith("127.")
 
 
-REDACTED = "<redacted>"
-_SECRET_KEYS = {"auth.tokens"}
-
-
-def _is_pool_env(key: str) -> bool:
-    """`pool.<TYPE>.env.<NAME>`: a worker process's environment may hold its token."""
-    parts = key.split(".")
-    return len(parts) == 4 and parts[0] == "pool" and parts[2] == "env"
-
-
 def flatten(settings: Settings) -> list[tuple[str, str]]:
     """The effective settings as `section.key` / value pairs, secrets redacted."""
     pairs: list[tuple[str, str]] = []
 
+    def hide(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):  # a table of secrets: its keys show, its values do not
+            for key in value:
+                pairs.append((f"{prefix}.{key}", REDACTED))
+        else:
+            pairs.append((prefix, REDACTED if value else str(msgspec.to_builtins(value))))
+
     def walk(prefix: str, value: Any) -> None:
-        if prefix in _SECRET_KEYS or _is_pool_env(prefix):
-            pairs.append((prefix, REDACTED if value else "[]"))
-        elif isinstance(value, msgspec.Struct):
+        if isinstance(value, msgspec.Struct):
+            secret = secret_fields(type(value))
             for name in value.__struct_fields__:
                 shown = "pool" if name == "pools" and not prefix else name  # as in the TOML
-                walk(f"{prefix}.{shown}" if prefix else shown, getattr(value, name))
+                key = f"{prefix}.{shown}" if prefix else shown
+                (hide if name in secret else walk)(key, getattr(value, name))
         elif isinstance(value, dict):
             for key, item in value.items():
                 walk(f"{prefix}.{key}", item)

@@ -11,7 +11,9 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
+from .metrics import Metrics, ScrapeState
 from .models import Job
+from .queue.metered import MeteredStore
 from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
@@ -22,6 +24,7 @@ from .workers.plugins import configured_handlers
 from .workers.pool import Pool, PoolSnapshot
 from .workers.process_pool import ExternalPool, ProcessPool
 from .workers.rescuer import Rescuer
+from .workers.retention import Pruner
 from .workers.runner import JobRunner
 
 UNKNOWN_JOB_TYPE = (
@@ -58,7 +61,11 @@ class JobdServer:
         )
         self.feed = ChangeFeed(self.store, self.clock)
         self.store.on_change = self.feed.changed
-        self.service = JobService(self.store, settings, self.clock, self.notify)
+        self.metrics = Metrics()
+        # What changes jobs goes through `metered`, which counts for the metrics;
+        # `self.store` stays the backend itself (its writer's counters, lifecycle).
+        metered = self._metered = MeteredStore(self.store, self.metrics)
+        self.service = JobService(metered, settings, self.clock, self.notify)
         # Built-in handlers, then what the config routes elsewhere, then the caller's own.
         self.handlers = HandlerRegistry(
             {
@@ -68,28 +75,34 @@ class JobdServer:
             }
         )
         self.runner = JobRunner(
-            self.store, self.handlers, self.clock, settings.queue, launcher=self.service
+            metered, self.handlers, self.clock, settings.queue, launcher=self.service
         )
-        self.gateway = WorkerGateway(self.store, settings, self.clock)
+        self.gateway = WorkerGateway(metered, settings, self.clock)
         self.pools: dict[str, Pool | ExternalPool] = {
             job_type: self._pool(job_type) for job_type in self.service.catalog.job_types
         }
         self.rescuer = Rescuer(
-            self.store, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
+            metered, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
         )
+        self.pruner = Pruner(metered, self.clock, settings.retention)
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
+        self._pruner_task: asyncio.Task[None] | None = None
         self._stopped = False
+        # Readiness: true once the store is open and migrated and the pools run; false again
+        # from the moment shutdown begins.
+        self.ready = False
+        self.metrics_url: str | None = None  # `[metrics] listen`, once it is bound
 
     def _pool(self, job_type: str) -> Pool | ExternalPool:
         """In-process workers, or workers outside jobd (processes it starts, or your own)."""
         settings = self.settings.pool_for(job_type)
         queue = self.settings.queue
         if settings.command:
-            return ProcessPool(job_type, settings, queue, self.store, self.gateway, self.clock)
+            return ProcessPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
         if settings.external:
-            return ExternalPool(job_type, settings, queue, self.store, self.gateway, self.clock)
-        return Pool(job_type, settings, queue, self.store, self.runner, self.clock)
+            return ExternalPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
+        return Pool(job_type, settings, queue, self._metered, self.runner, self.clock)
 
     def notify(self, job_type: str) -> None:
         """Tell a job type's pool, and workers waiting to claim, that jobs may be waiting."""
@@ -118,6 +131,9 @@ class JobdServer:
             pool.start()
             pool.notify()
         self._rescuer_task = asyncio.create_task(self.rescuer.run_forever(), name="rescuer")
+        if self.settings.retention.enabled:
+            self._pruner_task = asyncio.create_task(self.pruner.run_forever(), name="retention")
+        self.ready = True
 
     async def stop_outside_workers(self, grace_s: float | None = None) -> None:
         """Hand out no more jobs over the worker protocol; stop the worker processes.
@@ -125,6 +141,7 @@ class JobdServer:
         Called while HTTP still serves, so the processes can finish their jobs in the grace
         period.
         """
+        self.ready = False
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
         self.gateway.close()
         processes = [p for p in self.pools.values() if isinstance(p, ProcessPool)]
@@ -135,11 +152,13 @@ class JobdServer:
         if self._stopped:
             return
         self._stopped = True
+        self.ready = False
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
-        if self._rescuer_task is not None:
-            self._rescuer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rescuer_task
+        for task in (self._rescuer_task, self._pruner_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.gateway.close()
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.feed.close()
@@ -166,3 +185,14 @@ class JobdServer:
     async def pool_snapshots(self) -> list[PoolSnapshot]:
         """Every pool's state."""
         return [await pool.snapshot() for pool in self.pools.values()]
+
+    async def metrics_text(self) -> bytes:
+        """Every metric in the Prometheus text format, the gauges read now."""
+        writer = self.store.writer if isinstance(self.store, SqliteStore) else None
+        state = ScrapeState(
+            pools=await self.pool_snapshots(),
+            idle_stops={t: p.idle_stops for t, p in self.pools.items() if isinstance(p, Pool)},
+            transactions=writer.batches if writer else None,
+            writes=writer.writes if writer else None,
+        )
+        return self.metrics.exposition(state)

@@ -12,6 +12,7 @@ from .cors import cors_middleware
 from .errors import error_middleware
 from .keys import SERVER
 from .openapi import openapi_json
+from .ops_routes import add_ops_routes, metrics_middleware
 from .routes import add_routes
 from .ui_routes import add_ui_routes
 
@@ -19,9 +20,11 @@ from .ui_routes import add_ui_routes
 def create_app(server: JobdServer) -> web.Application:
     """An application serving the Job API for `server` (which the caller starts and stops)."""
     app = web.Application(
-        # CORS outermost, so preflights and error responses carry its headers. A trailing
-        # slash on a route is a 307 to the route without it (query kept), as FastAPI answers.
+        # Metrics outermost of all, so every answer is counted with its final status; then
+        # CORS, so preflights and error responses carry its headers. A trailing slash on a
+        # route is a 307 to the route without it (query kept), as FastAPI answers.
         middlewares=[
+            metrics_middleware(server),
             cors_middleware,
             normalize_path_middleware(
                 append_slash=False,
@@ -36,6 +39,7 @@ def create_app(server: JobdServer) -> web.Application:
     )
     app[SERVER] = server
     add_routes(app)
+    add_ops_routes(app)
     app.router.add_get("/openapi.json", openapi_json)
     add_docs_routes(app)
     add_ui_routes(app)

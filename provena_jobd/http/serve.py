@@ -14,6 +14,7 @@ from ..config import Settings
 from ..server import JobdServer
 from ..workers.handlers import Handler
 from .app import create_app
+from .ops_routes import metrics_listener
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ async def running(
         await site.start()
         url = _url_of(runner, settings.server.host)
         server.set_public_url(url)
-        yield Running(server, url)
+        async with metrics_listener(server) as metrics_url:
+            server.metrics_url = metrics_url
+            yield Running(server, url)
     finally:
         # Release long polls and event streams, stop taking requests (in-flight ones
         # complete), then let the pools drain, so nothing is launched into a closing store.

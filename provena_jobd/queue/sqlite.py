@@ -22,6 +22,7 @@ import msgspec
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .sql import migrations, queries
+from .sqlite_prune import prune_step
 from .store import (
     BackoffPolicy,
     CancelOutcome,
@@ -35,6 +36,8 @@ from .store import (
     NewRecord,
     Page,
     Position,
+    Prune,
+    Pruned,
     Requeue,
     Rescued,
 )
@@ -351,6 +354,11 @@ class SqliteStore:
         if failed:
             self.on_change(failed)
         return failed
+
+    async def prune(self, prune: Prune) -> Pruned:
+        """Delete old finished batches and workflows whole (see `JobStore.prune`)."""
+        pruned: Pruned = await self._writer.submit(prune_step, prune)
+        return pruned
 
     async def secret(self, name: str) -> str:
         """A persistent random secret."""

@@ -142,6 +142,28 @@ class CancelOutcome(msgspec.Struct, frozen=True):
     ended: bool
 
 
+class Prune(msgspec.Struct, frozen=True, kw_only=True):
+    """Delete up to about `limit` jobs that finished before `before`, oldest first.
+
+    `after` is where the previous pass of this sweep stopped ((finished_timestamp, seq) of
+    the last job it looked at), so jobs held back by an unfinished batch mate are not looked
+    at again and again.
+    """
+
+    before: float
+    limit: int
+    after: tuple[float, int] | None = None
+
+
+class Pruned(msgspec.Struct, frozen=True, kw_only=True):
+    """What one prune pass deleted, and where the next pass of the sweep starts."""
+
+    jobs: int
+    records: int
+    batches: int
+    after: tuple[float, int] | None  # None: the sweep reached the end
+
+
 class InvalidPosition(Exception):
     """The pagination position does not name a job of this list."""
 
@@ -238,6 +260,15 @@ class JobStore(Protocol):
     async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
         """End FAILED every unfinished job whose job type is not in `known` (no pool will
         ever run it); `info` may contain `{job_type}`. Returns their ids."""
+        ...
+
+    async def prune(self, prune: Prune) -> Pruned:
+        """Delete finished jobs older than `prune.before`, with the records they made.
+
+        A batch or workflow (a root job and every job launched from it) is deleted as a
+        whole in one transaction, and only when every job of it finished before
+        `prune.before`; an unfinished job is never deleted.
+        """
         ...
 
     async def secret(self, name: str) -> str:

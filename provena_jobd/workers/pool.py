@@ -109,6 +109,7 @@ class Pool:
         self.clock = clock
         self.workers: list[Worker] = []
         self.cold_starts = 0
+        self.idle_stops = 0  # workers retired after their idle timeout (metrics)
         self.jobs_finished = 0
         self._ids = itertools.count(1)
         # Claimed ahead (DEQUEUED, lease held), waiting for a free slot; oldest first.
@@ -220,6 +221,7 @@ class Pool:
                 len(worker.running), worker.idle_since, now, self.settings.idle_timeout_s
             ):
                 self.workers.remove(worker)
+                self.idle_stops += 1
                 log.info("worker stopped", extra={"action": "worker_stopped"})
         # Jobs wait if some claimed ahead found no slot, or a full claim left more behind.
         waiting = bool(self._ahead) or claimed >= wanted

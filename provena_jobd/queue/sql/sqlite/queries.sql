@@ -104,3 +104,35 @@ SELECT job_type, count(*) FROM jobs WHERE status = 'PENDING' GROUP BY job_type;
 
 -- name: job_status
 SELECT status FROM jobs WHERE session_id = ?;
+
+-- name: prune_candidates
+-- Finished jobs older than the cut-off, oldest first, after where the last pass stopped.
+-- `alone`: in no batch and no workflow, so it can go without looking further.
+SELECT finished_timestamp, seq, session_id,
+       batch_id IS NULL AND parent_session_id IS NULL
+       AND NOT EXISTS (SELECT 1 FROM jobs AS child
+                       WHERE child.parent_session_id = jobs.session_id) AS alone
+FROM jobs
+WHERE finished_timestamp IS NOT NULL AND finished_timestamp < :before
+  AND (finished_timestamp, seq) > (:after_finished, :after_seq)
+ORDER BY finished_timestamp, seq LIMIT :limit;
+
+-- name: prune_member
+-- One job of a unit being pruned: what ties it to others, and whether it is done.
+SELECT session_id, batch_id, parent_session_id, status, finished_timestamp FROM jobs
+WHERE session_id = ?;
+
+-- name: prune_batch_members
+SELECT session_id FROM jobs WHERE batch_id = ?;
+
+-- name: prune_children
+SELECT session_id FROM jobs WHERE parent_session_id = ?;
+
+-- name: delete_job
+DELETE FROM jobs WHERE session_id = ?;
+
+-- name: delete_records
+DELETE FROM records WHERE session_id = ?;
+
+-- name: delete_batch
+DELETE FROM batches WHERE batch_id = ?;

@@ -1,0 +1,109 @@
+"""`jobd backup PATH`: a consistent copy of a live SQLite database, the server still running.
+
+SQLite's online backup API copies the database as of one moment inside a read transaction.
+In WAL mode readers never block the writer, so jobd keeps launching and finishing jobs while
+the copy is made, and the copy never holds half of a transaction. Copying the file with `cp`
+instead could catch the database mid-checkpoint and miss what is still in the WAL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from . import config
+from .errors import JobdError
+
+POSTGRES_ADVICE = (
+    "this is a PostgreSQL database: back it up with PostgreSQL's own tools, "
+    "e.g. pg_dump --format=custom --file=PATH URL (restore with pg_restore)"
+)
+
+
+class BackupError(JobdError):
+    """The backup could not be made; nothing was written at the target path."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """The written copy: its path, size and how long it took."""
+
+    path: Path
+    size_bytes: int
+    seconds: float
+
+
+def backup_sqlite(source: str, target: Path) -> BackupResult:
+    """Copy the SQLite database at `source` to `target` (which must not exist yet)."""
+    if source.startswith(("postgresql://", "postgres://")):
+        raise BackupError(POSTGRES_ADVICE)
+    if not Path(source).is_file():
+        raise BackupError(f"no database at {source}")
+    if target.exists():
+        raise BackupError(f"{target} exists already; give a new path")
+    if not target.parent.is_dir():
+        raise BackupError(f"the folder does not exist: {target.parent}")
+    # Written beside the target, then renamed: a failed backup never leaves a partial file.
+    partial = target.with_name(f".{target.name}.partial")
+    started = time.monotonic()
+    try:
+        # mode=rw: never create an empty database where a typo named none.
+        with (
+            contextlib.closing(
+                sqlite3.connect(f"{Path(source).absolute().as_uri()}?mode=rw", uri=True)
+            ) as live,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
+            live.execute("PRAGMA busy_timeout = 5000")
+            live.backup(copy)  # all pages in one step: one consistent snapshot
+            # A standalone file: no WAL beside it to forget when it is moved.
+            copy.execute("PRAGMA journal_mode = DELETE")
+            (check,) = copy.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise BackupError(f"the copy failed its integrity check: {check}")
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"cannot back up {source}: {exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return BackupResult(target, target.stat().st_size, time.monotonic() - started)
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", envvar="JOBD_DB", help="The database to copy [from the config: ./jobd.db].")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="JOBD_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="A jobd.toml file (its [storage] db is copied).",
+)
+def backup(path: Path, db: str | None, config_path: str | None) -> None:
+    """Write a consistent copy of jobd's database to PATH, while jobd keeps running.
+
+    Restore by serving the copy: `jobd serve --db PATH`. For a PostgreSQL database, use
+    pg_dump instead. Exits 0 on success, 1 when no copy could be made.
+    """
+    try:
+        storage = {"db": db} if db is not None else {}
+        source = config.load(config_path, overrides={"storage": storage}).storage.db
+        result = backup_sqlite(source, path)
+    except JobdError as exc:
+        click.echo(f"jobd: error: {exc.message}", err=True)
+        raise SystemExit(1) from None
+    megabytes = result.size_bytes / 1_000_000
+    click.echo(
+        f"jobd: backed up {source} to {result.path}: {megabytes:.1f} MB "
+        f"({result.size_bytes} bytes) in {result.seconds:.2f} s"
+    )

@@ -1,0 +1,113 @@
+"""Routes for operators: liveness, readiness and Prometheus metrics.
+
+`GET /livez` answers 200 while the process can answer at all. `GET /readyz` answers 200 only
+when the database is open and migrated and the pools run, and 503 while starting and from
+the moment shutdown begins, so a load balancer stops sending work before jobd drains. Both
+are unauthenticated and say nothing but their state. `GET /metrics` needs the read role, like
+the admin routes; `[metrics] listen` serves it without auth on its own address instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import Counter
+
+from ..config import metrics_address
+from ..errors import ConfigError
+from ..metrics import CONTENT_TYPE
+from ..server import JobdServer
+from .auth import ACCESS, Access
+from .errors import Handler, json_response
+from .keys import SERVER
+
+NOT_STARTED = "jobd is starting or shutting down"
+
+
+async def livez(request: web.Request) -> web.Response:
+    """`GET /livez`: the process is alive and its event loop answers."""
+    return json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """`GET /readyz`: 200 when jobd can take work, else 503 with the reason."""
+    server = request.app[SERVER]
+    if not server.ready:
+        return json_response({"status": "unavailable", "detail": NOT_STARTED}, 503)
+    try:
+        await server.store.get("readyz")  # the database answers a read
+    except Exception as exc:  # whatever the reason, the answer is "not ready", never a 500
+        return json_response({"status": "unavailable", "detail": f"database: {exc}"}, 503)
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """`GET /metrics`: every metric in the Prometheus text format."""
+    body = await request.app[SERVER].metrics_text()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def add_ops_routes(app: web.Application) -> None:
+    """Register /livez, /readyz (public) and /metrics (read role); after `add_routes`."""
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app[ACCESS].update({"/livez": Access.PUBLIC, "/readyz": Access.PUBLIC, "/metrics": Access.READ})
+
+
+def metrics_middleware(server: JobdServer) -> Middleware:
+    """Count every request by method, route template (not the raw path) and status."""
+    children: dict[tuple[str, str, int], Counter] = {}
+    family = server.metrics.http_requests
+
+    def count(request: web.Request, status: int) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        key = (request.method, route, status)
+        child = children.get(key)
+        if child is None:  # labels() takes a lock; keep one child per key instead
+            child = children[key] = family.labels(request.method, route, str(status))
+        child.inc()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            count(request, exc.status)
+            raise
+        except Exception:
+            count(request, 500)
+            raise
+        count(request, response.status)
+        return response
+
+    return middleware
+
+
+@asynccontextmanager
+async def metrics_listener(server: JobdServer) -> AsyncIterator[str | None]:
+    """`[metrics] listen`: /metrics without auth on its own address (the URL, or None)."""
+    listen = server.settings.metrics.listen
+    if listen is None:
+        yield None
+        return
+    host, port = metrics_address(listen)
+    app = web.Application()
+    app[SERVER] = server
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen for metrics on {listen}: {exc.strerror}") from None
+        bound = next(a for a in runner.addresses if isinstance(a, tuple))
+        yield f"http://{host}:{bound[1]}/metrics"
+    finally:
+        await runner.cleanup()
