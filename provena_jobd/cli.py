@@ -11,7 +11,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +25,10 @@ from .models import TERMINAL_STATUSES, JobStatus
 if TYPE_CHECKING:
     from .client import EventStream, JobdClient
     from .models import BatchSummary, Job
+
+
+# The exit status when a SystemExit or KeyboardInterrupt escapes into the event loop.
+EXIT_ESCAPED = 70
 
 
 def _fail(message: str) -> None:
@@ -168,11 +172,35 @@ def _serve_with(
         _fail(f"the database folder does not exist: {db_dir}")
     _install_uvloop()
     try:
-        asyncio.run(_serve(settings, ephemeral is not None))
+        _run_serving(_serve(settings, ephemeral is not None))
     except JobdError as exc:
         _fail(exc.message)
     except OSError as exc:
         _fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}")
+
+
+def _run_serving(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server's event loop; exit at once if SystemExit or KeyboardInterrupt escapes it.
+
+    Handlers' own exits are caught in the runner. One raised anywhere else (a callback a
+    handler scheduled, a library thread's signal) stops the loop mid-flight: draining from
+    there can hang on half-stopped tasks and leave a deaf process behind. So jobd says why
+    and exits with status 70 (EX_SOFTWARE), as after a crash; a supervisor restarts it and
+    the restart reruns what was held (see "Crashes" in the README).
+    """
+    runner = asyncio.Runner()
+    try:
+        runner.run(main)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        click.echo(
+            f"jobd: error: {exc!r} raised outside any handler's task; exiting without "
+            "draining (held jobs are rerun at the next start)",
+            err=True,
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_ESCAPED)
+    finally:
+        runner.close()
 
 
 def _in_folder(settings: config.Settings, folder: Path) -> config.Settings:
@@ -206,6 +234,13 @@ async def _serve(settings: config.Settings, ephemeral: bool = False) -> None:
         sys.stdout.flush()
         await stop.wait()
         click.echo("jobd: shutting down: finishing running jobs", err=True)
+    abandoned = jobd.server.runner.abandoned
+    if abandoned:
+        # The store is closed and every job is recorded; only handlers that ignore
+        # cancellation are left, and waiting for them would never end.
+        click.echo(f"jobd: stopped ({abandoned} handlers ignored cancellation)", err=True)
+        sys.stderr.flush()
+        os._exit(0)
     click.echo("jobd: stopped", err=True)
 
 

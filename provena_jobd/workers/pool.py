@@ -105,13 +105,7 @@ class Pool:
 
     def cancel(self, session_id: str, info: str) -> bool:
         """Interrupt a running job's handler; it ends FAILED with `info`. False if not here."""
-        for worker in self.workers:
-            for task, lease in worker.running.items():
-                if lease.session_id == session_id:
-                    self.runner.cancelling[session_id] = info
-                    task.cancel()
-                    return True
-        return False
+        return self.runner.cancel(session_id, info)
 
     def start(self) -> None:
         """Start the supervisor loop."""
