@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sqlite3
 from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
 from .config import Settings
+from .errors import StorageError
 from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
 from .models import Job
@@ -25,6 +27,11 @@ from .workers.runner import JobRunner
 UNKNOWN_JOB_TYPE = (
     "Job type {job_type} is not configured in this jobd any more, so nothing can run this job."
 )
+
+
+def _reason(error: Exception) -> str:
+    """A storage error's own words, without the writer's "write failed: " prefix."""
+    return str(error).removeprefix("write failed: ")
 
 
 def tune_gc() -> None:
@@ -98,12 +105,21 @@ class JobdServer:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
         await self.store.open()
-        # Single node: no worker of an earlier process can still be alive.
-        await self.rescuer.run_once(everything=True)
-        # A job type removed from the config has no pool: its jobs would wait forever.
-        await self.store.fail_unknown_types(
-            list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
-        )
+        try:
+            # Single node: no worker of an earlier process can still be alive.
+            await self.rescuer.run_once(everything=True)
+            # A job type removed from the config has no pool: its jobs would wait forever.
+            await self.store.fail_unknown_types(
+                list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
+            )
+        except BaseException as exc:
+            # Close the store, or its threads would keep a failed start alive (issue 18).
+            await self.store.close()
+            if isinstance(exc, StorageError | sqlite3.Error):
+                raise StorageError(
+                    f"cannot use database {self.settings.storage.db}: {_reason(exc)}"
+                ) from None
+            raise
         for pool in self.pools.values():
             pool.start()
             pool.notify()

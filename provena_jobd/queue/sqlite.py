@@ -7,19 +7,18 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiosqlite
 import msgspec
 
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .sql import migrations, queries
 from .store import (
     BackoffPolicy,
@@ -65,34 +64,6 @@ _GAVE_UP = (
 )
 
 
-def _lock_database(path: str) -> IO[bytes]:
-    """Hold an exclusive lock on `<db>.lock` while this process serves the database.
-
-    A second jobd on the same file would take the first one's running jobs for lost workers
-    and run them again; the lock refuses it instead. The OS drops the lock if we die.
-    """
-    lock_path = f"{path}.lock"
-    try:
-        handle = open(lock_path, "a+b")
-    except OSError as exc:
-        raise StorageError(f"cannot open {lock_path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        owner = handle.read().decode(errors="replace").strip() or "unknown"
-        handle.close()
-        raise StorageError(
-            f"the database {path} is in use by another jobd (pid {owner}); "
-            "stop it first, or give this one its own --db"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()).encode())
-    handle.flush()
-    return handle
-
-
 def _ignore(session_ids: Iterable[str]) -> None:
     """The default change listener."""
 
@@ -126,7 +97,7 @@ class SqliteStore:
         self.durability = durability
         self._writer = GroupCommitWriter(self._connect)
         self._reader: aiosqlite.Connection | None = None
-        self._lock: IO[bytes] | None = None
+        self._lock: DatabaseLock | None = None
         # Told the ids of the jobs each committed write changed (the change feed).
         self.on_change: Callable[[Iterable[str]], None] = _ignore
 
@@ -145,19 +116,26 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Take the database for this process, open the writer, migrate, open the reader."""
-        self._lock = _lock_database(self.path)
+        self.path = real_path(self.path)
+        lock, existed = take_database(self.path, migrations("sqlite")[-1].version)
+        self._lock = lock
         try:
             await self._writer.start()
             await self._writer.call(_migrate)
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute("PRAGMA busy_timeout = 5000")
+            await self._reader.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
-            await self.close()
+            await self._abandon(existed)
             raise StorageError(f"cannot use database {self.path}: {exc}") from None
         except BaseException:
-            await self.close()
+            await self._abandon(existed)
             raise
-        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._reader.execute("PRAGMA busy_timeout = 5000")
-        await self._reader.execute("PRAGMA query_only = 1")
+
+    async def _abandon(self, existed: bool) -> None:
+        """Close after a failed open; remove the file if this open created it empty."""
+        await self.close()
+        remove_if_created(self.path, existed)
 
     async def close(self) -> None:
         """Commit queued writes and close both connections."""
@@ -166,7 +144,7 @@ class SqliteStore:
             await self._reader.close()
             self._reader = None
         if self._lock is not None:
-            self._lock.close()  # closing the file releases the lock
+            self._lock.release()
             self._lock = None
 
     @property

@@ -99,7 +99,9 @@ class GroupCommitWriter:
         try:
             results = self._transaction(connection, [(step, arg) for step, arg, _ in batch])
             return [(True, result) for result in results]
-        except Exception:
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(False, StorageError(f"write failed: {exc}"))]  # nothing to isolate
             log.warning("group commit failed; applying its writes one by one", exc_info=True)
         outcomes: list[tuple[bool, Any]] = []
         for step, argument, _ in batch:
