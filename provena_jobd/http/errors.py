@@ -56,7 +56,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 "send it encoded that way, or without Content-Encoding."
             )
         else:
-            detail = f"The request body could not be read: {exc.message}."
+            detail = f"The request body could not be read: {exc}."
         response = error_response(400, detail)
         # The rest of the body cannot be read either: close the connection after answering
         # rather than let aiohttp try to drain it.
