@@ -19,6 +19,7 @@ from .queue.store import JobStore
 from .service import JobService
 from .workers.builtin import builtin_handlers
 from .workers.handlers import Handler, HandlerRegistry
+from .workers.isolation import Isolation
 from .workers.plugins import configured_handlers
 from .workers.pool import Pool, PoolSnapshot
 from .workers.rescuer import Rescuer
@@ -89,6 +90,7 @@ class JobdServer:
         self.rescuer = Rescuer(
             self.store, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
         )
+        self.isolation = Isolation(self.store, self.runner, self.clock, settings, self.pools)
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -106,8 +108,9 @@ class JobdServer:
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
         await self.store.open()
         try:
-            # Single node: no worker of an earlier process can still be alive.
-            await self.rescuer.run_once(everything=True)
+            # Single node: no worker of an earlier process can still be alive. What it held
+            # becomes a suspect of its death, run alone before anything else.
+            await self.rescuer.recover()
             # A job type removed from the config has no pool: its jobs would wait forever.
             await self.store.fail_unknown_types(
                 list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
@@ -120,6 +123,7 @@ class JobdServer:
                     f"cannot use database {self.settings.storage.db}: {_reason(exc)}"
                 ) from None
             raise
+        await self.isolation.start()
         for pool in self.pools.values():
             pool.start()
             pool.notify()
@@ -135,6 +139,7 @@ class JobdServer:
             self._rescuer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rescuer_task
+        await self.isolation.stop()
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.feed.close()
         await self.store.close()

@@ -64,6 +64,20 @@ _GAVE_UP = (
 )
 
 
+_SUSPECT = (
+    "Requeued: jobd stopped unexpectedly while this job ran beside others (attempt "
+    "{attempt}, not counted). It runs again alone first, to see whether it was the cause."
+)
+_RAN_ALONE = (
+    "Requeued: jobd stopped unexpectedly while this job ran alone (attempt {attempt} "
+    "counted). It runs alone again."
+)
+_CULPRIT = (
+    "Job failed: jobd stopped unexpectedly each time it ran this job alone "
+    "({attempt} attempts), so the job is taken to be the cause."
+)
+
+
 def _ignore(session_ids: Iterable[str]) -> None:
     """The default change listener."""
 
@@ -253,6 +267,29 @@ class SqliteStore:
         if rescued:
             self.on_change(r.session_id for r in rescued)
         return rescued
+
+    async def recover(self, now: float) -> list[Rescued]:
+        """Requeue (or fail) what a dead process held; see `JobStore.recover`."""
+        rescued: list[Rescued] = await self._writer.submit(_recover, now)
+        if rescued:
+            self.on_change(r.session_id for r in rescued)
+        return rescued
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """Claim the oldest waiting suspect."""
+        claimed: list[ClaimedJob] = await self._writer.submit(_claim_suspect, claim)
+        if claimed:
+            self.on_change((claimed[0].session_id,))
+        return claimed[0] if claimed else None
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """No longer a suspect."""
+        await self._writer.submit(_clear_suspect, session_id)
+
+    async def count_suspects(self) -> int:
+        """Unfinished suspects."""
+        rows = await self._read(Q["count_suspects"])
+        return int(rows[0][0])
 
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Claimable jobs of a type, up to `cap`."""
@@ -576,3 +613,74 @@ def _rescue(
                 rescued.append(Rescued(session_id=session_id, job_type=job_type, status=status))
         results.append(rescued)
     return results
+
+
+def _recover(connection: sqlite3.Connection, requests: Sequence[float]) -> list[list[Rescued]]:
+    results = []
+    for now in requests:
+        rescued = []
+        for session_id, job_type, attempt, max_attempts, suspect in connection.execute(
+            Q["held_jobs"]
+        ).fetchall():
+            if not suspect:
+                info, refund = _SUSPECT.format(attempt=attempt), 1
+            elif attempt >= max_attempts:
+                connection.execute(
+                    Q["finish_job"],
+                    (
+                        JobStatus.FAILED.value,
+                        _CULPRIT.format(attempt=attempt),
+                        None,
+                        round(now, 3),
+                        session_id,
+                        attempt,
+                    ),
+                )
+                rescued.append(
+                    Rescued(session_id=session_id, job_type=job_type, status=JobStatus.FAILED)
+                )
+                continue
+            else:
+                info, refund = _RAN_ALONE.format(attempt=attempt), 0
+            connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
+            rescued.append(
+                Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)
+            )
+        results.append(rescued)
+    return results
+
+
+def _claim_suspect(
+    connection: sqlite3.Connection, claims: Sequence[Claim]
+) -> list[list[ClaimedJob]]:
+    results = []
+    for claim in claims:
+        rows = connection.execute(
+            Q["claim_suspect"],
+            {
+                "info": INFO_DEQUEUED,
+                "worker_id": claim.worker_id,
+                "lease_expires_at": claim.lease_expires_at,
+            },
+        ).fetchall()
+        results.append([_claimed(row) for row in rows])
+    return results
+
+
+def _claimed(row: Sequence[Any]) -> ClaimedJob:
+    return ClaimedJob(
+        session_id=row[1],
+        created_timestamp=row[2],
+        username=row[3],
+        batch_id=row[4],
+        job_type=row[5],
+        job_sub_type=row[6],
+        payload=row[7],
+        attempt=row[8],
+        max_attempts=row[9],
+    )
+
+
+def _clear_suspect(connection: sqlite3.Connection, session_ids: Sequence[str]) -> list[None]:
+    connection.executemany(Q["clear_suspect"], [(s,) for s in session_ids])
+    return [None] * len(session_ids)

@@ -207,6 +207,27 @@ class JobStore(Protocol):
         """
         ...
 
+    async def recover(self, now: float) -> list[Rescued]:
+        """At startup, requeue what the dead process held as suspects of its death.
+
+        A job held beside others is refunded its attempt (it may be innocent). A job that
+        was already a suspect ran alone (see `claim_suspect`), so it is charged, and fails
+        once its attempts are used up.
+        """
+        ...
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """Claim the oldest waiting suspect of any type, to run alone."""
+        ...
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """The job ran alone without taking jobd down: it is no longer a suspect."""
+        ...
+
+    async def count_suspects(self) -> int:
+        """Unfinished suspects."""
+        ...
+
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Jobs of a type claimable at `now`, counted up to `cap` (enough to decide scaling)."""
         ...

@@ -94,6 +94,8 @@ class Pool:
         self._ids = itertools.count(1)
         self._wakeup = asyncio.Event()
         self._stopping = False
+        # Set while crash suspects run alone (workers/isolation.py): claim nothing.
+        self.paused = False
         self._next_heartbeat = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -162,7 +164,8 @@ class Pool:
         now = self.clock.now()
         if now >= self._next_heartbeat:
             await self._heartbeat(now)
-        free, claimed = await self._claim(now) if not self._stopping else (0, 0)
+        claiming = not self._stopping and not self.paused
+        free, claimed = await self._claim(now) if claiming else (0, 0)
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         for worker in ready:
             if should_retire(

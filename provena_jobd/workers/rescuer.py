@@ -44,6 +44,19 @@ class Rescuer:
             )
         return rescued
 
+    async def recover(self) -> list[Rescued]:
+        """At startup: requeue what the previous process held, as suspects of its death."""
+        rescued = await self.store.recover(self.clock.now())
+        for job_type in {r.job_type for r in rescued}:
+            self.notify(job_type)
+        if rescued:
+            log.warning(
+                "requeued %d jobs held when jobd last stopped unexpectedly",
+                len(rescued),
+                extra={"action": "jobs_recovered"},
+            )
+        return rescued
+
     async def run_forever(self) -> None:
         """Sweep until cancelled."""
         while True:

@@ -7,3 +7,7 @@ WHEN NEW.status = 'SUCCEEDED' AND OLD.cancel_requested_by IS NOT NULL
 BEGIN
     SELECT RAISE(IGNORE);
 END;
+
+-- Poison-job isolation: a job held when jobd died is a suspect until it has run alone.
+ALTER TABLE jobs ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_suspect ON jobs (seq) WHERE suspect = 1 AND status = 'PENDING';
