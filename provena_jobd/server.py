@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import sqlite3
 from collections.abc import Mapping
 
@@ -24,6 +25,11 @@ from .workers.plugins import configured_handlers
 from .workers.pool import Pool, PoolSnapshot
 from .workers.rescuer import Rescuer
 from .workers.runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+# How often the store is checkpointed (its WAL copied back and truncated).
+MAINTAIN_INTERVAL_S = 60.0
 
 UNKNOWN_JOB_TYPE = (
     "Job type {job_type} is not configured in this jobd any more, so nothing can run this job."
@@ -93,6 +99,7 @@ class JobdServer:
         self.isolation = Isolation(self.store, self.runner, self.clock, settings, self.pools)
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
+        self._maintenance_task: asyncio.Task[None] | None = None
         self._stopped = False
 
     def notify(self, job_type: str) -> None:
@@ -128,6 +135,18 @@ class JobdServer:
             pool.start()
             pool.notify()
         self._rescuer_task = asyncio.create_task(self.rescuer.run_forever(), name="rescuer")
+        self._maintenance_task = asyncio.create_task(self._maintain_forever(), name="maintain")
+
+    async def _maintain_forever(self) -> None:
+        """Store housekeeping (the WAL checkpoint) every MAINTAIN_INTERVAL_S."""
+        while True:
+            await self.clock.sleep(MAINTAIN_INTERVAL_S)
+            try:
+                await self.store.maintain()
+            except Exception:
+                log.warning(
+                    "store maintenance failed", exc_info=True, extra={"action": "maintain_failed"}
+                )
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming, let running jobs finish within the grace period, requeue the rest."""
@@ -135,10 +154,11 @@ class JobdServer:
             return
         self._stopped = True
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
-        if self._rescuer_task is not None:
-            self._rescuer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rescuer_task
+        for task in (self._rescuer_task, self._maintenance_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.isolation.stop()
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.feed.close()

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from ..errors import ApiError
+from ..errors import ApiError, StorageError
 from ..service import NotAuthorised
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         limit = request.app._client_max_size  # aiohttp keeps the limit only here
         return error_response(413, f"Request body too large: the limit is {limit} bytes.")
+    except StorageError as exc:
+        # The database cannot take the write now (a full disk, most often): nothing was
+        # stored or acknowledged, and the client may retry later.
+        log.warning("storage unavailable: %s", exc, extra={"action": "http_503"})
+        return error_response(
+            503,
+            f"jobd cannot store this now: {str(exc).removeprefix('write failed: ')}. "
+            "Nothing was changed; try again later.",
+            {"Retry-After": "30"},
+        )
     except (PayloadEncodingError, RequestPayloadError) as exc:
         # aiohttp inflates the body as it is read; a body that is not what its
         # Content-Encoding says (or that breaks off) is the client's error.

@@ -161,6 +161,18 @@ class SqliteStore:
             self._lock.release()
             self._lock = None
 
+    async def maintain(self) -> None:
+        """Checkpoint the WAL into the database and truncate it to zero bytes.
+
+        SQLite's automatic checkpoints copy the WAL back but never shrink the file, so a WAL
+        that grew (a burst, or a full disk that stopped checkpoints) would keep its size for
+        ever; and with the disk full again it could not grow back into the space it freed.
+        """
+        try:
+            await self._writer.call(_checkpoint)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot checkpoint {self.path}: {exc}") from None
+
     @property
     def writer(self) -> GroupCommitWriter:
         """The group-commit writer (its counters show how well writes batch)."""
@@ -369,8 +381,13 @@ def _migrate(connection: sqlite3.Connection) -> None:
                 connection.execute(f"PRAGMA user_version = {migration.version}")
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # a full disk has rolled it back already
+            connection.execute("ROLLBACK")
         raise
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _statements(script: str) -> list[str]:

@@ -228,6 +228,10 @@ class JobStore(Protocol):
         """Unfinished suspects."""
         ...
 
+    async def maintain(self) -> None:
+        """Periodic housekeeping the backend needs (SQLite: checkpoint and truncate the WAL)."""
+        ...
+
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Jobs of a type claimable at `now`, counted up to `cap` (enough to decide scaling)."""
         ...

@@ -128,6 +128,9 @@ class GroupCommitWriter:
                     results[i] = value
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk does: SQLITE_FULL); a ROLLBACK
+            # then fails and would mask the real error, so only roll back what is open.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         return results

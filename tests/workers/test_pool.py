@@ -155,9 +155,11 @@ async def test_idle_timeout_counts_from_the_end_of_the_last_job(
     )
     first, second = await launch(server), await launch(server)
     await job_in(server.store, first, JobStatus.IN_PROGRESS)
+    await settle()  # the handler's task is sleeping on the clock before time moves
     await advance(server, clock, 150)
     await job_in(server.store, first, JobStatus.SUCCEEDED)
     await job_in(server.store, second, JobStatus.IN_PROGRESS)
+    await settle()
     await advance(server, clock, 150)
     await job_in(server.store, second, JobStatus.SUCCEEDED)
     assert server.pools[JobType.EMAIL].cold_starts == 1
