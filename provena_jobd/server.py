@@ -68,7 +68,7 @@ class JobdServer:
         self.store: JobStore = store or SqliteStore(
             settings.storage.db, settings.storage.durability
         )
-        self.feed = ChangeFeed(self.store, self.clock)
+        self.feed = ChangeFeed(self.store, self.clock, settings.server.event_buffer)
         self.store.on_change = self.feed.changed
         self.service = JobService(self.store, settings, self.clock, self.notify)
         # Built-in handlers, then what the config routes elsewhere, then the caller's own.
@@ -130,6 +130,7 @@ class JobdServer:
                     f"cannot use database {self.settings.storage.db}: {_reason(exc)}"
                 ) from None
             raise
+        self.runner.watchdog.start()
         await self.isolation.start()
         for pool in self.pools.values():
             pool.start()
@@ -162,6 +163,7 @@ class JobdServer:
         await self.isolation.stop()
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.feed.close()
+        await self.runner.watchdog.stop()
         await self.store.close()
 
     async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:

@@ -16,6 +16,7 @@ from ..payloads import RESULT_MODELS, PayloadInvalid, check
 from ..queue.backoff import backoff_s
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
 from .handlers import Handler, HandlerRegistry, JobContext, Launcher
+from .watchdog import HANDLER_TASK_PREFIX, LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class JobRunner:
         self.cancelling: dict[str, str] = {}
         # Running jobs: session id -> (the runner's task, the handler's task).
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Task[Any]]] = {}
+        # Names the handler that blocks the event loop, if one does (started by the server).
+        self.watchdog = LoopWatchdog()
         # Handlers that ignored a stop: kept referenced until they end on their own.
         self._abandoned: set[asyncio.Task[Any]] = set()
 
@@ -122,8 +125,9 @@ class JobRunner:
         # The handler runs in its own task, so that a handler which swallows cancellation
         # can be abandoned: the runner stops awaiting it and ends the attempt regardless.
         task = asyncio.create_task(
-            _call(handler, context, job.payload), name=f"handler-{job.session_id}"
+            _call(handler, context, job.payload), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
         )
+        self.watchdog.running(job.session_id, job.job_sub_type)
         current = asyncio.current_task()
         assert current is not None
         self._running[job.session_id] = (current, task)
@@ -132,6 +136,7 @@ class JobRunner:
         finally:
             self._running.pop(job.session_id, None)
             self.cancelling.pop(job.session_id, None)
+            self.watchdog.done(job.session_id)
 
     async def _run_handler(
         self,
@@ -168,12 +173,13 @@ class JobRunner:
         elif isinstance(error, JobFailed):
             await self._fail(job, FAILED.format(error=str(error).rstrip(".")))
         elif error is not None:
-            log.warning(
+            # One line, the job's info says the rest (the reference logs no traceback).
+            log.log(
+                logging.INFO if isinstance(error, Exception) else logging.WARNING,
                 "handler %s of job %s raised %r",
                 job.job_sub_type,
                 job.session_id,
                 error,
-                exc_info=error,
                 extra={"action": "job_failed", "session_id": job.session_id},
             )
             await self._fail(job, INFO_UNHANDLED.format(error=_describe(error)))
