@@ -384,3 +384,49 @@ async def test_jobs_of_unknown_types_are_failed_and_finished_ones_untouched(
     still = await store.get(kept.session_id)
     assert still is not None and still.status is JobStatus.PENDING
     assert await store.fail_unknown_types(["EMAIL"], "{job_type} is gone", NOW) == []
+
+
+async def test_recover_refunds_jobs_held_together_and_charges_a_suspect_that_ran_alone(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job(), new_job()])
+    together = [await claim_one(store), await claim_one(store)]
+    recovered = await store.recover(NOW + 1)
+    assert {r.status for r in recovered} == {JobStatus.PENDING}
+    assert await store.count_suspects() == 2
+    for held in together:
+        job = await store.get(held.session_id)
+        assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
+    # Suspects run alone, oldest first; the pools' claim does not matter here.
+    alone = await store.claim_suspect(
+        Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 2, lease_expires_at=NOW + 32)
+    )
+    assert alone is not None and alone.session_id == together[0].session_id
+    assert alone.attempt == 1
+    # jobd died again while it ran alone: charged, still a suspect.
+    await store.recover(NOW + 3)
+    job = await store.get(alone.session_id)
+    assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 1)
+    assert job.info is not None and "ran alone (attempt 1 counted)" in job.info
+    # It is still the oldest suspect: it runs alone again, succeeds and is cleared.
+    again = await store.claim_suspect(
+        Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 4, lease_expires_at=NOW + 34)
+    )
+    assert again is not None and (again.session_id, again.attempt) == (alone.session_id, 2)
+    assert await store.finish(finish(again, now=NOW + 5))
+    await store.clear_suspect(again.session_id)
+    assert await store.count_suspects() == 1  # the other one still waits to run alone
+
+
+async def test_a_cancel_recorded_on_a_running_job_keeps_it_from_succeeding(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    assert await store.start(Lease(held.session_id, held.attempt), "running", NOW)
+    outcome = await store.cancel(held.session_id, "Cancelled by admin.", NOW + 1)
+    assert (outcome.status, outcome.ended) == (JobStatus.IN_PROGRESS, False)
+    assert not await store.finish(finish(held, JobStatus.SUCCEEDED, now=NOW + 2))
+    assert await store.finish(finish(held, JobStatus.FAILED, now=NOW + 2))
+    job = await store.get(held.session_id)
+    assert job is not None and job.status is JobStatus.FAILED
