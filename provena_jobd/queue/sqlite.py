@@ -456,22 +456,7 @@ def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list
             },
         ).fetchall()
         rows.sort(key=lambda row: row[0])  # RETURNING order is unspecified; keep FIFO
-        results.append(
-            [
-                ClaimedJob(
-                    session_id=row[1],
-                    created_timestamp=row[2],
-                    username=row[3],
-                    batch_id=row[4],
-                    job_type=row[5],
-                    job_sub_type=row[6],
-                    payload=row[7],
-                    attempt=row[8],
-                    max_attempts=row[9],
-                )
-                for row in rows
-            ]
-        )
+        results.append([_claimed(row) for row in rows])
     return results
 
 
