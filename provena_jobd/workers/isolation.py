@@ -70,21 +70,32 @@ class Isolation:
 
     async def _run_all(self) -> None:
         while True:
-            now = self.clock.now()
-            job = await self.store.claim_suspect(
-                Claim(
-                    job_type="*",
-                    limit=1,
-                    worker_id="isolation",
-                    now=now,
-                    lease_expires_at=now + self.queue.lease_s,
-                )
-            )
-            if job is None:
-                break
-            await self._run_alone(job)
+            try:
+                if not await self._run_next():
+                    break
+            except Exception:
+                # A database hiccup (a full disk) must not leave the pools paused for good.
+                log.exception("isolation step failed", extra={"action": "isolation_failed"})
+                await self.clock.sleep(self.queue.poll_interval_s)
         log.info("isolation finished; the pools resume", extra={"action": "isolation_done"})
         self._resume()
+
+    async def _run_next(self) -> bool:
+        """Run the oldest suspect alone; False when none is left."""
+        now = self.clock.now()
+        job = await self.store.claim_suspect(
+            Claim(
+                job_type="*",
+                limit=1,
+                worker_id="isolation",
+                now=now,
+                lease_expires_at=now + self.queue.lease_s,
+            )
+        )
+        if job is None:
+            return False
+        await self._run_alone(job)
+        return True
 
     def _resume(self) -> None:
         for pool in self.pools.values():
