@@ -11,6 +11,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 
+import msgspec
+
 from .clock import Clock
 from .models import TERMINAL_STATUSES, Job
 from .queue.store import JobStore
@@ -30,21 +32,23 @@ class Subscription:
 
     def __init__(self, username: str | None, buffer: int = SUBSCRIBER_BUFFER) -> None:
         self.username = username
-        # None marks the end of the stream (jobd is shutting down, or the listener is behind).
-        self.queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        # Server-sent event frames; None marks the end of the stream (jobd is shutting down,
+        # or the listener is behind).
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.buffer = buffer
         self.behind = False
         self._ended = False
 
-    def offer(self, job: Job) -> None:
-        """Queue a change, or cut the listener off if it is `buffer` changes behind."""
+    def offer(self, job: Job, frame: bytes) -> None:
+        """Queue a change (`frame`, the job as an event), or cut the listener off if it is
+        `buffer` changes behind."""
         if self._ended or (self.username is not None and job.username != self.username):
             return
         if self.queue.qsize() >= self.buffer:
             self.behind = True
             self.close()
             return
-        self.queue.put_nowait(job)
+        self.queue.put_nowait(frame)
 
     def close(self) -> None:
         """End the stream."""
@@ -98,8 +102,11 @@ class ChangeFeed:
                     continue
                 if job is None:
                     continue
-                for subscription in list(self._subscriptions):
-                    subscription.offer(job)
+                if self._subscriptions:
+                    # Encoded once for every listener: fan-out costs a queue put each.
+                    frame = b"event: job\ndata: " + msgspec.json.encode(job) + b"\n\n"
+                    for subscription in list(self._subscriptions):
+                        subscription.offer(job, frame)
                 if job.status in TERMINAL_STATUSES:
                     for event in self._waiters.pop(session_id, []):
                         event.set()

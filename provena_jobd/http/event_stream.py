@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import msgspec
 from aiohttp import web
 
 from ..identity import Right
@@ -40,7 +39,7 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
             quiet_s = 0.0
             while True:
                 try:
-                    job = await asyncio.wait_for(subscription.queue.get(), GONE_CHECK_S)
+                    frame = await asyncio.wait_for(subscription.queue.get(), GONE_CHECK_S)
                 except TimeoutError:
                     # aiohttp does not tell a handler that its client left: look, so that a
                     # closed stream frees its place (and its buffer) within a second.
@@ -51,10 +50,16 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
                         quiet_s = 0.0
                         await response.write(b": keepalive\n\n")
                     continue
-                if job is None:
-                    break  # jobd is shutting down
-                data = msgspec.json.encode(job)
-                await response.write(b"event: job\ndata: " + data + b"\n\n")
+                if frame is None:
+                    break  # jobd is shutting down, or this client fell too far behind
+                # Whatever else is queued goes in the same write.
+                frames: list[bytes | None] = [frame]
+                while not subscription.queue.empty() and frames[-1] is not None:
+                    frames.append(subscription.queue.get_nowait())
+                ended = frames[-1] is None
+                await response.write(b"".join(f for f in frames if f is not None))
+                if ended:
+                    break
     return response
 
 

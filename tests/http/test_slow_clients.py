@@ -81,8 +81,8 @@ async def test_event_streams_over_the_cap_get_a_clear_503(url: str) -> None:
 
 def test_a_subscriber_that_falls_behind_is_cut_off_not_buffered_for_ever() -> None:
     subscription = Subscription(None, buffer=3)
-    jobs = [object() for _ in range(5)]
-    for job in jobs:
-        subscription.offer(job)  # type: ignore[arg-type]
+    for number in range(5):
+        subscription.offer(object(), b"frame %d" % number)  # type: ignore[arg-type]
     assert subscription.behind
-    assert subscription.queue.qsize() <= 4  # what it had, and the end-of-stream mark
+    queued = [subscription.queue.get_nowait() for _ in range(subscription.queue.qsize())]
+    assert queued == [b"frame 0", b"frame 1", b"frame 2", None]  # then the end of the stream
