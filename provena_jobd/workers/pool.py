@@ -19,6 +19,7 @@ import msgspec
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
+from ..errors import StorageError
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .runner import JobRunner
@@ -150,6 +151,10 @@ class Pool:
         while not self._stopping:
             try:
                 wake_at = await self.tick()
+            except StorageError as exc:
+                # The database cannot write now (a full disk): one line per try, no traceback.
+                log.warning("pool tick failed: %s", exc, extra={"action": "pool_tick_failed"})
+                wake_at = self.clock.now() + self.queue.poll_interval_s
             except Exception:
                 # A database hiccup must not kill the pool; try again after a poll interval.
                 log.exception("pool tick failed", extra={"action": "pool_tick_failed"})
