@@ -15,7 +15,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from . import logs
     from .client import EventStream, JobdClient
     from .models import BatchSummary, Job, LaunchJobResponse
+
+
+# The exit status when a SystemExit or KeyboardInterrupt escapes into the event loop.
+EXIT_ESCAPED = 70
 
 
 def _fail(message: str) -> NoReturn:
@@ -255,11 +259,35 @@ def _serve_with(
         _fail(f"the database folder does not exist: {db_dir}")
     _install_uvloop()
     try:
-        asyncio.run(_serve(settings, sock, ephemeral is not None))
+        _run_serving(_serve(settings, sock, ephemeral is not None))
     except JobdError as exc:
         _fail(exc.message)
     finally:
         sock.close()
+
+
+def _run_serving(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server's event loop; exit at once if SystemExit or KeyboardInterrupt escapes it.
+
+    Handlers' own exits are caught in the runner. One raised anywhere else (a callback a
+    handler scheduled, a library thread's signal) stops the loop mid-flight: draining from
+    there can hang on half-stopped tasks and leave a deaf process behind. So jobd says why
+    and exits with status 70 (EX_SOFTWARE), as after a crash; a supervisor restarts it and
+    the restart reruns what was held (see "Crashes" in the README).
+    """
+    runner = asyncio.Runner()
+    try:
+        runner.run(main)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        click.echo(
+            f"jobd: error: {exc!r} raised outside any handler's task; exiting without "
+            "draining (held jobs are rerun at the next start)",
+            err=True,
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_ESCAPED)
+    finally:
+        runner.close()
 
 
 async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool = False) -> None:
@@ -293,6 +321,13 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, now)
         click.echo(_shutdown_message(jobd.server.running_jobs(), settings), err=True)
+    abandoned = jobd.server.runner.abandoned
+    if abandoned:
+        # The store is closed and every job is recorded; only handlers that ignore
+        # cancellation are left, and waiting for them would never end.
+        click.echo(f"jobd: stopped ({abandoned} handlers ignored cancellation)", err=True)
+        sys.stderr.flush()
+        os._exit(0)
     click.echo("jobd: stopped", err=True)
 
 

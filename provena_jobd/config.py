@@ -40,6 +40,11 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: int = 1024 * 1024
     max_payload_depth: int = 32
     shutdown_grace_s: float = 10.0
+    # A connection that completes no request for this long is closed (idle keep-alive
+    # connections, and slowloris clients that never finish their headers).
+    idle_timeout_s: float = 60.0
+    max_event_streams: int = 256  # more open event streams get 503
+    event_buffer: int = 1000  # changes queued for one stream client; past it, it is cut off
 
 
 class StorageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -11,47 +11,59 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 
+import msgspec
+
 from .clock import Clock
 from .models import TERMINAL_STATUSES, Job
 from .queue.store import JobStore
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBER_BUFFER = 10_000
+SUBSCRIBER_BUFFER = 1000
 
 
 class Subscription:
-    """One listener's queue of changed jobs; `username` None means every user's jobs."""
+    """One listener's queue of changed jobs; `username` None means every user's jobs.
 
-    def __init__(self, username: str | None) -> None:
+    The queue holds at most `buffer` changes. A listener that falls further behind (it does
+    not read its stream) is cut off: its stream ends, and its client reconnects and reads the
+    current state, instead of jobd holding ever more changes for it.
+    """
+
+    def __init__(self, username: str | None, buffer: int = SUBSCRIBER_BUFFER) -> None:
         self.username = username
-        # None marks the end of the stream (jobd is shutting down).
-        self.queue: asyncio.Queue[Job | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
-        self.dropped = 0
+        # Server-sent event frames; None marks the end of the stream (jobd is shutting down,
+        # or the listener is behind).
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.buffer = buffer
+        self.behind = False
+        self._ended = False
 
-    def offer(self, job: Job) -> None:
-        """Queue a change; a listener that falls far behind loses the oldest ones."""
-        if self.username is not None and job.username != self.username:
+    def offer(self, job: Job, frame: bytes) -> None:
+        """Queue a change (`frame`, the job as an event), or cut the listener off if it is
+        `buffer` changes behind."""
+        if self._ended or (self.username is not None and job.username != self.username):
             return
-        self._put(job)
+        if self.queue.qsize() >= self.buffer:
+            self.behind = True
+            self.close()
+            return
+        self.queue.put_nowait(frame)
 
     def close(self) -> None:
         """End the stream."""
-        self._put(None)
-
-    def _put(self, item: Job | None) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(item)
+        if not self._ended:
+            self._ended = True
+            self.queue.put_nowait(None)
 
 
 class ChangeFeed:
     """Fans out job changes to waiters and subscribers."""
 
-    def __init__(self, store: JobStore, clock: Clock) -> None:
+    def __init__(self, store: JobStore, clock: Clock, buffer: int = SUBSCRIBER_BUFFER) -> None:
         self.store = store
         self.clock = clock
+        self.buffer = buffer
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._subscriptions: set[Subscription] = set()
         self._pending: set[str] = set()
@@ -90,8 +102,11 @@ class ChangeFeed:
                     continue
                 if job is None:
                     continue
-                for subscription in list(self._subscriptions):
-                    subscription.offer(job)
+                if self._subscriptions:
+                    # Encoded once for every listener: fan-out costs a queue put each.
+                    frame = b"event: job\ndata: " + msgspec.json.encode(job) + b"\n\n"
+                    for subscription in list(self._subscriptions):
+                        subscription.offer(job, frame)
                 if job.status in TERMINAL_STATUSES:
                     for event in self._waiters.pop(session_id, []):
                         event.set()
@@ -116,10 +131,15 @@ class ChangeFeed:
                 if not waiters:
                     del self._waiters[session_id]
 
+    @property
+    def subscribers(self) -> int:
+        """Open subscriptions (event streams)."""
+        return len(self._subscriptions)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, username: str | None) -> AsyncIterator[Subscription]:
         """Receive every change to `username`'s jobs (everyone's for None) while inside."""
-        subscription = Subscription(username)
+        subscription = Subscription(username, self.buffer)
         if self._closed:
             subscription.close()
         self._subscriptions.add(subscription)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
+import sqlite3
 from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
 from .config import Settings
+from .errors import StorageError
 from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
 from .metrics import Metrics, ScrapeState
@@ -20,6 +23,7 @@ from .service import JobService
 from .workers.builtin import builtin_handlers
 from .workers.gateway import WorkerGateway
 from .workers.handlers import Handler, HandlerRegistry
+from .workers.isolation import Isolation
 from .workers.plugins import configured_handlers
 from .workers.pool import Pool, PoolSnapshot
 from .workers.process_pool import ExternalPool, ProcessPool
@@ -27,9 +31,19 @@ from .workers.rescuer import Rescuer
 from .workers.retention import Pruner
 from .workers.runner import JobRunner
 
+log = logging.getLogger(__name__)
+
+# How often the store is checkpointed (its WAL copied back and truncated).
+MAINTAIN_INTERVAL_S = 60.0
+
 UNKNOWN_JOB_TYPE = (
     "Job type {job_type} is not configured in this jobd any more, so nothing can run this job."
 )
+
+
+def _reason(error: Exception) -> str:
+    """A storage error's own words, without the writer's "write failed: " prefix."""
+    return str(error).removeprefix("write failed: ")
 
 
 def tune_gc() -> None:
@@ -59,7 +73,7 @@ class JobdServer:
         self.store: JobStore = store or SqliteStore(
             settings.storage.db, settings.storage.durability
         )
-        self.feed = ChangeFeed(self.store, self.clock)
+        self.feed = ChangeFeed(self.store, self.clock, settings.server.event_buffer)
         self.store.on_change = self.feed.changed
         self.metrics = Metrics()
         # What changes jobs goes through `metered`, which counts for the metrics;
@@ -85,9 +99,17 @@ class JobdServer:
             metered, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
         )
         self.pruner = Pruner(metered, self.clock, settings.retention)
+        self.isolation = Isolation(
+            metered,
+            self.runner,
+            self.clock,
+            settings,
+            {t: pool for t, pool in self.pools.items() if isinstance(pool, Pool)},
+        )
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
+        self._maintenance_task: asyncio.Task[None] | None = None
         self._stopped = False
         # Readiness: true once the store is open and migrated and the pools run; false again
         # from the moment shutdown begins.
@@ -121,19 +143,45 @@ class JobdServer:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
         await self.store.open()
-        # Single node: no worker of an earlier process can still be alive.
-        await self.rescuer.run_once(everything=True)
-        # A job type removed from the config has no pool: its jobs would wait forever.
-        await self.store.fail_unknown_types(
-            list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
-        )
+        try:
+            # Single node: no worker of an earlier process can still be alive. What it held
+            # becomes a suspect of its death, run alone before anything else.
+            await self.rescuer.recover(
+                [t for t, pool in self.pools.items() if isinstance(pool, Pool)]
+            )
+            # A job type removed from the config has no pool: its jobs would wait forever.
+            await self.store.fail_unknown_types(
+                list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
+            )
+        except BaseException as exc:
+            # Close the store, or its threads would keep a failed start alive (issue 18).
+            await self.store.close()
+            if isinstance(exc, StorageError | sqlite3.Error):
+                raise StorageError(
+                    f"cannot use database {self.settings.storage.db}: {_reason(exc)}"
+                ) from None
+            raise
+        self.runner.watchdog.start()
+        await self.isolation.start()
         for pool in self.pools.values():
             pool.start()
             pool.notify()
         self._rescuer_task = asyncio.create_task(self.rescuer.run_forever(), name="rescuer")
         if self.settings.retention.enabled:
             self._pruner_task = asyncio.create_task(self.pruner.run_forever(), name="retention")
+        self._maintenance_task = asyncio.create_task(self._maintain_forever(), name="maintain")
         self.ready = True
+
+    async def _maintain_forever(self) -> None:
+        """Store housekeeping (the WAL checkpoint) every MAINTAIN_INTERVAL_S."""
+        while True:
+            await self.clock.sleep(MAINTAIN_INTERVAL_S)
+            try:
+                await self.store.maintain()
+            except Exception:
+                log.warning(
+                    "store maintenance failed", exc_info=True, extra={"action": "maintain_failed"}
+                )
 
     async def stop_outside_workers(self, grace_s: float | None = None) -> None:
         """Hand out no more jobs over the worker protocol; stop the worker processes.
@@ -154,14 +202,16 @@ class JobdServer:
         self._stopped = True
         self.ready = False
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
-        for task in (self._rescuer_task, self._pruner_task):
+        for task in (self._rescuer_task, self._pruner_task, self._maintenance_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self.gateway.close()
+        await self.isolation.stop()
         await asyncio.gather(*(pool.drain(grace) for pool in self.pools.values()))
         await self.feed.close()
+        await self.runner.watchdog.stop()
         await self.store.close()
 
     def running_jobs(self) -> int:

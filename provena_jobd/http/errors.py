@@ -8,8 +8,10 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
+from aiohttp.web_protocol import RequestPayloadError
 
-from ..errors import ApiError
+from ..errors import ApiError, StorageError
 from ..service import NotAuthorised
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,32 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         limit = request.app._client_max_size  # aiohttp keeps the limit only here
         return error_response(413, f"Request body too large: the limit is {limit} bytes.")
+    except StorageError as exc:
+        # The database cannot take the write now (a full disk, most often): nothing was
+        # stored or acknowledged, and the client may retry later.
+        log.warning("storage unavailable: %s", exc, extra={"action": "http_503"})
+        return error_response(
+            503,
+            f"jobd cannot store this now: {str(exc).removeprefix('write failed: ')}. "
+            "Nothing was changed; try again later.",
+            {"Retry-After": "30"},
+        )
+    except (PayloadEncodingError, RequestPayloadError) as exc:
+        # aiohttp inflates the body as it is read; a body that is not what its
+        # Content-Encoding says (or that breaks off) is the client's error.
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding:
+            detail = (
+                f"The request body is not valid {encoding}, as its Content-Encoding says: "
+                "send it encoded that way, or without Content-Encoding."
+            )
+        else:
+            detail = f"The request body could not be read: {exc}."
+        response = error_response(400, detail)
+        # The rest of the body cannot be read either: close the connection after answering
+        # rather than let aiohttp try to drain it.
+        response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

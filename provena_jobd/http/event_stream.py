@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import msgspec
 from aiohttp import web
 
 from ..identity import Right
+from .errors import error_response
 from .keys import CALLER, SERVER
 
 KEEPALIVE_S = 15.0
+GONE_CHECK_S = 1.0
 
 
 async def _stream(request: web.Request, username: str | None) -> web.StreamResponse:
     """Subscribe first, then answer, so nothing that happens after the headers is missed."""
     server = request.app[SERVER]
+    limit = server.settings.server.max_event_streams
+    if server.feed.subscribers >= limit:
+        return error_response(
+            503,
+            f"Too many event streams are open (the limit is {limit}): try again later.",
+            {"Retry-After": "5"},
+        )
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -28,16 +36,30 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
         await response.prepare(request)
         await response.write(b"retry: 2000\n: connected\n\n")
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            quiet_s = 0.0
             while True:
                 try:
-                    job = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+                    frame = await asyncio.wait_for(subscription.queue.get(), GONE_CHECK_S)
                 except TimeoutError:
-                    await response.write(b": keepalive\n\n")
+                    # aiohttp does not tell a handler that its client left: look, so that a
+                    # closed stream frees its place (and its buffer) within a second.
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    quiet_s += GONE_CHECK_S
+                    if quiet_s >= KEEPALIVE_S:
+                        quiet_s = 0.0
+                        await response.write(b": keepalive\n\n")
                     continue
-                if job is None:
-                    break  # jobd is shutting down
-                data = msgspec.json.encode(job)
-                await response.write(b"event: job\ndata: " + data + b"\n\n")
+                if frame is None:
+                    break  # jobd is shutting down, or this client fell too far behind
+                # Whatever else is queued goes in the same write.
+                frames: list[bytes | None] = [frame]
+                while not subscription.queue.empty() and frames[-1] is not None:
+                    frames.append(subscription.queue.get_nowait())
+                ended = frames[-1] is None
+                await response.write(b"".join(f for f in frames if f is not None))
+                if ended:
+                    break
     return response
 
 

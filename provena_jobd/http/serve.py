@@ -40,7 +40,11 @@ async def running(
     server = JobdServer(settings, clock=clock, handlers=handlers)
     await server.start()
     runner = web.AppRunner(
-        create_app(server), access_log=None, handle_signals=False, shutdown_timeout=5.0
+        create_app(server),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=5.0,
+        keepalive_timeout=settings.server.idle_timeout_s,
     )
     try:
         await runner.setup()

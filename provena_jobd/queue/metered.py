@@ -155,6 +155,33 @@ class MeteredStore:
         await self._count_failed(r.session_id for r in rescued if r.status is JobStatus.FAILED)
         return rescued
 
+    async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
+        """Recover at startup, counting what was requeued and what was given up."""
+        rescued = await self.inner.recover(now, job_types)
+        for job in rescued:
+            self.metrics.rescued.labels(job.job_type, job.status.value).inc()
+        await self._count_failed(r.session_id for r in rescued if r.status is JobStatus.FAILED)
+        return rescued
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """Claim a crash suspect, remembering it like any claimed job."""
+        job = await self.inner.claim_suspect(claim)
+        if job is not None:
+            self._held[job.session_id] = _Held(job)
+        return job
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """No longer a suspect."""
+        await self.inner.clear_suspect(session_id)
+
+    async def count_suspects(self) -> int:
+        """Unfinished suspects."""
+        return await self.inner.count_suspects()
+
+    async def maintain(self) -> None:
+        """The backend's housekeeping."""
+        await self.inner.maintain()
+
     async def _count_failed(self, session_ids: Iterable[str]) -> None:
         """Count jobs that just ended FAILED outside a worker's attempt."""
         for session_id in session_ids:

@@ -7,20 +7,18 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiosqlite
 import msgspec
 
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .sql import migrations, queries
 from .sqlite_prune import prune_step
 from .store import (
@@ -69,32 +67,18 @@ _GAVE_UP = (
 )
 
 
-def _lock_database(path: str) -> IO[bytes]:
-    """Hold an exclusive lock on `<db>.lock` while this process serves the database.
-
-    A second jobd on the same file would take the first one's running jobs for lost workers
-    and run them again; the lock refuses it instead. The OS drops the lock if we die.
-    """
-    lock_path = f"{path}.lock"
-    try:
-        handle = open(lock_path, "a+b")
-    except OSError as exc:
-        raise StorageError(f"cannot open {lock_path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        owner = handle.read().decode(errors="replace").strip() or "unknown"
-        handle.close()
-        raise StorageError(
-            f"the database {path} is in use by another jobd (pid {owner}); "
-            "stop it first, or give this one its own --db"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()).encode())
-    handle.flush()
-    return handle
+_SUSPECT = (
+    "Requeued: jobd stopped unexpectedly while this job ran beside others (attempt "
+    "{attempt}, not counted). It runs again alone first, to see whether it was the cause."
+)
+_RAN_ALONE = (
+    "Requeued: jobd stopped unexpectedly while this job ran alone (attempt {attempt} "
+    "counted). It runs alone again."
+)
+_CULPRIT = (
+    "Job failed: jobd stopped unexpectedly each time it ran this job alone "
+    "({attempt} attempts), so the job is taken to be the cause."
+)
 
 
 def _ignore(session_ids: Iterable[str]) -> None:
@@ -130,7 +114,7 @@ class SqliteStore:
         self.durability = durability
         self._writer = GroupCommitWriter(self._connect)
         self._reader: aiosqlite.Connection | None = None
-        self._lock: IO[bytes] | None = None
+        self._lock: DatabaseLock | None = None
         # Told the ids of the jobs each committed write changed (the change feed).
         self.on_change: Callable[[Iterable[str]], None] = _ignore
 
@@ -149,19 +133,26 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Take the database for this process, open the writer, migrate, open the reader."""
-        self._lock = _lock_database(self.path)
+        self.path = real_path(self.path)
+        lock, existed = take_database(self.path, migrations("sqlite")[-1].version)
+        self._lock = lock
         try:
             await self._writer.start()
             await self._writer.call(_migrate)
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute("PRAGMA busy_timeout = 5000")
+            await self._reader.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
-            await self.close()
+            await self._abandon(existed)
             raise StorageError(f"cannot use database {self.path}: {exc}") from None
         except BaseException:
-            await self.close()
+            await self._abandon(existed)
             raise
-        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._reader.execute("PRAGMA busy_timeout = 5000")
-        await self._reader.execute("PRAGMA query_only = 1")
+
+    async def _abandon(self, existed: bool) -> None:
+        """Close after a failed open; remove the file if this open created it empty."""
+        await self.close()
+        remove_if_created(self.path, existed)
 
     async def close(self) -> None:
         """Commit queued writes and close both connections."""
@@ -170,11 +161,20 @@ class SqliteStore:
             await self._reader.close()
             self._reader = None
         if self._lock is not None:
-            # A clean exit leaves no .lock file; removed while still held, then released.
-            with contextlib.suppress(OSError):
-                os.unlink(f"{self.path}.lock")
-            self._lock.close()  # closing the file releases the lock
+            self._lock.release()
             self._lock = None
+
+    async def maintain(self) -> None:
+        """Checkpoint the WAL into the database and truncate it to zero bytes.
+
+        SQLite's automatic checkpoints copy the WAL back but never shrink the file, so a WAL
+        that grew (a burst, or a full disk that stopped checkpoints) would keep its size for
+        ever; and with the disk full again it could not grow back into the space it freed.
+        """
+        try:
+            await self._writer.call(_checkpoint)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot checkpoint {self.path}: {exc}") from None
 
     @property
     def writer(self) -> GroupCommitWriter:
@@ -297,6 +297,29 @@ class SqliteStore:
             self.on_change(r.session_id for r in rescued)
         return rescued
 
+    async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
+        """Requeue (or fail) what a dead process held; see `JobStore.recover`."""
+        rescued: list[Rescued] = await self._writer.submit(_recover, (now, frozenset(job_types)))
+        if rescued:
+            self.on_change(r.session_id for r in rescued)
+        return rescued
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """Claim the oldest waiting suspect."""
+        claimed: list[ClaimedJob] = await self._writer.submit(_claim_suspect, claim)
+        if claimed:
+            self.on_change((claimed[0].session_id,))
+        return claimed[0] if claimed else None
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """No longer a suspect."""
+        await self._writer.submit(_clear_suspect, session_id)
+
+    async def count_suspects(self) -> int:
+        """Unfinished suspects."""
+        rows = await self._read(Q["count_suspects"])
+        return int(rows[0][0])
+
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Claimable jobs of a type, up to `cap`."""
         rows = await self._read(Q["count_waiting"], (job_type, now, cap))
@@ -380,8 +403,13 @@ def _migrate(connection: sqlite3.Connection) -> None:
                 connection.execute(f"PRAGMA user_version = {migration.version}")
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # a full disk has rolled it back already
+            connection.execute("ROLLBACK")
         raise
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _statements(script: str) -> list[str]:
@@ -450,22 +478,7 @@ def _claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list
             },
         ).fetchall()
         rows.sort(key=lambda row: row[0])  # RETURNING order is unspecified; keep FIFO
-        results.append(
-            [
-                ClaimedJob(
-                    session_id=row[1],
-                    created_timestamp=row[2],
-                    username=row[3],
-                    batch_id=row[4],
-                    job_type=row[5],
-                    job_sub_type=row[6],
-                    payload=row[7],
-                    attempt=row[8],
-                    max_attempts=row[9],
-                )
-                for row in rows
-            ]
-        )
+        results.append([_claimed(row) for row in rows])
     return results
 
 
@@ -628,3 +641,78 @@ def _rescue(
                 rescued.append(Rescued(session_id=session_id, job_type=job_type, status=status))
         results.append(rescued)
     return results
+
+
+def _recover(
+    connection: sqlite3.Connection, requests: Sequence[tuple[float, frozenset[str]]]
+) -> list[list[Rescued]]:
+    results = []
+    for now, job_types in requests:
+        rescued = []
+        for session_id, job_type, attempt, max_attempts, suspect in connection.execute(
+            Q["held_jobs"]
+        ).fetchall():
+            if job_type not in job_types:
+                continue  # held by a worker outside jobd, which may still be alive
+            if not suspect:
+                info, refund = _SUSPECT.format(attempt=attempt), 1
+            elif attempt >= max_attempts:
+                connection.execute(
+                    Q["finish_job"],
+                    (
+                        JobStatus.FAILED.value,
+                        _CULPRIT.format(attempt=attempt),
+                        None,
+                        round(now, 3),
+                        session_id,
+                        attempt,
+                    ),
+                )
+                rescued.append(
+                    Rescued(session_id=session_id, job_type=job_type, status=JobStatus.FAILED)
+                )
+                continue
+            else:
+                info, refund = _RAN_ALONE.format(attempt=attempt), 0
+            connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
+            rescued.append(
+                Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)
+            )
+        results.append(rescued)
+    return results
+
+
+def _claim_suspect(
+    connection: sqlite3.Connection, claims: Sequence[Claim]
+) -> list[list[ClaimedJob]]:
+    results = []
+    for claim in claims:
+        rows = connection.execute(
+            Q["claim_suspect"],
+            {
+                "info": INFO_DEQUEUED,
+                "worker_id": claim.worker_id,
+                "lease_expires_at": claim.lease_expires_at,
+            },
+        ).fetchall()
+        results.append([_claimed(row) for row in rows])
+    return results
+
+
+def _claimed(row: Sequence[Any]) -> ClaimedJob:
+    return ClaimedJob(
+        session_id=row[1],
+        created_timestamp=row[2],
+        username=row[3],
+        batch_id=row[4],
+        job_type=row[5],
+        job_sub_type=row[6],
+        payload=row[7],
+        attempt=row[8],
+        max_attempts=row[9],
+    )
+
+
+def _clear_suspect(connection: sqlite3.Connection, session_ids: Sequence[str]) -> list[None]:
+    connection.executemany(Q["clear_suspect"], [(s,) for s in session_ids])
+    return [None] * len(session_ids)

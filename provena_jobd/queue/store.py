@@ -229,6 +229,33 @@ class JobStore(Protocol):
         """
         ...
 
+    async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
+        """At startup, requeue what the dead process held as suspects of its death.
+
+        Only jobs of `job_types` (those whose workers ran inside that process) count: jobs
+        held by workers outside jobd may still be running, and are left to their lease.
+        A job held beside others is refunded its attempt (it may be innocent). A job that
+        was already a suspect ran alone (see `claim_suspect`), so it is charged, and fails
+        once its attempts are used up.
+        """
+        ...
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """Claim the oldest waiting suspect of any type, to run alone."""
+        ...
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """The job ran alone without taking jobd down: it is no longer a suspect."""
+        ...
+
+    async def count_suspects(self) -> int:
+        """Unfinished suspects."""
+        ...
+
+    async def maintain(self) -> None:
+        """Periodic housekeeping the backend needs (SQLite: checkpoint and truncate the WAL)."""
+        ...
+
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Jobs of a type claimable at `now`, counted up to `cap` (enough to decide scaling)."""
         ...

@@ -135,7 +135,9 @@ class GroupCommitWriter:
                 connection, [(step, arg) for step, arg, _, _, _ in batch], early, self._resolve
             )
             return [(True, result) for result in results]
-        except Exception:
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(False, StorageError(f"write failed: {exc}"))]  # nothing to isolate
             log.warning("group commit failed; applying its writes one by one", exc_info=True)
         outcomes: list[tuple[bool, Any]] = []
         for step, argument, _, _, _ in batch:
@@ -183,6 +185,9 @@ class GroupCommitWriter:
                 resolve([(future, results[i]) for i, future in early])
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk does: SQLITE_FULL); a ROLLBACK
+            # then fails and would mask the real error, so only roll back what is open.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         return results

@@ -27,6 +27,7 @@ import msgspec
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
+from ..errors import StorageError
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .runner import JobRunner
@@ -119,6 +120,8 @@ class Pool:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._hurry = asyncio.Event()  # set: the shutdown grace period is over
+        # Set while crash suspects run alone (workers/isolation.py): claim nothing.
+        self.paused = False
         self._next_heartbeat = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -130,13 +133,7 @@ class Pool:
 
     def cancel(self, session_id: str, info: str) -> bool:
         """Interrupt a running job's handler; it ends FAILED with `info`. False if not here."""
-        for worker in self.workers:
-            for task, lease in worker.running.items():
-                if lease.session_id == session_id:
-                    self.runner.cancelling[session_id] = info
-                    task.cancel()
-                    return True
-        return False
+        return self.runner.cancel(session_id, info)
 
     def start(self) -> None:
         """Start the supervisor loop."""
@@ -200,6 +197,10 @@ class Pool:
         while not self._stopping:
             try:
                 wake_at = await self.tick()
+            except StorageError as exc:
+                # The database cannot write now (a full disk): one line per try, no traceback.
+                log.warning("pool tick failed: %s", exc, extra={"action": "pool_tick_failed"})
+                wake_at = self.clock.now() + self.queue.poll_interval_s
             except Exception:
                 # A database hiccup must not kill the pool; try again after a poll interval.
                 log.exception("pool tick failed", extra={"action": "pool_tick_failed"})
@@ -214,7 +215,8 @@ class Pool:
         now = self.clock.now()
         if now >= self._next_heartbeat:
             await self._heartbeat(now)
-        wanted, claimed = await self._claim(now) if not self._stopping else (0, 0)
+        claiming = not self._stopping and not self.paused
+        wanted, claimed = await self._claim(now) if claiming else (0, 0)
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         for worker in ready:
             if should_retire(

@@ -34,14 +34,25 @@ class Rescuer:
         # After a restart the lost jobs run again at once: the restart was the pause.
         backoff = _no_backoff if everything else self.runner.backoff
         rescued = await self.store.rescue(self.clock.now(), everything, backoff)
+        self._announce(rescued, "rescued %d jobs of lost workers", "jobs_rescued")
+        return rescued
+
+    def _announce(self, rescued: list[Rescued], message: str, action: str) -> None:
+        """Wake the pools of the requeued jobs' types, and log how many there were."""
         for job_type in {r.job_type for r in rescued}:
             self.notify(job_type)
         if rescued:
-            log.warning(
-                "rescued %d jobs of lost workers",
-                len(rescued),
-                extra={"action": "jobs_rescued"},
-            )
+            log.warning(message, len(rescued), extra={"action": action})
+
+    async def recover(self, job_types: list[str]) -> list[Rescued]:
+        """At startup: requeue what the previous process held, as suspects of its death.
+
+        `job_types` are those run by in-process workers; see `JobStore.recover`.
+        """
+        rescued = await self.store.recover(self.clock.now(), job_types)
+        self._announce(
+            rescued, "requeued %d jobs held when jobd last stopped unexpectedly", "jobs_recovered"
+        )
         return rescued
 
     async def run_forever(self) -> None:

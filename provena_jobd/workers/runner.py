@@ -16,7 +16,8 @@ from ..models import INFO_IN_PROGRESS, INFO_UNHANDLED, JobStatus
 from ..payloads import RESULT_MODELS, PayloadInvalid, check
 from ..queue.backoff import backoff_s
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
-from .handlers import HandlerRegistry, JobContext, Launcher
+from .handlers import Handler, HandlerRegistry, JobContext, Launcher
+from .watchdog import HANDLER_TASK_PREFIX, LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ RETRYING = "Attempt {attempt} failed and will be retried after {delay:g} s: {err
 RETRIES_EXHAUSTED = "Job failed, err: {error} (gave up after {attempt} attempts)."
 BAD_RESULT_SHAPE = "Job failed, err: the handler's result does not fit {sub_type}: {error}."
 CANCELLED_RUNNING = "{info} It was running; anything it had launched was discarded."
+CANCELLED_LATE = "Cancelled."
+NOT_JSON = "Job failed, err: the handler's result cannot be sent as JSON: {error}."
+ABANDONED = "It ignored the stop and was abandoned."
+# How long (clock time) a stopped handler gets to end before the runner abandons it.
+CANCEL_GRACE_S = 5.0
 
 
 def _no_op() -> None:
@@ -55,6 +61,45 @@ class JobRunner:
         self.public_url = ""  # set once the HTTP server knows its URL (report links)
         # Jobs whose cancellation was requested while running: session id -> info.
         self.cancelling: dict[str, str] = {}
+        # Running jobs: session id -> (the runner's task, the handler's task).
+        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Task[Any]]] = {}
+        # Names the handler that blocks the event loop, if one does (started by the server).
+        self.watchdog = LoopWatchdog()
+        # Handlers that ignored a stop: kept referenced until they end on their own.
+        self._abandoned: set[asyncio.Task[Any]] = set()
+
+    @property
+    def abandoned(self) -> int:
+        """How many handlers ignored their cancellation and are still running."""
+        return len(self._abandoned)
+
+    def cancel(self, session_id: str, info: str) -> bool:
+        """Ask a running job to stop; it ends FAILED with `info`. False if it is not running."""
+        running = self._running.get(session_id)
+        if running is None:
+            return False
+        self.cancelling[session_id] = info
+        runner, handler = running
+        if not handler.done():
+            runner.cancel()  # the runner stops the handler; else it sees `cancelling`
+        return True
+
+    async def _stop_handler(self, job: ClaimedJob, task: asyncio.Task[Any]) -> bool:
+        """Cancel a handler and give it CANCEL_GRACE_S to end; False if it was abandoned."""
+        task.cancel()
+        try:
+            await self.clock.wait_for(asyncio.shield(task), CANCEL_GRACE_S)
+            return True
+        except TimeoutError:
+            log.warning(
+                "handler %s of job %s ignored its cancellation; abandoned",
+                job.job_sub_type,
+                job.session_id,
+                extra={"action": "handler_abandoned", "session_id": job.session_id},
+            )
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
+            return False
 
     def backoff(self, attempt: int) -> float:
         """Seconds before the next attempt after `attempt` failed ones."""
@@ -89,36 +134,69 @@ class JobRunner:
             public_url=self.public_url,
         )
 
-        async def call() -> tuple[Any, BaseException | None]:
-            # Catch the handler's own exceptions here, so a TimeoutError below can only
-            # be the clock's.
-            try:
-                return await handler(context, msgspec.json.decode(job.payload)), None
-            except Exception as exc:
-                return None, exc
-
+        # The handler runs in its own task, so that a handler which swallows cancellation
+        # can be abandoned: the runner stops awaiting it and ends the attempt regardless.
+        task = asyncio.create_task(
+            _call(handler, context, job.payload), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
+        )
+        self.watchdog.running(job.session_id, job.job_sub_type)
+        current = asyncio.current_task()
+        assert current is not None
+        self._running[job.session_id] = (current, task)
         try:
-            result, error = await self.clock.wait_for(call(), settings.timeout_s)
+            await self._run_handler(job, task, context, settings, release)
+        finally:
+            self._running.pop(job.session_id, None)
+            self.cancelling.pop(job.session_id, None)
+            self.watchdog.done(job.session_id)
+
+    async def _run_handler(
+        self,
+        job: ClaimedJob,
+        task: asyncio.Task[tuple[Any, BaseException | None]],
+        context: JobContext,
+        settings: PoolSettings,
+        release: Callable[[], None],
+    ) -> None:
+        """Await the handler under its timeout and a possible cancel, then end the attempt."""
+        try:
+            result, error = await self.clock.wait_for(asyncio.shield(task), settings.timeout_s)
         except TimeoutError:
-            await self._fail(job, TIMED_OUT.format(timeout=settings.timeout_s))
+            abandoned = not await self._stop_handler(job, task)
+            timed_out = TIMED_OUT.format(timeout=settings.timeout_s)
+            await self._fail(job, f"{timed_out} {ABANDONED}" if abandoned else timed_out)
             return
         except asyncio.CancelledError:
             info = self.cancelling.pop(job.session_id, None)
-            task = asyncio.current_task()
-            if info is None or task is None:
+            runner = asyncio.current_task()
+            if info is None or runner is None:
+                await self._stop_handler(job, task)
                 raise  # a shutdown: the pool requeues the job
-            task.uncancel()
+            runner.uncancel()
+            await self._stop_handler(job, task)
             await self._fail(job, CANCELLED_RUNNING.format(info=info))
             return
         finally:
-            self.cancelling.pop(job.session_id, None)
             release()
+        cancelled = self.cancelling.pop(job.session_id, None)
+        if cancelled is not None:
+            # Cancelled as it returned: whatever it returned, the cancel was answered first.
+            await self._fail(job, CANCELLED_RUNNING.format(info=cancelled))
+            return
         if isinstance(error, RetryLater):
             await self._retry_or_fail(job, str(error) or type(error).__name__)
         elif isinstance(error, JobFailed):
             await self._fail(job, FAILED.format(error=str(error).rstrip(".")))
         elif error is not None:
-            log.info("handler failed", extra={"action": "job_failed", "session_id": job.session_id})
+            # One line, the job's info says the rest (the reference logs no traceback).
+            log.log(
+                logging.INFO if isinstance(error, Exception) else logging.WARNING,
+                "handler %s of job %s raised %r",
+                job.job_sub_type,
+                job.session_id,
+                error,
+                extra={"action": "job_failed", "session_id": job.session_id},
+            )
             await self._fail(job, INFO_UNHANDLED.format(error=_describe(error)))
         elif not isinstance(result, dict):
             await self._fail(job, BAD_RESULT.format(kind=type(result).__name__))
@@ -128,18 +206,28 @@ class JobRunner:
             except PayloadInvalid as exc:
                 await self._fail(job, BAD_RESULT_SHAPE.format(sub_type=job.job_sub_type, error=exc))
                 return
-            await self.store.finish(
+            try:
+                encoded = msgspec.json.encode(result)
+            except (TypeError, ValueError, OverflowError) as exc:
+                await self._fail(job, NOT_JSON.format(error=exc))
+                return
+            succeeded = await self.store.finish(
                 Finish(
                     session_id=job.session_id,
                     attempt=job.attempt,
                     status=JobStatus.SUCCEEDED,
                     info=context.info,
-                    result=msgspec.json.encode(result),
+                    result=encoded,
                     now=self.clock.now(),
                     launches=context.launches,
                     records=context.records,
                 )
             )
+            if not succeeded:
+                # Either the attempt lost its lease (then this is a no-op too), or a cancel
+                # was committed first: the store never lets a cancelled job succeed.
+                cancel = self.cancelling.pop(job.session_id, None) or CANCELLED_LATE
+                await self._fail(job, CANCELLED_RUNNING.format(info=cancel))
 
     async def _retry_or_fail(self, job: ClaimedJob, error: str) -> None:
         if job.attempt >= job.max_attempts:
@@ -169,6 +257,27 @@ class JobRunner:
         )
 
 
+async def _call(
+    handler: Handler, context: JobContext, payload: bytes
+) -> tuple[Any, BaseException | None]:
+    """Run a handler, returning (result, None) or (None, what it raised).
+
+    Everything is caught, BaseException included: a handler's SystemExit, KeyboardInterrupt
+    or library-specific BaseException is its own failure, and must not escape into the event
+    loop, where asyncio re-raises SystemExit and KeyboardInterrupt out of the loop itself.
+    """
+    try:
+        return await handler(context, msgspec.json.decode(payload)), None
+    except BaseException as exc:
+        return None, exc
+
+
 def _describe(error: BaseException) -> str:
-    """The exception as the reference prints it: its message, or its repr if it has none."""
+    """The exception as the reference prints it: its message, or its repr if it has none.
+
+    A BaseException that is not an Exception (SystemExit, KeyboardInterrupt, a library's
+    own) is shown by its repr, so that `SystemExit(3)` does not read as a bare "3".
+    """
+    if not isinstance(error, Exception):
+        return repr(error)
     return str(error) or repr(error)

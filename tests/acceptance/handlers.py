@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from typing import Any
 
 import anyio
@@ -27,3 +29,48 @@ async def hold(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             return {"held": True}
         await asyncio.sleep(0.01)
     raise TimeoutError(f"{go} never appeared")
+
+
+MISBEHAVING_CONFIG = """
+[jobs.EXIT]
+job_type = "EMAIL"
+handler = "python"
+callable = "tests.acceptance.handlers:exit_jobd"
+
+[jobs.INTERRUPT]
+job_type = "EMAIL"
+handler = "python"
+callable = "tests.acceptance.handlers:interrupt"
+
+[jobs.EXIT_LATER]
+job_type = "EMAIL"
+handler = "python"
+callable = "tests.acceptance.handlers:exit_from_a_callback"
+
+[jobs.CRASH]
+job_type = "EMAIL"
+handler = "python"
+callable = "tests.acceptance.handlers:crash"
+"""
+
+
+async def exit_jobd(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Call sys.exit(), as a script turned into a handler might."""
+    sys.exit(payload.get("code", 1))
+
+
+async def interrupt(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Raise KeyboardInterrupt from inside a handler."""
+    raise KeyboardInterrupt
+
+
+async def exit_from_a_callback(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Raise SystemExit from a loop callback, outside the handler's task: jobd cannot catch it."""
+    asyncio.get_running_loop().call_soon(sys.exit, 4)
+    await asyncio.sleep(10)
+    return {}
+
+
+async def crash(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Kill the whole process, as a segfaulting extension or os._exit would."""
+    os._exit(70)

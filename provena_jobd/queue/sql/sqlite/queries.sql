@@ -136,3 +136,29 @@ DELETE FROM records WHERE session_id = ?;
 
 -- name: delete_batch
 DELETE FROM batches WHERE batch_id = ?;
+
+-- name: held_jobs
+-- Every job a process held (at startup: the process that died).
+SELECT session_id, job_type, attempt, max_attempts, suspect FROM jobs
+WHERE status IN ('DEQUEUED', 'IN_PROGRESS');
+
+-- name: requeue_suspect
+-- Back to PENDING as a suspect of a crash; `attempt - ?` refunds the attempt (1) or not (0).
+UPDATE jobs SET status = 'PENDING', info = ?, run_after = ?, attempt = attempt - ?, suspect = 1,
+                lease_expires_at = NULL, worker_id = NULL, started_timestamp = NULL
+WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
+
+-- name: claim_suspect
+-- The oldest suspect, whatever its type, to run alone.
+UPDATE jobs
+SET status = 'DEQUEUED', info = :info, attempt = attempt + 1, worker_id = :worker_id,
+    lease_expires_at = :lease_expires_at
+WHERE seq = (SELECT seq FROM jobs WHERE suspect = 1 AND status = 'PENDING' ORDER BY seq LIMIT 1)
+RETURNING seq, session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
+          payload, attempt, max_attempts;
+
+-- name: clear_suspect
+UPDATE jobs SET suspect = 0 WHERE session_id = ?;
+
+-- name: count_suspects
+SELECT count(*) FROM jobs WHERE suspect = 1 AND status IN ('PENDING', 'DEQUEUED', 'IN_PROGRESS');

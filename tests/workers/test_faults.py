@@ -1,0 +1,191 @@
+"""Handlers that misbehave: whatever they raise, swallow or return, the attempt ends at once,
+FAILED with the real error, and the pool keeps running other jobs (issue 18, items 1-3)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from provena_jobd.clock import FakeClock
+from provena_jobd.models import JobStatus
+from provena_jobd.workers.handlers import Handler, JobContext
+from provena_jobd.workers.runner import CANCEL_GRACE_S
+from tests.helpers import eventually, job_in, settle
+from tests.workers.test_pool import DONE, Starter, advance, launch, sleeping_handler
+
+
+class Poison(BaseException):
+    """A custom BaseException, as some libraries raise."""
+
+
+def raising(error: BaseException) -> Handler:
+    """A handler that raises `error` at once (the first time only)."""
+    raised: list[bool] = []
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        if not raised:
+            raised.append(True)
+            raise error
+        return {}
+
+    return handler
+
+
+def stubborn(swallowed: list[str], result: dict[str, Any] | None = None) -> Handler:
+    """A handler that swallows the first cancellation; then returns `result`, or sleeps on.
+
+    A second cancellation (the test's teardown) ends it, so no task outlives the test.
+    """
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            await context.clock.sleep(3_600)
+        except asyncio.CancelledError:
+            swallowed.append(context.session_id)
+            if result is not None:
+                return result
+        await asyncio.Event().wait()
+        return {}
+
+    return handler
+
+
+async def test_sys_exit_in_a_handler_fails_its_job_and_jobd_keeps_running(
+    start: Starter,
+) -> None:
+    server = await start({"SEND_EMAIL": raising(SystemExit(3)), "EMAIL_WAKE_UP": raising(Poison())})
+    job = await job_in(server.store, await launch(server), *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info == "Callback function raised unhandled exception. Error: SystemExit(3)."
+    # The pool still runs jobs: the next one succeeds.
+    again = await job_in(server.store, await launch(server), *DONE)
+    assert again.status is JobStatus.SUCCEEDED
+
+
+async def test_keyboard_interrupt_in_a_handler_fails_only_its_job(start: Starter) -> None:
+    server = await start({"SEND_EMAIL": raising(KeyboardInterrupt())})
+    job = await job_in(server.store, await launch(server), *DONE)
+    assert job.status is JobStatus.FAILED
+    assert job.info == "Callback function raised unhandled exception. Error: KeyboardInterrupt()."
+    assert (await job_in(server.store, await launch(server), *DONE)).status is JobStatus.SUCCEEDED
+
+
+async def test_a_custom_base_exception_fails_the_job_at_once_without_retries(
+    start: Starter,
+) -> None:
+    server = await start({"SEND_EMAIL": raising(Poison("the library gave up"))})
+    job = await job_in(server.store, await launch(server), *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info == (
+        "Callback function raised unhandled exception. Error: Poison('the library gave up')."
+    )
+
+
+async def test_a_result_json_cannot_encode_fails_the_job_with_the_reason(start: Starter) -> None:
+    async def unencodable(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"when": object()}
+
+    server = await start({"SEND_EMAIL": unencodable, "EMAIL_WAKE_UP": unencodable})
+    job = await job_in(server.store, await launch(server, "EMAIL_WAKE_UP"), *DONE)  # type: ignore[arg-type]
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info is not None
+    assert job.info.startswith("Job failed, err: the handler's result cannot be sent as JSON")
+
+
+async def test_a_handler_that_swallows_cancellation_still_times_out(
+    start: Starter, clock: FakeClock
+) -> None:
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await advance(server, clock, 10)
+    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    await advance(server, clock, CANCEL_GRACE_S)
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info == (
+        "Job timed out: its handler ran longer than 10 s and was stopped. "
+        "It ignored the stop and was abandoned."
+    )
+
+
+async def test_a_cancelled_job_never_ends_succeeded_even_if_its_handler_ignores_it(
+    start: Starter, clock: FakeClock
+) -> None:
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed, result={"sent": True})})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await server.cancel(session_id, None, by="admin")
+    job = await job_in(server.store, session_id, *DONE)
+    assert swallowed == [session_id]
+    assert (job.status, job.info) == (
+        JobStatus.FAILED,
+        "Cancelled by admin. It was running; anything it had launched was discarded.",
+    )
+
+
+async def test_a_cancel_that_a_handler_keeps_ignoring_ends_the_job_after_the_grace(
+    start: Starter, clock: FakeClock
+) -> None:
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await server.cancel(session_id, None, by="admin")
+    await settle()
+    await advance(server, clock, CANCEL_GRACE_S)
+    job = await job_in(server.store, session_id, *DONE)
+    assert job.status is JobStatus.FAILED and job.info is not None
+    assert job.info.startswith("Cancelled by admin.")
+
+
+async def test_a_cancel_that_lands_after_the_handler_returned_still_wins(
+    start: Starter,
+) -> None:
+    # The cancel is committed between the handler's return and the runner's finish.
+    returned = asyncio.Event()
+    proceed = asyncio.Event()
+
+    async def quick(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"sent": True}
+
+    server = await start({"SEND_EMAIL": quick})
+    original_finish = server.store.finish
+
+    async def finish_after_cancel(finish: Any) -> bool:
+        returned.set()
+        await proceed.wait()
+        return await original_finish(finish)
+
+    server.store.finish = finish_after_cancel  # type: ignore[method-assign]
+    session_id = await launch(server)
+    await asyncio.wait_for(returned.wait(), 5)
+    await server.cancel(session_id, None, by="admin")
+    proceed.set()
+    job = await job_in(server.store, session_id, *DONE)
+    assert job.status is JobStatus.FAILED and job.info is not None
+    assert job.info.startswith("Cancelled by admin.")
+
+
+async def test_graceful_stop_requeues_a_job_whose_handler_ignores_the_stop(
+    start: Starter, clock: FakeClock
+) -> None:
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    stopping = asyncio.create_task(server.stop(grace_s=1))
+    await settle()
+    await advance(server, clock, 1)
+    await settle()
+    await advance(server, clock, CANCEL_GRACE_S)
+    await asyncio.wait_for(stopping, 5)
+    reopened = await start({"SEND_EMAIL": sleeping_handler(0)})
+    job = await job_in(reopened.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def _async(value: bool) -> bool:
+    return value
