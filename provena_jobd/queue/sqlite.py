@@ -22,7 +22,6 @@ from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .sql import migrations, queries
 from .sqlite_prune import prune_step
 from .store import (
-    BackoffPolicy,
     CancelOutcome,
     Claim,
     ClaimedJob,
@@ -37,6 +36,7 @@ from .store import (
     Prune,
     Pruned,
     Requeue,
+    Rescue,
     Rescued,
 )
 from .writer import GroupCommitWriter
@@ -290,9 +290,9 @@ class SqliteStore:
         held: int = await self._writer.submit(_extend_leases, (leases, lease_expires_at))
         return held
 
-    async def rescue(self, now: float, everything: bool, backoff: BackoffPolicy) -> list[Rescued]:
+    async def rescue(self, rescue: Rescue) -> list[Rescued]:
         """Requeue or fail jobs whose worker is gone."""
-        rescued: list[Rescued] = await self._writer.submit(_rescue, (now, everything, backoff))
+        rescued: list[Rescued] = await self._writer.submit(_rescue, rescue)
         if rescued:
             self.on_change(r.session_id for r in rescued)
         return rescued
@@ -608,15 +608,13 @@ def _extend_leases(
     return results
 
 
-def _rescue(
-    connection: sqlite3.Connection, requests: Sequence[tuple[float, bool, BackoffPolicy]]
-) -> list[list[Rescued]]:
+def _rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[list[Rescued]]:
     results = []
-    for now, everything, backoff in requests:
-        horizon = float("inf") if everything else now
+    for request in requests:
+        now, backoff = request.now, request.backoff
         rescued = []
         for session_id, job_type, attempt, max_attempts in connection.execute(
-            Q["expired_leases"], (horizon,)
+            Q["expired_leases"], (request.horizon,)
         ).fetchall():
             if attempt >= max_attempts:
                 applied = connection.execute(
@@ -634,7 +632,13 @@ def _rescue(
             else:
                 applied = connection.execute(
                     Q["requeue_job"],
-                    (_LOST.format(attempt=attempt), now + backoff(attempt), 0, session_id, attempt),
+                    (
+                        _LOST.format(attempt=attempt),
+                        now + backoff.after(attempt),
+                        0,
+                        session_id,
+                        attempt,
+                    ),
                 ).rowcount
                 status = JobStatus.PENDING
             if applied:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from ..clock import Clock
-from ..queue.store import JobStore, Rescued
+from ..queue.store import Backoff, JobStore, Rescue, Rescued
 from .runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,13 @@ class Rescuer:
         self.clock = clock
         self.interval_s = interval_s
         self.notify = notify
+        queue = runner.queue
+        self.backoff = Backoff(base_s=queue.backoff_base_s, max_s=queue.backoff_max_s)
 
-    async def run_once(self, everything: bool = False) -> list[Rescued]:
-        """Rescue the jobs whose lease has expired (every held job, with `everything`)."""
-        # After a restart the lost jobs run again at once: the restart was the pause.
-        backoff = _no_backoff if everything else self.runner.backoff
-        rescued = await self.store.rescue(self.clock.now(), everything, backoff)
+    async def run_once(self) -> list[Rescued]:
+        """Rescue the jobs whose lease has expired."""
+        now = self.clock.now()
+        rescued = await self.store.rescue(Rescue(now=now, horizon=now, backoff=self.backoff))
         self._announce(rescued, "rescued %d jobs of lost workers", "jobs_rescued")
         return rescued
 
@@ -63,7 +64,3 @@ class Rescuer:
                 await self.run_once()
             except Exception:
                 log.exception("rescue failed", extra={"action": "rescue_failed"})
-
-
-def _no_backoff(attempt: int) -> float:
-    return 0.0

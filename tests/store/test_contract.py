@@ -13,6 +13,7 @@ import pytest
 from provena_jobd.models import JobStatus, JobSubType, JobType
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import (
+    Backoff,
     Claim,
     ClaimedJob,
     Finish,
@@ -25,6 +26,7 @@ from provena_jobd.queue.store import (
     Position,
     Prune,
     Requeue,
+    Rescue,
 )
 
 NOW = 1_800_000_000.0
@@ -99,10 +101,6 @@ def finish(job: ClaimedJob, status: JobStatus = JobStatus.SUCCEEDED, now: float 
         result=result,
         now=now,
     )
-
-
-def no_backoff(attempt: int) -> float:
-    return 0.0
 
 
 # -- launching and reading ------------------------------------------------------------------
@@ -266,14 +264,14 @@ async def test_a_finished_job_never_changes_again(store: JobStore) -> None:
         Requeue(session_id=held.session_id, attempt=held.attempt, info=None, run_after=NOW)
     )
     assert await store.extend_leases([lease], NOW + 99) == 0
-    assert await store.rescue(NOW + 1_000, everything=True, backoff=no_backoff) == []
+    assert await store.rescue(Rescue(now=NOW + 1_000, horizon=float("inf"))) == []
     assert await store.get(held.session_id) == before
 
 
 async def test_a_stale_attempt_is_fenced_out(store: JobStore) -> None:
     await store.launch([new_job()])
     first = await claim_one(store)
-    rescued = await store.rescue(NOW + 31, everything=False, backoff=no_backoff)
+    rescued = await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))
     assert [r.status for r in rescued] == [JobStatus.PENDING]
     second = await claim_one(store, now=NOW + 31)
     assert second.attempt == first.attempt + 1
@@ -313,14 +311,16 @@ async def test_heartbeats_keep_a_lease_alive(store: JobStore) -> None:
     await store.launch([new_job()])
     held = await claim_one(store)
     assert await store.extend_leases([Lease(held.session_id, held.attempt)], NOW + 90) == 1
-    assert await store.rescue(NOW + 60, everything=False, backoff=no_backoff) == []
-    assert len(await store.rescue(NOW + 91, everything=False, backoff=no_backoff)) == 1
+    assert await store.rescue(Rescue(now=NOW + 60, horizon=NOW + 60)) == []
+    assert len(await store.rescue(Rescue(now=NOW + 91, horizon=NOW + 91))) == 1
 
 
 async def test_rescue_requeues_with_backoff_then_fails_past_max_attempts(store: JobStore) -> None:
     await store.launch([new_job(max_attempts=2)])
     held = await claim_one(store)
-    rescued = await store.rescue(NOW + 31, everything=False, backoff=lambda attempt: 5.0 * attempt)
+    rescued = await store.rescue(
+        Rescue(now=NOW + 31, horizon=NOW + 31, backoff=Backoff(base_s=5, max_s=5))
+    )
     assert [(r.session_id, r.status) for r in rescued] == [(held.session_id, JobStatus.PENDING)]
     job = await store.get(held.session_id)
     assert job is not None and job.status is JobStatus.PENDING
@@ -328,18 +328,18 @@ async def test_rescue_requeues_with_backoff_then_fails_past_max_attempts(store: 
     assert await store.count_waiting(JobType.EMAIL, NOW + 35, 10) == 0  # backing off 5 s
     again = await claim_one(store, now=NOW + 36)
     assert again.attempt == 2
-    rescued = await store.rescue(NOW + 1_000, everything=False, backoff=no_backoff)
+    rescued = await store.rescue(Rescue(now=NOW + 1_000, horizon=NOW + 1_000))
     assert [r.status for r in rescued] == [JobStatus.FAILED]
     job = await store.get(held.session_id)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.info is not None and "2 attempts" in job.info and bytes(job.result) == b"null"
 
 
-async def test_rescue_of_everything_takes_unexpired_leases_too(store: JobStore) -> None:
+async def test_rescue_takes_leases_expired_before_its_horizon(store: JobStore) -> None:
     await store.launch([new_job(), new_job()])
-    await claim_one(store)
-    assert await store.rescue(NOW, everything=False, backoff=no_backoff) == []
-    rescued = await store.rescue(NOW, everything=True, backoff=no_backoff)
+    await claim_one(store)  # its lease runs to NOW + 30
+    assert await store.rescue(Rescue(now=NOW, horizon=NOW + 30)) == []
+    rescued = await store.rescue(Rescue(now=NOW, horizon=NOW + 30.5))
     assert len(rescued) == 1
     assert await store.count_waiting(JobType.EMAIL, NOW, 10) == 2
 
