@@ -254,8 +254,8 @@ def _serve_with(
 
     log_level, log_format = logging_options
     logs.configure(log_level, log_format, secret_values(settings))
-    db_dir = Path(settings.storage.db).resolve().parent
-    if not db_dir.is_dir():
+    db_dir = Path(config.sqlite_path(settings.storage.db)).resolve().parent
+    if not config.is_postgres_url(settings.storage.db) and not db_dir.is_dir():
         _fail(f"the database folder does not exist: {db_dir}")
     _install_uvloop()
     try:

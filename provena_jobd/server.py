@@ -16,8 +16,8 @@ from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
 from .metrics import Metrics, ScrapeState
 from .models import Job
+from .queue.backends import is_shared, open_store
 from .queue.metered import MeteredStore
-from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
 from .workers.builtin import builtin_handlers
@@ -70,9 +70,9 @@ class JobdServer:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.store: JobStore = store or SqliteStore(
-            settings.storage.db, settings.storage.durability
-        )
+        self.store: JobStore = store or open_store(settings.storage)
+        # Several nodes on one database: no node may treat what is held as its own.
+        self.shared = is_shared(settings.storage)
         self.feed = ChangeFeed(self.store, self.clock, settings.server.event_buffer)
         self.store.on_change = self.feed.changed
         self.metrics = Metrics()
@@ -144,11 +144,13 @@ class JobdServer:
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
         await self.store.open()
         try:
-            # Single node: no worker of an earlier process can still be alive. What it held
-            # becomes a suspect of its death, run alone before anything else.
-            await self.rescuer.recover(
-                [t for t, pool in self.pools.items() if isinstance(pool, Pool)]
-            )
+            if not self.shared:
+                # Single node: no worker of an earlier process can still be alive. What it
+                # held becomes a suspect of its death, run alone before anything else. With
+                # several nodes, live ones may hold jobs: only expired leases are rescued.
+                await self.rescuer.recover(
+                    [t for t, pool in self.pools.items() if isinstance(pool, Pool)]
+                )
             # A job type removed from the config has no pool: its jobs would wait forever.
             await self.store.fail_unknown_types(
                 list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
@@ -238,7 +240,7 @@ class JobdServer:
 
     async def metrics_text(self) -> bytes:
         """Every metric in the Prometheus text format, the gauges read now."""
-        writer = self.store.writer if isinstance(self.store, SqliteStore) else None
+        writer = getattr(self.store, "writer", None)  # the backend's group commit, if any
         state = ScrapeState(
             pools=await self.pool_snapshots(),
             idle_stops={t: p.idle_stops for t, p in self.pools.items() if isinstance(p, Pool)},

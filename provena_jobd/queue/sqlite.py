@@ -19,6 +19,7 @@ import msgspec
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
+from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
 from .sql import migrations, queries
 from .sqlite_prune import prune_step
 from .store import (
@@ -60,25 +61,6 @@ WITH RECURSIVE down(session_id, depth) AS (
 SELECT {", ".join("jobs." + column.strip() for column in _JOB_COLUMNS.split(","))}
 FROM jobs JOIN down USING (session_id) ORDER BY jobs.seq LIMIT ?
 """
-_LOST = "Requeued: its worker was lost (lease expired or jobd restarted) on attempt {attempt}."
-_GAVE_UP = (
-    "Job failed: its worker was lost (lease expired or jobd restarted) on each of "
-    "{attempt} attempts; giving up."
-)
-
-
-_SUSPECT = (
-    "Requeued: jobd stopped unexpectedly while this job ran beside others (attempt "
-    "{attempt}, not counted). It runs again alone first, to see whether it was the cause."
-)
-_RAN_ALONE = (
-    "Requeued: jobd stopped unexpectedly while this job ran alone (attempt {attempt} "
-    "counted). It runs alone again."
-)
-_CULPRIT = (
-    "Job failed: jobd stopped unexpectedly each time it ran this job alone "
-    "({attempt} attempts), so the job is taken to be the cause."
-)
 
 
 def _ignore(session_ids: Iterable[str]) -> None:
@@ -621,7 +603,7 @@ def _rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[
                     Q["finish_job"],
                     (
                         JobStatus.FAILED.value,
-                        _GAVE_UP.format(attempt=attempt),
+                        GAVE_UP.format(attempt=attempt),
                         None,
                         round(now, 3),
                         session_id,
@@ -633,7 +615,7 @@ def _rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[
                 applied = connection.execute(
                     Q["requeue_job"],
                     (
-                        _LOST.format(attempt=attempt),
+                        LOST.format(attempt=attempt),
                         now + backoff.after(attempt),
                         0,
                         session_id,
@@ -659,13 +641,13 @@ def _recover(
             if job_type not in job_types:
                 continue  # held by a worker outside jobd, which may still be alive
             if not suspect:
-                info, refund = _SUSPECT.format(attempt=attempt), 1
+                info, refund = SUSPECT.format(attempt=attempt), 1
             elif attempt >= max_attempts:
                 connection.execute(
                     Q["finish_job"],
                     (
                         JobStatus.FAILED.value,
-                        _CULPRIT.format(attempt=attempt),
+                        CULPRIT.format(attempt=attempt),
                         None,
                         round(now, 3),
                         session_id,
@@ -677,7 +659,7 @@ def _recover(
                 )
                 continue
             else:
-                info, refund = _RAN_ALONE.format(attempt=attempt), 0
+                info, refund = RAN_ALONE.format(attempt=attempt), 0
             connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
             rescued.append(
                 Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)

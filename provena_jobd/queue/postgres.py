@@ -1,0 +1,610 @@
+"""The PostgreSQL backend of the job store: several jobd nodes on one database.
+
+Why asyncpg: it speaks PostgreSQL's binary protocol natively on asyncio (no thread per
+connection, as psycopg's sync API or aiosqlite need), has LISTEN/NOTIFY callbacks built in,
+and is the fastest maintained Python driver, which matters for a queue whose every job is a
+few statements.
+
+Claims take rows with `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on or
+take each other's jobs. Every transition is guarded by status and attempt, as on SQLite.
+Each write transaction sends a NOTIFY with the ids of the jobs it changed; every node
+LISTENs, so the change feed (event streams, long-polling fetches) sees every node's changes,
+and only after they are committed (PostgreSQL delivers a NOTIFY at commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from ..errors import StorageError
+from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from .group_commit import GroupCommit, Step
+from .messages import GAVE_UP, LOST
+from .postgres_prune import prune_step
+from .sql import migrations, queries
+from .store import (
+    CancelOutcome,
+    Claim,
+    ClaimedJob,
+    Finish,
+    InvalidPosition,
+    Lease,
+    ListScope,
+    NewJob,
+    NewRecord,
+    Page,
+    Position,
+    Prune,
+    Pruned,
+    Requeue,
+    Rescue,
+    Rescued,
+)
+
+log = logging.getLogger(__name__)
+
+Q = queries("postgres")
+CHANGES = "jobd_changes"  # NOTIFY channel: comma-separated ids of changed jobs
+WAITING = "jobd_waiting"  # NOTIFY channel: a job type that has new waiting jobs
+# NOTIFY payloads must stay under 8000 bytes: ids go out in chunks of this many.
+_IDS_PER_NOTIFY = 150
+# Two nodes starting at once migrate one after the other.
+_MIGRATION_LOCK = 0x6A6F6264  # "jobd"
+
+Connection = Any  # asyncpg.Connection (or a pool's proxy of one); asyncpg has no type stubs
+
+
+def _ignore(session_ids: Iterable[str]) -> None:
+    """The default change listener."""
+
+
+def _ignore_type(job_type: str) -> None:
+    """The default wake-up listener."""
+
+
+def _job(row: Any) -> Job:
+    result = row["result"]
+    return Job(
+        session_id=row["session_id"],
+        created_timestamp=row["created_timestamp"],
+        username=row["username"],
+        batch_id=row["batch_id"],
+        payload=msgspec.Raw(row["payload"]),
+        job_type=row["job_type"],
+        job_sub_type=row["job_sub_type"],
+        status=JobStatus(row["status"]),
+        info=row["info"],
+        result=NULL_RAW if result is None else msgspec.Raw(result),
+        started_timestamp=row["started_timestamp"],
+        finished_timestamp=row["finished_timestamp"],
+        attempt=row["attempt"],
+        parent_session_id=row["parent_session_id"],
+        retry_of=row["retry_of"],
+        progress=row["progress"],
+    )
+
+
+def _claimed(row: Any) -> ClaimedJob:
+    return ClaimedJob(
+        session_id=row["session_id"],
+        created_timestamp=row["created_timestamp"],
+        username=row["username"],
+        batch_id=row["batch_id"],
+        job_type=row["job_type"],
+        job_sub_type=row["job_sub_type"],
+        payload=bytes(row["payload"]),
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+    )
+
+
+class PostgresStore:
+    """A `JobStore` on a PostgreSQL database, shared by any number of jobd nodes."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: Any = None  # asyncpg.Pool
+        self._listener: Any = None  # asyncpg.Connection kept for LISTEN
+        self._group: GroupCommit[Connection] = GroupCommit(self._transaction)
+        # Told the ids of the jobs each committed write changed, on any node.
+        self.on_change: Callable[[Iterable[str]], None] = _ignore
+        # Told a job type when any node made jobs of it claimable (wake-ups across nodes).
+        self.on_waiting: Callable[[str], None] = _ignore_type
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, migrate (under an advisory lock), and start listening."""
+        try:
+            self._pool = await asyncpg.create_pool(self.url, min_size=2, max_size=self.pool_size)
+            async with self._pool.acquire() as connection:
+                await _migrate(connection)
+            self._listener = await asyncpg.connect(self.url)
+            await self._listener.add_listener(CHANGES, self._changed)
+            await self._listener.add_listener(WAITING, self._waiting)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.close()
+            raise StorageError(f"cannot use database {_safe(self.url)}: {exc}") from None
+
+    async def close(self) -> None:
+        """Wait for queued writes, then disconnect."""
+        await self._group.idle()
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def maintain(self) -> None:
+        """Nothing to do: PostgreSQL's autovacuum does the housekeeping."""
+
+    async def idle(self) -> None:
+        """Wait until every queued write is committed (tests use it instead of sleeping)."""
+        await self._group.idle()
+
+    @property
+    def writer(self) -> GroupCommit[Connection]:
+        """The group commit (its counters show how well writes batch)."""
+        return self._group
+
+    def _changed(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        self.on_change(payload.split(","))
+
+    def _waiting(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        self.on_waiting(payload)
+
+    async def _transaction(self, step: Step[Connection], arguments: Sequence[Any]) -> list[Any]:
+        pool = self._pool
+        if pool is None:
+            raise StorageError("the job store is not open")
+        try:
+            async with pool.acquire() as connection, connection.transaction():
+                return await step(connection, arguments)
+        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError) as exc:
+            raise StorageError(f"write failed: {exc}") from None
+
+    async def _fetch(self, sql: str, *parameters: Any) -> list[Any]:
+        pool = self._pool
+        if pool is None:
+            raise StorageError("the job store is not open")
+        try:
+            return list(await pool.fetch(sql, *parameters))
+        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError) as exc:
+            raise StorageError(f"read failed: {exc}") from None
+
+    # -- launching and reading --------------------------------------------------------------
+
+    async def launch(self, jobs: list[NewJob]) -> None:
+        """Insert jobs as PENDING, durably (committed before this returns)."""
+        await self._group.submit(_launch_step, jobs)
+
+    async def get(self, session_id: str) -> Job | None:
+        """One job by id."""
+        rows = await self._fetch(Q["get_job"], session_id)
+        return _job(rows[0]) if rows else None
+
+    async def batch_owner(self, batch_id: str) -> str | None:
+        """The batch's creator."""
+        rows = await self._fetch(Q["get_batch_owner"], batch_id)
+        return str(rows[0]["username"]) if rows else None
+
+    async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
+        """A keyset page, newest first."""
+        where: list[str] = []
+        parameters: list[Any] = []
+
+        def mark(value: Any) -> str:
+            parameters.append(value)
+            return f"${len(parameters)}"
+
+        if scope.batch_id is not None:
+            where.append(f"batch_id = {mark(scope.batch_id)}")
+        if scope.username is not None:
+            where.append(f"username = {mark(scope.username)}")
+        if after is not None:
+            seq = await self._position(scope, after)
+            where.append(
+                f"(created_timestamp, seq) < ({mark(after.created_timestamp)}, {mark(seq)})"
+            )
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY created_timestamp DESC, seq DESC LIMIT {mark(limit + 1)}"
+        rows = await self._fetch(sql, *parameters)
+        return Page([_job(row) for row in rows[:limit]], more=len(rows) > limit)
+
+    async def _position(self, scope: ListScope, after: Position) -> int:
+        rows = await self._fetch(Q["get_position"], after.session_id)
+        if not rows:
+            raise InvalidPosition(after.session_id)
+        row = rows[0]
+        if (
+            row["created_timestamp"] != after.created_timestamp
+            or (scope.username is not None and row["username"] != scope.username)
+            or (scope.batch_id is not None and row["batch_id"] != scope.batch_id)
+        ):
+            raise InvalidPosition(after.session_id)
+        return int(row["seq"])
+
+    # -- the worker's side ------------------------------------------------------------------
+
+    async def claim(self, claim: Claim) -> list[ClaimedJob]:
+        """Claim waiting jobs for a worker; other nodes' claims in flight are skipped."""
+        claimed: list[ClaimedJob] = await self._group.submit(_claim_step, claim)
+        return claimed
+
+    async def start(self, lease: Lease, info: str, now: float) -> bool:
+        """Mark a held job IN_PROGRESS."""
+        started: bool = await self._group.submit(_start_step, (lease, info, now))
+        return started
+
+    async def finish(self, finish: Finish) -> bool:
+        """End an attempt, with what its handler launched and recorded."""
+        finished: bool = await self._group.submit(_finish_step, finish)
+        return finished
+
+    async def requeue(self, requeue: Requeue) -> bool:
+        """Return a held job to PENDING."""
+        requeued: bool = await self._group.submit(_requeue_step, requeue)
+        return requeued
+
+    async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
+        """Heartbeat a set of held jobs."""
+        if not leases:
+            return 0
+        held: int = await self._group.submit(_extend_step, (leases, lease_expires_at))
+        return held
+
+    async def rescue(self, rescue: Rescue) -> list[Rescued]:
+        """Requeue or fail jobs whose lease expired before the horizon, on any node."""
+        rescued: list[Rescued] = await self._group.submit(_rescue_step, rescue)
+        return rescued
+
+    async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
+        """Nothing: on PostgreSQL other live nodes may hold jobs; leases decide (see docs)."""
+        return []
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """No suspects on PostgreSQL (crash isolation is SQLite-only)."""
+        return None
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """No suspects on PostgreSQL."""
+
+    async def count_suspects(self) -> int:
+        """No suspects on PostgreSQL."""
+        return 0
+
+    async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
+        """Claimable jobs of a type, up to `cap`."""
+        rows = await self._fetch(Q["count_waiting"], job_type, now, cap)
+        return int(rows[0][0])
+
+    async def waiting_by_type(self) -> dict[str, int]:
+        """PENDING jobs per type."""
+        rows = await self._fetch(Q["waiting_by_type"])
+        return {str(row["job_type"]): int(row["count"]) for row in rows}
+
+    async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
+        """Show progress on a running job."""
+        shown: bool = await self._group.submit(_progress_step, (lease, info, fraction))
+        return shown
+
+    async def cancel(self, session_id: str, info: str, now: float) -> CancelOutcome:
+        """End a waiting job, or flag a running one."""
+        outcome: CancelOutcome = await self._group.submit(_cancel_step, (session_id, info, now))
+        return outcome
+
+    async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        """Jobs of a batch per status."""
+        rows = await self._fetch(Q["batch_counts"], batch_id)
+        return {JobStatus(row["status"]): int(row["count"]) for row in rows}
+
+    async def workflow(self, session_id: str, limit: int) -> list[Job]:
+        """The root of a job's chain and everything launched from it, oldest first."""
+        roots = await self._fetch(Q["workflow_root"], session_id)
+        if not roots:
+            return []
+        rows = await self._fetch(Q["workflow_steps"], roots[0]["session_id"], limit)
+        return [_job(row) for row in rows]
+
+    async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
+        """Records with the id `text` or whose JSON mentions it."""
+        rows = await self._fetch(Q["records_mentioning"], text, limit)
+        return [
+            NewRecord(
+                record_id=row["record_id"],
+                kind=row["kind"],
+                session_id=row["session_id"],
+                username=row["username"],
+                data=msgspec.json.decode(row["data"]),
+                created=row["created"],
+            )
+            for row in rows
+        ]
+
+    async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
+        """Fail unfinished jobs of job types nothing runs any more."""
+        failed: list[str] = await self._group.submit(_fail_unknown_step, (known, info, now))
+        return failed
+
+    async def prune(self, prune: Prune) -> Pruned:
+        """Delete old finished batches and workflows whole (see `JobStore.prune`)."""
+        pruned: Pruned = await self._group.submit(prune_step, prune)
+        return pruned
+
+    async def secret(self, name: str) -> str:
+        """A random secret shared by every node, created by whichever asks first."""
+        secret: str = await self._group.submit(_secret_step, name)
+        return secret
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for messages."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
+
+
+async def _migrate(connection: Connection) -> None:
+    """Apply the numbered migrations, one node at a time (a transaction-level advisory lock)."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS jobd_schema (version integer NOT NULL)"
+        )
+        version = await connection.fetchval("SELECT max(version) FROM jobd_schema") or 0
+        for migration in migrations("postgres"):
+            if migration.version > version:
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO jobd_schema (version) VALUES ($1)", migration.version
+                )
+
+
+async def _notify(connection: Connection, session_ids: Iterable[str]) -> None:
+    """Tell every node (at commit) which jobs this transaction changed."""
+    ids = list(session_ids)
+    for start in range(0, len(ids), _IDS_PER_NOTIFY):
+        chunk = ",".join(ids[start : start + _IDS_PER_NOTIFY])
+        await connection.execute("SELECT pg_notify($1, $2)", CHANGES, chunk)
+
+
+async def _wake(connection: Connection, job_types: Iterable[str]) -> None:
+    """Tell every node (at commit) that jobs of these types are waiting."""
+    for job_type in sorted(set(job_types)):
+        await connection.execute("SELECT pg_notify($1, $2)", WAITING, job_type)
+
+
+def _applied(keys: Sequence[tuple[str, int]], rows: Iterable[Any]) -> list[bool]:
+    """Which of the requested (session_id, attempt) a guarded UPDATE applied, each once."""
+    done = {(row["session_id"], row["attempt"]) for row in rows}
+    applied = []
+    for key in keys:
+        applied.append(key in done)
+        done.discard(key)  # a duplicate in the same group is a second, refused write
+    return applied
+
+
+# -- group-commit steps: each applies many arguments of one kind in one transaction ---------
+
+
+async def _insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
+    batches = [j for j in jobs if j.new_batch]
+    if batches:
+        await connection.execute(
+            Q["insert_batches"],
+            [j.batch_id for j in batches],
+            [j.username for j in batches],
+            [j.created_timestamp for j in batches],
+        )
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(11))
+    for j in jobs:
+        for column, value in zip(
+            columns,
+            (
+                j.session_id,
+                j.created_timestamp,
+                j.username,
+                j.batch_id,
+                j.job_type,
+                j.job_sub_type,
+                j.payload,
+                j.max_attempts,
+                j.run_after,
+                j.parent_session_id,
+                j.retry_of,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    await connection.execute(Q["insert_jobs"], *columns)
+    await _notify(connection, (j.session_id for j in jobs))
+    await _wake(connection, (j.job_type for j in jobs))
+
+
+async def _launch_step(connection: Connection, launches: Sequence[list[NewJob]]) -> list[None]:
+    await _insert_jobs(connection, [job for launch in launches for job in launch])
+    return [None] * len(launches)
+
+
+async def _claim_step(connection: Connection, claims: Sequence[Claim]) -> list[list[ClaimedJob]]:
+    results = []
+    for claim in claims:
+        rows = await connection.fetch(
+            Q["claim_jobs"],
+            INFO_DEQUEUED,
+            claim.worker_id,
+            claim.lease_expires_at,
+            claim.job_type,
+            claim.limit,
+            claim.now,
+        )
+        rows.sort(key=lambda row: row["seq"])  # RETURNING order is unspecified; keep FIFO
+        results.append([_claimed(row) for row in rows])
+        await _notify(connection, (row["session_id"] for row in rows))
+    return results
+
+
+async def _start_step(
+    connection: Connection, starts: Sequence[tuple[Lease, str, float]]
+) -> list[bool]:
+    keys = [(lease.session_id, lease.attempt) for lease, _, _ in starts]
+    rows = await connection.fetch(
+        Q["start_jobs"],
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [info for _, info, _ in starts],
+        [round(now, 3) for _, _, now in starts],
+    )
+    await _notify(connection, (row["session_id"] for row in rows))
+    return _applied(keys, rows)
+
+
+async def _finish_step(connection: Connection, finishes: Sequence[Finish]) -> list[bool]:
+    keys = [(f.session_id, f.attempt) for f in finishes]
+    rows = await connection.fetch(
+        Q["finish_jobs"],
+        [f.session_id for f in finishes],
+        [f.attempt for f in finishes],
+        [f.status.value for f in finishes],
+        [f.info for f in finishes],
+        [f.result for f in finishes],
+        [round(f.now, 3) for f in finishes],
+    )
+    applied = _applied(keys, rows)
+    # A handler's launches and records exist only if its end was recorded.
+    kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
+    launches = [job for f in kept for job in f.launches]
+    if launches:
+        await _insert_jobs(connection, launches)
+    records = [record for f in kept for record in f.records]
+    if records:
+        await connection.execute(
+            Q["insert_records"],
+            [r.record_id for r in records],
+            [r.kind for r in records],
+            [r.session_id for r in records],
+            [r.username for r in records],
+            [msgspec.json.encode(r.data) for r in records],
+            [r.created for r in records],
+        )
+    await _notify(connection, (f.session_id for f in kept))
+    return applied
+
+
+async def _requeue_step(connection: Connection, requeues: Sequence[Requeue]) -> list[bool]:
+    keys = [(r.session_id, r.attempt) for r in requeues]
+    rows = await connection.fetch(
+        Q["requeue_jobs"],
+        [r.session_id for r in requeues],
+        [r.attempt for r in requeues],
+        [r.info for r in requeues],
+        [r.run_after for r in requeues],
+        [1 if r.refund else 0 for r in requeues],
+    )
+    await _notify(connection, (row["session_id"] for row in rows))
+    await _wake(connection, (row["job_type"] for row in rows))
+    return _applied(keys, rows)
+
+
+async def _progress_step(
+    connection: Connection, updates: Sequence[tuple[Lease, str, float | None]]
+) -> list[bool]:
+    keys = [(lease.session_id, lease.attempt) for lease, _, _ in updates]
+    rows = await connection.fetch(
+        Q["report_progress"],
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [info for _, info, _ in updates],
+        [fraction for _, _, fraction in updates],
+    )
+    await _notify(connection, (row["session_id"] for row in rows))
+    return _applied(keys, rows)
+
+
+async def _extend_step(
+    connection: Connection, heartbeats: Sequence[tuple[list[Lease], float]]
+) -> list[int]:
+    results = []
+    for leases, expires in heartbeats:
+        status = await connection.execute(
+            Q["extend_leases"],
+            [lease.session_id for lease in leases],
+            [lease.attempt for lease in leases],
+            expires,
+        )
+        results.append(int(status.rsplit(" ", 1)[-1]))
+    return results
+
+
+async def _rescue_step(connection: Connection, requests: Sequence[Rescue]) -> list[list[Rescued]]:
+    results = []
+    for request in requests:
+        failed = await connection.fetch(
+            Q["rescue_give_up"], request.horizon, round(request.now, 3), GAVE_UP
+        )
+        requeued = await connection.fetch(
+            Q["rescue_requeue"],
+            request.horizon,
+            request.now,
+            LOST,
+            request.backoff.base_s,
+            request.backoff.max_s,
+        )
+        rescued = [
+            Rescued(session_id=row["session_id"], job_type=row["job_type"], status=status)
+            for rows, status in ((failed, JobStatus.FAILED), (requeued, JobStatus.PENDING))
+            for row in rows
+        ]
+        await _notify(connection, (r.session_id for r in rescued))
+        await _wake(connection, (row["job_type"] for row in requeued))
+        results.append(rescued)
+    return results
+
+
+async def _cancel_step(
+    connection: Connection, requests: Sequence[tuple[str, str, float]]
+) -> list[CancelOutcome]:
+    outcomes = []
+    for session_id, info, now in requests:
+        found = await connection.fetchval(Q["job_status"], session_id)
+        status = JobStatus(found) if found else None
+        ended = await connection.execute(Q["cancel_waiting"], info, round(now, 3), session_id)
+        if ended.endswith(" 0"):
+            await connection.execute(Q["request_cancel"], info, session_id)
+            outcomes.append(CancelOutcome(status, False))
+        else:
+            outcomes.append(CancelOutcome(status, True))
+        await _notify(connection, (session_id,))
+    return outcomes
+
+
+async def _fail_unknown_step(
+    connection: Connection, requests: Sequence[tuple[list[str], str, float]]
+) -> list[list[str]]:
+    results = []
+    for known, info, now in requests:
+        rows = await connection.fetch(Q["fail_unknown_types"], known, info, round(now, 3))
+        failed = [row["session_id"] for row in rows]
+        await _notify(connection, failed)
+        results.append(failed)
+    return results
+
+
+async def _secret_step(connection: Connection, names: Sequence[str]) -> list[str]:
+    values = []
+    for name in names:
+        await connection.execute(Q["put_meta_if_absent"], name, secrets.token_hex(32))
+        values.append(str(await connection.fetchval(Q["get_meta"], name)))
+    return values
