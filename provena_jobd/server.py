@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import socket
 import sqlite3
 from collections.abc import Mapping
 
@@ -16,7 +18,7 @@ from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
 from .metrics import Metrics, ScrapeState
 from .models import Job
-from .queue.backends import is_shared, open_store
+from .queue.backends import is_shared, listen_for_waiting, open_store, worker_slots
 from .queue.metered import MeteredStore
 from .queue.store import JobStore
 from .service import JobService
@@ -73,6 +75,9 @@ class JobdServer:
         self.store: JobStore = store or open_store(settings.storage)
         # Several nodes on one database: no node may treat what is held as its own.
         self.shared = is_shared(settings.storage)
+        self.node = f"{socket.gethostname()}-{os.getpid()}"
+        self.slots = worker_slots(self.store, self.node)
+        listen_for_waiting(self.store, self.notify)
         self.feed = ChangeFeed(self.store, self.clock, settings.server.event_buffer)
         self.store.on_change = self.feed.changed
         self.metrics = Metrics()
@@ -124,11 +129,14 @@ class JobdServer:
             return ProcessPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
         if settings.external:
             return ExternalPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
-        return Pool(job_type, settings, queue, self._metered, self.runner, self.clock)
+        return Pool(job_type, settings, queue, self._metered, self.runner, self.clock, self.slots)
 
     def notify(self, job_type: str) -> None:
         """Tell a job type's pool, and workers waiting to claim, that jobs may be waiting."""
-        self.pools[job_type].notify()
+        pool = self.pools.get(job_type)
+        if pool is None:
+            return  # another node's job type, which this node does not run
+        pool.notify()
         self.gateway.notify(job_type)
 
     def set_public_url(self, url: str) -> None:

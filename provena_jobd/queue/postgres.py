@@ -151,6 +151,13 @@ class PostgresStore:
         await self._group.idle()
 
     @property
+    def connections(self) -> Any:
+        """The connection pool (asyncpg.Pool), for the cluster's worker slots."""
+        if self._pool is None:
+            raise StorageError("the job store is not open")
+        return self._pool
+
+    @property
     def writer(self) -> GroupCommit[Connection]:
         """The group commit (its counters show how well writes batch)."""
         return self._group

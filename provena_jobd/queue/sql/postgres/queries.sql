@@ -182,3 +182,26 @@ DELETE FROM jobs WHERE session_id = ANY($1::text[]);
 
 -- name: delete_batches
 DELETE FROM batches WHERE batch_id = ANY($1::text[]);
+
+-- name: free_expired_slots
+DELETE FROM worker_slots WHERE job_type = $1 AND expires_at < $2;
+
+-- name: take_slot
+-- The lowest free slot number; a node racing for the same number gets nothing (retry).
+INSERT INTO worker_slots (job_type, slot, node, started, expires_at)
+SELECT $1, n, $2, $3, $4 FROM generate_series(1, $5::int) AS n
+WHERE n NOT IN (SELECT slot FROM worker_slots WHERE job_type = $1)
+ORDER BY n LIMIT 1
+ON CONFLICT DO NOTHING
+RETURNING slot;
+
+-- name: renew_slots
+UPDATE worker_slots SET expires_at = $3
+WHERE job_type = $1 AND node = $2 AND slot = ANY($4::int[])
+RETURNING slot;
+
+-- name: release_slots
+DELETE FROM worker_slots WHERE job_type = $1 AND node = $2 AND slot = ANY($3::int[]);
+
+-- name: list_slots
+SELECT job_type, slot, node, started, expires_at FROM worker_slots ORDER BY job_type, slot;
