@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import msgspec
@@ -29,6 +30,7 @@ from provena_jobd.queue.store import (
     Requeue,
     Rescue,
 )
+from tests.helpers import eventually
 from tests.postgres import empty
 
 NOW = 1_800_000_000.0
@@ -302,8 +304,6 @@ async def test_a_batch_of_finishes_reports_each_guard(store: JobStore) -> None:
         result=b"{}",
         now=NOW,
     )
-    import asyncio
-
     outcomes = await asyncio.gather(
         store.finish(finish(held[0])), store.finish(finish(held[1])), store.finish(stale)
     )
@@ -528,3 +528,153 @@ async def test_a_cancel_recorded_on_a_running_job_keeps_it_from_succeeding(
     assert await store.finish(finish(held, JobStatus.FAILED, now=NOW + 2))
     job = await store.get(held.session_id)
     assert job is not None and job.status is JobStatus.FAILED
+
+
+async def test_cancel_ends_a_waiting_job_and_leaves_a_finished_one(store: JobStore) -> None:
+    waiting = new_job()
+    await store.launch([waiting])
+    outcome = await store.cancel(waiting.session_id, "Cancelled by alice.", NOW + 1)
+    assert (outcome.status, outcome.ended) == (JobStatus.PENDING, True)
+    job = await store.get(waiting.session_id)
+    assert job is not None and (job.status, job.info) == (JobStatus.FAILED, "Cancelled by alice.")
+    assert job.finished_timestamp == NOW + 1
+    again = await store.cancel(waiting.session_id, "again", NOW + 2)
+    assert (again.status, again.ended) == (JobStatus.FAILED, False)
+    assert await store.get(waiting.session_id) == job
+    unknown = await store.cancel("no-such-job", "x", NOW)
+    assert (unknown.status, unknown.ended) == (None, False)
+
+
+async def test_progress_shows_only_on_the_running_attempt(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    lease = Lease(held.session_id, held.attempt)
+    assert not await store.progress(lease, "not started yet", 0.1)  # DEQUEUED
+    assert await store.start(lease, "running", NOW)
+    assert await store.progress(lease, "half way", 0.5)
+    assert await store.progress(lease, "still half way", None)
+    assert not await store.progress(Lease(held.session_id, held.attempt + 1), "stale", 0.9)
+    job = await store.get(held.session_id)
+    assert job is not None and (job.info, job.progress) == ("still half way", 0.5)
+
+
+async def test_a_workflow_lists_its_root_and_steps_in_launch_order(store: JobStore) -> None:
+    root = new_job()
+    await store.launch([root])
+    held = await claim_one(store)
+    children = [new_job(), new_job()]
+    children = [msgspec.structs.replace(c, parent_session_id=root.session_id) for c in children]
+    assert await store.finish(msgspec.structs.replace(finish(held), launches=children))
+    grandchild = await claim_one(store)
+    assert grandchild.session_id == children[0].session_id
+    leaf = msgspec.structs.replace(new_job(), parent_session_id=children[0].session_id)
+    assert await store.finish(msgspec.structs.replace(finish(grandchild), launches=[leaf]))
+    expected = [root.session_id, children[0].session_id, children[1].session_id, leaf.session_id]
+    for member in expected:
+        assert [job.session_id for job in await store.workflow(member, 10)] == expected
+    assert len(await store.workflow(root.session_id, 2)) == 2
+    assert await store.workflow("no-such-job", 10) == []
+
+
+async def test_a_refused_finish_drops_what_its_handler_launched_and_recorded(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    assert await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))  # the worker was lost
+    child = new_job()
+    record = NewRecord(
+        record_id="rec-1",
+        kind="registry",
+        session_id=held.session_id,
+        username="alice",
+        data={"x": "dropped-text"},
+        created=NOW,
+    )
+    late = msgspec.structs.replace(finish(held), launches=[child], records=[record])
+    assert not await store.finish(late)
+    assert await store.get(child.session_id) is None
+    assert await store.records_mentioning("dropped-text", 10) == []
+
+
+async def test_records_are_found_by_id_or_by_text_they_mention(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    records = [
+        NewRecord(
+            record_id=f"10378.1/{n}",
+            kind="registry",
+            session_id=held.session_id,
+            username="alice",
+            data={"dataset": f"ds-{n}", "n": n},
+            created=NOW + n,
+        )
+        for n in range(3)
+    ]
+    assert await store.finish(msgspec.structs.replace(finish(held), records=records))
+    assert await store.records_mentioning("10378.1/1", 10) == [records[1]]
+    assert await store.records_mentioning("ds-2", 10) == [records[2]]
+    assert await store.records_mentioning("ds-", 2) == records[:2]  # oldest first
+    assert await store.records_mentioning("nothing-like-it", 10) == []
+
+
+async def test_batch_counts_count_each_status(store: JobStore) -> None:
+    batch_id = str(uuid.uuid4())
+    jobs = [new_job(batch_id=batch_id, new_batch=n == 0) for n in range(4)]
+    await store.launch(jobs)
+    held = await claim_one(store)
+    assert await store.finish(finish(held))
+    await claim_one(store)
+    assert await store.batch_counts(batch_id) == {
+        JobStatus.SUCCEEDED: 1,
+        JobStatus.DEQUEUED: 1,
+        JobStatus.PENDING: 2,
+    }
+    assert await store.batch_counts("no-such-batch") == {}
+
+
+async def test_a_secret_is_made_once_and_survives_a_reopen(make_store: StoreFactory) -> None:
+    first = make_store()
+    await first.open()
+    try:
+        secret = await first.secret("signing")
+        assert len(secret) >= 32 and await first.secret("signing") == secret
+        assert await first.secret("other") != secret
+    finally:
+        await first.close()
+    second = make_store()
+    await second.open()
+    try:
+        assert await second.secret("signing") == secret
+    finally:
+        await second.close()
+
+
+async def test_the_change_feed_names_changed_jobs_only_once_they_are_committed(
+    store: JobStore,
+) -> None:
+    seen: dict[str, list[JobStatus | None]] = {}
+    reads: list[asyncio.Task[None]] = []
+
+    async def read_back(session_id: str) -> None:
+        job = await store.get(session_id)
+        seen.setdefault(session_id, []).append(job.status if job else None)
+
+    def changed(session_ids: Iterable[str]) -> None:
+        reads.extend(asyncio.create_task(read_back(s)) for s in session_ids)
+
+    store.on_change = changed
+    job = new_job()
+    await store.launch([job])
+    held = await claim_one(store)
+    assert await store.start(Lease(held.session_id, held.attempt), "running", NOW)
+    assert await store.finish(finish(held))
+
+    async def all_seen() -> bool:
+        await asyncio.gather(*reads)
+        return JobStatus.SUCCEEDED in seen.get(job.session_id, [])
+
+    await eventually(all_seen, what="the finish in the change feed")
+    # Each notice came after its commit: reading the job back never found it missing.
+    assert None not in seen[job.session_id]
+    assert seen[job.session_id][-1] is JobStatus.SUCCEEDED
