@@ -300,12 +300,18 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
         loop.add_signal_handler(signum, stop.set)
     async with running(settings, sock=sock) as jobd:
         tune_gc()
-        click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
+        click.echo(
+            f"jobd: serving {jobd.url} (database {config.shown_url(settings.storage.db)})", err=True
+        )
         if jobd.server.metrics_url:
             click.echo(f"jobd: metrics without auth at {jobd.server.metrics_url}", err=True)
         if ephemeral:
             # One JSON line, the only thing ever written on stdout: ready for requests.
-            ready = {"url": jobd.url, "pid": os.getpid(), "db": settings.storage.db}
+            ready = {
+                "url": jobd.url,
+                "pid": os.getpid(),
+                "db": config.shown_url(settings.storage.db),
+            }
             click.echo(json.dumps(ready))
         else:
             # The URL alone on stdout, flushed, so a harness can read it (port 0 included).
@@ -1028,3 +1034,6 @@ from . import cli_workflow  # noqa: E402, F401
 from .backup import backup as _backup  # noqa: E402
 
 main.add_command(_backup)
+from .migrate import migrate as _migrate  # noqa: E402
+
+main.add_command(_migrate)

@@ -213,13 +213,23 @@ PATH_KEYS = {
 }
 
 
-# On PostgreSQL a lost node's jobs wait for its lease to run out: keep that short.
-POSTGRES_LEASE_S = 10.0
+# On PostgreSQL a lost node's jobs wait for its lease to run out and the next sweep of a
+# live node's rescuer: keep both short (a dead node costs about lease_s + rescue_interval_s).
+POSTGRES_QUEUE_DEFAULTS = {"lease_s": 10.0, "rescue_interval_s": 2.0}
 
 
 def is_postgres_url(db: str) -> bool:
     """Whether `db` names a PostgreSQL database (several nodes) rather than a SQLite file."""
     return db.startswith(("postgresql://", "postgres://"))
+
+
+def shown_url(db: str) -> str:
+    """A database setting as messages may show it: without a password."""
+    scheme, separator, rest = db.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not separator or not at:
+        return db
+    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
 
 
 def sqlite_path(db: str) -> str:
@@ -299,13 +309,10 @@ def from_dict(raw: dict[str, Any]) -> Settings:
         name: _convert({**defaults, **values}, PoolSettings, f"pool.{name}")
         for name, values in per_type.items()
     }
-    storage, queue = raw.get("storage"), raw.get("queue")
-    if (
-        isinstance(storage, dict)
-        and is_postgres_url(str(storage.get("db", "")))
-        and not (isinstance(queue, dict) and "lease_s" in queue)
-    ):
-        raw["queue"] = {**(queue if isinstance(queue, dict) else {}), "lease_s": POSTGRES_LEASE_S}
+    storage, queue = raw.get("storage"), raw.get("queue", {})
+    if isinstance(storage, dict) and is_postgres_url(str(storage.get("db", ""))):
+        if isinstance(queue, dict):  # else validation names the problem
+            raw["queue"] = {**POSTGRES_QUEUE_DEFAULTS, **queue}
     base = _convert(raw, Settings, "")
     settings = msgspec.structs.replace(base, pool=pool, pools=pools, jobs=jobs)
     _check(settings)

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
-from .config import Settings
+from .config import Settings, shown_url
 from .errors import StorageError
 from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
@@ -168,7 +168,7 @@ class JobdServer:
             await self.store.close()
             if isinstance(exc, StorageError | sqlite3.Error):
                 raise StorageError(
-                    f"cannot use database {self.settings.storage.db}: {_reason(exc)}"
+                    f"cannot use database {shown_url(self.settings.storage.db)}: {_reason(exc)}"
                 ) from None
             raise
         self.runner.watchdog.start()

@@ -70,3 +70,12 @@ async def _truncate(url: str) -> None:
             await connection.execute(f"TRUNCATE {TABLES}")
     finally:
         await connection.close()
+
+
+@pytest.fixture
+def fresh_database(postgres_database: str) -> Iterator[str]:
+    """A second, empty database (no schema yet) for one test, dropped after it."""
+    name = f"{postgres_database.rsplit('/', 1)[1]}_fresh"
+    _run(_admin(f"CREATE DATABASE {name}"))
+    yield f"{SERVER}/{name}"
+    _run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

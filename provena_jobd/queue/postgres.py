@@ -14,6 +14,7 @@ and only after they are committed (PostgreSQL delivers a NOTIFY at commit).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from ..config import shown_url
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .group_commit import GroupCommit, Step
@@ -112,6 +114,8 @@ class PostgresStore:
         self.pool_size = pool_size
         self._pool: Any = None  # asyncpg.Pool
         self._listener: Any = None  # asyncpg.Connection kept for LISTEN
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
         self._group: GroupCommit[Connection] = GroupCommit(self._transaction)
         # Told the ids of the jobs each committed write changed, on any node.
         self.on_change: Callable[[Iterable[str]], None] = _ignore
@@ -126,19 +130,50 @@ class PostgresStore:
             self._pool = await asyncpg.create_pool(self.url, min_size=2, max_size=self.pool_size)
             async with self._pool.acquire() as connection:
                 await _migrate(connection)
-            self._listener = await asyncpg.connect(self.url)
-            await self._listener.add_listener(CHANGES, self._changed)
-            await self._listener.add_listener(WAITING, self._waiting)
+            await self._listen()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.close()
-            raise StorageError(f"cannot use database {_safe(self.url)}: {exc}") from None
+            raise StorageError(f"cannot use database {shown_url(self.url)}: {exc}") from None
+
+    async def _listen(self) -> None:
+        """Open the connection that LISTENs for other nodes' (and our own) changes."""
+        listener = await asyncpg.connect(self.url)
+        listener.add_termination_listener(self._listener_lost)
+        await listener.add_listener(CHANGES, self._changed)
+        await listener.add_listener(WAITING, self._waiting)
+        self._listener = listener
+
+    def _listener_lost(self, connection: Any) -> None:
+        """The LISTEN connection dropped: reconnect in the background. Meanwhile the pools
+        find work by polling (`poll_interval_s`), and writes go on over the pool."""
+        if self._listener is connection and not self._closing:
+            self._listener = None
+            log.warning(
+                "lost the database's change notices; reconnecting", extra={"action": "listen_lost"}
+            )
+            self._relisten = asyncio.create_task(self._reconnect(), name="pg-listen")
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.sleep(delay)  # not a time read: a pause between tries
+                delay = min(delay * 2, 5.0)
+                continue
+            log.info("listening to the database again", extra={"action": "listen_restored"})
+            return
 
     async def close(self) -> None:
         """Wait for queued writes, then disconnect."""
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
         await self._group.idle()
         if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+            listener, self._listener = self._listener, None
+            await listener.close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -352,15 +387,6 @@ class PostgresStore:
         """A random secret shared by every node, created by whichever asks first."""
         secret: str = await self._group.submit(_secret_step, name)
         return secret
-
-
-def _safe(url: str) -> str:
-    """The URL without a password, for messages."""
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
 
 
 async def _migrate(connection: Connection) -> None:

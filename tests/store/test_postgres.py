@@ -1,0 +1,85 @@
+"""What only the PostgreSQL backend promises: racing migrations, surviving dropped connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from provena_jobd.errors import StorageError
+from provena_jobd.queue.postgres import PostgresStore
+from provena_jobd.queue.sql import migrations
+from tests.helpers import eventually
+from tests.postgres import empty
+
+from .test_contract import new_job
+
+
+async def test_nodes_starting_at_once_migrate_exactly_once(fresh_database: str) -> None:
+    stores = [PostgresStore(fresh_database) for _ in range(4)]
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        connection = await asyncpg.connect(fresh_database)
+        versions = await connection.fetch("SELECT version FROM jobd_schema ORDER BY version")
+        await connection.close()
+        assert [row["version"] for row in versions] == [m.version for m in migrations("postgres")]
+        job = new_job()
+        await stores[0].launch([job])
+        assert await stores[3].get(job.session_id) is not None
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+
+
+async def _terminate_others(url: str) -> int:
+    """Cut every other connection to the database, as a failover or network cut would."""
+    connection = await asyncpg.connect(url)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await connection.close()
+
+
+async def test_after_its_connections_drop_a_store_reconnects_and_keeps_notifying(
+    postgres_database: str,
+) -> None:
+    empty(postgres_database)
+    store = PostgresStore(postgres_database)
+    changed: list[str] = []
+    store.on_change = changed.extend
+    await store.open()
+    try:
+        before = new_job()
+        await store.launch([before])
+        assert await _terminate_others(postgres_database) >= 2
+        # A write may fail while the cut is noticed; none is lost once acknowledged.
+        after = new_job()
+        for _ in range(3):
+            try:
+                await store.launch([after])
+                break
+            except StorageError:
+                continue
+        assert await store.get(before.session_id) is not None
+        assert await store.get(after.session_id) is not None
+
+        async def heard() -> bool:
+            probe = new_job()
+            await store.launch([probe])
+            await asyncio.sleep(0.05)
+            return probe.session_id in changed
+
+        await eventually(heard, what="change notices after the reconnect")
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_server_is_a_clear_storage_error() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/jobd")
+    with pytest.raises(StorageError, match="cannot use database"):
+        await store.open()
