@@ -21,7 +21,7 @@ import pytest
 # Read at import: the autouse fixture in conftest.py clears JOBD_* for each test.
 SERVER = os.environ.get("JOBD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REQUIRED = os.environ.get("CI") == "true" or os.environ.get("JOBD_REQUIRE_POSTGRES") == "1"
-TABLES = "jobs, batches, records, meta"
+TABLES = "jobs, batches, records, meta, worker_slots, files"
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from provena_jobd.errors import StorageError
+from provena_jobd.queue.files import files_for
 from provena_jobd.queue.postgres import PostgresStore
 from provena_jobd.queue.sql import migrations
 from tests.helpers import eventually
@@ -83,3 +84,15 @@ async def test_an_unreachable_server_is_a_clear_storage_error() -> None:
     store = PostgresStore("postgresql://postgres@127.0.0.1:1/jobd")
     with pytest.raises(StorageError, match="cannot use database"):
         await store.open()
+
+
+async def test_a_file_one_node_keeps_is_served_by_another(postgres_database: str) -> None:
+    empty(postgres_database)
+    writer, reader = PostgresStore(postgres_database), PostgresStore(postgres_database)
+    await asyncio.gather(writer.open(), reader.open())
+    try:
+        await files_for(writer, "unused-folder").put("a.docx", b"PK\x03\x04report", 1.0)
+        assert await files_for(reader, "unused-folder").get("a.docx") == b"PK\x03\x04report"
+        assert await files_for(reader, "unused-folder").get("b.docx") is None
+    finally:
+        await asyncio.gather(writer.close(), reader.close())
