@@ -71,6 +71,7 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     state: str
     pid: int | None = None
     jobs: int = 0
+    node: str | None = None  # the jobd node hosting it, with several nodes on PostgreSQL
 
 
 class PoolSnapshot(msgspec.Struct, kw_only=True):
@@ -374,6 +375,26 @@ class Pool:
 
     # -- observation ------------------------------------------------------------------------
 
+    async def _cluster_workers(self, now: float) -> list[WorkerInfo]:
+        """With several nodes: every worker of this type in the cluster, with its node."""
+        if self.slots is None:
+            return []
+        here = {w.slot: w for w in self.workers}
+        shown = []
+        for holder in await self.slots.holders():
+            if holder.job_type != self.job_type:
+                continue
+            local = here.get(holder.slot) if holder.node == self.slots.node else None
+            shown.append(
+                WorkerInfo(
+                    worker_id=f"{self.job_type}-{holder.slot}",
+                    state=local.state(now).value if local else "on another node",
+                    jobs=len(local.running) if local else 0,
+                    node=holder.node,
+                )
+            )
+        return shown
+
     @property
     def claimed_ahead(self) -> int:
         """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
@@ -388,6 +409,7 @@ class Pool:
         # Jobs claimed ahead are DEQUEUED but still wait for a slot.
         waiting = (await self.store.waiting_by_type()).get(self.job_type, 0) + len(self._ahead)
         return PoolSnapshot(
+            processes=await self._cluster_workers(now),
             job_type=self.job_type,
             workers=counts,
             running_jobs=self.running_jobs(),

@@ -74,6 +74,14 @@ async def launch_spread(
     return list(await asyncio.gather(*(one(next(nodes)) for _ in range(count))))
 
 
+async def email_workers(session: aiohttp.ClientSession, url: str) -> list[tuple[str, str]]:
+    """The EMAIL pool's workers in the cluster, as `GET /admin/pool` shows them: (id, node)."""
+    async with session.get(f"{url}/admin/pool") as response:
+        pools = (await response.json())["pools"]
+    (email,) = [pool for pool in pools if pool["job_type"] == "EMAIL"]
+    return sorted((worker["worker_id"], worker["node"]) for worker in email["processes"])
+
+
 def tally_log(folder: Path) -> list[tuple[str, int, str]]:
     lines = (folder / "tally" / "log").read_text().splitlines()
     return [(kind, int(running), session_id) for kind, running, session_id in map(str.split, lines)]
@@ -90,7 +98,11 @@ async def test_launches_on_any_node_succeed_exactly_once_within_the_cluster_cap(
         )
         # Every node answers for every job, wherever it was launched or ran.
         jobs = await wait_all_terminal(session, nodes[2].url, launched, 60)
+        views = [await email_workers(session, node.url) for node in nodes]
     assert {job["status"] for job in jobs.values()} == {"SUCCEEDED"}
+    # Every node's pool view shows the same cluster-wide workers, each with its node.
+    assert views[0] == views[1] == views[2]
+    assert 1 <= len(views[0]) <= MAX_WORKERS and all(node for _, node in views[0])
     log = tally_log(tmp_path)
     ends = collections.Counter(session_id for kind, _, session_id in log if kind == "end")
     assert ends == dict.fromkeys(launched, 1), "a job ran twice, or not at all"

@@ -31,12 +31,13 @@ function sparkline(values) {
   return svg;
 }
 
-// Workers outside jobd (processes it started, or your own): id, pid and state.
+// Workers outside jobd (processes it started, or your own): id, pid and state; with several
+// nodes on PostgreSQL, every worker of the cluster and the node hosting it.
 function processList(processes) {
   if (!processes.length) return [];
   return [h("ul", { class: "processes", "aria-label": "worker processes" },
     ...processes.map((p) => h("li", { "data-pid": String(p.pid ?? "") },
-      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`)))];
+      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}${p.node ? ` on ${p.node}` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`)))];
 }
 
 export async function poolsView(context) {
