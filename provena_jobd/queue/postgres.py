@@ -18,6 +18,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -59,6 +60,14 @@ _IDS_PER_NOTIFY = 150
 # Two nodes starting at once migrate one after the other.
 _MIGRATION_LOCK = 0x6A6F6264  # "jobd"
 
+# What a dropped or cut connection raises (a network cut, a restart, pg_terminate_backend).
+DISCONNECTED = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 Connection = Any  # asyncpg.Connection (or a pool's proxy of one); asyncpg has no type stubs
 
 
@@ -158,7 +167,7 @@ class PostgresStore:
         while not self._closing:
             try:
                 await self._listen()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (*DISCONNECTED, asyncpg.PostgresError):
                 await asyncio.sleep(delay)  # not a time read: a pause between tries
                 delay = min(delay * 2, 5.0)
                 continue
@@ -209,8 +218,16 @@ class PostgresStore:
             raise StorageError("the job store is not open")
         try:
             async with pool.acquire() as connection, connection.transaction():
-                return await step(connection, arguments)
-        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError) as exc:
+                notices: list[tuple[str, str]] = []
+                token = _notices.set(notices)
+                try:
+                    results = await step(connection, arguments)
+                finally:
+                    _notices.reset(token)
+                await _send_notices(connection, notices)
+                return results
+        except DISCONNECTED as exc:
+            # Not retried: whether it committed is unknown, and it was not acknowledged.
             raise StorageError(f"write failed: {exc}") from None
 
     async def _fetch(self, sql: str, *parameters: Any) -> list[Any]:
@@ -219,7 +236,11 @@ class PostgresStore:
             raise StorageError("the job store is not open")
         try:
             return list(await pool.fetch(sql, *parameters))
-        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.InterfaceError) as exc:
+        except DISCONNECTED:
+            pass  # a dropped connection: a read is safe to try again, on a new one
+        try:
+            return list(await pool.fetch(sql, *parameters))
+        except DISCONNECTED as exc:
             raise StorageError(f"read failed: {exc}") from None
 
     # -- launching and reading --------------------------------------------------------------
@@ -405,18 +426,32 @@ async def _migrate(connection: Connection) -> None:
                 )
 
 
-async def _notify(connection: Connection, session_ids: Iterable[str]) -> None:
+# The notices the transaction running in this task will send at its commit.
+_notices: ContextVar[list[tuple[str, str]]] = ContextVar("notices")
+
+
+def _notify(connection: Connection, session_ids: Iterable[str]) -> None:
     """Tell every node (at commit) which jobs this transaction changed."""
     ids = list(session_ids)
+    notices = _notices.get()
     for start in range(0, len(ids), _IDS_PER_NOTIFY):
-        chunk = ",".join(ids[start : start + _IDS_PER_NOTIFY])
-        await connection.execute("SELECT pg_notify($1, $2)", CHANGES, chunk)
+        notices.append((CHANGES, ",".join(ids[start : start + _IDS_PER_NOTIFY])))
 
 
-async def _wake(connection: Connection, job_types: Iterable[str]) -> None:
+def _wake(connection: Connection, job_types: Iterable[str]) -> None:
     """Tell every node (at commit) that jobs of these types are waiting."""
-    for job_type in sorted(set(job_types)):
-        await connection.execute("SELECT pg_notify($1, $2)", WAITING, job_type)
+    _notices.get().extend((WAITING, job_type) for job_type in sorted(set(job_types)))
+
+
+async def _send_notices(connection: Connection, notices: list[tuple[str, str]]) -> None:
+    """All of a transaction's notices in one statement (one round trip)."""
+    if notices:
+        await connection.execute(
+            "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[])"
+            " AS n(channel, payload)",
+            [channel for channel, _ in notices],
+            [payload for _, payload in notices],
+        )
 
 
 def _applied(keys: Sequence[tuple[str, int]], rows: Iterable[Any]) -> list[bool]:
@@ -462,8 +497,8 @@ async def _insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
         ):
             column.append(value)
     await connection.execute(Q["insert_jobs"], *columns)
-    await _notify(connection, (j.session_id for j in jobs))
-    await _wake(connection, (j.job_type for j in jobs))
+    _notify(connection, (j.session_id for j in jobs))
+    _wake(connection, (j.job_type for j in jobs))
 
 
 async def _launch_step(connection: Connection, launches: Sequence[list[NewJob]]) -> list[None]:
@@ -485,7 +520,7 @@ async def _claim_step(connection: Connection, claims: Sequence[Claim]) -> list[l
         )
         rows.sort(key=lambda row: row["seq"])  # RETURNING order is unspecified; keep FIFO
         results.append([_claimed(row) for row in rows])
-        await _notify(connection, (row["session_id"] for row in rows))
+        _notify(connection, (row["session_id"] for row in rows))
     return results
 
 
@@ -500,7 +535,7 @@ async def _start_step(
         [info for _, info, _ in starts],
         [round(now, 3) for _, _, now in starts],
     )
-    await _notify(connection, (row["session_id"] for row in rows))
+    _notify(connection, (row["session_id"] for row in rows))
     return _applied(keys, rows)
 
 
@@ -532,7 +567,7 @@ async def _finish_step(connection: Connection, finishes: Sequence[Finish]) -> li
             [msgspec.json.encode(r.data) for r in records],
             [r.created for r in records],
         )
-    await _notify(connection, (f.session_id for f in kept))
+    _notify(connection, (f.session_id for f in kept))
     return applied
 
 
@@ -546,8 +581,8 @@ async def _requeue_step(connection: Connection, requeues: Sequence[Requeue]) -> 
         [r.run_after for r in requeues],
         [1 if r.refund else 0 for r in requeues],
     )
-    await _notify(connection, (row["session_id"] for row in rows))
-    await _wake(connection, (row["job_type"] for row in rows))
+    _notify(connection, (row["session_id"] for row in rows))
+    _wake(connection, (row["job_type"] for row in rows))
     return _applied(keys, rows)
 
 
@@ -562,7 +597,7 @@ async def _progress_step(
         [info for _, info, _ in updates],
         [fraction for _, _, fraction in updates],
     )
-    await _notify(connection, (row["session_id"] for row in rows))
+    _notify(connection, (row["session_id"] for row in rows))
     return _applied(keys, rows)
 
 
@@ -600,8 +635,8 @@ async def _rescue_step(connection: Connection, requests: Sequence[Rescue]) -> li
             for rows, status in ((failed, JobStatus.FAILED), (requeued, JobStatus.PENDING))
             for row in rows
         ]
-        await _notify(connection, (r.session_id for r in rescued))
-        await _wake(connection, (row["job_type"] for row in requeued))
+        _notify(connection, (r.session_id for r in rescued))
+        _wake(connection, (row["job_type"] for row in requeued))
         results.append(rescued)
     return results
 
@@ -619,7 +654,7 @@ async def _cancel_step(
             outcomes.append(CancelOutcome(status, False))
         else:
             outcomes.append(CancelOutcome(status, True))
-        await _notify(connection, (session_id,))
+        _notify(connection, (session_id,))
     return outcomes
 
 
@@ -630,7 +665,7 @@ async def _fail_unknown_step(
     for known, info, now in requests:
         rows = await connection.fetch(Q["fail_unknown_types"], known, info, round(now, 3))
         failed = [row["session_id"] for row in rows]
-        await _notify(connection, failed)
+        _notify(connection, failed)
         results.append(failed)
     return results
 
