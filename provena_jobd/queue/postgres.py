@@ -7,7 +7,7 @@ few statements.
 
 Claims take rows with `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on or
 take each other's jobs. Every transition is guarded by status and attempt, as on SQLite.
-Each write transaction sends a NOTIFY with the ids of the jobs it changed; every node
+Triggers (migration 0004) NOTIFY the ids of the jobs each statement changed; every node
 LISTENs, so the change feed (event streams, long-polling fetches) sees every node's changes,
 and only after they are committed (PostgreSQL delivers a NOTIFY at commit).
 """
@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -26,9 +24,9 @@ import msgspec
 
 from ..config import shown_url
 from ..errors import StorageError
-from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from ..models import Job, JobStatus
+from . import postgres_steps as steps
 from .group_commit import GroupCommit, Step
-from .messages import GAVE_UP, LOST
 from .postgres_prune import prune_step
 from .sql import migrations, queries
 from .store import (
@@ -55,8 +53,6 @@ log = logging.getLogger(__name__)
 Q = queries("postgres")
 CHANGES = "jobd_changes"  # NOTIFY channel: comma-separated ids of changed jobs
 WAITING = "jobd_waiting"  # NOTIFY channel: a job type that has new waiting jobs
-# NOTIFY payloads must stay under 8000 bytes: ids go out in chunks of this many.
-_IDS_PER_NOTIFY = 150
 # Two nodes starting at once migrate one after the other.
 _MIGRATION_LOCK = 0x6A6F6264  # "jobd"
 
@@ -77,42 +73,6 @@ def _ignore(session_ids: Iterable[str]) -> None:
 
 def _ignore_type(job_type: str) -> None:
     """The default wake-up listener."""
-
-
-def _job(row: Any) -> Job:
-    result = row["result"]
-    return Job(
-        session_id=row["session_id"],
-        created_timestamp=row["created_timestamp"],
-        username=row["username"],
-        batch_id=row["batch_id"],
-        payload=msgspec.Raw(row["payload"]),
-        job_type=row["job_type"],
-        job_sub_type=row["job_sub_type"],
-        status=JobStatus(row["status"]),
-        info=row["info"],
-        result=NULL_RAW if result is None else msgspec.Raw(result),
-        started_timestamp=row["started_timestamp"],
-        finished_timestamp=row["finished_timestamp"],
-        attempt=row["attempt"],
-        parent_session_id=row["parent_session_id"],
-        retry_of=row["retry_of"],
-        progress=row["progress"],
-    )
-
-
-def _claimed(row: Any) -> ClaimedJob:
-    return ClaimedJob(
-        session_id=row["session_id"],
-        created_timestamp=row["created_timestamp"],
-        username=row["username"],
-        batch_id=row["batch_id"],
-        job_type=row["job_type"],
-        job_sub_type=row["job_sub_type"],
-        payload=bytes(row["payload"]),
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-    )
 
 
 class PostgresStore:
@@ -217,15 +177,10 @@ class PostgresStore:
         if pool is None:
             raise StorageError("the job store is not open")
         try:
-            async with pool.acquire() as connection, connection.transaction():
-                notices: list[tuple[str, str]] = []
-                token = _notices.set(notices)
-                try:
-                    results = await step(connection, arguments)
-                finally:
-                    _notices.reset(token)
-                await _send_notices(connection, notices)
-                return results
+            # A step that runs several statements opens its own transaction; one statement
+            # is atomic alone, and saves the BEGIN and COMMIT round trips.
+            async with pool.acquire() as connection:
+                return await step(connection, arguments)
         except DISCONNECTED as exc:
             # Not retried: whether it committed is unknown, and it was not acknowledged.
             raise StorageError(f"write failed: {exc}") from None
@@ -247,12 +202,12 @@ class PostgresStore:
 
     async def launch(self, jobs: list[NewJob]) -> None:
         """Insert jobs as PENDING, durably (committed before this returns)."""
-        await self._group.submit(_launch_step, jobs)
+        await self._group.submit(steps.launch_step, jobs)
 
     async def get(self, session_id: str) -> Job | None:
         """One job by id."""
         rows = await self._fetch(Q["get_job"], session_id)
-        return _job(rows[0]) if rows else None
+        return steps.job_from_row(rows[0]) if rows else None
 
     async def batch_owner(self, batch_id: str) -> str | None:
         """The batch's creator."""
@@ -282,7 +237,7 @@ class PostgresStore:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY created_timestamp DESC, seq DESC LIMIT {mark(limit + 1)}"
         rows = await self._fetch(sql, *parameters)
-        return Page([_job(row) for row in rows[:limit]], more=len(rows) > limit)
+        return Page([steps.job_from_row(row) for row in rows[:limit]], more=len(rows) > limit)
 
     async def _position(self, scope: ListScope, after: Position) -> int:
         rows = await self._fetch(Q["get_position"], after.session_id)
@@ -301,34 +256,34 @@ class PostgresStore:
 
     async def claim(self, claim: Claim) -> list[ClaimedJob]:
         """Claim waiting jobs for a worker; other nodes' claims in flight are skipped."""
-        claimed: list[ClaimedJob] = await self._group.submit(_claim_step, claim)
+        claimed: list[ClaimedJob] = await self._group.submit(steps.claim_step, claim)
         return claimed
 
     async def start(self, lease: Lease, info: str, now: float) -> bool:
         """Mark a held job IN_PROGRESS."""
-        started: bool = await self._group.submit(_start_step, (lease, info, now))
+        started: bool = await self._group.submit(steps.start_step, (lease, info, now))
         return started
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt, with what its handler launched and recorded."""
-        finished: bool = await self._group.submit(_finish_step, finish)
+        finished: bool = await self._group.submit(steps.finish_step, finish)
         return finished
 
     async def requeue(self, requeue: Requeue) -> bool:
         """Return a held job to PENDING."""
-        requeued: bool = await self._group.submit(_requeue_step, requeue)
+        requeued: bool = await self._group.submit(steps.requeue_step, requeue)
         return requeued
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
         """Heartbeat a set of held jobs."""
         if not leases:
             return 0
-        held: int = await self._group.submit(_extend_step, (leases, lease_expires_at))
+        held: int = await self._group.submit(steps.extend_step, (leases, lease_expires_at))
         return held
 
     async def rescue(self, rescue: Rescue) -> list[Rescued]:
         """Requeue or fail jobs whose lease expired before the horizon, on any node."""
-        rescued: list[Rescued] = await self._group.submit(_rescue_step, rescue)
+        rescued: list[Rescued] = await self._group.submit(steps.rescue_step, rescue)
         return rescued
 
     async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
@@ -358,12 +313,14 @@ class PostgresStore:
 
     async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
         """Show progress on a running job."""
-        shown: bool = await self._group.submit(_progress_step, (lease, info, fraction))
+        shown: bool = await self._group.submit(steps.progress_step, (lease, info, fraction))
         return shown
 
     async def cancel(self, session_id: str, info: str, now: float) -> CancelOutcome:
         """End a waiting job, or flag a running one."""
-        outcome: CancelOutcome = await self._group.submit(_cancel_step, (session_id, info, now))
+        outcome: CancelOutcome = await self._group.submit(
+            steps.cancel_step, (session_id, info, now)
+        )
         return outcome
 
     async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
@@ -377,7 +334,7 @@ class PostgresStore:
         if not roots:
             return []
         rows = await self._fetch(Q["workflow_steps"], roots[0]["session_id"], limit)
-        return [_job(row) for row in rows]
+        return [steps.job_from_row(row) for row in rows]
 
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
         """Records with the id `text` or whose JSON mentions it."""
@@ -396,7 +353,7 @@ class PostgresStore:
 
     async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
         """Fail unfinished jobs of job types nothing runs any more."""
-        failed: list[str] = await self._group.submit(_fail_unknown_step, (known, info, now))
+        failed: list[str] = await self._group.submit(steps.fail_unknown_step, (known, info, now))
         return failed
 
     async def prune(self, prune: Prune) -> Pruned:
@@ -406,7 +363,7 @@ class PostgresStore:
 
     async def secret(self, name: str) -> str:
         """A random secret shared by every node, created by whichever asks first."""
-        secret: str = await self._group.submit(_secret_step, name)
+        secret: str = await self._group.submit(steps.secret_step, name)
         return secret
 
 
@@ -424,255 +381,3 @@ async def _migrate(connection: Connection) -> None:
                 await connection.execute(
                     "INSERT INTO jobd_schema (version) VALUES ($1)", migration.version
                 )
-
-
-# The notices the transaction running in this task will send at its commit.
-_notices: ContextVar[list[tuple[str, str]]] = ContextVar("notices")
-
-
-def _notify(connection: Connection, session_ids: Iterable[str]) -> None:
-    """Tell every node (at commit) which jobs this transaction changed."""
-    ids = list(session_ids)
-    notices = _notices.get()
-    for start in range(0, len(ids), _IDS_PER_NOTIFY):
-        notices.append((CHANGES, ",".join(ids[start : start + _IDS_PER_NOTIFY])))
-
-
-def _wake(connection: Connection, job_types: Iterable[str]) -> None:
-    """Tell every node (at commit) that jobs of these types are waiting."""
-    _notices.get().extend((WAITING, job_type) for job_type in sorted(set(job_types)))
-
-
-async def _send_notices(connection: Connection, notices: list[tuple[str, str]]) -> None:
-    """All of a transaction's notices in one statement (one round trip)."""
-    if notices:
-        await connection.execute(
-            "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[])"
-            " AS n(channel, payload)",
-            [channel for channel, _ in notices],
-            [payload for _, payload in notices],
-        )
-
-
-def _applied(keys: Sequence[tuple[str, int]], rows: Iterable[Any]) -> list[bool]:
-    """Which of the requested (session_id, attempt) a guarded UPDATE applied, each once."""
-    done = {(row["session_id"], row["attempt"]) for row in rows}
-    applied = []
-    for key in keys:
-        applied.append(key in done)
-        done.discard(key)  # a duplicate in the same group is a second, refused write
-    return applied
-
-
-# -- group-commit steps: each applies many arguments of one kind in one transaction ---------
-
-
-async def _insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
-    batches = [j for j in jobs if j.new_batch]
-    if batches:
-        await connection.execute(
-            Q["insert_batches"],
-            [j.batch_id for j in batches],
-            [j.username for j in batches],
-            [j.created_timestamp for j in batches],
-        )
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(11))
-    for j in jobs:
-        for column, value in zip(
-            columns,
-            (
-                j.session_id,
-                j.created_timestamp,
-                j.username,
-                j.batch_id,
-                j.job_type,
-                j.job_sub_type,
-                j.payload,
-                j.max_attempts,
-                j.run_after,
-                j.parent_session_id,
-                j.retry_of,
-            ),
-            strict=True,
-        ):
-            column.append(value)
-    await connection.execute(Q["insert_jobs"], *columns)
-    _notify(connection, (j.session_id for j in jobs))
-    _wake(connection, (j.job_type for j in jobs))
-
-
-async def _launch_step(connection: Connection, launches: Sequence[list[NewJob]]) -> list[None]:
-    await _insert_jobs(connection, [job for launch in launches for job in launch])
-    return [None] * len(launches)
-
-
-async def _claim_step(connection: Connection, claims: Sequence[Claim]) -> list[list[ClaimedJob]]:
-    results = []
-    for claim in claims:
-        rows = await connection.fetch(
-            Q["claim_jobs"],
-            INFO_DEQUEUED,
-            claim.worker_id,
-            claim.lease_expires_at,
-            claim.job_type,
-            claim.limit,
-            claim.now,
-        )
-        rows.sort(key=lambda row: row["seq"])  # RETURNING order is unspecified; keep FIFO
-        results.append([_claimed(row) for row in rows])
-        _notify(connection, (row["session_id"] for row in rows))
-    return results
-
-
-async def _start_step(
-    connection: Connection, starts: Sequence[tuple[Lease, str, float]]
-) -> list[bool]:
-    keys = [(lease.session_id, lease.attempt) for lease, _, _ in starts]
-    rows = await connection.fetch(
-        Q["start_jobs"],
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [info for _, info, _ in starts],
-        [round(now, 3) for _, _, now in starts],
-    )
-    _notify(connection, (row["session_id"] for row in rows))
-    return _applied(keys, rows)
-
-
-async def _finish_step(connection: Connection, finishes: Sequence[Finish]) -> list[bool]:
-    keys = [(f.session_id, f.attempt) for f in finishes]
-    rows = await connection.fetch(
-        Q["finish_jobs"],
-        [f.session_id for f in finishes],
-        [f.attempt for f in finishes],
-        [f.status.value for f in finishes],
-        [f.info for f in finishes],
-        [f.result for f in finishes],
-        [round(f.now, 3) for f in finishes],
-    )
-    applied = _applied(keys, rows)
-    # A handler's launches and records exist only if its end was recorded.
-    kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
-    launches = [job for f in kept for job in f.launches]
-    if launches:
-        await _insert_jobs(connection, launches)
-    records = [record for f in kept for record in f.records]
-    if records:
-        await connection.execute(
-            Q["insert_records"],
-            [r.record_id for r in records],
-            [r.kind for r in records],
-            [r.session_id for r in records],
-            [r.username for r in records],
-            [msgspec.json.encode(r.data) for r in records],
-            [r.created for r in records],
-        )
-    _notify(connection, (f.session_id for f in kept))
-    return applied
-
-
-async def _requeue_step(connection: Connection, requeues: Sequence[Requeue]) -> list[bool]:
-    keys = [(r.session_id, r.attempt) for r in requeues]
-    rows = await connection.fetch(
-        Q["requeue_jobs"],
-        [r.session_id for r in requeues],
-        [r.attempt for r in requeues],
-        [r.info for r in requeues],
-        [r.run_after for r in requeues],
-        [1 if r.refund else 0 for r in requeues],
-    )
-    _notify(connection, (row["session_id"] for row in rows))
-    _wake(connection, (row["job_type"] for row in rows))
-    return _applied(keys, rows)
-
-
-async def _progress_step(
-    connection: Connection, updates: Sequence[tuple[Lease, str, float | None]]
-) -> list[bool]:
-    keys = [(lease.session_id, lease.attempt) for lease, _, _ in updates]
-    rows = await connection.fetch(
-        Q["report_progress"],
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [info for _, info, _ in updates],
-        [fraction for _, _, fraction in updates],
-    )
-    _notify(connection, (row["session_id"] for row in rows))
-    return _applied(keys, rows)
-
-
-async def _extend_step(
-    connection: Connection, heartbeats: Sequence[tuple[list[Lease], float]]
-) -> list[int]:
-    results = []
-    for leases, expires in heartbeats:
-        status = await connection.execute(
-            Q["extend_leases"],
-            [lease.session_id for lease in leases],
-            [lease.attempt for lease in leases],
-            expires,
-        )
-        results.append(int(status.rsplit(" ", 1)[-1]))
-    return results
-
-
-async def _rescue_step(connection: Connection, requests: Sequence[Rescue]) -> list[list[Rescued]]:
-    results = []
-    for request in requests:
-        failed = await connection.fetch(
-            Q["rescue_give_up"], request.horizon, round(request.now, 3), GAVE_UP
-        )
-        requeued = await connection.fetch(
-            Q["rescue_requeue"],
-            request.horizon,
-            request.now,
-            LOST,
-            request.backoff.base_s,
-            request.backoff.max_s,
-        )
-        rescued = [
-            Rescued(session_id=row["session_id"], job_type=row["job_type"], status=status)
-            for rows, status in ((failed, JobStatus.FAILED), (requeued, JobStatus.PENDING))
-            for row in rows
-        ]
-        _notify(connection, (r.session_id for r in rescued))
-        _wake(connection, (row["job_type"] for row in requeued))
-        results.append(rescued)
-    return results
-
-
-async def _cancel_step(
-    connection: Connection, requests: Sequence[tuple[str, str, float]]
-) -> list[CancelOutcome]:
-    outcomes = []
-    for session_id, info, now in requests:
-        found = await connection.fetchval(Q["job_status"], session_id)
-        status = JobStatus(found) if found else None
-        ended = await connection.execute(Q["cancel_waiting"], info, round(now, 3), session_id)
-        if ended.endswith(" 0"):
-            await connection.execute(Q["request_cancel"], info, session_id)
-            outcomes.append(CancelOutcome(status, False))
-        else:
-            outcomes.append(CancelOutcome(status, True))
-        _notify(connection, (session_id,))
-    return outcomes
-
-
-async def _fail_unknown_step(
-    connection: Connection, requests: Sequence[tuple[list[str], str, float]]
-) -> list[list[str]]:
-    results = []
-    for known, info, now in requests:
-        rows = await connection.fetch(Q["fail_unknown_types"], known, info, round(now, 3))
-        failed = [row["session_id"] for row in rows]
-        _notify(connection, failed)
-        results.append(failed)
-    return results
-
-
-async def _secret_step(connection: Connection, names: Sequence[str]) -> list[str]:
-    values = []
-    for name in names:
-        await connection.execute(Q["put_meta_if_absent"], name, secrets.token_hex(32))
-        values.append(str(await connection.fetchval(Q["get_meta"], name)))
-    return values

@@ -14,8 +14,12 @@ Q = queries("postgres")
 
 
 async def prune_step(connection: Any, prunes: Sequence[Prune]) -> list[Pruned]:
-    """Group-commit step: apply each prune pass in the open transaction."""
-    return [await _prune(connection, prune) for prune in prunes]
+    """Group-commit step: each prune pass checks and deletes in one transaction."""
+    results = []
+    for prune in prunes:
+        async with connection.transaction():
+            results.append(await _prune(connection, prune))
+    return results
 
 
 async def _prune(connection: Any, prune: Prune) -> Pruned:
