@@ -14,7 +14,7 @@ import click
 from . import config
 from .errors import JobdError
 from .queue.backends import open_store
-from .queue.sql import migrations
+from .queue.dialect import migrations
 
 
 async def _migrate(storage: config.StorageSettings) -> None:

@@ -23,7 +23,7 @@ from .models import (
     WorkflowResponse,
 )
 from .payloads import PAYLOAD_MODELS, PayloadInvalid, check
-from .queue.pagination import INVALID_KEY, key_for, position_of
+from .pagination import INVALID_KEY, key_for, position_of
 from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
 
 NOT_AUTHORISED_RECORD = "Not authorised to view this record."

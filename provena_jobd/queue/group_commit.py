@@ -62,5 +62,6 @@ class GroupCommit(Generic[C]):
 
     async def idle(self) -> None:
         """Wait until every queued write is committed (or failed)."""
+        await asyncio.sleep(0)  # tasks ready to run may queue writes first
         while self._draining:
             await asyncio.gather(*self._draining.values(), return_exceptions=True)

@@ -74,6 +74,10 @@ class MeteredStore:
         """Close the inner store."""
         await self.inner.close()
 
+    async def idle(self) -> None:
+        """Pass through."""
+        await self.inner.idle()
+
     async def launch(self, jobs: list[NewJob]) -> None:
         """Launch, then count each job."""
         await self.inner.launch(jobs)

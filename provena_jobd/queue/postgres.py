@@ -28,7 +28,7 @@ from ..models import Job, JobStatus
 from . import postgres_steps as steps
 from .group_commit import GroupCommit, Step
 from .postgres_prune import prune_step
-from .sql import migrations, queries
+from .dialect import migrations, queries
 from .store import (
     CancelOutcome,
     Claim,

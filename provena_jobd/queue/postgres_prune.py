@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .sql import queries
+from .dialect import queries
 from .sqlite_prune import FINISHED, MAX_UNIT_JOBS
 from .store import Prune, Pruned
 

@@ -16,7 +16,7 @@ import msgspec
 
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .messages import GAVE_UP, LOST
-from .sql import queries
+from .dialect import queries
 from .store import (
     CancelOutcome,
     Claim,

@@ -20,7 +20,7 @@ from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
-from .sql import migrations, queries
+from .dialect import migrations, queries
 from .sqlite_prune import prune_step
 from .store import (
     CancelOutcome,
@@ -157,6 +157,10 @@ class SqliteStore:
             await self._writer.call(_checkpoint)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot checkpoint {self.path}: {exc}") from None
+
+    async def idle(self) -> None:
+        """Wait until the writer has nothing queued or in hand."""
+        await self._writer.idle()
 
     @property
     def writer(self) -> GroupCommitWriter:

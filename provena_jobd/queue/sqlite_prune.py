@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..models import TERMINAL_STATUSES
-from .sql import queries
+from .dialect import queries
 from .store import Prune, Pruned
 
 Q = queries("sqlite")

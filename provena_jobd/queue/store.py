@@ -206,6 +206,11 @@ class JobStore(Protocol):
         """Flush pending writes and disconnect."""
         ...
 
+    async def idle(self) -> None:
+        """Return once every write queued so far (and by tasks ready to run) is applied:
+        the seam tests await instead of sleeping for a write to land."""
+        ...
+
     async def launch(self, jobs: list[NewJob]) -> None:
         """Insert jobs as PENDING (and their new batches) durably, in one transaction."""
         ...

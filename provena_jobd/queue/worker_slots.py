@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import msgspec
 
 from .postgres import PostgresStore
-from .sql import queries
+from .dialect import queries
 
 Q = queries("postgres")
 

@@ -10,7 +10,7 @@ import pytest
 from provena_jobd.errors import StorageError
 from provena_jobd.queue.files import files_for
 from provena_jobd.queue.postgres import PostgresStore
-from provena_jobd.queue.sql import migrations
+from provena_jobd.queue.dialect import migrations
 from tests.helpers import eventually
 from tests.postgres import empty
 
@@ -69,11 +69,14 @@ async def test_after_its_connections_drop_a_store_reconnects_and_keeps_notifying
         assert await store.get(before.session_id) is not None
         assert await store.get(after.session_id) is not None
 
+        probes: set[str] = set()
+
         async def heard() -> bool:
+            # Launch until one is heard: those launched before the LISTEN was back are not.
             probe = new_job()
             await store.launch([probe])
-            await asyncio.sleep(0.05)
-            return probe.session_id in changed
+            probes.add(probe.session_id)
+            return bool(probes.intersection(changed))
 
         await eventually(heard, what="change notices after the reconnect")
     finally:

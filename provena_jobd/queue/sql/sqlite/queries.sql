@@ -1,4 +1,4 @@
--- Named queries of the SQLite backend, parsed once by provena_jobd.queue.sql.
+-- Named queries of the SQLite backend, parsed once by provena_jobd.queue.dialect.
 -- name: insert_job
 INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
                   status, payload, max_attempts, run_after, parent_session_id, retry_of)
