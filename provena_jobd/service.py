@@ -22,8 +22,8 @@ from .models import (
     PaginationKey,
     WorkflowResponse,
 )
-from .payloads import PAYLOAD_MODELS, PayloadInvalid, check
 from .pagination import INVALID_KEY, key_for, position_of
+from .payloads import PAYLOAD_MODELS, PayloadInvalid, check
 from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
 
 NOT_AUTHORISED_RECORD = "Not authorised to view this record."

@@ -26,9 +26,9 @@ from ..config import shown_url
 from ..errors import StorageError
 from ..models import Job, JobStatus
 from . import postgres_steps as steps
+from .dialect import migrations, queries
 from .group_commit import GroupCommit, Step
 from .postgres_prune import prune_step
-from .dialect import migrations, queries
 from .store import (
     CancelOutcome,
     Claim,

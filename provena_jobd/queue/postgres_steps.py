@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
-from .messages import GAVE_UP, LOST
 from .dialect import queries
+from .messages import GAVE_UP, LOST
 from .store import (
     CancelOutcome,
     Claim,

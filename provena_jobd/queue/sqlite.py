@@ -19,8 +19,8 @@ import msgspec
 from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
-from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
 from .dialect import migrations, queries
+from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
 from .sqlite_prune import prune_step
 from .store import (
     CancelOutcome,

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from .postgres import PostgresStore
 from .dialect import queries
+from .postgres import PostgresStore
 
 Q = queries("postgres")
 

@@ -8,9 +8,9 @@ import asyncpg
 import pytest
 
 from provena_jobd.errors import StorageError
+from provena_jobd.queue.dialect import migrations
 from provena_jobd.queue.files import files_for
 from provena_jobd.queue.postgres import PostgresStore
-from provena_jobd.queue.dialect import migrations
 from tests.helpers import eventually
 from tests.postgres import empty
 
