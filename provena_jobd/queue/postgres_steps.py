@@ -261,7 +261,12 @@ async def rescue_step(connection: Connection, requests: Sequence[Rescue]) -> lis
             request.backoff.max_s,
         )
         rescued = [
-            Rescued(session_id=row["session_id"], job_type=row["job_type"], status=status)
+            Rescued(
+                session_id=row["session_id"],
+                job_type=row["job_type"],
+                status=status,
+                worker_id=row["worker_id"],
+            )
             for rows, status in ((failed, JobStatus.FAILED), (requeued, JobStatus.PENDING))
             for row in rows
         ]

@@ -288,7 +288,7 @@ def rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[l
     for request in requests:
         now, backoff = request.now, request.backoff
         rescued = []
-        for session_id, job_type, attempt, max_attempts in connection.execute(
+        for session_id, job_type, attempt, max_attempts, worker_id in connection.execute(
             Q["expired_leases"], (request.horizon,)
         ).fetchall():
             if attempt >= max_attempts:
@@ -317,7 +317,11 @@ def rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[l
                 ).rowcount
                 status = JobStatus.PENDING
             if applied:
-                rescued.append(Rescued(session_id=session_id, job_type=job_type, status=status))
+                rescued.append(
+                    Rescued(
+                        session_id=session_id, job_type=job_type, status=status, worker_id=worker_id
+                    )
+                )
         results.append(rescued)
     return results
 

@@ -136,6 +136,7 @@ class Rescued(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str
     job_type: str
     status: JobStatus
+    worker_id: str | None = None  # who held it (with several nodes: which node)
 
 
 class ListScope(msgspec.Struct, frozen=True, kw_only=True):

@@ -109,6 +109,7 @@ class Pool:
         self.job_type = job_type
         # With several nodes, a worker needs one of the cluster's `max_workers` slots.
         self.slots = slots
+        self._claimant = f"{slots.node}/{job_type}" if slots else f"{job_type}-claim"
         self.settings = settings
         self.queue = queue
         self.store = store
@@ -260,7 +261,8 @@ class Pool:
             Claim(
                 job_type=self.job_type,
                 limit=wanted,
-                worker_id=f"{self.job_type}-claim",
+                # With several nodes, the node too: the rescuer names it if it is lost.
+                worker_id=self._claimant,
                 now=now,
                 lease_expires_at=now + self.queue.lease_s,
             )

@@ -43,7 +43,14 @@ class Rescuer:
         for job_type in {r.job_type for r in rescued}:
             self.notify(job_type)
         if rescued:
-            log.warning(message, len(rescued), extra={"action": action})
+            # Who held them: with several nodes, which node was lost.
+            holders = sorted({r.worker_id for r in rescued if r.worker_id})
+            log.warning(
+                message + " (held by %s)",
+                len(rescued),
+                ", ".join(holders) or "unknown",
+                extra={"action": action},
+            )
 
     async def recover(self, job_types: list[str]) -> list[Rescued]:
         """At startup: requeue what the previous process held, as suspects of its death.

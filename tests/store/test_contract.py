@@ -279,7 +279,7 @@ async def test_a_stale_attempt_is_fenced_out(store: JobStore) -> None:
     await store.launch([new_job()])
     first = await claim_one(store)
     rescued = await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))
-    assert [r.status for r in rescued] == [JobStatus.PENDING]
+    assert [(r.status, r.worker_id) for r in rescued] == [(JobStatus.PENDING, "w1")]
     second = await claim_one(store, now=NOW + 31)
     assert second.attempt == first.attempt + 1
     # The lost worker comes back late: none of its writes may land.

@@ -79,25 +79,27 @@ WHERE jobs.session_id = u.session_id AND jobs.attempt = u.attempt
 
 -- name: rescue_give_up
 -- Expired leases on their last attempt: FAILED. $3 is the message, with {attempt}.
-UPDATE jobs SET status = 'FAILED', info = replace($3, '{attempt}', attempt::text),
-                finished_timestamp = $2, lease_expires_at = NULL, worker_id = NULL
-WHERE seq IN (SELECT seq FROM jobs
+WITH lost AS (SELECT seq, worker_id FROM jobs
               WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < $1
                 AND attempt >= max_attempts
               FOR UPDATE SKIP LOCKED)
-RETURNING session_id, job_type;
+UPDATE jobs SET status = 'FAILED', info = replace($3, '{attempt}', attempt::text),
+                finished_timestamp = $2, lease_expires_at = NULL, worker_id = NULL
+FROM lost WHERE jobs.seq = lost.seq
+RETURNING jobs.session_id, jobs.job_type, lost.worker_id;
 
 -- name: rescue_requeue
 -- Other expired leases: back to PENDING after the back-off (base $4, cap $5) from $2.
+WITH lost AS (SELECT seq, worker_id FROM jobs
+              WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < $1
+                AND attempt < max_attempts
+              FOR UPDATE SKIP LOCKED)
 UPDATE jobs SET status = 'PENDING', info = replace($3, '{attempt}', attempt::text),
                 run_after = $2 + CASE WHEN attempt < 1 THEN 0
                                       ELSE least($5, $4 * power(2, least(attempt - 1, 60))) END,
                 lease_expires_at = NULL, worker_id = NULL, started_timestamp = NULL
-WHERE seq IN (SELECT seq FROM jobs
-              WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < $1
-                AND attempt < max_attempts
-              FOR UPDATE SKIP LOCKED)
-RETURNING session_id, job_type;
+FROM lost WHERE jobs.seq = lost.seq
+RETURNING jobs.session_id, jobs.job_type, lost.worker_id;
 
 -- name: job_status
 SELECT status FROM jobs WHERE session_id = $1 FOR UPDATE;

@@ -92,7 +92,7 @@ UPDATE jobs SET lease_expires_at = ?
 WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
 
 -- name: expired_leases
-SELECT session_id, job_type, attempt, max_attempts FROM jobs
+SELECT session_id, job_type, attempt, max_attempts, worker_id FROM jobs
 WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < ?;
 
 -- name: count_waiting
