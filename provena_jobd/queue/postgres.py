@@ -29,6 +29,7 @@ from . import postgres_steps as steps
 from .dialect import migrations, queries
 from .group_commit import GroupCommit, Step
 from .postgres_prune import prune_step
+from .rows import job_from_row
 from .store import (
     CancelOutcome,
     Claim,
@@ -207,7 +208,7 @@ class PostgresStore:
     async def get(self, session_id: str) -> Job | None:
         """One job by id."""
         rows = await self._fetch(Q["get_job"], session_id)
-        return steps.job_from_row(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     async def batch_owner(self, batch_id: str) -> str | None:
         """The batch's creator."""
@@ -237,7 +238,7 @@ class PostgresStore:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY created_timestamp DESC, seq DESC LIMIT {mark(limit + 1)}"
         rows = await self._fetch(sql, *parameters)
-        return Page([steps.job_from_row(row) for row in rows[:limit]], more=len(rows) > limit)
+        return Page([job_from_row(row) for row in rows[:limit]], more=len(rows) > limit)
 
     async def _position(self, scope: ListScope, after: Position) -> int:
         rows = await self._fetch(Q["get_position"], after.session_id)
@@ -334,7 +335,7 @@ class PostgresStore:
         if not roots:
             return []
         rows = await self._fetch(Q["workflow_steps"], roots[0]["session_id"], limit)
-        return [steps.job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
         """Records with the id `text` or whose JSON mentions it."""

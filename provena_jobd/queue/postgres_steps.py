@@ -14,9 +14,10 @@ from typing import Any
 
 import msgspec
 
-from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import GAVE_UP, LOST
+from .rows import claimed_from_row
 from .store import (
     CancelOutcome,
     Claim,
@@ -31,44 +32,6 @@ from .store import (
 
 Q = queries("postgres")
 Connection = Any  # asyncpg.Connection (or a pool's proxy of one); asyncpg has no type stubs
-
-
-def job_from_row(row: Any) -> Job:
-    """A job from a `jobs` row."""
-    result = row["result"]
-    return Job(
-        session_id=row["session_id"],
-        created_timestamp=row["created_timestamp"],
-        username=row["username"],
-        batch_id=row["batch_id"],
-        payload=msgspec.Raw(row["payload"]),
-        job_type=row["job_type"],
-        job_sub_type=row["job_sub_type"],
-        status=JobStatus(row["status"]),
-        info=row["info"],
-        result=NULL_RAW if result is None else msgspec.Raw(result),
-        started_timestamp=row["started_timestamp"],
-        finished_timestamp=row["finished_timestamp"],
-        attempt=row["attempt"],
-        parent_session_id=row["parent_session_id"],
-        retry_of=row["retry_of"],
-        progress=row["progress"],
-    )
-
-
-def claimed_from_row(row: Any) -> ClaimedJob:
-    """A claimed job from a claim's RETURNING row."""
-    return ClaimedJob(
-        session_id=row["session_id"],
-        created_timestamp=row["created_timestamp"],
-        username=row["username"],
-        batch_id=row["batch_id"],
-        job_type=row["job_type"],
-        job_sub_type=row["job_sub_type"],
-        payload=bytes(row["payload"]),
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-    )
 
 
 def _applied(keys: Sequence[tuple[str, int]], rows: Iterable[Any]) -> list[bool]:

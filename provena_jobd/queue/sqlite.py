@@ -20,6 +20,7 @@ from ..models import Job, JobStatus
 from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .dialect import migrations, queries
+from .rows import job_from_row
 from .sqlite_prune import prune_step
 from .store import (
     CancelOutcome,
@@ -163,7 +164,7 @@ class SqliteStore:
     async def get(self, session_id: str) -> Job | None:
         """One job by id."""
         rows = await self._read(Q["get_job"], (session_id,))
-        return steps.job_from_row(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     async def batch_owner(self, batch_id: str) -> str | None:
         """The batch's creator."""
@@ -189,7 +190,7 @@ class SqliteStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_timestamp DESC, seq DESC LIMIT ?"
         rows = await self._read(sql, [*parameters, limit + 1])
-        jobs = [steps.job_from_row(row) for row in rows[:limit]]
+        jobs = [job_from_row(row) for row in rows[:limit]]
         return Page(jobs, more=len(rows) > limit)
 
     async def _position(self, scope: ListScope, after: Position) -> int:
@@ -321,7 +322,7 @@ class SqliteStore:
         if not roots:
             return []
         rows = await self._read(_WORKFLOW_STEPS, (roots[0][0], limit))
-        return [steps.job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
         """Records with the id `text` or whose JSON mentions it."""

@@ -11,9 +11,10 @@ from typing import Any
 
 import msgspec
 
-from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
 from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
+from .rows import claimed_from_row
 from .store import (
     CancelOutcome,
     Claim,
@@ -28,28 +29,6 @@ from .store import (
 )
 
 Q = queries("sqlite")
-
-
-def job_from_row(row: sqlite3.Row) -> Job:
-    """A job from a `jobs` row, by column name."""
-    return Job(
-        session_id=row["session_id"],
-        created_timestamp=row["created_timestamp"],
-        username=row["username"],
-        batch_id=row["batch_id"],
-        payload=msgspec.Raw(row["payload"]),
-        job_type=row["job_type"],
-        job_sub_type=row["job_sub_type"],
-        status=JobStatus(row["status"]),
-        info=row["info"],
-        result=NULL_RAW if row["result"] is None else msgspec.Raw(row["result"]),
-        started_timestamp=row["started_timestamp"],
-        finished_timestamp=row["finished_timestamp"],
-        attempt=row["attempt"],
-        parent_session_id=row["parent_session_id"],
-        retry_of=row["retry_of"],
-        progress=row["progress"],
-    )
 
 
 # -- writer-thread steps: each applies many arguments of one kind inside the open transaction --
@@ -145,7 +124,7 @@ def claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[
             },
         ).fetchall()
         rows.sort(key=lambda row: row["seq"])  # RETURNING order is unspecified; keep FIFO
-        results.append([_claimed(row) for row in rows])
+        results.append([claimed_from_row(row) for row in rows])
     return results
 
 
@@ -380,22 +359,8 @@ def claim_suspect(
                 "lease_expires_at": claim.lease_expires_at,
             },
         ).fetchall()
-        results.append([_claimed(row) for row in rows])
+        results.append([claimed_from_row(row) for row in rows])
     return results
-
-
-def _claimed(row: sqlite3.Row) -> ClaimedJob:
-    return ClaimedJob(
-        session_id=row["session_id"],
-        created_timestamp=row["created_timestamp"],
-        username=row["username"],
-        batch_id=row["batch_id"],
-        job_type=row["job_type"],
-        job_sub_type=row["job_sub_type"],
-        payload=row["payload"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-    )
 
 
 def clear_suspect(connection: sqlite3.Connection, session_ids: Sequence[str]) -> list[None]:
