@@ -15,12 +15,12 @@ from .errors import StorageError
 from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
 from .metrics import Metrics, ScrapeState
-from .models import Job
 from .queue.metered import MeteredStore
 from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
 from .workers.builtin import builtin_handlers
+from .workers.cancellations import Cancellations
 from .workers.gateway import WorkerGateway
 from .workers.handlers import Handler, HandlerRegistry
 from .workers.isolation import Isolation
@@ -79,7 +79,13 @@ class JobdServer:
         # What changes jobs goes through `metered`, which counts for the metrics;
         # `self.store` stays the backend itself (its writer's counters, lifecycle).
         metered = self._metered = MeteredStore(self.store, self.metrics)
-        self.service = JobService(metered, settings, self.clock, self.notify)
+        self.gateway = WorkerGateway(metered, settings, self.clock)
+        self.cancellations = Cancellations(
+            self.gateway, lambda job_type: isinstance(self.pools[job_type], ExternalPool)
+        )
+        self.service = JobService(
+            metered, settings, self.clock, self.notify, self.cancellations.interrupt
+        )
         # Built-in handlers, then what the config routes elsewhere, then the caller's own.
         self.handlers = HandlerRegistry(
             {
@@ -89,9 +95,13 @@ class JobdServer:
             }
         )
         self.runner = JobRunner(
-            metered, self.handlers, self.clock, settings.queue, launcher=self.service
+            metered,
+            self.handlers,
+            self.clock,
+            settings.queue,
+            launcher=self.service,
+            cancellations=self.cancellations,
         )
-        self.gateway = WorkerGateway(metered, settings, self.clock)
         self.pools: dict[str, Pool | ExternalPool] = {
             job_type: self._pool(job_type) for job_type in self.service.catalog.job_types
         }
@@ -222,15 +232,6 @@ class JobdServer:
         """Stop now: end the shutdown grace period; unfinished jobs return to PENDING."""
         for pool in self.pools.values():
             pool.hurry()
-
-    async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:
-        """Cancel a job: at once if it waits, cooperatively if its handler is running."""
-        job, running = await self.service.cancel(session_id, caller, by)
-        if running and isinstance(self.pools[job.job_type], ExternalPool):
-            return await self.gateway.cancel_running(job, f"Cancelled by {by}.")
-        if running:
-            self.pools[job.job_type].cancel(session_id, f"Cancelled by {by}.")
-        return job
 
     async def pool_snapshots(self) -> list[PoolSnapshot]:
         """Every pool's state."""

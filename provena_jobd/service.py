@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 
@@ -73,11 +73,14 @@ class JobService:
         settings: Settings,
         clock: Clock,
         notify: Callable[[str], None],
+        interrupt: Callable[[Job, str], Awaitable[Job]],
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.notify = notify
+        # Stops a running job whose cancel is recorded (workers/cancellations.py).
+        self.interrupt = interrupt
         self.catalog = settings.catalog()
 
     # -- launching --------------------------------------------------------------------------
@@ -169,9 +172,11 @@ class JobService:
         return response
 
     async def cancel(self, session_id: str, caller: str | None, by: str) -> tuple[Job, bool]:
-        """Cancel a job: a waiting one ends FAILED now; a running one is asked to stop.
+        """Cancel a job: a waiting one ends FAILED now; a running one is interrupted.
 
-        Returns the job and whether it was running (its pool must interrupt the handler).
+        The store records the cancel first (the source of truth); then whoever runs the job
+        is interrupted (workers/cancellations.py has the whole flow). Returns the job and
+        whether it was running.
         """
         job = await self.fetch(session_id, caller)
         if job.status in TERMINAL_STATUSES:
@@ -179,9 +184,13 @@ class JobService:
                 f"Job {session_id} has already finished ({job.status.value}); "
                 "it cannot be cancelled."
             )
-        outcome = await self.store.cancel(session_id, f"Cancelled by {by}.", self.clock.now())
+        info = f"Cancelled by {by}."
+        outcome = await self.store.cancel(session_id, info, self.clock.now())
         running = not outcome.ended and outcome.status is JobStatus.IN_PROGRESS
-        return await self.fetch(session_id, None), running
+        job = await self.fetch(session_id, None)
+        if running:
+            job = await self.interrupt(job, info)
+        return job, running
 
     # -- reading ----------------------------------------------------------------------------
 

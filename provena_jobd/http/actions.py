@@ -31,7 +31,8 @@ async def admin_retry(request: web.Request) -> web.Response:
 
 async def _cancel(request: web.Request, owner: str | None) -> web.Response:
     session_id = query_param(request, "session_id")
-    job = await request.app[SERVER].cancel(session_id, owner, by=request[CALLER].username)
+    service = request.app[SERVER].service
+    job, _ = await service.cancel(session_id, owner, by=request[CALLER].username)
     return json_response(JobResponse(job))
 
 

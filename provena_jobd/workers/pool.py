@@ -131,10 +131,6 @@ class Pool:
         """Jobs may be waiting or a slot came free: look again now."""
         self._wakeup.set()
 
-    def cancel(self, session_id: str, info: str) -> bool:
-        """Interrupt a running job's handler; it ends FAILED with `info`. False if not here."""
-        return self.runner.cancel(session_id, info)
-
     def start(self) -> None:
         """Start the supervisor loop."""
         self._task = asyncio.create_task(self._supervise(), name=f"pool-{self.job_type}")

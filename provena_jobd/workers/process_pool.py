@@ -72,10 +72,6 @@ class ExternalPool:
     def notify(self) -> None:
         """Jobs may be waiting (the gateway wakes the workers' claims itself)."""
 
-    def cancel(self, session_id: str, info: str) -> bool:
-        """A job running in an outside worker cannot be interrupted from here."""
-        return False
-
     def start(self) -> None:
         """Nothing to start."""
 
