@@ -83,6 +83,8 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+# The longest a fetch waits for its job to finish (`wait_s`); a client waiting longer asks again.
+MAX_WAIT_S = 60.0
 
 # The reference worker's fixed `info` strings (provena-job-api.md section 4).
 INFO_DEQUEUED = "Job removed from queue ready for processing by worker task."

@@ -15,6 +15,7 @@ from .errors import StorageError
 from .events import ChangeFeed
 from .identity import Authenticator, NoAuth, make_authenticator
 from .metrics import Metrics, ScrapeState
+from .pool_models import PoolSnapshot
 from .queue.metered import MeteredStore
 from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
@@ -25,7 +26,7 @@ from .workers.gateway import WorkerGateway
 from .workers.handlers import Handler, HandlerRegistry
 from .workers.isolation import Isolation
 from .workers.plugins import configured_handlers
-from .workers.pool import Pool, PoolSnapshot
+from .workers.pool import Pool
 from .workers.process_pool import ExternalPool, ProcessPool
 from .workers.rescuer import Rescuer
 from .workers.retention import Pruner

@@ -10,7 +10,7 @@ import msgspec
 
 from .clock import Clock
 from .config import Settings
-from .errors import BadRequest, NotFound, RequestInvalid
+from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
 from .models import (
     TERMINAL_STATUSES,
     BatchSummary,
@@ -22,7 +22,7 @@ from .models import (
     PaginationKey,
     WorkflowResponse,
 )
-from .payloads import PAYLOAD_MODELS, PayloadInvalid, check
+from .payloads import PAYLOAD_MODELS, check
 from .queue.pagination import INVALID_KEY, key_for, position_of
 from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
 
@@ -37,10 +37,6 @@ INVALID_PAYLOAD = (
     "Invalid payload supplied: Failed to parse the payload as specified job type. Err: {error}."
 )
 WORKFLOW_LIMIT = 1000
-
-
-class NotAuthorised(Exception):
-    """The caller may not see this; the message is the reference's `detail`."""
 
 
 def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:

@@ -6,7 +6,8 @@ import enum
 
 from aiohttp import web
 
-from ..identity import MISSING_ROLE, Identity, Right, Unauthenticated
+from ..errors import Unauthenticated
+from ..identity import MISSING_ROLE, Identity, Right
 from .errors import CHALLENGE, Handler, error_response
 from .keys import CALLER, SERVER
 

@@ -14,6 +14,7 @@ import msgspec
 from aiohttp import web
 
 from ..models import (
+    MAX_WAIT_S,
     AccessReport,
     AdminListBatchRequest,
     AdminListJobsRequest,
@@ -30,7 +31,7 @@ from ..models import (
     RetryResponse,
     WorkflowResponse,
 )
-from ..workers.pool import PoolsResponse
+from ..pool_models import PoolsResponse
 from .auth import Access
 from .routes import ROUTES
 from .worker_routes import WORKER_OPERATIONS
@@ -78,7 +79,7 @@ _WAIT_S = {
     "in": "query",
     "required": False,
     "description": "Wait up to this many seconds for the job to finish before answering.",
-    "schema": {"type": "number", "minimum": 0, "maximum": 60},
+    "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S},
 }
 
 

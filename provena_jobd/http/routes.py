@@ -10,6 +10,7 @@ from aiohttp import web
 from ..config import flatten
 from ..identity import may_act_for_others
 from ..models import (
+    MAX_WAIT_S,
     TERMINAL_STATUSES,
     AccessReport,
     AdminListBatchRequest,
@@ -20,8 +21,8 @@ from ..models import (
     ListBatchRequest,
     ListJobsRequest,
 )
+from ..pool_models import PoolsResponse
 from ..queue.store import ListScope
-from ..workers.pool import PoolsResponse
 from .actions import (
     admin_batch_summary,
     admin_cancel,
@@ -40,7 +41,6 @@ from .report_files import report_file
 from .validation import decode_body, optional_float, query_param
 from .worker_routes import WORKER_ROUTES
 
-MAX_WAIT_S = 60.0
 _HEALTH = msgspec.json.encode(HealthResponse())
 
 

@@ -24,10 +24,11 @@ import msgspec
 
 from ..clock import Clock
 from ..config import REDACTED, PoolSettings, QueueSettings
+from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import JobStore, Requeue
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
-from .pool import SHUTDOWN_INFO, PoolSnapshot, WorkerInfo, WorkerState
+from .pool import SHUTDOWN_INFO, WorkerState
 
 log = logging.getLogger(__name__)
 

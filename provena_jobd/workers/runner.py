@@ -11,9 +11,9 @@ import msgspec
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
-from ..errors import JobFailed, RetryLater
+from ..errors import JobFailed, PayloadInvalid, RetryLater
 from ..models import INFO_IN_PROGRESS, INFO_UNHANDLED, JobStatus
-from ..payloads import RESULT_MODELS, PayloadInvalid, check
+from ..payloads import RESULT_MODELS, check
 from ..queue.backoff import backoff_s
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
 from .handlers import Handler, HandlerRegistry, JobContext, Launcher
