@@ -200,9 +200,17 @@ class JobService:
         return job
 
     async def list_jobs(
-        self, scope: ListScope, limit: int, key: PaginationKey | None, owner: str | None = None
+        self,
+        limit: int,
+        key: PaginationKey | None,
+        *,
+        username: str | None = None,
+        batch_id: str | None = None,
+        owner: str | None = None,
     ) -> ListJobsResponse:
-        """A page of a list; with `owner`, every job on it must be theirs (user batch lists)."""
+        """A page of jobs, newest first: everyone's, or narrowed to a user and/or a batch;
+        with `owner`, every job on it must be theirs (user batch lists)."""
+        scope = ListScope(username=username, batch_id=batch_id)
         if owner is not None and scope.batch_id is not None:
             await self._check_batch_owner(scope.batch_id, owner)
         try:

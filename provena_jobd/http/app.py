@@ -12,8 +12,9 @@ from .cors import cors_middleware
 from .errors import error_middleware
 from .keys import SERVER
 from .openapi import openapi_json
-from .ops_routes import add_ops_routes, metrics_middleware
-from .routes import add_routes
+from .ops_routes import metrics_middleware
+from .route_table import add_routes
+from .routes import ROUTES
 from .ui_routes import add_ui_routes
 
 
@@ -38,8 +39,7 @@ def create_app(server: JobdServer) -> web.Application:
         client_max_size=server.settings.server.max_body_bytes,
     )
     app[SERVER] = server
-    add_routes(app)
-    add_ops_routes(app)
+    add_routes(app, ROUTES)
     app.router.add_get("/openapi.json", openapi_json)
     add_docs_routes(app)
     add_ui_routes(app)

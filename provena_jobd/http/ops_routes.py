@@ -20,9 +20,10 @@ from ..config import metrics_address
 from ..errors import ConfigError
 from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
-from .auth import ACCESS, Access
+from .auth import Access
 from .errors import Handler, json_response
 from .keys import SERVER
+from .route_table import Route
 
 NOT_STARTED = "jobd is starting or shutting down"
 
@@ -50,12 +51,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def add_ops_routes(app: web.Application) -> None:
-    """Register /livez, /readyz (public) and /metrics (read role); after `add_routes`."""
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app[ACCESS].update({"/livez": Access.PUBLIC, "/readyz": Access.PUBLIC, "/metrics": Access.READ})
+OPS_ROUTES = [
+    Route("GET", "/livez", livez, Access.PUBLIC, "Liveness", listed=False),
+    Route("GET", "/readyz", readyz, Access.PUBLIC, "Readiness", listed=False),
+    Route("GET", "/metrics", metrics, Access.READ, "Prometheus metrics", listed=False),
+]
 
 
 def metrics_middleware(server: JobdServer) -> Middleware:

@@ -7,8 +7,6 @@ Each route decodes its request and hands it to the server's `WorkerGateway`; ref
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from ..models import JobResponse
@@ -25,6 +23,7 @@ from ..worker_protocol import (
 from .auth import Access
 from .errors import json_response
 from .keys import SERVER
+from .route_table import Route
 from .validation import decode_body
 
 
@@ -66,23 +65,22 @@ async def release(request: web.Request) -> web.Response:
     return json_response(JobResponse(await request.app[SERVER].gateway.release(body)))
 
 
-Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]], Access, bool]
-
 WORKER_ROUTES: list[Route] = [
-    ("POST", "/jobs/worker/claim", claim, Access.WORKER, True),
-    ("POST", "/jobs/worker/start", start, Access.WORKER, True),
-    ("POST", "/jobs/worker/heartbeat", heartbeat, Access.WORKER, True),
-    ("POST", "/jobs/worker/progress", progress, Access.WORKER, True),
-    ("POST", "/jobs/worker/finish", finish, Access.WORKER, True),
-    ("POST", "/jobs/worker/release", release, Access.WORKER, True),
+    Route(
+        "POST",
+        f"/jobs/worker/{name}",
+        handler,
+        Access.WORKER,
+        summary,
+        body=body,
+        response=response,
+    )
+    for name, handler, summary, body, response in (
+        ("claim", claim, "Claim jobs of a type, long-polling", ClaimRequest, ClaimResponse),
+        ("start", start, "Mark a claimed job IN_PROGRESS", StartRequest, JobResponse),
+        ("heartbeat", heartbeat, "Hold a job for another lease", AttemptRequest, LeaseResponse),
+        ("progress", progress, "Show a running job's progress", ProgressRequest, JobResponse),
+        ("finish", finish, "End the attempt SUCCEEDED or FAILED", FinishRequest, JobResponse),
+        ("release", release, "Give the job back to the queue", ReleaseRequest, JobResponse),
+    )
 ]
-
-# path -> (request model, required query parameters, success model), for /openapi.json
-WORKER_OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
-    "/jobs/worker/claim": (ClaimRequest, (), ClaimResponse),
-    "/jobs/worker/start": (StartRequest, (), JobResponse),
-    "/jobs/worker/heartbeat": (AttemptRequest, (), LeaseResponse),
-    "/jobs/worker/progress": (ProgressRequest, (), JobResponse),
-    "/jobs/worker/finish": (FinishRequest, (), JobResponse),
-    "/jobs/worker/release": (ReleaseRequest, (), JobResponse),
-}

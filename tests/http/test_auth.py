@@ -137,7 +137,7 @@ def request_for(path: str) -> dict[str, Any]:
     return {}
 
 
-PROTECTED = [(m, p, access) for m, p, _, access, _ in ROUTES if access is not Access.PUBLIC]
+PROTECTED = [(r.method, r.path, r.access) for r in ROUTES if r.access is not Access.PUBLIC]
 
 
 @pytest.mark.parametrize(("method", "path", "access"), PROTECTED)
