@@ -100,6 +100,14 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class DenyAll:
+    """Until jobd has started (its keys loaded): nobody is authenticated."""
+
+    async def authenticate(self, authorization: str | None) -> Identity:
+        """Always Unauthenticated."""
+        raise Unauthenticated(NOT_AUTHENTICATED)
+
+
 class NoAuth:
     """Mode `none`: the header is ignored; everyone is the local user with every role."""
 

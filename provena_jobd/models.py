@@ -67,10 +67,6 @@ JOB_TYPE_OF_SUB_TYPE: dict[JobSubType, JobType] = {
     for sub_type in sub_types
 }
 
-WAKE_UP_SUB_TYPES = frozenset(
-    {JobSubType.PROV_LODGE_WAKE_UP, JobSubType.REGISTRY_WAKE_UP, JobSubType.EMAIL_WAKE_UP}
-)
-
 
 class JobStatus(enum.StrEnum):
     """Where a job is in its life."""

@@ -1,4 +1,15 @@
-"""The composition root: builds the store, service, pools, rescuer and change feed."""
+"""The composition root: builds the store, service, pools, rescuer and change feed.
+
+"Server" names four things in jobd; the words kept apart:
+
+- `JobdServer`, here: the *engine*, everything but HTTP (one per process or per test). Its
+  name stays, since it is public (README, `jobd_server` users); inside `http/` the app key
+  that holds it is `ENGINE`.
+- the *HTTP listener*: aiohttp serving the engine's routes (`http/serve.py`, `running()`).
+- the *test server*: the `jobd_server` pytest fixture (`testing.py`), engine and listener
+  started for one test.
+- `[server]` in jobd.toml (`Settings.server`): the listener's settings (host, port, limits).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +24,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .errors import StorageError
 from .events import ChangeFeed
-from .identity import Authenticator, NoAuth, make_authenticator
+from .identity import Authenticator, DenyAll, make_authenticator
 from .metrics import Metrics, ScrapeState
 from .pool_models import PoolSnapshot
 from .queue.metered import MeteredStore
@@ -60,7 +71,7 @@ def tune_gc() -> None:
 
 
 class JobdServer:
-    """Everything but HTTP: one per process (or per test)."""
+    """The engine: everything but HTTP, one per process (or per test)."""
 
     def __init__(
         self,
@@ -117,7 +128,8 @@ class JobdServer:
             settings,
             {t: pool for t, pool in self.pools.items() if isinstance(pool, Pool)},
         )
-        self.authenticator: Authenticator = NoAuth(settings.auth)
+        # Deny by default: `start()` puts the configured authenticator in place.
+        self.authenticator: Authenticator = DenyAll()
         self._rescuer_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None

@@ -10,21 +10,21 @@ from aiohttp import web
 
 from ..models import BatchSummaryRequest, JobResponse, RetryResponse
 from .errors import json_response
-from .keys import CALLER, SERVER
+from .keys import CALLER, ENGINE
 from .validation import decode_body, query_param
 
 
 async def retry(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/retry?session_id=`: relaunch a FAILED job."""
     session_id = query_param(request, "session_id")
-    launched = await request.app[SERVER].service.retry(session_id, owner)
+    launched = await request.app[ENGINE].service.retry(session_id, owner)
     return json_response(RetryResponse(launched.session_id))
 
 
 async def cancel(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/cancel?session_id=`: stop a job (workers/cancellations.py)."""
     session_id = query_param(request, "session_id")
-    service = request.app[SERVER].service
+    service = request.app[ENGINE].service
     job, _ = await service.cancel(session_id, owner, by=request[CALLER].username)
     return json_response(JobResponse(job))
 
@@ -32,10 +32,10 @@ async def cancel(request: web.Request, owner: str | None) -> web.Response:
 async def batch_summary(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/batch_summary`: counts by status for a batch."""
     body = await decode_body(request, BatchSummaryRequest)
-    return json_response(await request.app[SERVER].service.batch_summary(body.batch_id, owner))
+    return json_response(await request.app[ENGINE].service.batch_summary(body.batch_id, owner))
 
 
 async def workflow(request: web.Request, owner: str | None) -> web.Response:
     """`GET /jobs/{user,admin}/workflow?session_id=`: the chain a job belongs to."""
     session_id = query_param(request, "session_id")
-    return json_response(await request.app[SERVER].service.workflow(session_id, owner))
+    return json_response(await request.app[ENGINE].service.workflow(session_id, owner))

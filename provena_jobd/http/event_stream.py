@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..identity import Right
 from .errors import error_response
-from .keys import CALLER, SERVER
+from .keys import CALLER, ENGINE
 
 KEEPALIVE_S = 15.0
 GONE_CHECK_S = 1.0
@@ -17,7 +17,7 @@ GONE_CHECK_S = 1.0
 
 async def _stream(request: web.Request, username: str | None) -> web.StreamResponse:
     """Subscribe first, then answer, so nothing that happens after the headers is missed."""
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     limit = server.settings.server.max_event_streams
     if server.feed.subscribers >= limit:
         return error_response(

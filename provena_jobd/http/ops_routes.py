@@ -22,7 +22,7 @@ from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
 from .auth import Access
 from .errors import Handler, json_response
-from .keys import SERVER
+from .keys import ENGINE
 from .route_table import Route
 
 NOT_STARTED = "jobd is starting or shutting down"
@@ -35,7 +35,7 @@ async def livez(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """`GET /readyz`: 200 when jobd can take work, else 503 with the reason."""
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     if not server.ready:
         return json_response({"status": "unavailable", "detail": NOT_STARTED}, 503)
     try:
@@ -47,7 +47,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """`GET /metrics`: every metric in the Prometheus text format."""
-    body = await request.app[SERVER].metrics_text()
+    body = await request.app[ENGINE].metrics_text()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -97,7 +97,7 @@ async def metrics_listener(server: JobdServer) -> AsyncIterator[str | None]:
         return
     host, port = metrics_address(listen)
     app = web.Application()
-    app[SERVER] = server
+    app[ENGINE] = server
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -31,7 +31,7 @@ from .actions import batch_summary, cancel, retry, workflow
 from .auth import Access
 from .errors import json_response
 from .event_stream import events
-from .keys import CALLER, SERVER
+from .keys import CALLER, ENGINE
 from .ops_routes import OPS_ROUTES
 from .report_files import report_file
 from .route_table import Route, twins
@@ -56,7 +56,7 @@ async def fetch(request: web.Request, owner: str | None) -> web.Response:
     finished or after that long."""
     session_id = query_param(request, "session_id")
     wait_s = optional_float(request, "wait_s", 0.0, MAX_WAIT_S)
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     job = await server.service.fetch(session_id, caller=owner)
     if wait_s and job.status not in TERMINAL_STATUSES:
         await server.feed.wait_finished(session_id, wait_s)
@@ -72,7 +72,7 @@ async def list_jobs(request: web.Request, owner: str | None) -> web.Response:
     else:
         body = await decode_body(request, ListJobsRequest)
         limit, key, username = body.limit, body.pagination_key, owner
-    page = await request.app[SERVER].service.list_jobs(limit, key, username=username)
+    page = await request.app[ENGINE].service.list_jobs(limit, key, username=username)
     return json_response(page)
 
 
@@ -90,7 +90,7 @@ async def list_batch(request: web.Request, owner: str | None) -> web.Response:
     else:
         body = await decode_body(request, ListBatchRequest)
         batch_id, limit, key, username = body.batch_id, body.limit, body.pagination_key, None
-    page = await request.app[SERVER].service.list_jobs(
+    page = await request.app[ENGINE].service.list_jobs(
         limit, key, batch_id=batch_id, username=username, owner=owner
     )
     return json_response(page)
@@ -99,7 +99,7 @@ async def list_batch(request: web.Request, owner: str | None) -> web.Response:
 async def launch(request: web.Request) -> web.Response:
     """`POST /jobs/admin/launch`: enqueue a job, durably, before answering."""
     body = await decode_body(request, LaunchJobRequest)
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     caller = request[CALLER]
     response = await server.service.launch(
         body,
@@ -111,7 +111,7 @@ async def launch(request: web.Request) -> web.Response:
 
 async def pool_state(request: web.Request) -> web.Response:
     """`GET /admin/pool`: per job type, workers by state, waiting jobs and settings in force."""
-    return json_response(PoolsResponse(await request.app[SERVER].pool_snapshots()))
+    return json_response(PoolsResponse(await request.app[ENGINE].pool_snapshots()))
 
 
 async def check_access(request: web.Request) -> web.Response:
@@ -129,7 +129,7 @@ async def check_access(request: web.Request) -> web.Response:
 
 async def admin_config(request: web.Request) -> web.Response:
     """`GET /admin/config`: the effective configuration as `config.txt`, secrets redacted."""
-    settings = request.app[SERVER].settings
+    settings = request.app[ENGINE].settings
     text = "".join(f"{key}={value}\n" for key, value in flatten(settings))
     return web.Response(
         text=text,

@@ -22,7 +22,7 @@ from ..worker_protocol import (
 )
 from .auth import Access
 from .errors import json_response
-from .keys import SERVER
+from .keys import ENGINE
 from .route_table import Route
 from .validation import decode_body
 
@@ -30,7 +30,7 @@ from .validation import decode_body
 async def claim(request: web.Request) -> web.Response:
     """`POST /jobs/worker/claim`: up to `n` jobs of a type, long-polling up to `wait_s`."""
     body = await decode_body(request, ClaimRequest)
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     jobs = await server.gateway.claim(body)
     return json_response(ClaimResponse(jobs=jobs, lease_s=server.settings.queue.lease_s))
 
@@ -38,31 +38,31 @@ async def claim(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     """`POST /jobs/worker/start`: mark a claimed job IN_PROGRESS."""
     body = await decode_body(request, StartRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.start(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.start(body)))
 
 
 async def heartbeat(request: web.Request) -> web.Response:
     """`POST /jobs/worker/heartbeat`: keep holding a job for another lease."""
     body = await decode_body(request, AttemptRequest)
-    return json_response(await request.app[SERVER].gateway.heartbeat(body))
+    return json_response(await request.app[ENGINE].gateway.heartbeat(body))
 
 
 async def progress(request: web.Request) -> web.Response:
     """`POST /jobs/worker/progress`: show a running job's progress."""
     body = await decode_body(request, ProgressRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.progress(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.progress(body)))
 
 
 async def finish(request: web.Request) -> web.Response:
     """`POST /jobs/worker/finish`: end the attempt SUCCEEDED or FAILED."""
     body = await decode_body(request, FinishRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.finish(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.finish(body)))
 
 
 async def release(request: web.Request) -> web.Response:
     """`POST /jobs/worker/release`: give the job back to the queue."""
     body = await decode_body(request, ReleaseRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.release(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.release(body)))
 
 
 WORKER_ROUTES: list[Route] = [
