@@ -218,3 +218,22 @@ async def test_a_cancel_that_lands_while_the_finish_is_written_leaves_nothing_be
     job = await job_in(server.store, session_id, *DONE)
     assert job.status is JobStatus.FAILED
     await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")
+
+
+async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_once(
+    start: Starter, clock: FakeClock
+) -> None:
+    # Not mistaken for a shutdown (which would put the job back in the queue).
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await advance(server, clock, 10)
+    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    await server.service.cancel(session_id, None, by="admin")
+    await server.service.cancel(session_id, None, by="admin")
+    await advance(server, clock, CANCEL_GRACE_S)
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info is not None and job.info.startswith("Job timed out")
+    await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")
