@@ -18,16 +18,12 @@ from pathlib import Path
 import click
 
 from . import config
-from .errors import JobdError
+from .errors import BackupError, JobdError
 
 POSTGRES_ADVICE = (
     "this is a PostgreSQL database: back it up with PostgreSQL's own tools, "
     "e.g. pg_dump --format=custom --file=PATH URL (restore with pg_restore)"
 )
-
-
-class BackupError(JobdError):
-    """The backup could not be made; nothing was written at the target path."""
 
 
 @dataclass(frozen=True)

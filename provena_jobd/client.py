@@ -53,7 +53,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:  # the worker modules are imported only by `pool()`: a quicker `jobd` command
-    from .workers.pool import PoolsResponse
+    from .pool_models import PoolsResponse
 
 T = TypeVar("T")
 
@@ -373,7 +373,7 @@ class JobdClient:
 
     async def pool(self) -> PoolsResponse:
         """Every pool's workers by state, waiting jobs, counters and settings."""
-        from .workers.pool import PoolsResponse
+        from .pool_models import PoolsResponse
 
         return msgspec.json.decode(await self._call("GET", "/admin/pool"), type=PoolsResponse)
 

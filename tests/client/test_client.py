@@ -37,8 +37,8 @@ from provena_jobd.models import (
     RetryResponse,
     WorkflowResponse,
 )
+from provena_jobd.pool_models import PoolsResponse
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
-from provena_jobd.workers.pool import PoolsResponse
 from tests.client.handlers import JOB_TYPE, JOBS, STEP, gate
 from tests.helpers import eventually
 
