@@ -12,6 +12,7 @@ import aiohttp
 from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from provena_jobd.errors import JobFailed
+from provena_jobd.identity import hash_token
 from provena_jobd.workers.handlers import JobContext
 from tests.helpers import eventually
 from tests.ui.test_panel import USER_INFO, Serve, launch, pytestmark, shot
@@ -258,3 +259,30 @@ async def test_a_report_link_is_a_link(browser: Browser, serve: Serve) -> None:
 async def _has_status(url: str, session_id: str, status: str) -> bool:
     job = await fetch(url, session_id)
     return bool(job["status"] == status)
+
+
+async def test_renamed_roles_unlock_admin_mode_which_lives_in_the_url(
+    browser: Browser, serve: Serve
+) -> None:
+    token = "jobd_renamed-roles-token"
+    jobd = await serve(
+        auth={
+            "mode": "token",
+            "roles": {"read": "readers", "write": "writers"},
+            "tokens": [
+                {"sha256": hash_token(token), "user": "dana", "roles": ["readers", "writers"]}
+            ],
+        }
+    )
+    page = await browser.new_page()
+    await page.goto(f"{jobd.url}/ui/")
+    await page.fill("#token-input", token)
+    await page.click("text=Use token")
+    # The server says which rights "readers" and "writers" grant: the waker and admin mode show.
+    await expect(page.get_by_role("button", name="Wake up EMAIL")).to_be_visible()
+    await page.check("#admin-mode")
+    await expect(page).to_have_url(f"{jobd.url}/ui/#/jobs?admin=1")
+    await expect(page.locator("h1")).to_have_text("Job history (all users)")
+    await page.reload()  # the token stays for the tab's session; the mode stays in the URL
+    await expect(page.locator("#admin-mode")).to_be_checked()
+    await shot(page, "admin-mode")

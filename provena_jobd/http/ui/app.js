@@ -11,11 +11,11 @@ import { workflowView } from "./views/workflow.js";
 const state = { me: null, rights: new Set(), feed: null, cleanup: [] };
 
 const routes = [
-  [/^#\/jobs\/?$/, () => listView],
+  [/^#\/jobs\/?(?:\?.*)?$/, () => listView],
   [/^#\/jobs\/([^/?]+)/, () => detailsView],
   [/^#\/batch\/([^/?]+)/, () => batchView],
   [/^#\/workflow\/([^/?]+)/, () => workflowView],
-  [/^#\/pools\/?$/, () => poolsView],
+  [/^#\/pools\/?(?:\?.*)?$/, () => poolsView],
 ];
 
 // The role names are configurable, so the panel asks the server which rights the caller has
