@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import REPO, JobdLauncher, JobdProcess
+from tests.process import REPO, JobdLauncher, JobdProcess
 
 pytestmark = pytest.mark.acceptance
 
