@@ -176,18 +176,20 @@ class JobdProcess:
             self.process.stdout.close()
 
 
-def spawn(
+def start(
     args: Sequence[str],
     cwd: Path,
     *,
     env: Mapping[str, str] | None = None,
     stderr_path: Path | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    wait_for_url: bool = True,
 ) -> JobdProcess:
-    """Start `jobd serve ARGS...` without waiting for it to listen.
+    """Start `jobd serve ARGS...` and wait (bounded) until it prints the URL it answers on.
 
     Its stderr goes to `stderr_path` (default: a new `jobd-*.stderr` file in `cwd`);
-    `preexec_fn` runs in the child before jobd starts.
+    `preexec_fn` runs in the child before jobd starts. With `wait_for_url=False` it returns
+    at once (`read_url` or `first_line` read what jobd prints).
     """
     if stderr_path is None:
         handle, name = tempfile.mkstemp(prefix="jobd-", suffix=".stderr", dir=cwd)
@@ -203,24 +205,13 @@ def spawn(
             stderr=stderr,
             preexec_fn=preexec_fn,
         )
-    return JobdProcess(process, stderr_path)
-
-
-def start(
-    args: Sequence[str],
-    cwd: Path,
-    *,
-    env: Mapping[str, str] | None = None,
-    stderr_path: Path | None = None,
-    preexec_fn: Callable[[], None] | None = None,
-) -> JobdProcess:
-    """Start `jobd serve ARGS...` and wait (bounded) until it prints the URL it answers on."""
-    jobd = spawn(args, cwd, env=env, stderr_path=stderr_path, preexec_fn=preexec_fn)
-    try:
-        jobd.read_url()
-    except BaseException:
-        jobd.close()
-        raise
+    jobd = JobdProcess(process, stderr_path)
+    if wait_for_url:
+        try:
+            jobd.read_url()
+        except BaseException:
+            jobd.close()
+            raise
     return jobd
 
 
@@ -237,7 +228,9 @@ class JobdLauncher:
     ) -> JobdProcess:
         """Start `jobd serve ARGS...` without waiting for it to listen."""
         stderr_path = self.workdir / f"jobd-{len(self.processes) + 1}.stderr"
-        jobd = spawn(args, cwd or self.workdir, env=env, stderr_path=stderr_path)
+        jobd = start(
+            args, cwd or self.workdir, env=env, stderr_path=stderr_path, wait_for_url=False
+        )
         self.processes.append(jobd)
         return jobd
 

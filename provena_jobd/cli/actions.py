@@ -29,9 +29,7 @@ async def retry(
     """Relaunch a FAILED job as a new job; print the new session id."""
     retried = await client.retry(session_id, admin=admin)
     if wait:
-        if not as_json:
-            click.echo(f"retried as {retried.session_id}; waiting for it to finish", err=True)
-        return await wait_and_show(client, retried.session_id, timeout_s, as_json)
+        return await wait_and_show(client, "retried as", retried.session_id, timeout_s, as_json)
     if as_json:
         print_json(retried)
     else:

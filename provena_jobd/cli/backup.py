@@ -9,18 +9,13 @@ import click
 from .. import config
 from ..backup import backup_sqlite
 from ..errors import JobdError
+from .common import config_option
 
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--db", envvar="JOBD_DB", help="The database to copy [from the config: ./jobd.db].")
-@click.option(
-    "--config",
-    "config_path",
-    envvar="JOBD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="A jobd.toml file (its [storage] db is copied).",
-)
+@config_option("A jobd.toml file (its [storage] db is copied).")
 def backup(path: Path, db: str | None, config_path: str | None) -> None:
     """Write a consistent copy of jobd's database to PATH, while jobd keeps running.
 

@@ -18,7 +18,7 @@ import click
 
 from ..errors import JobdError
 from ..models import JobStatus
-from .output import print_json, show_job
+from .output import show, show_job
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -88,6 +88,17 @@ def client_command(action: ClientAction) -> Callable[..., None]:
     return wrapped
 
 
+def config_option(purpose: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--config` / JOBD_CONFIG: a jobd.toml file, as `config_path`; `purpose` is its help."""
+    return click.option(
+        "--config",
+        "config_path",
+        envvar="JOBD_CONFIG",
+        type=click.Path(dir_okay=False),
+        help=purpose,
+    )
+
+
 admin_option = click.option(
     "--admin", is_flag=True, help="Use the admin route, for any user's jobs (needs its roles)."
 )
@@ -132,12 +143,12 @@ def finished_status(job: Job) -> int:
 
 
 async def wait_and_show(
-    client: JobdClient, session_id: str, timeout_s: float | None, as_json: bool
+    client: JobdClient, started: str, session_id: str, timeout_s: float | None, as_json: bool
 ) -> int:
-    """Wait for a job to finish, show it, and return 0 if it SUCCEEDED, 1 if it FAILED."""
+    """Say (on stderr) that the job `started` is waited for; wait for it to finish, show it,
+    and return 0 if it SUCCEEDED, 1 if it FAILED."""
+    if not as_json:
+        click.echo(f"{started} {session_id}; waiting for it to finish", err=True)
     job = await client.wait(session_id, timeout_s=timeout_s)
-    if as_json:
-        print_json(job)
-    else:
-        show_job(job)
+    show(job, as_json, show_job)
     return finished_status(job)

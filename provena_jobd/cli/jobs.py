@@ -12,7 +12,7 @@ from ..clock import SystemClock
 from ..errors import JobdError
 from ..models import TERMINAL_STATUSES, JobStatus
 from .common import WATCH_RECHECK_S, admin_option, client_command, finished_status
-from .output import list_table, print_json, show_job
+from .output import list_table, print_json, show, show_job
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -53,11 +53,7 @@ async def jobs_list(
         if batch_id is not None
         else client.list_jobs(admin=admin, username=user, page_size=page_size, limit=most)
     )
-    listed = [job async for job in found]
-    if as_json:
-        print_json(listed)
-    else:
-        list_table(listed)
+    show([job async for job in found], as_json, list_table)
     return 0
 
 
@@ -67,11 +63,7 @@ async def jobs_list(
 @client_command
 async def jobs_show(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
     """Show one job, every field."""
-    job = await client.fetch(session_id, admin=admin)
-    if as_json:
-        print_json(job)
-    else:
-        show_job(job)
+    show(await client.fetch(session_id, admin=admin), as_json, show_job)
     return 0
 
 
@@ -98,7 +90,7 @@ async def jobs_watch(
     With --json, one JSON job per line (each change).
     """
 
-    def show(job: Job) -> None:
+    def show_change(job: Job) -> None:
         if as_json:
             print_json(job)
             return
@@ -112,7 +104,7 @@ async def jobs_watch(
     try:
         async with asyncio.timeout(timeout_s), client.events() as events:
             job = await client.fetch(session_id, admin=admin)
-            show(job)
+            show_change(job)
             while job.status not in TERMINAL_STATUSES:
                 try:
                     changed = await asyncio.wait_for(anext(events, None), WATCH_RECHECK_S)
@@ -123,7 +115,7 @@ async def jobs_watch(
                 if changed.session_id != session_id or _older(changed, job):
                     continue
                 if _shown(changed) != _shown(job):
-                    show(changed)
+                    show_change(changed)
                 job = changed
     except TimeoutError:
         raise JobdError(f"job {session_id} did not finish within {timeout_s:g} s") from None

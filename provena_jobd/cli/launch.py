@@ -19,7 +19,7 @@ from .common import (
     wait_and_show,
     with_wait,
 )
-from .output import list_table, print_json, show_launched, table
+from .output import list_table, print_json, show, show_launched, table
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -112,19 +112,14 @@ async def launch(
         except TimeoutError:
             message = f"the {len(launched)} jobs did not all finish within {timeout_s:g} s"
             raise JobdError(message) from None
-        if as_json:
-            print_json(jobs)
-        else:
-            list_table(jobs)
+        show(jobs, as_json, list_table)
         return max(finished_status(job) for job in jobs)
 
     launched_one = await client.launch(
         job_type, sub_type, payload, username=username, new_batch=new_batch, batch_id=batch_id
     )
     if wait:
-        if not as_json:
-            click.echo(f"launched {launched_one.session_id}; waiting for it to finish", err=True)
-        return await wait_and_show(client, launched_one.session_id, timeout_s, as_json)
+        return await wait_and_show(client, "launched", launched_one.session_id, timeout_s, as_json)
     if as_json:
         print_json(launched_one)
     else:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import msgspec
@@ -13,11 +13,20 @@ if TYPE_CHECKING:
     from ..models import BatchSummary, Job, LaunchJobResponse
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+T = TypeVar("T")
 
 
 def print_json(value: Any) -> None:
     """One compact JSON document on one line."""
     click.echo(msgspec.json.encode(value).decode())
+
+
+def show(value: T, as_json: bool, for_people: Callable[[T], None]) -> None:
+    """`value` as one JSON line for scripts (--json), or printed by `for_people`."""
+    if as_json:
+        print_json(value)
+    else:
+        for_people(value)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import click
 from .. import config
 from ..errors import JobdError
 from ..redaction import secret_values
-from .common import fail, given_on_command_line
+from .common import config_option, fail, given_on_command_line
 
 if TYPE_CHECKING:
     from .. import logs
@@ -67,13 +68,7 @@ def _port(context: click.Context, parameter: click.Parameter, value: str | None)
     help="Port; 0 picks a free one [8421].",
 )
 @click.option("--db", envvar="JOBD_DB", help="SQLite database file [./jobd.db].")
-@click.option(
-    "--config",
-    "config_path",
-    envvar="JOBD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="A jobd.toml file.",
-)
+@config_option("A jobd.toml file.")
 @click.option(
     "--insecure",
     is_flag=True,
@@ -121,55 +116,58 @@ def serve(
     ephemeral: bool,
 ) -> None:
     """Serve the Job API and run the workers until SIGTERM or Ctrl-C."""
+    options = ServeOptions(
+        host, port, db, config_path, insecure, durability, log_level, log_format
+    )  # fmt: skip
     if not ephemeral:
-        _serve_with(
-            host, port, db, config_path, insecure, durability, (log_level, log_format), None
-        )
+        _serve_with(options, None)
         return
     if db is not None and given_on_command_line("db"):
         fail("--ephemeral uses a temporary database; do not combine it with --db")
     folder = Path(tempfile.mkdtemp(prefix="jobd-ephemeral-"))
     try:
-        _serve_with(
-            host,
-            port if port is not None else 0,
-            str(folder / "jobd.db"),
-            config_path,
-            insecure,
-            durability or "normal",
-            (log_level, log_format),
-            folder,
+        throw_away = dataclasses.replace(
+            options,
+            port=port if port is not None else 0,
+            db=str(folder / "jobd.db"),
+            durability=durability or "normal",
         )
+        _serve_with(throw_away, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _serve_with(
-    host: str | None,
-    port: int | None,
-    db: str | None,
-    config_path: str | None,
-    insecure: bool | None,
-    durability: str | None,
-    logging_options: tuple[str, logs.LogFormat],
-    ephemeral: Path | None,
-) -> None:
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """What `jobd serve` was given (None: not given, the config or default decides)."""
+
+    host: str | None
+    port: int | None
+    db: str | None
+    config_path: str | None
+    insecure: bool | None
+    durability: str | None
+    log_level: str
+    log_format: logs.LogFormat
+
+
+def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
     """Load the settings, check them and serve until stopped (ephemeral: in that folder)."""
     server_overrides: dict[str, Any] = {}
-    if host is not None:
-        server_overrides["host"] = host
-    if port is not None:
-        server_overrides["port"] = port
-    if insecure:
+    if options.host is not None:
+        server_overrides["host"] = options.host
+    if options.port is not None:
+        server_overrides["port"] = options.port
+    if options.insecure:
         server_overrides["insecure"] = True
     storage: dict[str, Any] = {}
-    if db is not None:
-        storage["db"] = db
-    if durability is not None:
-        storage["durability"] = durability
+    if options.db is not None:
+        storage["db"] = options.db
+    if options.durability is not None:
+        storage["durability"] = options.durability
     overrides: dict[str, dict[str, Any]] = {"server": server_overrides, "storage": storage}
     try:
-        settings = config.load(config_path, overrides=overrides)
+        settings = config.load(options.config_path, overrides=overrides)
     except JobdError as exc:
         fail(exc.message)
     from .. import listen
@@ -191,8 +189,7 @@ def _serve_with(
         )
     from .. import logs  # imports aiohttp: only `serve` pays for it
 
-    log_level, log_format = logging_options
-    logs.configure(log_level, log_format, secret_values(settings))
+    logs.configure(options.log_level, options.log_format, secret_values(settings))
     db_dir = Path(settings.storage.db).resolve().parent
     if not db_dir.is_dir():
         fail(f"the database folder does not exist: {db_dir}")

@@ -8,6 +8,7 @@ import click
 
 from .. import config
 from ..errors import JobdError
+from .common import config_option
 
 
 @click.group()
@@ -22,13 +23,7 @@ def token() -> None:
     default="",
     help="Comma-separated roles, e.g. job-service-read,job-service-write.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    envvar="JOBD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="The jobd.toml whose [auth.roles] names the roles [the reference's names].",
-)
+@config_option("The jobd.toml whose [auth.roles] names the roles [the reference's names].")
 def token_create(user: str, roles: str, config_path: str | None) -> None:
     """Print a new token once, and the lines to paste into jobd.toml."""
     from ..identity import hash_token, new_token
