@@ -3,18 +3,56 @@
 Each command lives in a module of its own (`serve`, `tokens`, `launch`, `jobs`, `batch`,
 `actions`, `workflow`, `pool`, `backup`); `common` holds what the client commands share and
 `output` how they print. Heavy imports (aiohttp, the server) stay inside the commands that
-need them, so `jobd --help` and the client commands start quickly.
+need them, and a command's module is imported only when that command runs (or `--help`
+lists it), so the client commands start quickly.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
-from . import actions, backup, batch, jobs, launch, pool, serve, tokens, workflow
 from .common import DEFAULT_URL, ClientDefaults
 
+# Each command: the module that defines it, and its name there.
+COMMANDS = {
+    "serve": ("serve", "serve"),
+    "token": ("tokens", "token"),
+    "launch": ("launch", "launch"),
+    "jobs": ("jobs", "jobs"),
+    "batch": ("batch", "batch"),
+    "retry": ("actions", "retry"),
+    "cancel": ("actions", "cancel"),
+    "workflow": ("workflow", "workflow"),
+    "pool": ("pool", "pool"),
+    "backup": ("backup", "backup"),
+}
 
-@click.group()
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module the first time the command is asked for.
+
+    click's documented pattern for lazily loaded subcommands; `--help` lists them by name,
+    whatever the order they are loaded in.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, sorted, loaded or not."""
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, importing its module on first use."""
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module_name, attribute = COMMANDS[cmd_name]
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            command: Any = getattr(module, attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="provena-jobd")
 @click.option(
     "--url",
@@ -45,20 +83,5 @@ def main(context: click.Context, url: str, token: str | None, as_json: bool) -> 
     """
     context.obj = ClientDefaults(url, token, as_json)
 
-
-# `jobd --help` lists commands by name, whatever the order they are added in.
-for _command in (
-    serve.serve,
-    tokens.token,
-    launch.launch,
-    jobs.jobs,
-    batch.batch,
-    actions.retry,
-    actions.cancel,
-    workflow.workflow,
-    pool.pool,
-    backup.backup,
-):
-    main.add_command(_command)
 
 __all__ = ["main"]
