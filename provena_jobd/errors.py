@@ -24,7 +24,7 @@ The mapping of these to HTTP responses lives in `provena_jobd.http` (errors.py, 
 Kept beside their one user, as private signals that never leave it: `coercion.Invalid`
 (carries typed problem lists), `queue.store.InvalidPosition` (the store's), and the client's
 own tree in `client.py` (`JobdClientError`, what a caller of the HTTP API sees), with
-`cli_bulk.PartlyLaunched` under it.
+`cli.bulk.PartlyLaunched` under it.
 """
 
 from __future__ import annotations
