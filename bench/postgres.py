@@ -24,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.process import JobdProcess
+from tests.process import start as start_jobd
 
 from .loadgen import run_loaders, run_loop
 from .report import Report, Row, at_least, print_table
@@ -133,10 +133,10 @@ def bench_nodes(args: argparse.Namespace, report: Report, workdir: Path, nodes: 
     with database(args.server) as url, contextlib.ExitStack() as stack:
         servers = []
         for index in range(nodes):
-            server = JobdProcess(
+            server = start_jobd(
                 ["--host", HOST, "--port", "0", "--db", url, "--config", str(config)],
                 workdir,
-                stderr=workdir / f"node-{nodes}-{index}.log",
+                stderr_path=workdir / f"node-{nodes}-{index}.log",
                 preexec_fn=die_with_parent,
             )
             stack.callback(server.stop)

@@ -16,9 +16,9 @@ import msgspec
 
 from ..clock import Clock
 from ..config import QueueSettings, Settings
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import BadRequest, Conflict, NotFound, PayloadInvalid
 from ..models import INFO_IN_PROGRESS, Job, JobStatus
-from ..payloads import RESULT_MODELS, PayloadInvalid, check
+from ..payloads import RESULT_MODELS, check
 from ..queue.store import Claim, ClaimedJob, Finish, JobStore, Lease, Requeue
 from ..worker_protocol import (
     MAX_CLAIM_WAIT_S,
@@ -129,8 +129,14 @@ class WorkerGateway:
         """DEQUEUED -> IN_PROGRESS."""
         lease = Lease(request.session_id, request.attempt)
         info = request.info or INFO_IN_PROGRESS
-        if not await self.store.start(lease, info, self.clock.now()):
+        now = self.clock.now()
+        if not await self.store.start(lease, info, now):
             raise await self._not_held(lease)
+        # A start answers before its commit (see `SqliteStore.start`); renewing the lease is a
+        # durable write behind it in the same writer, so once it returns the worker is shown
+        # the job IN_PROGRESS, as committed.
+        await self.store.extend_leases([lease], now + self.queue.lease_s)
+        self._touch(lease)
         return await self._job(lease.session_id)
 
     async def heartbeat(self, request: AttemptRequest) -> LeaseResponse:

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from tests.postgres import empty
+from tests.process import JobdLauncher, JobdProcess
 
-from .conftest import JobdLauncher, JobdProcess
 from .handlers import TALLY_CONFIG
 from .support import Json, launch, wait_all_terminal
 

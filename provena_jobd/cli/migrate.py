@@ -11,10 +11,11 @@ import asyncio
 
 import click
 
-from . import config
-from .errors import JobdError
-from .queue.backends import open_store
-from .queue.dialect import migrations
+from .. import config
+from ..errors import JobdError
+from ..queue.backends import open_store
+from ..queue.dialect import migrations
+from .common import config_option
 
 
 async def _migrate(storage: config.StorageSettings) -> None:
@@ -30,13 +31,7 @@ async def _migrate(storage: config.StorageSettings) -> None:
     help="The database: a SQLite path or postgresql://user@host:5432/name "
     "[from the config: ./jobd.db].",
 )
-@click.option(
-    "--config",
-    "config_path",
-    envvar="JOBD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="A jobd.toml file (its [storage] db is migrated).",
-)
+@config_option("A jobd.toml file (its [storage] db is migrated).")
 def migrate(db: str | None, config_path: str | None) -> None:
     """Apply the numbered schema migrations to the database, then exit.
 
