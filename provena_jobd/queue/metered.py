@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..metrics import Metrics
+from ..metrics import Children, Metrics
 from ..models import Job, JobStatus
 from .store import (
     CancelOutcome,
@@ -51,6 +51,11 @@ class MeteredStore:
     def __init__(self, inner: JobStore, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
+        # The children counted for every job, kept (see `Children`); rarer counts use labels().
+        self._launched_n = Children(metrics.launched)
+        self._finished_n = Children(metrics.finished)
+        self._wait = Children(metrics.wait_seconds)
+        self._run = Children(metrics.run_seconds)
         # Jobs claimed through this store and not yet ended, by session id.
         self._held: dict[str, _Held] = {}
         # When waiting jobs were launched (created_timestamp has whole seconds only); bounded,
@@ -85,7 +90,7 @@ class MeteredStore:
 
     def _count_launched(self, jobs: list[NewJob]) -> None:
         for job in jobs:
-            self.metrics.launched.labels(job.job_type, job.job_sub_type).inc()
+            self._launched_n(job.job_type, job.job_sub_type).inc()
             if len(self._launched) < MAX_TRACKED_LAUNCHES:
                 self._launched[job.session_id] = job.run_after
 
@@ -115,7 +120,7 @@ class MeteredStore:
         held = self._held.get(lease.session_id)
         if started and held is not None:
             held.started = now
-            self.metrics.wait_seconds.labels(held.job_type).observe(max(0.0, now - held.created))
+            self._wait(held.job_type).observe(max(0.0, now - held.created))
         return started
 
     async def finish(self, finish: Finish) -> bool:
@@ -127,10 +132,10 @@ class MeteredStore:
         if not finished:
             self.metrics.lease_losses.labels(held.job_type).inc()
             return finished
-        self.metrics.finished.labels(held.job_type, held.sub_type, finish.status.value).inc()
+        self._finished_n(held.job_type, held.sub_type, finish.status.value).inc()
         if held.started is not None:
             run = max(0.0, finish.now - held.started)
-            self.metrics.run_seconds.labels(held.job_type).observe(run)
+            self._run(held.job_type).observe(run)
         if finish.status is JobStatus.SUCCEEDED:
             self._count_launched(finish.launches)
         return finished
