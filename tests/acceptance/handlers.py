@@ -31,6 +31,25 @@ async def hold(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     raise TimeoutError(f"{go} never appeared")
 
 
+# Wake-up jobs that take a moment, as real work does: a burst is still running when a test
+# stops jobd, however fast jobd has become.
+BRIEF_WAKE_UP_CONFIG = """
+[pool]
+concurrency = 1
+max_workers = 1
+
+[jobs.EMAIL_WAKE_UP]
+handler = "python"
+callable = "tests.acceptance.handlers:brief"
+"""
+
+
+async def brief(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Take 10 ms, then succeed with the wake-up's empty result."""
+    await asyncio.sleep(0.01)
+    return {}
+
+
 MISBEHAVING_CONFIG = """
 [jobs.EXIT]
 job_type = "EMAIL"

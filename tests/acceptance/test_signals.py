@@ -11,6 +11,7 @@ import pytest
 
 from tests.process import JobdLauncher, JobdProcess
 
+from .handlers import BRIEF_WAKE_UP_CONFIG
 from .support import burst_until_struck, launch, launch_many, list_all_jobs, wait_all_terminal
 
 pytestmark = pytest.mark.acceptance
@@ -63,7 +64,7 @@ async def test_sigterm_while_jobs_run_finishes_or_requeues_them_without_failing_
     jobd: JobdLauncher, tmp_path: Path, db_path: Path
 ) -> None:
     slow = tmp_path / "one-at-a-time.toml"
-    slow.write_text("[pool]\nconcurrency = 1\nmax_workers = 1\n")
+    slow.write_text(BRIEF_WAKE_UP_CONFIG)
     first = jobd.start("--config", str(slow), "--port", "0", "--db", str(db_path))
     async with aiohttp.ClientSession() as session:
         launched = await launch_many(session, first.url, 200)
