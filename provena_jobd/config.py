@@ -62,6 +62,8 @@ class QueueSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
     poll_interval_s: float = 1.0
+    idempotency_ttl_s: float = 24 * 3600.0  # how long a launch's Idempotency-Key is kept
+    max_delay_s: float = 366 * 24 * 3600.0  # the furthest ahead a delayed launch may ask
 
 
 class RoleNames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -126,6 +128,9 @@ class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     command: list[str] = []
     cwd: str | None = None
     env: Secret[dict[str, str]] = {}  # may hold the workers' token: values never shown
+    # Start limits, cluster-wide (counted in the database): jobs claimed per second / minute.
+    max_starts_per_s: int | None = None
+    max_starts_per_min: int | None = None
 
 
 class JobRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -369,6 +374,9 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{name}.timeout_s must be positive")
         if (pool.cwd or pool.env) and not pool.command:
             raise ConfigError(f"{name}: cwd and env need command = [...]")
+        for key in ("max_starts_per_s", "max_starts_per_min"):
+            if getattr(pool, key) is not None and getattr(pool, key) < 1:
+                raise ConfigError(f"{name}.{key} must be at least 1")
     if not 0 <= settings.server.port <= 65535:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:

@@ -13,6 +13,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .errors import StorageError
 from .events import ChangeFeed
+from .flow_control import FlowControl
 from .identity import Authenticator, NoAuth, make_authenticator
 from .metrics import Metrics, ScrapeState
 from .models import Job
@@ -106,6 +107,7 @@ class JobdServer:
             settings,
             {t: pool for t, pool in self.pools.items() if isinstance(pool, Pool)},
         )
+        self.flow = FlowControl(metered, self.service.catalog, self.clock, self._type_paused)
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
@@ -130,6 +132,13 @@ class JobdServer:
         """Tell a job type's pool, and workers waiting to claim, that jobs may be waiting."""
         self.pools[job_type].notify()
         self.gateway.notify(job_type)
+
+    def _type_paused(self, job_type: str, paused: bool) -> None:
+        """A job type was paused or resumed here: its pool and waiting workers act now."""
+        pool = self.pools[job_type]
+        if isinstance(pool, Pool):
+            pool.set_type_paused(paused)
+        self.notify(job_type)
 
     def set_public_url(self, url: str) -> None:
         """The URL jobd answers on, for links it hands out and for the processes it starts."""

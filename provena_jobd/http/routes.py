@@ -119,6 +119,7 @@ async def launch(request: web.Request) -> web.Response:
         body,
         caller=caller.username,
         may_act_for_others=may_act_for_others(caller, server.settings.auth),
+        key_header=request.headers.get("Idempotency-Key"),
     )
     return json_response(response)
 
