@@ -31,6 +31,7 @@ from .workers.process_pool import ExternalPool, ProcessPool
 from .workers.rescuer import Rescuer
 from .workers.retention import Pruner
 from .workers.runner import JobRunner
+from .workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,13 @@ class JobdServer:
             settings,
             {t: pool for t, pool in self.pools.items() if isinstance(pool, Pool)},
         )
+        self.scheduler = Scheduler(metered, self.service, settings.schedules, self.clock)
         self.flow = FlowControl(metered, self.service.catalog, self.clock, self._type_paused)
         self.authenticator: Authenticator = NoAuth(settings.auth)
         self._rescuer_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
         self._stopped = False
         # Readiness: true once the store is open and migrated and the pools run; false again
         # from the moment shutdown begins.
@@ -151,6 +154,7 @@ class JobdServer:
     async def start(self) -> None:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
+        await self.scheduler.check()
         await self.store.open()
         try:
             # Single node: no worker of an earlier process can still be alive. What it held
@@ -179,6 +183,10 @@ class JobdServer:
         if self.settings.retention.enabled:
             self._pruner_task = asyncio.create_task(self.pruner.run_forever(), name="retention")
         self._maintenance_task = asyncio.create_task(self._maintain_forever(), name="maintain")
+        if self.settings.schedules:
+            self._scheduler_task = asyncio.create_task(
+                self.scheduler.run_forever(), name="scheduler"
+            )
         self.ready = True
 
     async def _maintain_forever(self) -> None:
@@ -211,7 +219,13 @@ class JobdServer:
         self._stopped = True
         self.ready = False
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
-        for task in (self._rescuer_task, self._pruner_task, self._maintenance_task):
+        tasks = (
+            self._rescuer_task,
+            self._pruner_task,
+            self._maintenance_task,
+            self._scheduler_task,
+        )
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
