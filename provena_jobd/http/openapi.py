@@ -33,6 +33,7 @@ from ..models import (
 from ..workers.pool import PoolsResponse
 from .auth import Access
 from .routes import ROUTES
+from .scheduling_routes import SCHEDULING_OPERATIONS
 from .worker_routes import WORKER_OPERATIONS
 
 # path -> (request body model, required query parameters, success model or a media type)
@@ -62,11 +63,13 @@ _OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
     "/check-access/check-write-access": (None, (), AccessReport),
     "/check-access/check-admin-access": (None, (), AccessReport),
     **WORKER_OPERATIONS,
+    **SCHEDULING_OPERATIONS,
 }
 _ERRORS = {
     "400": "Not found (`Item was not found.`) or a request the rules refuse",
     "401": "Not authenticated, or not authorised",
-    "409": "A worker's attempt no longer holds the job (worker protocol)",
+    "409": "A worker's attempt no longer holds the job (worker protocol), or an "
+    "Idempotency-Key was already used for a different launch",
     "413": "Request body too large",
     "415": "The body is not JSON",
     "422": "The request does not validate",

@@ -37,6 +37,7 @@ from .errors import json_response
 from .event_stream import admin_events, events
 from .keys import CALLER, SERVER
 from .report_files import report_file
+from .scheduling_routes import SCHEDULING_ROUTES
 from .validation import decode_body, optional_float, query_param
 from .worker_routes import WORKER_ROUTES
 
@@ -183,6 +184,7 @@ ROUTES: list[
     ("GET", "/check-access/check-write-access", check_access, Access.READ_WRITE, True),
     ("GET", "/check-access/check-admin-access", check_access, Access.ADMIN, True),
     *WORKER_ROUTES,
+    *SCHEDULING_ROUTES,
 ]
 
 
