@@ -1028,3 +1028,8 @@ from . import cli_workflow  # noqa: E402, F401
 from .backup import backup as _backup  # noqa: E402
 
 main.add_command(_backup)
+
+# `jobd schedules`, `pause`, `resume`, `paused` (issue 14) live in their own module.
+from .cli_scheduling import add_commands as _add_scheduling_commands  # noqa: E402
+
+_add_scheduling_commands(main)

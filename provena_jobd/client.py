@@ -53,7 +53,9 @@ from .models import (
 )
 
 if TYPE_CHECKING:  # the worker modules are imported only by `pool()`: a quicker `jobd` command
+    from .flow_control import PausedResponse
     from .workers.pool import PoolsResponse
+    from .workers.scheduler import SchedulesResponse
 
 T = TypeVar("T")
 
@@ -376,6 +378,27 @@ class JobdClient:
         from .workers.pool import PoolsResponse
 
         return msgspec.json.decode(await self._call("GET", "/admin/pool"), type=PoolsResponse)
+
+    async def schedules(self) -> SchedulesResponse:
+        """The periodic schedules with their next run times (issue 14)."""
+        from .workers.scheduler import SchedulesResponse
+
+        body = await self._call("GET", "/admin/schedules")
+        return msgspec.json.decode(body, type=SchedulesResponse)
+
+    async def paused(self) -> PausedResponse:
+        """The job types paused now."""
+        from .flow_control import PausedResponse
+
+        return msgspec.json.decode(await self._call("GET", "/admin/paused"), type=PausedResponse)
+
+    async def set_paused(self, job_type: str, paused: bool) -> PausedResponse:
+        """Pause or resume a job type (admin); the paused types afterwards."""
+        from .flow_control import PausedResponse
+
+        path = "/admin/pause" if paused else "/admin/resume"
+        body = await self._call("POST", path, params={"job_type": job_type})
+        return msgspec.json.decode(body, type=PausedResponse)
 
     def events(self) -> EventStream:
         """Jobs as they change (the caller's; an admin's: everyone's), from the event stream.
