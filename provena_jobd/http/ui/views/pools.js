@@ -3,6 +3,7 @@
 
 import { call } from "../api.js";
 import { h } from "../dom.js";
+import { pauseButton, schedulesSection } from "./flow.js";
 
 const HISTORY = 60;
 
@@ -41,12 +42,15 @@ function processList(processes) {
 
 export async function poolsView(context) {
   const grid = h("div", { class: "pools", id: "pools" });
+  const schedules = h("div", {});
   const history = new Map();
   const previous = new Map();
   let lastAt = null;
 
   async function refresh() {
-    const { pools } = await call("GET", "/admin/pool");
+    const [{ pools }, { paused }, listed] = await Promise.all([
+      call("GET", "/admin/pool"), call("GET", "/admin/paused"), call("GET", "/admin/schedules")]);
+    schedules.replaceChildren(schedulesSection(listed.schedules));
     const now = performance.now();
     grid.replaceChildren(...pools.map((pool) => {
       const rates = history.get(pool.job_type) || [];
@@ -72,12 +76,13 @@ export async function poolsView(context) {
         sparkline(rates),
         h("p", { class: "muted" },
           `max ${pool.settings.max_workers} workers × ${pool.settings.concurrency}, cold start ${pool.settings.cold_start_s} s, idle stop ${pool.settings.idle_timeout_s} s`),
-        ...processList(pool.processes || []));
+        ...processList(pool.processes || []),
+        pauseButton(pool.job_type, paused.includes(pool.job_type), refresh));
     }));
     lastAt = now;
   }
 
   await refresh();
   context.every(1000, () => refresh().catch(() => {}));
-  return h("div", {}, h("h1", {}, "Worker pools"), grid);
+  return h("div", {}, h("h1", {}, "Worker pools"), grid, schedules);
 }
