@@ -10,6 +10,7 @@ from .cli import _client_options, _print_json, _run, _table, _when
 
 if TYPE_CHECKING:
     from .client import JobdClient
+    from .flow_control import PausedResponse
 
 
 @click.command()
@@ -42,6 +43,15 @@ def schedules(url: str, token: str | None, as_json: bool) -> None:
     _run(url, token, action)
 
 
+def _show_paused(result: PausedResponse, as_json: bool) -> int:
+    """Print the paused job types."""
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(f"paused: {', '.join(result.paused) or '-'}")
+    return 0
+
+
 def _pause_command(paused: bool) -> click.Command:
     verb = "pause" if paused else "resume"
     help_text = (
@@ -56,12 +66,7 @@ def _pause_command(paused: bool) -> click.Command:
     @_client_options
     def command(job_type: str, url: str, token: str | None, as_json: bool) -> None:
         async def action(client: JobdClient) -> int:
-            result = await client.set_paused(job_type, paused)
-            if as_json:
-                _print_json(result)
-            else:
-                click.echo(f"paused: {', '.join(result.paused) or '-'}")
-            return 0
+            return _show_paused(await client.set_paused(job_type, paused), as_json)
 
         _run(url, token, action)
 
@@ -74,12 +79,7 @@ def paused(url: str, token: str | None, as_json: bool) -> None:
     """List the paused job types."""
 
     async def action(client: JobdClient) -> int:
-        result = await client.paused()
-        if as_json:
-            _print_json(result)
-        else:
-            click.echo(f"paused: {', '.join(result.paused) or '-'}")
-        return 0
+        return _show_paused(await client.paused(), as_json)
 
     _run(url, token, action)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from ..flow_control import PausedResponse
@@ -12,6 +10,7 @@ from .auth import Access
 from .errors import json_response
 from .keys import SERVER
 from .validation import query_param
+from .worker_routes import Route
 
 
 async def schedules(request: web.Request) -> web.Response:
@@ -35,8 +34,6 @@ async def resume(request: web.Request) -> web.Response:
     job_type = query_param(request, "job_type")
     return json_response(await request.app[SERVER].flow.set_paused(job_type, False))
 
-
-Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]], Access, bool]
 
 SCHEDULING_ROUTES: list[Route] = [
     ("GET", "/admin/schedules", schedules, Access.READ, True),
