@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.process import JobdProcess
+from tests.process import JobdProcess, start
 
 HOST = "127.0.0.1"
 LAUNCH_PATH = "/jobs/admin/launch"
@@ -57,7 +57,7 @@ def jobd_server(workdir: Path, db: Path, config: Path) -> Iterator[JobdProcess]:
     Its log goes to `workdir/jobd.log`; it dies with the benchmark (PR_SET_PDEATHSIG).
     """
     args = ["--host", HOST, "--port", "0", "--db", str(db), "--config", str(config)]
-    server = JobdProcess(args, workdir, stderr=workdir / "jobd.log", preexec_fn=die_with_parent)
+    server = start(args, workdir, stderr_path=workdir / "jobd.log", preexec_fn=die_with_parent)
     _CHILDREN.append(server.process)
     try:
         yield server

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.acceptance.support import burst_until_struck, list_all_jobs  # noqa: E402
-from tests.process import JobdProcess  # noqa: E402
+from tests.process import start  # noqa: E402
 
 CONFIG = "[pool]\ncold_start_s = 0.05\nconcurrency = 8\nmax_workers = 4\n"
 Outcome = tuple[Any, ...]
@@ -55,10 +55,10 @@ def read_database(db: Path) -> dict[str, tuple[str, Outcome]]:
 
 async def trial(folder: Path, db: Path, config: Path, rng: random.Random) -> tuple[list[str], int]:
     """One start, burst and SIGKILL; returns the acknowledged launches and the kill point."""
-    server = JobdProcess([*ARGS, "--config", str(config), "--db", str(db)], cwd=folder)
+    server = start([*ARGS, "--config", str(config), "--db", str(db)], folder)
     after = rng.randint(1, 400)
     senders = rng.choice([8, 32, 64])
-    burst = await burst_until_struck(server.url, server.kill, after, senders=senders)
+    burst = await burst_until_struck(server.url, server.process.kill, after, senders=senders)
     server.kill()
     bad = burst.errors_before_strike + burst.other_answers
     if bad:
@@ -68,7 +68,7 @@ async def trial(folder: Path, db: Path, config: Path, rng: random.Random) -> tup
 
 async def finish_everything(folder: Path, db: Path, config: Path, within_s: float) -> list[Any]:
     """Start jobd once more and wait until every job has finished (or give up)."""
-    server = JobdProcess([*ARGS, "--config", str(config), "--db", str(db)], cwd=folder)
+    server = start([*ARGS, "--config", str(config), "--db", str(db)], folder)
     try:
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + within_s

@@ -11,23 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-
-from . import config
-from .errors import JobdError
+from .clock import monotonic
+from .errors import BackupError
 
 POSTGRES_ADVICE = (
     "this is a PostgreSQL database: back it up with PostgreSQL's own tools, "
     "e.g. pg_dump --format=custom --file=PATH URL (restore with pg_restore)"
 )
-
-
-class BackupError(JobdError):
-    """The backup could not be made; nothing was written at the target path."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +44,7 @@ def backup_sqlite(source: str, target: Path) -> BackupResult:
         raise BackupError(f"the folder does not exist: {target.parent}")
     # Written beside the target, then renamed: a failed backup never leaves a partial file.
     partial = target.with_name(f".{target.name}.partial")
-    started = time.monotonic()
+    started = monotonic()
     try:
         # mode=rw: never create an empty database where a typo named none.
         with (
@@ -76,34 +69,4 @@ def backup_sqlite(source: str, target: Path) -> BackupResult:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return BackupResult(target, target.stat().st_size, time.monotonic() - started)
-
-
-@click.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--db", envvar="JOBD_DB", help="The database to copy [from the config: ./jobd.db].")
-@click.option(
-    "--config",
-    "config_path",
-    envvar="JOBD_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="A jobd.toml file (its [storage] db is copied).",
-)
-def backup(path: Path, db: str | None, config_path: str | None) -> None:
-    """Write a consistent copy of jobd's database to PATH, while jobd keeps running.
-
-    Restore by serving the copy: `jobd serve --db PATH`. For a PostgreSQL database, use
-    pg_dump instead. Exits 0 on success, 1 when no copy could be made.
-    """
-    try:
-        storage = {"db": db} if db is not None else {}
-        source = config.load(config_path, overrides={"storage": storage}).storage.db
-        result = backup_sqlite(source, path)
-    except JobdError as exc:
-        click.echo(f"jobd: error: {exc.message}", err=True)
-        raise SystemExit(1) from None
-    megabytes = result.size_bytes / 1_000_000
-    click.echo(
-        f"jobd: backed up {source} to {result.path}: {megabytes:.1f} MB "
-        f"({result.size_bytes} bytes) in {result.seconds:.2f} s"
-    )
+    return BackupResult(target, target.stat().st_size, monotonic() - started)

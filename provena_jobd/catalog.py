@@ -40,7 +40,3 @@ class JobCatalog:
     def job_type_of(self, sub_type: str) -> str | None:
         """The job type a sub type belongs to, or None if it is unknown."""
         return self._type_of.get(sub_type)
-
-    def is_builtin(self, sub_type: str) -> bool:
-        """True for the reference's own sub types."""
-        return sub_type in {s.value for s in JOB_TYPE_OF_SUB_TYPE}

@@ -17,6 +17,16 @@ from typing import Protocol, TypeVar
 T = TypeVar("T")
 
 
+def monotonic() -> float:
+    """Seconds on the real monotonic clock, for measuring how long real work took.
+
+    For durations that are reported or used to pace real work (a backup's time, the event
+    loop watchdog, retention's pauses, the client's overall wait); never for a decision a
+    test drives with a `FakeClock`.
+    """
+    return time.monotonic()
+
+
 class Clock(Protocol):
     """Where jobd gets the time and how it waits."""
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgspec
-
 from .catalog import JobCatalog
 from .clock import Clock
 from .config import PoolSettings
 from .errors import BadRequest
 from .queue.store import Claim, FlowClaim, JobStore, Pause, StartLimits
+from .scheduling_models import PausedResponse
 
 PAUSED_INFO = (
     "Waiting: job type {job_type} is paused by an administrator; it runs once the type is resumed."
@@ -49,12 +48,6 @@ def flow_claim(claim: Claim, settings: PoolSettings) -> FlowClaim:
         paused_info=PAUSED_INFO.format(job_type=claim.job_type),
         limited_info=LIMITED_INFO.format(job_type=claim.job_type, limits=describe(limits)),
     )
-
-
-class PausedResponse(msgspec.Struct, kw_only=True):
-    """Body of the pause routes: the job types paused now."""
-
-    paused: list[str]
 
 
 class FlowControl:

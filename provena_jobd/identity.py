@@ -28,7 +28,7 @@ import jwt
 
 from .clock import Clock
 from .config import AuthSettings, RoleNames
-from .errors import ConfigError
+from .errors import ConfigError, Unauthenticated
 
 NOT_AUTHENTICATED = "Not authenticated"
 INVALID_CREDENTIALS = "Could not validate credentials"
@@ -45,10 +45,6 @@ class Right(enum.Enum):
     WRITE = "write"
     ADMIN = "admin"
     WORKER = "worker"  # may claim and finish jobs over the worker protocol
-
-
-class Unauthenticated(Exception):
-    """The request carries no acceptable identity; the message is the `detail`."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +98,14 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(NOT_AUTHENTICATED)
     return token.strip()
+
+
+class DenyAll:
+    """Until jobd has started (its keys loaded): nobody is authenticated."""
+
+    async def authenticate(self, authorization: str | None) -> Identity:
+        """Always Unauthenticated."""
+        raise Unauthenticated(NOT_AUTHENTICATED)
 
 
 class NoAuth:

@@ -67,10 +67,6 @@ JOB_TYPE_OF_SUB_TYPE: dict[JobSubType, JobType] = {
     for sub_type in sub_types
 }
 
-WAKE_UP_SUB_TYPES = frozenset(
-    {JobSubType.PROV_LODGE_WAKE_UP, JobSubType.REGISTRY_WAKE_UP, JobSubType.EMAIL_WAKE_UP}
-)
-
 
 class JobStatus(enum.StrEnum):
     """Where a job is in its life."""
@@ -83,6 +79,8 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+# The longest a fetch waits for its job to finish (`wait_s`); a client waiting longer asks again.
+MAX_WAIT_S = 60.0
 
 # The reference worker's fixed `info` strings (provena-job-api.md section 4).
 INFO_DEQUEUED = "Job removed from queue ready for processing by worker task."

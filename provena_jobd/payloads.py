@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from . import coercion
+from .errors import PayloadInvalid
 from .models import JobSubType
 
 JsonObject = dict[str, Any]
@@ -215,10 +216,6 @@ RESULT_MODELS: dict[str, type[msgspec.Struct]] = {
     JobSubType.SEND_EMAIL: EmptyResult,
     JobSubType.GENERATE_REPORT: ReportResult,
 }
-
-
-class PayloadInvalid(ValueError):
-    """A payload or result does not fit its sub type's model; the message names the field."""
 
 
 # The reference's model names, which its error texts show ("1 validation error for ...").

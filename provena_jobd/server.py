@@ -1,4 +1,15 @@
-"""The composition root: builds the store, service, pools, rescuer and change feed."""
+"""The composition root: builds the store, service, pools, rescuer and change feed.
+
+"Server" names four things in jobd; the words kept apart:
+
+- `JobdServer`, here: the *engine*, everything but HTTP (one per process or per test). Its
+  name stays, since it is public (README, `jobd_server` users); inside `http/` the app key
+  that holds it is `ENGINE`.
+- the *HTTP listener*: aiohttp serving the engine's routes (`http/serve.py`, `running()`).
+- the *test server*: the `jobd_server` pytest fixture (`testing.py`), engine and listener
+  started for one test.
+- `[server]` in jobd.toml (`Settings.server`): the listener's settings (host, port, limits).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +25,20 @@ from .config import Settings
 from .errors import StorageError
 from .events import ChangeFeed
 from .flow_control import FlowControl
-from .identity import Authenticator, NoAuth, make_authenticator
+from .identity import Authenticator, DenyAll, make_authenticator
 from .metrics import Metrics, ScrapeState
-from .models import Job
+from .pool_models import PoolSnapshot
 from .queue.metered import MeteredStore
 from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
 from .workers.builtin import builtin_handlers
+from .workers.cancellations import Cancellations
 from .workers.gateway import WorkerGateway
 from .workers.handlers import Handler, HandlerRegistry
 from .workers.isolation import Isolation
 from .workers.plugins import configured_handlers
-from .workers.pool import Pool, PoolSnapshot
+from .workers.pool import Pool
 from .workers.process_pool import ExternalPool, ProcessPool
 from .workers.rescuer import Rescuer
 from .workers.retention import Pruner
@@ -61,7 +73,7 @@ def tune_gc() -> None:
 
 
 class JobdServer:
-    """Everything but HTTP: one per process (or per test)."""
+    """The engine: everything but HTTP, one per process (or per test)."""
 
     def __init__(
         self,
@@ -81,7 +93,13 @@ class JobdServer:
         # What changes jobs goes through `metered`, which counts for the metrics;
         # `self.store` stays the backend itself (its writer's counters, lifecycle).
         metered = self._metered = MeteredStore(self.store, self.metrics)
-        self.service = JobService(metered, settings, self.clock, self.notify)
+        self.gateway = WorkerGateway(metered, settings, self.clock)
+        self.cancellations = Cancellations(
+            self.gateway, lambda job_type: isinstance(self.pools[job_type], ExternalPool)
+        )
+        self.service = JobService(
+            metered, settings, self.clock, self.notify, self.cancellations.interrupt
+        )
         # Built-in handlers, then what the config routes elsewhere, then the caller's own.
         self.handlers = HandlerRegistry(
             {
@@ -91,9 +109,13 @@ class JobdServer:
             }
         )
         self.runner = JobRunner(
-            metered, self.handlers, self.clock, settings.queue, launcher=self.service
+            metered,
+            self.handlers,
+            self.clock,
+            settings.queue,
+            launcher=self.service,
+            cancellations=self.cancellations,
         )
-        self.gateway = WorkerGateway(metered, settings, self.clock)
         self.pools: dict[str, Pool | ExternalPool] = {
             job_type: self._pool(job_type) for job_type in self.service.catalog.job_types
         }
@@ -110,7 +132,8 @@ class JobdServer:
         )
         self.scheduler = Scheduler(metered, self.service, settings.schedules, self.clock)
         self.flow = FlowControl(metered, self.service.catalog, self.clock, self._type_paused)
-        self.authenticator: Authenticator = NoAuth(settings.auth)
+        # Deny by default: `start()` puts the configured authenticator in place.
+        self.authenticator: Authenticator = DenyAll()
         self._rescuer_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
@@ -245,15 +268,6 @@ class JobdServer:
         """Stop now: end the shutdown grace period; unfinished jobs return to PENDING."""
         for pool in self.pools.values():
             pool.hurry()
-
-    async def cancel(self, session_id: str, caller: str | None, by: str) -> Job:
-        """Cancel a job: at once if it waits, cooperatively if its handler is running."""
-        job, running = await self.service.cancel(session_id, caller, by)
-        if running and isinstance(self.pools[job.job_type], ExternalPool):
-            return await self.gateway.cancel_running(job, f"Cancelled by {by}.")
-        if running:
-            self.pools[job.job_type].cancel(session_id, f"Cancelled by {by}.")
-        return job
 
     async def pool_snapshots(self) -> list[PoolSnapshot]:
         """Every pool's state."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 
 from .clock import Clock
 from .config import Settings
-from .errors import BadRequest, NotFound, RequestInvalid
+from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
 from .launch_options import check_replay, delayed_info, fingerprint, idempotency_key, run_after
 from .models import (
     TERMINAL_STATUSES,
@@ -23,7 +23,7 @@ from .models import (
     PaginationKey,
     WorkflowResponse,
 )
-from .payloads import PAYLOAD_MODELS, PayloadInvalid, check
+from .payloads import PAYLOAD_MODELS, check
 from .queue.pagination import INVALID_KEY, key_for, position_of
 from .queue.store import InvalidPosition, JobStore, KeyedLaunch, LaunchKey, ListScope, NewJob
 
@@ -38,10 +38,6 @@ INVALID_PAYLOAD = (
     "Invalid payload supplied: Failed to parse the payload as specified job type. Err: {error}."
 )
 WORKFLOW_LIMIT = 1000
-
-
-class NotAuthorised(Exception):
-    """The caller may not see this; the message is the reference's `detail`."""
 
 
 def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:
@@ -74,11 +70,14 @@ class JobService:
         settings: Settings,
         clock: Clock,
         notify: Callable[[str], None],
+        interrupt: Callable[[Job, str], Awaitable[Job]],
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.notify = notify
+        # Stops a running job whose cancel is recorded (workers/cancellations.py).
+        self.interrupt = interrupt
         self.catalog = settings.catalog()
 
     # -- launching --------------------------------------------------------------------------
@@ -196,9 +195,11 @@ class JobService:
         return response
 
     async def cancel(self, session_id: str, caller: str | None, by: str) -> tuple[Job, bool]:
-        """Cancel a job: a waiting one ends FAILED now; a running one is asked to stop.
+        """Cancel a job: a waiting one ends FAILED now; a running one is interrupted.
 
-        Returns the job and whether it was running (its pool must interrupt the handler).
+        The store records the cancel first (the source of truth); then whoever runs the job
+        is interrupted (workers/cancellations.py has the whole flow). Returns the job and
+        whether it was running.
         """
         job = await self.fetch(session_id, caller)
         if job.status in TERMINAL_STATUSES:
@@ -206,9 +207,13 @@ class JobService:
                 f"Job {session_id} has already finished ({job.status.value}); "
                 "it cannot be cancelled."
             )
-        outcome = await self.store.cancel(session_id, f"Cancelled by {by}.", self.clock.now())
+        info = f"Cancelled by {by}."
+        outcome = await self.store.cancel(session_id, info, self.clock.now())
         running = not outcome.ended and outcome.status is JobStatus.IN_PROGRESS
-        return await self.fetch(session_id, None), running
+        job = await self.fetch(session_id, None)
+        if running:
+            job = await self.interrupt(job, info)
+        return job, running
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -222,9 +227,17 @@ class JobService:
         return job
 
     async def list_jobs(
-        self, scope: ListScope, limit: int, key: PaginationKey | None, owner: str | None = None
+        self,
+        limit: int,
+        key: PaginationKey | None,
+        *,
+        username: str | None = None,
+        batch_id: str | None = None,
+        owner: str | None = None,
     ) -> ListJobsResponse:
-        """A page of a list; with `owner`, every job on it must be theirs (user batch lists)."""
+        """A page of jobs, newest first: everyone's, or narrowed to a user and/or a batch;
+        with `owner`, every job on it must be theirs (user batch lists)."""
+        scope = ListScope(username=username, batch_id=batch_id)
         if owner is not None and scope.batch_id is not None:
             await self._check_batch_owner(scope.batch_id, owner)
         try:

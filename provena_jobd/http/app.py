@@ -10,10 +10,11 @@ from .api_docs import add_docs_routes
 from .auth import auth_middleware
 from .cors import cors_middleware
 from .errors import error_middleware
-from .keys import SERVER
+from .keys import ENGINE
 from .openapi import openapi_json
-from .ops_routes import add_ops_routes, metrics_middleware
-from .routes import add_routes
+from .ops_routes import metrics_middleware
+from .route_table import add_routes
+from .routes import ROUTES
 from .ui_routes import add_ui_routes
 
 
@@ -37,9 +38,8 @@ def create_app(server: JobdServer) -> web.Application:
         ],
         client_max_size=server.settings.server.max_body_bytes,
     )
-    app[SERVER] = server
-    add_routes(app)
-    add_ops_routes(app)
+    app[ENGINE] = server
+    add_routes(app, ROUTES)
     app.router.add_get("/openapi.json", openapi_json)
     add_docs_routes(app)
     add_ui_routes(app)

@@ -6,9 +6,10 @@ import enum
 
 from aiohttp import web
 
-from ..identity import MISSING_ROLE, Identity, Right, Unauthenticated
+from ..errors import Unauthenticated
+from ..identity import MISSING_ROLE, Identity, Right
 from .errors import CHALLENGE, Handler, error_response
-from .keys import CALLER, SERVER
+from .keys import CALLER, ENGINE
 
 
 class Access(enum.Enum):
@@ -52,7 +53,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     access = _access_for(request)
     if access is Access.PUBLIC:
         return await handler(request)
-    authenticator = request.app[SERVER].authenticator
+    authenticator = request.app[ENGINE].authenticator
     try:
         identity: Identity = await authenticator.authenticate(request.headers.get("Authorization"))
     except Unauthenticated as exc:

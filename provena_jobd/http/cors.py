@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..config import CorsSettings
 from .errors import Handler
-from .keys import SERVER
+from .keys import ENGINE
 
 _ALLOW_METHODS = "GET, POST, OPTIONS"
 _BASE_HEADERS = "Authorization, Content-Type"
@@ -39,7 +39,7 @@ def allowed_headers(request: web.Request, cors: CorsSettings) -> str:
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer preflights and mark responses for allowed origins; others get no CORS headers."""
     origin = request.headers.get("Origin")
-    cors = request.app[SERVER].settings.cors
+    cors = request.app[ENGINE].settings.cors
     if origin is None or not origin_allowed(origin, cors):
         return await handler(request)
     headers = {

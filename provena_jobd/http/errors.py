@@ -11,8 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from ..errors import ApiError, StorageError
-from ..service import NotAuthorised
+from ..errors import ApiError, NotAuthorised, StorageError
 
 log = logging.getLogger(__name__)
 

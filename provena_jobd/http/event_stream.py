@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..identity import Right
 from .errors import error_response
-from .keys import CALLER, SERVER
+from .keys import CALLER, ENGINE
 
 KEEPALIVE_S = 15.0
 GONE_CHECK_S = 1.0
@@ -17,7 +17,7 @@ GONE_CHECK_S = 1.0
 
 async def _stream(request: web.Request, username: str | None) -> web.StreamResponse:
     """Subscribe first, then answer, so nothing that happens after the headers is missed."""
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     limit = server.settings.server.max_event_streams
     if server.feed.subscribers >= limit:
         return error_response(
@@ -63,13 +63,10 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
     return response
 
 
-async def events(request: web.Request) -> web.StreamResponse:
-    """`GET /jobs/user/events`: `event: job` with the job as JSON on every change to the
-    caller's jobs (every user's for an admin) until the client goes away."""
-    caller = request[CALLER]
-    return await _stream(request, None if Right.ADMIN in caller.rights else caller.username)
-
-
-async def admin_events(request: web.Request) -> web.StreamResponse:
-    """`GET /jobs/admin/events`: every user's job changes, for callers who may read them all."""
-    return await _stream(request, None)
+async def events(request: web.Request, owner: str | None) -> web.StreamResponse:
+    """`GET /jobs/{user,admin}/events`: `event: job` with the job as JSON on every change to
+    the owner's jobs until the client goes away; every user's on the admin route, and on the
+    user route for a caller with the admin right."""
+    if owner is not None and Right.ADMIN in request[CALLER].rights:
+        owner = None
+    return await _stream(request, owner)

@@ -7,5 +7,5 @@ from aiohttp import web
 from ..identity import Identity
 from ..server import JobdServer
 
-SERVER = web.AppKey("server", JobdServer)
+ENGINE = web.AppKey("engine", JobdServer)  # the engine: everything but HTTP
 CALLER = web.RequestKey("caller", Identity)  # who the request acts as

@@ -1,4 +1,4 @@
-"""`/openapi.json`, generated from the wire models and the route table.
+"""`/openapi.json`, generated from the route table (`routes.ROUTES`) and its wire models.
 
 It lists the reference's public routes plus jobd's own, and the `/retry` routes, which the
 reference hides only while they are stubs ("remove this annotation once destubbed"); every
@@ -14,57 +14,12 @@ import msgspec
 from aiohttp import web
 
 from ..models import (
-    AccessReport,
-    AdminListBatchRequest,
-    AdminListJobsRequest,
-    BatchSummary,
-    BatchSummaryRequest,
+    MAX_WAIT_S,
     ErrorResponse,
-    HealthResponse,
-    JobResponse,
-    LaunchJobRequest,
-    LaunchJobResponse,
-    ListBatchRequest,
-    ListJobsRequest,
-    ListJobsResponse,
-    RetryResponse,
-    WorkflowResponse,
 )
-from ..workers.pool import PoolsResponse
 from .auth import Access
 from .routes import ROUTES
-from .scheduling_routes import SCHEDULING_OPERATIONS
-from .worker_routes import WORKER_OPERATIONS
 
-# path -> (request body model, required query parameters, success model or a media type)
-_OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
-    "/": (None, (), HealthResponse),
-    "/jobs/user/fetch": (None, ("session_id",), JobResponse),
-    "/jobs/user/retry": (None, ("session_id",), RetryResponse),
-    "/jobs/admin/retry": (None, ("session_id",), RetryResponse),
-    "/jobs/user/cancel": (None, ("session_id",), JobResponse),
-    "/jobs/admin/cancel": (None, ("session_id",), JobResponse),
-    "/jobs/user/batch_summary": (BatchSummaryRequest, (), BatchSummary),
-    "/jobs/admin/batch_summary": (BatchSummaryRequest, (), BatchSummary),
-    "/jobs/user/workflow": (None, ("session_id",), WorkflowResponse),
-    "/jobs/admin/workflow": (None, ("session_id",), WorkflowResponse),
-    "/jobs/user/events": (None, (), "text/event-stream"),
-    "/jobs/admin/events": (None, (), "text/event-stream"),
-    "/jobs/user/list": (ListJobsRequest, (), ListJobsResponse),
-    "/jobs/user/list_batch": (ListBatchRequest, (), ListJobsResponse),
-    "/jobs/admin/launch": (LaunchJobRequest, (), LaunchJobResponse),
-    "/jobs/admin/fetch": (None, ("session_id",), JobResponse),
-    "/jobs/admin/list": (AdminListJobsRequest, (), ListJobsResponse),
-    "/jobs/admin/list_batch": (AdminListBatchRequest, (), ListJobsResponse),
-    "/admin/config": (None, (), "text/plain"),
-    "/admin/pool": (None, (), PoolsResponse),
-    "/check-access/check-general-access": (None, (), AccessReport),
-    "/check-access/check-read-access": (None, (), AccessReport),
-    "/check-access/check-write-access": (None, (), AccessReport),
-    "/check-access/check-admin-access": (None, (), AccessReport),
-    **WORKER_OPERATIONS,
-    **SCHEDULING_OPERATIONS,
-}
 _ERRORS = {
     "400": "Not found (`Item was not found.`) or a request the rules refuse",
     "401": "Not authenticated, or not authorised",
@@ -81,7 +36,7 @@ _WAIT_S = {
     "in": "query",
     "required": False,
     "description": "Wait up to this many seconds for the job to finish before answering.",
-    "schema": {"type": "number", "minimum": 0, "maximum": 60},
+    "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S},
 }
 
 
@@ -98,10 +53,11 @@ def openapi_document() -> bytes:
     """The OpenAPI 3.1 document, built once."""
     models: set[type] = {ErrorResponse}
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, _, access, listed in ROUTES:
-        if not listed:
+    for route in ROUTES:
+        if not route.listed:
             continue
-        body, query, success = _OPERATIONS[path]
+        method, path, body, success = route.method, route.path, route.body, route.response
+        assert success is not None, f"{path} is listed without its response"
         responses: dict[str, Any] = {
             code: {"description": text, "content": _json(_ref(ErrorResponse))}
             for code, text in _ERRORS.items()
@@ -114,19 +70,19 @@ def openapi_document() -> bytes:
         else:
             models.add(success)
             responses["200"] = {"description": "OK", "content": _json(_ref(success))}
-        operation: dict[str, Any] = {"summary": f"{method} {path}", "responses": responses}
+        operation: dict[str, Any] = {"summary": route.summary, "responses": responses}
         parameters = [
             {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
-            for name in query
+            for name in route.query
         ]
-        if path.endswith("/fetch"):
+        if route.waits:
             parameters.append(_WAIT_S)
         if parameters:
             operation["parameters"] = parameters
         if body is not None:
             models.add(body)
             operation["requestBody"] = {"required": True, "content": _json(_ref(body))}
-        if access is not Access.PUBLIC:
+        if route.access is not Access.PUBLIC:
             operation["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[method.lower()] = operation
     _, schemas = msgspec.json.schema_components(

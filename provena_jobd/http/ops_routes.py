@@ -20,9 +20,10 @@ from ..config import metrics_address
 from ..errors import ConfigError
 from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
-from .auth import ACCESS, Access
+from .auth import Access
 from .errors import Handler, json_response
-from .keys import SERVER
+from .keys import ENGINE
+from .route_table import Route
 
 NOT_STARTED = "jobd is starting or shutting down"
 
@@ -34,7 +35,7 @@ async def livez(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """`GET /readyz`: 200 when jobd can take work, else 503 with the reason."""
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     if not server.ready:
         return json_response({"status": "unavailable", "detail": NOT_STARTED}, 503)
     try:
@@ -46,16 +47,15 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """`GET /metrics`: every metric in the Prometheus text format."""
-    body = await request.app[SERVER].metrics_text()
+    body = await request.app[ENGINE].metrics_text()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def add_ops_routes(app: web.Application) -> None:
-    """Register /livez, /readyz (public) and /metrics (read role); after `add_routes`."""
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app[ACCESS].update({"/livez": Access.PUBLIC, "/readyz": Access.PUBLIC, "/metrics": Access.READ})
+OPS_ROUTES = [
+    Route("GET", "/livez", livez, Access.PUBLIC, "Liveness", listed=False),
+    Route("GET", "/readyz", readyz, Access.PUBLIC, "Readiness", listed=False),
+    Route("GET", "/metrics", metrics, Access.READ, "Prometheus metrics", listed=False),
+]
 
 
 def metrics_middleware(server: JobdServer) -> Middleware:
@@ -97,7 +97,7 @@ async def metrics_listener(server: JobdServer) -> AsyncIterator[str | None]:
         return
     host, port = metrics_address(listen)
     app = web.Application()
-    app[SERVER] = server
+    app[ENGINE] = server
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -7,23 +7,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..errors import ApiError
+from ..errors import LinkExpired
 from ..workers.reports import SIGNING_SECRET, link_is_valid
-from .keys import SERVER
+from .keys import ENGINE
 
 _NAME = re.compile(r"^[0-9a-f]{32}\.docx$")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-class LinkExpired(ApiError):
-    """This report link is invalid or has expired; generate the report again."""
-
-    status = 403
-
-
 async def report_file(request: web.Request) -> web.StreamResponse:
     """Serve a report if its link is signed by this jobd and not expired."""
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     name = request.match_info["name"]
     try:
         expires = int(request.query.get("expires", ""))

@@ -1,8 +1,7 @@
-"""Route handlers: thin adapters from HTTP to `JobService`, wire-compatible with the reference."""
+"""The Job API's routes: thin adapters from HTTP to `JobService`, and `ROUTES`, the one table
+of every route jobd serves (see route_table.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
@@ -10,38 +9,36 @@ from aiohttp import web
 from ..config import flatten
 from ..identity import may_act_for_others
 from ..models import (
+    MAX_WAIT_S,
     TERMINAL_STATUSES,
     AccessReport,
     AdminListBatchRequest,
     AdminListJobsRequest,
+    BatchSummary,
+    BatchSummaryRequest,
     HealthResponse,
     JobResponse,
     LaunchJobRequest,
+    LaunchJobResponse,
     ListBatchRequest,
     ListJobsRequest,
+    ListJobsResponse,
+    RetryResponse,
+    WorkflowResponse,
 )
-from ..queue.store import ListScope
-from ..workers.pool import PoolsResponse
-from .actions import (
-    admin_batch_summary,
-    admin_cancel,
-    admin_retry,
-    admin_workflow,
-    user_batch_summary,
-    user_cancel,
-    user_retry,
-    user_workflow,
-)
-from .auth import ACCESS, Access
+from ..pool_models import PoolsResponse
+from .actions import batch_summary, cancel, retry, workflow
+from .auth import Access
 from .errors import json_response
-from .event_stream import admin_events, events
-from .keys import CALLER, SERVER
+from .event_stream import events
+from .keys import CALLER, ENGINE
+from .ops_routes import OPS_ROUTES
 from .report_files import report_file
+from .route_table import Route, twins
 from .scheduling_routes import SCHEDULING_ROUTES
 from .validation import decode_body, optional_float, query_param
 from .worker_routes import WORKER_ROUTES
 
-MAX_WAIT_S = 60.0
 _HEALTH = msgspec.json.encode(HealthResponse())
 
 
@@ -55,66 +52,55 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-async def _fetch(request: web.Request, caller: str | None) -> web.Response:
-    """A fetch; with `wait_s`, it answers once the job has finished or after that long."""
+async def fetch(request: web.Request, owner: str | None) -> web.Response:
+    """`GET /jobs/{user,admin}/fetch`: one job; with `wait_s`, it answers once the job has
+    finished or after that long."""
     session_id = query_param(request, "session_id")
     wait_s = optional_float(request, "wait_s", 0.0, MAX_WAIT_S)
-    server = request.app[SERVER]
-    job = await server.service.fetch(session_id, caller=caller)
+    server = request.app[ENGINE]
+    job = await server.service.fetch(session_id, caller=owner)
     if wait_s and job.status not in TERMINAL_STATUSES:
         await server.feed.wait_finished(session_id, wait_s)
-        job = await server.service.fetch(session_id, caller=caller)
+        job = await server.service.fetch(session_id, caller=owner)
     return json_response(JobResponse(job))
 
 
-async def user_fetch(request: web.Request) -> web.Response:
-    """`GET /jobs/user/fetch`: one of the caller's jobs."""
-    return await _fetch(request, request[CALLER].username)
-
-
-async def admin_fetch(request: web.Request) -> web.Response:
-    """`GET /jobs/admin/fetch`: any job."""
-    return await _fetch(request, None)
-
-
-async def user_list(request: web.Request) -> web.Response:
-    """`POST /jobs/user/list`: the caller's jobs, newest first."""
-    body = await decode_body(request, ListJobsRequest)
-    scope = ListScope(username=request[CALLER].username)
-    page = await request.app[SERVER].service.list_jobs(scope, body.limit, body.pagination_key)
+async def list_jobs(request: web.Request, owner: str | None) -> web.Response:
+    """`POST /jobs/{user,admin}/list`: the caller's jobs, or everyone's (or one user's)."""
+    if owner is None:
+        admin = await decode_body(request, AdminListJobsRequest)
+        limit, key, username = admin.limit, admin.pagination_key, admin.username_filter
+    else:
+        body = await decode_body(request, ListJobsRequest)
+        limit, key, username = body.limit, body.pagination_key, owner
+    page = await request.app[ENGINE].service.list_jobs(limit, key, username=username)
     return json_response(page)
 
 
-async def user_list_batch(request: web.Request) -> web.Response:
-    """`POST /jobs/user/list_batch`: a batch of the caller's, newest first."""
-    body = await decode_body(request, ListBatchRequest)
-    scope = ListScope(batch_id=body.batch_id)
-    service = request.app[SERVER].service
-    owner = request[CALLER].username
-    page = await service.list_jobs(scope, body.limit, body.pagination_key, owner=owner)
-    return json_response(page)
-
-
-async def admin_list(request: web.Request) -> web.Response:
-    """`POST /jobs/admin/list`: everyone's jobs, or one user's."""
-    body = await decode_body(request, AdminListJobsRequest)
-    scope = ListScope(username=body.username_filter)
-    page = await request.app[SERVER].service.list_jobs(scope, body.limit, body.pagination_key)
-    return json_response(page)
-
-
-async def admin_list_batch(request: web.Request) -> web.Response:
-    """`POST /jobs/admin/list_batch`: a batch of any owner; `username_filter` narrows it."""
-    body = await decode_body(request, AdminListBatchRequest)
-    scope = ListScope(batch_id=body.batch_id, username=body.username_filter)
-    page = await request.app[SERVER].service.list_jobs(scope, body.limit, body.pagination_key)
+async def list_batch(request: web.Request, owner: str | None) -> web.Response:
+    """`POST /jobs/{user,admin}/list_batch`: a batch, newest first; a user's must be all
+    theirs, an admin's `username_filter` narrows it."""
+    if owner is None:
+        admin = await decode_body(request, AdminListBatchRequest)
+        batch_id, limit, key, username = (
+            admin.batch_id,
+            admin.limit,
+            admin.pagination_key,
+            admin.username_filter,
+        )
+    else:
+        body = await decode_body(request, ListBatchRequest)
+        batch_id, limit, key, username = body.batch_id, body.limit, body.pagination_key, None
+    page = await request.app[ENGINE].service.list_jobs(
+        limit, key, batch_id=batch_id, username=username, owner=owner
+    )
     return json_response(page)
 
 
 async def launch(request: web.Request) -> web.Response:
     """`POST /jobs/admin/launch`: enqueue a job, durably, before answering."""
     body = await decode_body(request, LaunchJobRequest)
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     caller = request[CALLER]
     response = await server.service.launch(
         body,
@@ -127,7 +113,7 @@ async def launch(request: web.Request) -> web.Response:
 
 async def pool_state(request: web.Request) -> web.Response:
     """`GET /admin/pool`: per job type, workers by state, waiting jobs and settings in force."""
-    return json_response(PoolsResponse(await request.app[SERVER].pool_snapshots()))
+    return json_response(PoolsResponse(await request.app[ENGINE].pool_snapshots()))
 
 
 async def check_access(request: web.Request) -> web.Response:
@@ -145,7 +131,7 @@ async def check_access(request: web.Request) -> web.Response:
 
 async def admin_config(request: web.Request) -> web.Response:
     """`GET /admin/config`: the effective configuration as `config.txt`, secrets redacted."""
-    settings = request.app[SERVER].settings
+    settings = request.app[ENGINE].settings
     text = "".join(f"{key}={value}\n" for key, value in flatten(settings))
     return web.Response(
         text=text,
@@ -154,44 +140,123 @@ async def admin_config(request: web.Request) -> web.Response:
     )
 
 
-# method, path, handler, who may call it, listed in /openapi.json
-ROUTES: list[
-    tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]], Access, bool]
-] = [
-    ("GET", "/", health, Access.PUBLIC, True),
-    ("GET", "/jobs/user/fetch", user_fetch, Access.USER, True),
-    ("POST", "/jobs/user/list", user_list, Access.USER, True),
-    ("POST", "/jobs/user/list_batch", user_list_batch, Access.USER, True),
-    ("POST", "/jobs/user/retry", user_retry, Access.USER, True),
-    ("POST", "/jobs/user/cancel", user_cancel, Access.USER, True),
-    ("POST", "/jobs/user/batch_summary", user_batch_summary, Access.USER, True),
-    ("GET", "/jobs/user/workflow", user_workflow, Access.USER, True),
-    ("GET", "/jobs/user/events", events, Access.USER, True),
-    ("POST", "/jobs/admin/launch", launch, Access.READ_WRITE, True),
-    ("GET", "/jobs/admin/fetch", admin_fetch, Access.READ, True),
-    ("POST", "/jobs/admin/list", admin_list, Access.READ, True),
-    ("POST", "/jobs/admin/list_batch", admin_list_batch, Access.READ, True),
-    ("POST", "/jobs/admin/retry", admin_retry, Access.READ_WRITE, True),
-    ("POST", "/jobs/admin/cancel", admin_cancel, Access.READ_WRITE, True),
-    ("POST", "/jobs/admin/batch_summary", admin_batch_summary, Access.READ, True),
-    ("GET", "/jobs/admin/workflow", admin_workflow, Access.READ, True),
-    ("GET", "/jobs/admin/events", admin_events, Access.READ, True),
-    ("GET", "/reports/{name}", report_file, Access.PUBLIC, False),
-    ("GET", "/admin/config", admin_config, Access.ADMIN, True),
-    ("GET", "/admin/pool", pool_state, Access.READ, True),
-    ("GET", "/check-access/check-general-access", check_access, Access.USER, True),
-    ("GET", "/check-access/check-read-access", check_access, Access.READ, True),
-    ("GET", "/check-access/check-write-access", check_access, Access.READ_WRITE, True),
-    ("GET", "/check-access/check-admin-access", check_access, Access.ADMIN, True),
+ROUTES: list[Route] = [
+    Route("GET", "/", health, Access.PUBLIC, "Health check", response=HealthResponse),
+    *twins(
+        "GET",
+        "fetch",
+        fetch,
+        Access.READ,
+        ("One of the caller's jobs", "Any job"),
+        query=("session_id",),
+        response=JobResponse,
+        waits=True,
+    ),
+    *twins(
+        "POST",
+        "list",
+        list_jobs,
+        Access.READ,
+        ("The caller's jobs, newest first", "Everyone's jobs, or one user's, newest first"),
+        body=(ListJobsRequest, AdminListJobsRequest),
+        response=ListJobsResponse,
+    ),
+    *twins(
+        "POST",
+        "list_batch",
+        list_batch,
+        Access.READ,
+        ("A batch of the caller's, newest first", "Any batch, newest first"),
+        body=(ListBatchRequest, AdminListBatchRequest),
+        response=ListJobsResponse,
+    ),
+    *twins(
+        "POST",
+        "retry",
+        retry,
+        Access.READ_WRITE,
+        ("Relaunch one of the caller's FAILED jobs", "Relaunch anyone's FAILED job"),
+        query=("session_id",),
+        response=RetryResponse,
+    ),
+    *twins(
+        "POST",
+        "cancel",
+        cancel,
+        Access.READ_WRITE,
+        ("Stop one of the caller's jobs", "Stop anyone's job"),
+        query=("session_id",),
+        response=JobResponse,
+    ),
+    *twins(
+        "POST",
+        "batch_summary",
+        batch_summary,
+        Access.READ,
+        ("Counts by status for one of the caller's batches", "Counts by status for any batch"),
+        body=(BatchSummaryRequest, BatchSummaryRequest),
+        response=BatchSummary,
+    ),
+    *twins(
+        "GET",
+        "workflow",
+        workflow,
+        Access.READ,
+        ("The chain one of the caller's jobs belongs to", "The chain any job belongs to"),
+        query=("session_id",),
+        response=WorkflowResponse,
+    ),
+    *twins(
+        "GET",
+        "events",
+        events,
+        Access.READ,
+        ("Changes to the caller's jobs, as server-sent events", "Changes to every job"),
+        response="text/event-stream",
+    ),
+    Route(
+        "POST",
+        "/jobs/admin/launch",
+        launch,
+        Access.READ_WRITE,
+        "Launch a job",
+        body=LaunchJobRequest,
+        response=LaunchJobResponse,
+    ),
+    Route("GET", "/reports/{name}", report_file, Access.PUBLIC, "A report", listed=False),
+    Route(
+        "GET",
+        "/admin/config",
+        admin_config,
+        Access.ADMIN,
+        "The configuration in force, secrets redacted",
+        response="text/plain",
+    ),
+    Route(
+        "GET",
+        "/admin/pool",
+        pool_state,
+        Access.READ,
+        "Each pool's workers, waiting jobs and settings",
+        response=PoolsResponse,
+    ),
+    *(
+        Route(
+            "GET",
+            f"/check-access/check-{name}-access",
+            check_access,
+            access,
+            f"Who the caller is, if they have {name} access",
+            response=AccessReport,
+        )
+        for name, access in (
+            ("general", Access.USER),
+            ("read", Access.READ),
+            ("write", Access.READ_WRITE),
+            ("admin", Access.ADMIN),
+        )
+    ),
     *WORKER_ROUTES,
+    *OPS_ROUTES,
     *SCHEDULING_ROUTES,
 ]
-
-
-def add_routes(app: web.Application) -> None:
-    """Register every route and the access it demands."""
-    access: dict[str, Access] = {}
-    for method, path, handler, needs, _ in ROUTES:
-        app.router.add_route(method, path, handler)
-        access[path] = needs
-    app[ACCESS] = access

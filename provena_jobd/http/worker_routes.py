@@ -7,8 +7,6 @@ Each route decodes its request and hands it to the server's `WorkerGateway`; ref
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from ..models import JobResponse
@@ -24,14 +22,15 @@ from ..worker_protocol import (
 )
 from .auth import Access
 from .errors import json_response
-from .keys import SERVER
+from .keys import ENGINE
+from .route_table import Route
 from .validation import decode_body
 
 
 async def claim(request: web.Request) -> web.Response:
     """`POST /jobs/worker/claim`: up to `n` jobs of a type, long-polling up to `wait_s`."""
     body = await decode_body(request, ClaimRequest)
-    server = request.app[SERVER]
+    server = request.app[ENGINE]
     jobs = await server.gateway.claim(body)
     return json_response(ClaimResponse(jobs=jobs, lease_s=server.settings.queue.lease_s))
 
@@ -39,50 +38,49 @@ async def claim(request: web.Request) -> web.Response:
 async def start(request: web.Request) -> web.Response:
     """`POST /jobs/worker/start`: mark a claimed job IN_PROGRESS."""
     body = await decode_body(request, StartRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.start(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.start(body)))
 
 
 async def heartbeat(request: web.Request) -> web.Response:
     """`POST /jobs/worker/heartbeat`: keep holding a job for another lease."""
     body = await decode_body(request, AttemptRequest)
-    return json_response(await request.app[SERVER].gateway.heartbeat(body))
+    return json_response(await request.app[ENGINE].gateway.heartbeat(body))
 
 
 async def progress(request: web.Request) -> web.Response:
     """`POST /jobs/worker/progress`: show a running job's progress."""
     body = await decode_body(request, ProgressRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.progress(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.progress(body)))
 
 
 async def finish(request: web.Request) -> web.Response:
     """`POST /jobs/worker/finish`: end the attempt SUCCEEDED or FAILED."""
     body = await decode_body(request, FinishRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.finish(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.finish(body)))
 
 
 async def release(request: web.Request) -> web.Response:
     """`POST /jobs/worker/release`: give the job back to the queue."""
     body = await decode_body(request, ReleaseRequest)
-    return json_response(JobResponse(await request.app[SERVER].gateway.release(body)))
+    return json_response(JobResponse(await request.app[ENGINE].gateway.release(body)))
 
-
-Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]], Access, bool]
 
 WORKER_ROUTES: list[Route] = [
-    ("POST", "/jobs/worker/claim", claim, Access.WORKER, True),
-    ("POST", "/jobs/worker/start", start, Access.WORKER, True),
-    ("POST", "/jobs/worker/heartbeat", heartbeat, Access.WORKER, True),
-    ("POST", "/jobs/worker/progress", progress, Access.WORKER, True),
-    ("POST", "/jobs/worker/finish", finish, Access.WORKER, True),
-    ("POST", "/jobs/worker/release", release, Access.WORKER, True),
+    Route(
+        "POST",
+        f"/jobs/worker/{name}",
+        handler,
+        Access.WORKER,
+        summary,
+        body=body,
+        response=response,
+    )
+    for name, handler, summary, body, response in (
+        ("claim", claim, "Claim jobs of a type, long-polling", ClaimRequest, ClaimResponse),
+        ("start", start, "Mark a claimed job IN_PROGRESS", StartRequest, JobResponse),
+        ("heartbeat", heartbeat, "Hold a job for another lease", AttemptRequest, LeaseResponse),
+        ("progress", progress, "Show a running job's progress", ProgressRequest, JobResponse),
+        ("finish", finish, "End the attempt SUCCEEDED or FAILED", FinishRequest, JobResponse),
+        ("release", release, "Give the job back to the queue", ReleaseRequest, JobResponse),
+    )
 ]
-
-# path -> (request model, required query parameters, success model), for /openapi.json
-WORKER_OPERATIONS: dict[str, tuple[type | None, tuple[str, ...], type | str]] = {
-    "/jobs/worker/claim": (ClaimRequest, (), ClaimResponse),
-    "/jobs/worker/start": (StartRequest, (), JobResponse),
-    "/jobs/worker/heartbeat": (AttemptRequest, (), LeaseResponse),
-    "/jobs/worker/progress": (ProgressRequest, (), JobResponse),
-    "/jobs/worker/finish": (FinishRequest, (), JobResponse),
-    "/jobs/worker/release": (ReleaseRequest, (), JobResponse),
-}

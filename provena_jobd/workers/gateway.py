@@ -16,10 +16,10 @@ import msgspec
 
 from ..clock import Clock
 from ..config import QueueSettings, Settings
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import BadRequest, Conflict, NotFound, PayloadInvalid
 from ..flow_control import flow_claim
 from ..models import INFO_IN_PROGRESS, Job, JobStatus
-from ..payloads import RESULT_MODELS, PayloadInvalid, check
+from ..payloads import RESULT_MODELS, check
 from ..queue.store import Claim, ClaimedJob, Finish, JobStore, Lease, Requeue
 from ..worker_protocol import (
     MAX_CLAIM_WAIT_S,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..clock import Clock
-from ..models import WAKE_UP_SUB_TYPES, LaunchJobRequest, LaunchJobResponse
+from ..models import LaunchJobRequest, LaunchJobResponse
 from ..queue.store import Lease, NewJob, NewRecord
 
 Payload = dict[str, Any]
@@ -133,15 +133,9 @@ async def wake_up(context: JobContext, payload: Payload) -> Result:
 class HandlerRegistry:
     """Which handler runs each sub type."""
 
-    def __init__(self, handlers: Mapping[str, Handler] | None = None) -> None:
-        self._handlers: dict[str, Handler] = dict.fromkeys(
-            (s.value for s in WAKE_UP_SUB_TYPES), wake_up
-        )
-        self._handlers.update(handlers or {})
-
-    def register(self, sub_type: str, handler: Handler) -> None:
-        """Route a sub type to a handler, replacing any earlier one."""
-        self._handlers[sub_type] = handler
+    def __init__(self, handlers: Mapping[str, Handler]) -> None:
+        # The wake-up sub types are among the built-in handlers (workers/builtin.py).
+        self._handlers: dict[str, Handler] = dict(handlers)
 
     def get(self, sub_type: str) -> Handler | None:
         """The handler for a sub type, or None if it has none."""

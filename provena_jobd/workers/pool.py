@@ -23,12 +23,11 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 
-import msgspec
-
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
 from ..errors import StorageError
 from ..flow_control import flow_claim
+from ..pool_models import PoolSnapshot
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .runner import JobRunner
@@ -61,34 +60,6 @@ class Worker:
         if now < self.ready_at:
             return WorkerState.PROVISIONING
         return WorkerState.BUSY if self.running else WorkerState.IDLE
-
-
-class WorkerInfo(msgspec.Struct, kw_only=True):
-    """One worker outside jobd (a process it started, or one that claims over HTTP)."""
-
-    worker_id: str
-    state: str
-    pid: int | None = None
-    jobs: int = 0
-
-
-class PoolSnapshot(msgspec.Struct, kw_only=True):
-    """A pool's state for `GET /admin/pool`."""
-
-    job_type: str
-    workers: dict[str, int]
-    running_jobs: int
-    waiting: int
-    cold_starts: int
-    jobs_finished: int
-    settings: PoolSettings
-    processes: list[WorkerInfo] = []  # workers outside jobd, with their pids
-
-
-class PoolsResponse(msgspec.Struct):
-    """Body of `GET /admin/pool`."""
-
-    pools: list[PoolSnapshot]
 
 
 class Pool:
@@ -136,10 +107,6 @@ class Pool:
     def notify(self) -> None:
         """Jobs may be waiting or a slot came free: look again now."""
         self._wakeup.set()
-
-    def cancel(self, session_id: str, info: str) -> bool:
-        """Interrupt a running job's handler; it ends FAILED with `info`. False if not here."""
-        return self.runner.cancel(session_id, info)
 
     def start(self) -> None:
         """Start the supervisor loop."""

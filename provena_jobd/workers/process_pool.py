@@ -24,10 +24,11 @@ import msgspec
 
 from ..clock import Clock
 from ..config import REDACTED, PoolSettings, QueueSettings
+from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import JobStore, Requeue
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
-from .pool import SHUTDOWN_INFO, PoolSnapshot, WorkerInfo, WorkerState
+from .pool import SHUTDOWN_INFO, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,6 @@ class ExternalPool:
 
     def notify(self) -> None:
         """Jobs may be waiting (the gateway wakes the workers' claims itself)."""
-
-    def cancel(self, session_id: str, info: str) -> bool:
-        """A job running in an outside worker cannot be interrupted from here."""
-        return False
 
     def start(self) -> None:
         """Nothing to start."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from ..clock import Clock
+from ..clock import Clock, monotonic
 from ..config import RetentionSettings
 from ..queue.store import JobStore, Prune, Pruned
 
@@ -34,11 +33,11 @@ class Pruner:
         jobs = records = batches = 0
         after: tuple[float, int] | None = None
         while True:
-            started = time.perf_counter()
+            started = monotonic()
             pruned = await self.store.prune(
                 Prune(before=before, limit=self.settings.batch_size, after=after)
             )
-            took = time.perf_counter() - started
+            took = monotonic() - started
             jobs, records, batches = (
                 jobs + pruned.jobs,
                 records + pruned.records,

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
-from ..errors import JobFailed, RetryLater
+from ..errors import JobFailed, PayloadInvalid, RetryLater
 from ..models import INFO_IN_PROGRESS, INFO_UNHANDLED, JobStatus
-from ..payloads import RESULT_MODELS, PayloadInvalid, check
+from ..payloads import RESULT_MODELS, check
 from ..queue.backoff import backoff_s
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
 from .handlers import Handler, HandlerRegistry, JobContext, Launcher
 from .watchdog import HANDLER_TASK_PREFIX, LoopWatchdog
+
+if TYPE_CHECKING:
+    from .cancellations import Cancellations
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class JobRunner:
         clock: Clock,
         queue: QueueSettings,
         launcher: Launcher,
+        cancellations: Cancellations,
     ) -> None:
         self.store = store
         self.handlers = handlers
@@ -59,10 +63,8 @@ class JobRunner:
         self.queue = queue
         self.launcher = launcher
         self.public_url = ""  # set once the HTTP server knows its URL (report links)
-        # Jobs whose cancellation was requested while running: session id -> info.
-        self.cancelling: dict[str, str] = {}
-        # Running jobs: session id -> (the runner's task, the handler's task).
-        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Task[Any]]] = {}
+        # Wakes a runner whose job is cancelled (workers/cancellations.py).
+        self.cancellations = cancellations
         # Names the handler that blocks the event loop, if one does (started by the server).
         self.watchdog = LoopWatchdog()
         # Handlers that ignored a stop: kept referenced until they end on their own.
@@ -72,17 +74,6 @@ class JobRunner:
     def abandoned(self) -> int:
         """How many handlers ignored their cancellation and are still running."""
         return len(self._abandoned)
-
-    def cancel(self, session_id: str, info: str) -> bool:
-        """Ask a running job to stop; it ends FAILED with `info`. False if it is not running."""
-        running = self._running.get(session_id)
-        if running is None:
-            return False
-        self.cancelling[session_id] = info
-        runner, handler = running
-        if not handler.done():
-            runner.cancel()  # the runner stops the handler; else it sees `cancelling`
-        return True
 
     async def _stop_handler(self, job: ClaimedJob, task: asyncio.Task[Any]) -> bool:
         """Cancel a handler and give it CANCEL_GRACE_S to end; False if it was abandoned."""
@@ -140,45 +131,44 @@ class JobRunner:
             _call(handler, context, job.payload), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
         )
         self.watchdog.running(job.session_id, job.job_sub_type)
-        current = asyncio.current_task()
-        assert current is not None
-        self._running[job.session_id] = (current, task)
+        # What the runner awaits; a cancel cancels this, never the handler or this task.
+        awaited = asyncio.shield(task)
+        self.cancellations.running(job.session_id, awaited)
         try:
-            await self._run_handler(job, task, context, settings, release)
+            await self._run_handler(job, task, awaited, context, settings, release)
         finally:
-            self._running.pop(job.session_id, None)
-            self.cancelling.pop(job.session_id, None)
+            self.cancellations.done(job.session_id)
             self.watchdog.done(job.session_id)
 
     async def _run_handler(
         self,
         job: ClaimedJob,
         task: asyncio.Task[tuple[Any, BaseException | None]],
+        awaited: asyncio.Future[tuple[Any, BaseException | None]],
         context: JobContext,
         settings: PoolSettings,
         release: Callable[[], None],
     ) -> None:
         """Await the handler under its timeout and a possible cancel, then end the attempt."""
         try:
-            result, error = await self.clock.wait_for(asyncio.shield(task), settings.timeout_s)
+            result, error = await self.clock.wait_for(awaited, settings.timeout_s)
         except TimeoutError:
             abandoned = not await self._stop_handler(job, task)
             timed_out = TIMED_OUT.format(timeout=settings.timeout_s)
             await self._fail(job, f"{timed_out} {ABANDONED}" if abandoned else timed_out)
             return
         except asyncio.CancelledError:
-            info = self.cancelling.pop(job.session_id, None)
+            info = self.cancellations.requested(job.session_id)
             runner = asyncio.current_task()
-            if info is None or runner is None:
+            if info is None or runner is None or runner.cancelling():
                 await self._stop_handler(job, task)
                 raise  # a shutdown: the pool requeues the job
-            runner.uncancel()
             await self._stop_handler(job, task)
             await self._fail(job, CANCELLED_RUNNING.format(info=info))
             return
         finally:
             release()
-        cancelled = self.cancelling.pop(job.session_id, None)
+        cancelled = self.cancellations.requested(job.session_id)
         if cancelled is not None:
             # Cancelled as it returned: whatever it returned, the cancel was answered first.
             await self._fail(job, CANCELLED_RUNNING.format(info=cancelled))
@@ -226,7 +216,7 @@ class JobRunner:
             if not succeeded:
                 # Either the attempt lost its lease (then this is a no-op too), or a cancel
                 # was committed first: the store never lets a cancelled job succeed.
-                cancel = self.cancelling.pop(job.session_id, None) or CANCELLED_LATE
+                cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
                 await self._fail(job, CANCELLED_RUNNING.format(info=cancel))
 
     async def _retry_or_fail(self, job: ClaimedJob, error: str) -> None:

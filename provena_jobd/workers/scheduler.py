@@ -9,39 +9,18 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
-
 from .. import cron
 from ..clock import Clock
 from ..config import ScheduleSettings
 from ..errors import ApiError, ConfigError
 from ..models import LaunchJobRequest
 from ..queue.store import JobStore, ScheduleFire
+from ..scheduling_models import SchedulesResponse, ScheduleView
 from ..service import JobService
 
 log = logging.getLogger(__name__)
 
 MAX_SLEEP_S = 60.0  # look again at least this often (a clock jump, another node's fire)
-
-
-class ScheduleView(msgspec.Struct, kw_only=True):
-    """A schedule as `GET /admin/schedules` shows it, with its next run time."""
-
-    name: str
-    cron: str
-    job_type: str
-    job_sub_type: str
-    user: str
-    missed: str
-    next_run_at: float
-    last_due_at: float | None
-    last_session_id: str | None
-
-
-class SchedulesResponse(msgspec.Struct):
-    """Body of `GET /admin/schedules`."""
-
-    schedules: list[ScheduleView]
 
 
 def _request(schedule: ScheduleSettings) -> LaunchJobRequest:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
+
+from ..clock import monotonic
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class LoopWatchdog:
         self.threshold_s = threshold_s
         self.interval_s = interval_s
         self.stalls = 0
-        self._beat = time.monotonic()
+        self._beat = monotonic()
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
@@ -47,7 +48,7 @@ class LoopWatchdog:
     def start(self) -> None:
         """Start the heartbeat task and the watching thread."""
         loop = asyncio.get_running_loop()
-        self._beat = time.monotonic()
+        self._beat = monotonic()
         self._task = loop.create_task(self._heartbeat(), name="loop-watchdog")
         self._thread = threading.Thread(
             target=self._watch, args=(loop,), name="jobd-watchdog", daemon=True
@@ -68,14 +69,14 @@ class LoopWatchdog:
 
     async def _heartbeat(self) -> None:
         while True:
-            self._beat = time.monotonic()
+            self._beat = monotonic()
             await asyncio.sleep(self.interval_s)
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         reported = 0.0
         while not self._stop.wait(self.interval_s):
             beat = self._beat
-            stalled = time.monotonic() - beat
+            stalled = monotonic() - beat
             if stalled < self.threshold_s or beat == reported:
                 continue
             reported = beat

@@ -10,7 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher, JobdProcess
+from tests.process import JobdLauncher, JobdProcess
+
 from .handlers import HOLD_CONFIG
 from .support import (
     Json,

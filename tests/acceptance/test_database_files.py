@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import JobdLauncher
+from tests.process import JobdLauncher
 
 pytestmark = pytest.mark.acceptance
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher
+from tests.process import JobdLauncher
+
 from .handlers import HOLD_CONFIG
 from .support import fetch_job, launch, poll
 

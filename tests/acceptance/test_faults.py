@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher
+from tests.process import JobdLauncher
+
 from .handlers import MISBEHAVING_CONFIG
 from .support import launch, launch_body, wait_all_terminal
 

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from tests.helpers import REFERENCE_JOB_FIELDS
+from tests.process import JobdProcess
 
-from .conftest import JobdProcess
 from .support import (
     STATUS_ORDER,
     Json,

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher, jobd_environment
+from tests.process import JobdLauncher, jobd_environment
+
 from .support import fetch_jobs, launch, launch_body, launch_many, wait_all_terminal
 
 pytestmark = pytest.mark.acceptance

@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher
+from tests.process import JobdLauncher
+
 from .handlers import HOLD_CONFIG, MISBEHAVING_CONFIG
 from .support import fetch_job, launch, list_all_jobs, poll
 

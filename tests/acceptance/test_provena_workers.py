@@ -16,8 +16,8 @@ import pytest
 from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_IN_PROGRESS, INFO_UNHANDLED
 from tests.helpers import eventually, process_alive
+from tests.process import JobdLauncher, JobdProcess
 
-from .conftest import JobdLauncher, JobdProcess
 from .support import fetch_job, launch, wait_all_terminal
 
 pytestmark = pytest.mark.acceptance

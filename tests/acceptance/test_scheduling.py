@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher, JobdProcess, jobd_environment
+from tests.process import JobdLauncher, JobdProcess, jobd_environment
+
 from .support import Json, fetch_job, launch, launch_body, list_all_jobs, poll, wait_all_terminal
 
 pytestmark = pytest.mark.acceptance

@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import JobdLauncher, JobdProcess
+from tests.process import JobdLauncher, JobdProcess
+
 from .support import burst_until_struck, launch, launch_many, list_all_jobs, wait_all_terminal
 
 pytestmark = pytest.mark.acceptance

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import REPO, JobdLauncher, JobdProcess
+from tests.process import REPO, JobdLauncher, JobdProcess
 
 pytestmark = pytest.mark.acceptance
 
@@ -59,8 +59,7 @@ async def test_zero_config_in_an_empty_folder_serves_and_creates_jobd_db(
 
 async def test_sample_config_of_the_repository_starts(jobd: JobdLauncher, tmp_path: Path) -> None:
     sample = REPO / "jobd.toml"
-    if not sample.is_file():
-        pytest.skip("the repository has no sample jobd.toml yet")
+    assert sample.is_file(), "the repository's sample jobd.toml is missing"
 
     server = jobd.start(
         "--config", str(sample), "--port", "0", "--db", str(tmp_path / "jobd.db"), cwd=tmp_path

@@ -81,7 +81,7 @@ async def test_a_bad_line_launches_nothing(jobd_server: JobdTestServer, tmp_path
     ran = await jobd("launch", "EMAIL", "EMAIL_WAKE_UP", "--payloads", str(file),
                      url=jobd_server.url)  # fmt: skip
     assert ran.status == 2 and "line 2: not valid JSON" in ran.err
-    assert [job async for job in jobd_server.client.list()] == []
+    assert [job async for job in jobd_server.client.list_jobs()] == []
 
 
 async def test_a_refused_line_says_which_and_what_was_launched(
@@ -94,7 +94,7 @@ async def test_a_refused_line_says_which_and_what_was_launched(
     assert ran.err.startswith("jobd: error: line 3: Invalid payload supplied")
     assert ran.err.rstrip().endswith("; the 1 lines before it were launched")
     [first] = ran.json()
-    assert [job.session_id async for job in jobd_server.client.list()] == [first["session_id"]]
+    assert [job.session_id async for job in jobd_server.client.list_jobs()] == [first["session_id"]]
 
 
 async def test_workflow_shows_each_step_and_its_parent(jobd_server: JobdTestServer) -> None:

@@ -37,8 +37,8 @@ from provena_jobd.models import (
     RetryResponse,
     WorkflowResponse,
 )
+from provena_jobd.pool_models import PoolsResponse
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
-from provena_jobd.workers.pool import PoolsResponse
 from tests.client.handlers import JOB_TYPE, JOBS, STEP, gate
 from tests.helpers import eventually
 
@@ -111,13 +111,15 @@ async def test_list_pages_by_itself_newest_first(jobd_server: JobdTestServer) ->
     client = jobd_server.client
     mine = [(await client.launch(*WAKE)).session_id for _ in range(7)]
     theirs = (await client.launch(*WAKE, username="alice")).session_id
-    listed = [job.session_id async for job in client.list(page_size=3)]
+    listed = [job.session_id async for job in client.list_jobs(page_size=3)]
     assert listed == mine[::-1]
-    assert [job.session_id async for job in client.list(page_size=2, limit=5)] == mine[::-1][:5]
-    everyone = [job.session_id async for job in client.list(admin=True, page_size=1000)]
+    assert [job.session_id async for job in client.list_jobs(page_size=2, limit=5)] == mine[::-1][
+        :5
+    ]
+    everyone = [job.session_id async for job in client.list_jobs(admin=True, page_size=1000)]
     assert everyone == [theirs, *mine[::-1]]
-    assert [job.session_id async for job in client.list(username="alice")] == [theirs]
-    assert [job async for job in client.list(username="nobody")] == []
+    assert [job.session_id async for job in client.list_jobs(username="alice")] == [theirs]
+    assert [job async for job in client.list_jobs(username="nobody")] == []
 
 
 async def test_batches_list_and_summary(jobd: JobdTestServer) -> None:
@@ -273,7 +275,7 @@ async def test_errors_carry_the_servers_detail(jobd_server: JobdTestServer) -> N
         await client.launch("EMAIL", "REGISTRY_WAKE_UP")
     assert "REGISTRY_WAKE_UP" in mismatch.value.message
     with pytest.raises(ValidationFailed) as bad_limit:
-        await client.list(page_size=0).__anext__()
+        await client.list_jobs(page_size=0).__anext__()
     assert bad_limit.value.detail[0]["loc"] == ["body", "limit"]
     theirs = await client.launch(*WAKE, username="alice")
     with pytest.raises(Unauthorized) as other_user:
@@ -300,12 +302,12 @@ async def test_tokens_and_roles(jobd_server_factory: JobdServerFactory) -> None:
         assert caught.value.detail == "Not authenticated"
     async with JobdClient(jobd.url, token="jobd_wrong") as wrong:
         with pytest.raises(Unauthorized):
-            await wrong.list().__anext__()
+            await wrong.list_jobs().__anext__()
     async with JobdClient(jobd.url, token=reader) as read_only:
         with pytest.raises((Unauthorized, Forbidden)) as refused:
             await read_only.launch(*WAKE)
         assert refused.value.status in {401, 403} and refused.value.detail
-        assert [job async for job in read_only.list()] == []
+        assert [job async for job in read_only.list_jobs()] == []
 
 
 async def test_an_unreachable_jobd() -> None:

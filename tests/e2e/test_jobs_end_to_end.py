@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 
 from tests.process import JobdProcess
+from tests.process import start as start_jobd
 
 pytestmark = pytest.mark.acceptance
 Json = dict[str, Any]
@@ -81,7 +82,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
         path = tmp_path / f"jobd-{len(processes)}.toml"
         path.write_text(DECLARED + config)
         args = ["--port", "0", "--db", str(tmp_path / "jobd.db"), "--config", str(path)]
-        process = await asyncio.to_thread(JobdProcess, args, tmp_path)
+        process = await asyncio.to_thread(start_jobd, args, tmp_path)
         processes.append(process)
         return Api(session, process.url)
 

@@ -137,7 +137,7 @@ def request_for(path: str) -> dict[str, Any]:
     return {}
 
 
-PROTECTED = [(m, p, access) for m, p, _, access, _ in ROUTES if access is not Access.PUBLIC]
+PROTECTED = [(r.method, r.path, r.access) for r in ROUTES if r.access is not Access.PUBLIC]
 
 
 @pytest.mark.parametrize(("method", "path", "access"), PROTECTED)
@@ -432,3 +432,13 @@ async def test_no_cors_by_default(start: Started) -> None:
     client = await start()
     response = await client.get("/", headers={"Origin": "https://ui.example.org"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_an_engine_that_has_not_started_lets_nobody_in(tmp_path: Path) -> None:
+    # Even in auth mode `none`, until `start()` has loaded the configured authenticator.
+    server = JobdServer(settings_for(tmp_path))
+    async with TestClient(TestServer(create_app(server))) as client:
+        response = await client.get("/jobs/admin/fetch", params={"session_id": "x"})
+        assert response.status == 401
+        assert (await response.json()) == {"detail": NOT_AUTHENTICATED}
+        assert (await client.get("/")).status == 200  # public routes still answer

@@ -10,8 +10,9 @@ from playwright.async_api import Browser, expect
 
 from provena_jobd.config import from_dict
 from provena_jobd.http.serve import Running, running
+from provena_jobd.identity import hash_token
 from tests.ui import test_panel
-from tests.ui.test_panel import launch, shot
+from tests.ui.test_panel import Serve, launch, shot
 
 pytestmark = test_panel.pytestmark  # skipped without chromium, with the same timeout
 
@@ -54,3 +55,23 @@ async def test_pause_and_resume_from_the_pools_page(browser: Browser, jobd: Runn
     await email.get_by_role("button", name="Resume EMAIL").click()
     await expect(email.locator('[data-field="paused"]')).to_have_count(0)
     await expect(email.locator('[data-field="jobs_finished"]')).to_have_text("1")
+
+
+async def test_a_reader_sees_a_pause_but_gets_no_button(browser: Browser, serve: Serve) -> None:
+    token = "jobd_reader-token"
+    jobd = await serve(
+        auth={
+            "mode": "token",
+            "roles": {"read": "readers"},
+            "tokens": [{"sha256": hash_token(token), "user": "rita", "roles": ["readers"]}],
+        }
+    )
+    await jobd.server.flow.set_paused("EMAIL", True)
+    page = await browser.new_page()
+    await page.goto(f"{jobd.url}/ui/")
+    await page.fill("#token-input", token)
+    await page.click("text=Use token")
+    await page.goto(f"{jobd.url}/ui/#/pools")
+    email = page.locator('section[data-job-type="EMAIL"]')
+    await expect(email.locator('[data-field="paused"]')).to_be_visible()
+    await expect(email.get_by_role("button")).to_have_count(0)

@@ -183,7 +183,7 @@ async def test_a_batch_of_200_fills_its_bar(browser: Browser, serve: Serve) -> N
     await expect(page.locator("#summary-line")).to_contain_text(
         "All jobs in this batch succeeded! 200 of 200 finished.", timeout=20_000
     )
-    await expect(page.locator("#batch-progress")).to_have_attribute("value", "200")
+    await expect(page.locator("#batch-progress")).to_have_attribute("aria-valuenow", "200")
     await page.click("text=Load more members")
     await expect(page.locator("#members tbody tr")).to_have_count(200)
     await shot(page, "batch-done")
@@ -296,6 +296,6 @@ async def test_the_pools_page_lists_worker_processes_with_their_pids(
     snapshots = await jobd.server.pool_snapshots()
     [process] = next(s for s in snapshots if s.job_type == "REGISTRY").processes
     assert process.pid is not None
-    await expect(registry.locator(f'ul.processes li[data-pid="{process.pid}"]')).to_have_text(
+    await expect(registry.locator(f'ul.workers li[data-pid="{process.pid}"]')).to_have_text(
         f"REGISTRY-p1 (pid {process.pid}): provisioning"
     )

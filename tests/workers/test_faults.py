@@ -117,7 +117,7 @@ async def test_a_cancelled_job_never_ends_succeeded_even_if_its_handler_ignores_
     server = await start({"SEND_EMAIL": stubborn(swallowed, result={"sent": True})})
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
-    await server.cancel(session_id, None, by="admin")
+    await server.service.cancel(session_id, None, by="admin")
     job = await job_in(server.store, session_id, *DONE)
     assert swallowed == [session_id]
     assert (job.status, job.info) == (
@@ -133,7 +133,7 @@ async def test_a_cancel_that_a_handler_keeps_ignoring_ends_the_job_after_the_gra
     server = await start({"SEND_EMAIL": stubborn(swallowed)})
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
-    await server.cancel(session_id, None, by="admin")
+    await server.service.cancel(session_id, None, by="admin")
     await settle()
     await advance(server, clock, CANCEL_GRACE_S)
     job = await job_in(server.store, session_id, *DONE)
@@ -162,11 +162,13 @@ async def test_a_cancel_that_lands_after_the_handler_returned_still_wins(
     server.store.finish = finish_after_cancel  # type: ignore[method-assign]
     session_id = await launch(server)
     await asyncio.wait_for(returned.wait(), 5)
-    await server.cancel(session_id, None, by="admin")
+    await server.service.cancel(session_id, None, by="admin")
+    assert server.cancellations.pending == 1  # kept for the runner, until its attempt ends
     proceed.set()
     job = await job_in(server.store, session_id, *DONE)
     assert job.status is JobStatus.FAILED and job.info is not None
     assert job.info.startswith("Cancelled by admin.")
+    await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")
 
 
 async def test_graceful_stop_requeues_a_job_whose_handler_ignores_the_stop(
@@ -189,3 +191,22 @@ async def test_graceful_stop_requeues_a_job_whose_handler_ignores_the_stop(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_once(
+    start: Starter, clock: FakeClock
+) -> None:
+    # Not mistaken for a shutdown (which would put the job back in the queue).
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await advance(server, clock, 10)
+    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    await server.service.cancel(session_id, None, by="admin")
+    await server.service.cancel(session_id, None, by="admin")
+    await advance(server, clock, CANCEL_GRACE_S)
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info is not None and job.info.startswith("Job timed out")
+    await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")

@@ -93,11 +93,16 @@ async def test_a_start_limit_lets_n_jobs_start_per_window(start: Starter, clock:
         return sum(1 for job in jobs if job and job.status is JobStatus.SUCCEEDED)
 
     await eventually(lambda: _at_least(finished, 2), what="two jobs to run")
-    await settle()
-    assert await finished() == 2
     info = LIMITED_INFO.format(job_type=JobType.EMAIL, limits="2 per second")
-    held = [await status(server, i) for i in ids]
-    assert held.count((JobStatus.PENDING, info)) == 3
+
+    async def held() -> int:
+        statuses = [await status(server, i) for i in ids]
+        return statuses.count((JobStatus.PENDING, info))
+
+    # The pool's last claim marks the held jobs in the writer thread: wait for it to commit.
+    await eventually(lambda: _at_least(held, 3), what="three jobs to say they are held back")
+    assert await finished() == 2
+    assert await held() == 3
     await advance(server, clock, 1)
     await eventually(lambda: _at_least(finished, 4), what="two more jobs to run")
     assert await finished() == 4

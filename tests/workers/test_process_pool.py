@@ -12,8 +12,8 @@ from provena_jobd.client import JobdClient
 from provena_jobd.config import REDACTED, flatten, from_dict
 from provena_jobd.errors import ConfigError
 from provena_jobd.models import JobStatus
+from provena_jobd.pool_models import PoolSnapshot
 from provena_jobd.testing import JobdServerFactory
-from provena_jobd.workers.pool import PoolSnapshot
 from provena_jobd.workers.process_pool import ProcessPool
 from tests.client.test_cli import jobd as run_cli
 from tests.helpers import eventually, process_alive

@@ -41,4 +41,7 @@ async def test_handlers_that_await_raise_no_warning(
     with caplog.at_level(logging.WARNING, logger="provena_jobd.workers.watchdog"):
         for _ in range(5):
             await job_in(server.store, await launch(server, "EMAIL_WAKE_UP"), *DONE)  # type: ignore[arg-type]
-    assert [r for r in caplog.records if r.name.endswith("watchdog")] == []
+    # A starved machine can stall the loop for a moment outside any task; what matters is
+    # that no handler that awaits is ever blamed.
+    warnings = [r.getMessage() for r in caplog.records if r.name.endswith("watchdog")]
+    assert [w for w in warnings if "handler of job" in w] == []

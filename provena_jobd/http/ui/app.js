@@ -8,21 +8,28 @@ import { listView } from "./views/list.js";
 import { poolsView } from "./views/pools.js";
 import { workflowView } from "./views/workflow.js";
 
-const state = { me: null, feed: null, cleanup: [] };
+const state = { me: null, rights: new Set(), feed: null, cleanup: [] };
 
 const routes = [
-  [/^#\/jobs\/?$/, () => listView],
+  [/^#\/jobs\/?(?:\?.*)?$/, () => listView],
   [/^#\/jobs\/([^/?]+)/, () => detailsView],
   [/^#\/batch\/([^/?]+)/, () => batchView],
   [/^#\/workflow\/([^/?]+)/, () => workflowView],
-  [/^#\/pools\/?$/, () => poolsView],
+  [/^#\/pools\/?(?:\?.*)?$/, () => poolsView],
 ];
 
+// The role names are configurable, so the panel asks the server which rights the caller has
+// (each `/check-access/check-*-access` answers 200 only to a caller with that right).
+const RIGHTS = ["read", "write", "admin"];
+
+async function learnRights() {
+  const answers = await Promise.allSettled(
+    RIGHTS.map((right) => call("GET", `/check-access/check-${right}-access`)));
+  state.rights = new Set(RIGHTS.filter((_, index) => answers[index].status === "fulfilled"));
+}
+
 function can(right) {
-  const roles = new Set(state.me ? state.me.roles : []);
-  const names = { read: "job-service-read", write: "job-service-write", admin: "job-service-admin" };
-  if (right === "write") return roles.has(names.read) && roles.has(names.write);
-  return roles.has(names[right]);
+  return state.rights.has(right);
 }
 
 async function render() {
@@ -36,7 +43,8 @@ async function render() {
     const context = {
       me: state.me,
       can,
-      admin: query.get("admin") === "1",
+      // Admin mode lives in the URL (`?admin=1`), so a link or a reload keeps it.
+      admin: query.get("admin") === "1" && can("read"),
       param: match[1] ? decodeURIComponent(match[1]) : null,
       onJob: (listener) => state.cleanup.push(state.feed.subscribe(listener)),
       onPoll: (poll) => state.cleanup.push(state.feed.addPoll(poll)),
@@ -57,6 +65,7 @@ async function render() {
 async function whoAmI() {
   try {
     state.me = await call("GET", "/check-access/check-general-access");
+    await learnRights();
     document.getElementById("token-panel").hidden = true;
     return true;
   } catch (error) {

@@ -42,8 +42,21 @@ export function duration(from, to) {
   return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(2)} s`;
 }
 
+// Links keep admin mode (`?admin=1`), which lives in the URL.
 export function jobLink(sessionId, admin) {
   return `#/jobs/${encodeURIComponent(sessionId)}${admin ? "?admin=1" : ""}`;
+}
+
+export function batchLink(batchId, admin) {
+  return `#/batch/${encodeURIComponent(batchId)}${admin ? "?admin=1" : ""}`;
+}
+
+export function workflowLink(sessionId, admin) {
+  return `#/workflow/${encodeURIComponent(sessionId)}${admin ? "?admin=1" : ""}`;
+}
+
+export function listLink(admin) {
+  return `#/jobs${admin ? "?admin=1" : ""}`;
 }
 
 export function errorBox(error) {

@@ -2,7 +2,7 @@
 // Retry and Cancel where they apply, links to its batch and workflow.
 
 import { call } from "../api.js";
-import { MEANING, TERMINAL, duration, errorBox, h, jobLink, localTime, statusBadge } from "../dom.js";
+import { MEANING, TERMINAL, batchLink, duration, errorBox, h, jobLink, listLink, localTime, statusBadge, workflowLink } from "../dom.js";
 
 function jsonBlock(title, value, open) {
   return h("details", { open },
@@ -14,7 +14,10 @@ export async function detailsView(context) {
   const sessionId = context.param;
   const route = context.admin ? "/jobs/admin/fetch" : "/jobs/user/fetch";
   const root = h("div");
-  const feedback = h("div", { role: "status", "aria-live": "polite" });
+  const feedback = h("div", { role: "status", "aria-live": "polite", id: "feedback" });
+  const prefix = context.admin ? "/jobs/admin" : "/jobs/user";
+  let confirming = false; // Cancel was clicked once and waits for "Yes, cancel it"
+  let current = null;
 
   async function act(path, label) {
     try {
@@ -23,22 +26,47 @@ export async function detailsView(context) {
         location.hash = jobLink(answer.session_id, context.admin);
       } else {
         draw(answer.job);
-        feedback.replaceChildren(h("p", {}, `${label} requested.`));
+        // A running job stops at its next check; a waiting one has already ended.
+        // (`current`, not the reply: the event saying the job ended may have come first.)
+        if (!TERMINAL.has(current.status)) feedback.replaceChildren(h("p", {}, `${label} requested.`));
       }
     } catch (error) {
       feedback.replaceChildren(errorBox(error));
     }
   }
 
+  // Cancel asks first, in place: "Cancel job" becomes "Yes, cancel it" and "Keep it running".
+  // Retry (only on a FAILED job) sits at the far end of the bar, so a double click on Cancel
+  // never lands on it.
+  function cancelControls(job) {
+    if (TERMINAL.has(job.status)) return [];
+    if (!confirming) {
+      return [h("button", { type: "button", id: "cancel", onclick: () => { confirming = true; draw(current); } }, "Cancel job…")];
+    }
+    return [h("span", { class: "confirm", role: "group", "aria-label": "Confirm cancel" },
+      "Cancel this job? ",
+      h("button", { type: "button", class: "danger", id: "cancel-confirm", onclick: () => { confirming = false; act(`${prefix}/cancel`, "Cancel"); } }, "Yes, cancel it"),
+      h("button", { type: "button", id: "cancel-keep", onclick: () => { confirming = false; draw(current); } }, "Keep it"))];
+  }
+
+  function reportLink(job) {
+    const url = job.status === "SUCCEEDED" && job.result && job.result.report_url;
+    if (typeof url !== "string" || !/^https?:\/\//.test(url)) return null;
+    return h("p", {}, h("a", { href: url, id: "report-link", download: "" }, "Download the report"),
+      h("span", { class: "muted" }, " (the link expires; generate the report again if it has)"));
+  }
+
   function draw(job) {
-    const prefix = context.admin ? "/jobs/admin" : "/jobs/user";
-    const actions = [];
-    if (job.status === "FAILED") {
-      actions.push(h("button", { type: "button", class: "primary", id: "retry", onclick: () => act(`${prefix}/retry`, "Retry") }, "Retry"));
-    }
-    if (!TERMINAL.has(job.status)) {
-      actions.push(h("button", { type: "button", id: "cancel", onclick: () => act(`${prefix}/cancel`, "Cancel") }, "Cancel"));
-    }
+    // A finished job never changes again, so an older answer (say the cancel's reply, which
+    // can arrive after the event saying the job ended) must not draw it as running again.
+    if (current && TERMINAL.has(current.status) && !TERMINAL.has(job.status)) return;
+    current = job;
+    // A notice such as "Cancel requested." is about a job still running; it goes when it ends.
+    if (TERMINAL.has(job.status) && feedback.querySelector("p:not(.error)")) feedback.replaceChildren();
+    const actions = [...cancelControls(job)];
+    const retry = job.status === "FAILED"
+      ? h("button", { type: "button", class: "primary end", id: "retry", onclick: () => act(`${prefix}/retry`, "Retry") }, "Retry")
+      : null;
     const info = job.info
       ? h("div", { class: `info${job.status === "FAILED" ? " failed" : ""}`, id: "info" },
         job.status === "FAILED" ? `Error info: ${job.info}` : job.info)
@@ -47,14 +75,15 @@ export async function detailsView(context) {
       ? h("label", {}, `Progress ${Math.round(job.progress * 100)}%`, h("progress", { max: "1", value: String(job.progress) }))
       : null;
     const parts = [
-      h("h1", {}, "Job ", h("code", {}, job.session_id)),
+      h("h1", {}, "Job ", h("code", { class: "id-full" }, job.session_id)),
       h("p", {}, statusBadge(job.status), " ", h("span", { class: "muted", id: "meaning" }, MEANING[job.status])),
-      info, progress,
-      h("div", { class: "toolbar" }, ...actions,
-        h("a", { href: `#/workflow/${encodeURIComponent(job.session_id)}${context.admin ? "?admin=1" : ""}` }, "Workflow"),
-        job.batch_id ? h("a", { href: `#/batch/${encodeURIComponent(job.batch_id)}${context.admin ? "?admin=1" : ""}` }, "Batch") : null,
-        job.result && job.result.batch_id ? h("a", { href: `#/batch/${encodeURIComponent(job.result.batch_id)}${context.admin ? "?admin=1" : ""}` }, "Batch it launched") : null,
-        h("a", { href: "#/jobs" }, "Job list")),
+      info, progress, reportLink(job),
+      h("div", { class: "toolbar actions" }, ...actions,
+        h("a", { href: workflowLink(job.session_id, context.admin) }, "Workflow"),
+        job.batch_id ? h("a", { href: batchLink(job.batch_id, context.admin) }, "Batch") : null,
+        job.result && job.result.batch_id ? h("a", { href: batchLink(job.result.batch_id, context.admin) }, "Batch it launched") : null,
+        h("a", { href: listLink(context.admin) }, "Job list"),
+        retry),
       feedback,
       h("section", { class: "card", "aria-label": "Fields" }, h("dl", { class: "fields" },
         ...[

@@ -4,8 +4,9 @@
 import { call } from "../api.js";
 import { h, localTime } from "../dom.js";
 
-// The button of one pool: it pauses a running type and resumes a paused one (admin role).
-export function pauseButton(jobType, paused, refresh) {
+// The button of one pool: it pauses a running type and resumes a paused one. Only a caller
+// with the admin right gets the button; everyone who sees the page sees that a type is paused.
+export function pauseButton(jobType, paused, isAdmin, refresh) {
   const note = h("span", { class: "muted", role: "status" });
   const button = h("button", {
     "data-action": paused ? "resume" : "pause",
@@ -22,7 +23,7 @@ export function pauseButton(jobType, paused, refresh) {
   }, paused ? `Resume ${jobType}` : `Pause ${jobType}`);
   return h("p", {},
     paused ? h("strong", { "data-field": "paused" }, "Paused: its waiting jobs stay PENDING. ") : null,
-    button, note);
+    isAdmin ? button : null, note);
 }
 
 // The [[schedules]] of jobd.toml: a table with each one's cron, job and next run.

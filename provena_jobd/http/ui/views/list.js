@@ -1,16 +1,13 @@
 // The job list: newest first, batches grouped, filters, live updates, Load More.
 
 import { call } from "../api.js";
-import { STATUSES, errorBox, h, jobLink, localTime, statusBadge } from "../dom.js";
+import { STATUSES, batchLink, errorBox, h, jobLink, localTime, statusBadge } from "../dom.js";
+import { BatchSummaries, batchBar, batchStatus } from "./batches.js";
 
 const PAGE = 25;
+const MAX_FIRST_PAGES = 20; // first load: pages fetched at most while filling the screen
+const ROW_PX = 34; // a row's height on a wide screen, to know how many rows fill it
 const WAKE_UPS = [["PROV_LODGE", "PROV_LODGE_WAKE_UP"], ["REGISTRY", "REGISTRY_WAKE_UP"], ["EMAIL", "EMAIL_WAKE_UP"]];
-
-function groupStatus(members) {
-  if (members.some((j) => j.status === "FAILED")) return "FAILED";
-  if (members.some((j) => j.status !== "SUCCEEDED")) return "IN_PROGRESS";
-  return "SUCCEEDED";
-}
 
 export async function listView(context) {
   const jobs = new Map(); // session_id -> job
@@ -20,24 +17,45 @@ export async function listView(context) {
   let loadedCount = 0;
   let liveCount = 0;
   let key = null;
-  let admin = context.admin && context.can("read");
+  const admin = context.admin;
+  const prefix = admin ? "/jobs/admin" : "/jobs/user";
   const filters = { status: "", subType: "", text: "" };
+  // A batch row shows the whole batch (from batch_summary), not the members loaded so far.
+  const summaries = new BatchSummaries(prefix, () => draw());
 
   const tbody = h("tbody");
   const more = h("button", { type: "button", onclick: () => load(false) }, "Load More");
   const message = h("div", { role: "status", "aria-live": "polite", class: "muted" });
+  const subTypeFilter = h("select", { id: "filter-sub-type", onchange: (e) => { filters.subType = e.target.value; draw(); } },
+    h("option", { value: "" }, "Any job type"));
 
+  async function page() {
+    const answer = await call("POST", `${prefix}/list`, { body: { limit: PAGE, pagination_key: key } });
+    for (const job of answer.jobs) {
+      if (!rank.has(job.session_id)) rank.set(job.session_id, -++loadedCount);
+      jobs.set(job.session_id, job);
+    }
+    key = answer.pagination_key;
+  }
+
+  // Loads one page, or on a reset as many pages as fill the screen with rows (a batch's
+  // members make one row, so a big batch could otherwise leave the first screen nearly empty).
   async function load(reset) {
     try {
-      if (reset) { jobs.clear(); rank.clear(); loadedCount = 0; key = null; }
-      const path = admin ? "/jobs/admin/list" : "/jobs/user/list";
-      const page = await call("POST", path, { body: { limit: PAGE, pagination_key: key } });
-      for (const job of page.jobs) {
-        if (!rank.has(job.session_id)) rank.set(job.session_id, -++loadedCount);
-        jobs.set(job.session_id, job);
+      if (reset) {
+        const wanted = Math.max(10, Math.ceil(window.innerHeight / ROW_PX));
+        // A refresh keeps at least as many jobs as were loaded, so it does not shrink the list.
+        const shown = Math.min(Math.max(loadedCount, 1), PAGE * MAX_FIRST_PAGES);
+        jobs.clear(); rank.clear(); loadedCount = 0; key = null;
+        for (let pages = 0; pages < MAX_FIRST_PAGES; pages++) {
+          await page();
+          if (key === null || (rowsOf(true).length >= wanted && loadedCount >= shown)) break;
+        }
+      } else {
+        await page();
       }
-      key = page.pagination_key;
       more.disabled = key === null;
+      more.textContent = key === null ? "All jobs loaded" : "Load More";
       draw();
     } catch (error) {
       message.replaceChildren(errorBox(error));
@@ -55,47 +73,70 @@ export async function listView(context) {
     return true;
   }
 
-  function draw() {
+  // The rows to show, newest first: one per standalone job, one per batch (with the members
+  // that match the filters, so a filtered batch can say how many of its jobs match).
+  function rowsOf(all = false) {
     const ordered = [...jobs.values()].sort((a, b) =>
       b.created_timestamp - a.created_timestamp || rank.get(b.session_id) - rank.get(a.session_id));
     const rows = [];
     const batches = new Map();
     for (const job of ordered) {
-      if (!matches(job)) continue;
-      if (job.batch_id) {
-        if (!batches.has(job.batch_id)) {
-          const group = { batch: job.batch_id, members: [] };
-          batches.set(job.batch_id, group);
-          rows.push(group);
-        }
-        batches.get(job.batch_id).members.push(job);
-      } else {
-        rows.push({ job });
+      if (!all && !matches(job)) continue;
+      if (!job.batch_id) { rows.push({ job }); continue; }
+      if (!batches.has(job.batch_id)) {
+        const group = { batch: job.batch_id, members: [] };
+        batches.set(job.batch_id, group);
+        rows.push(group);
       }
+      batches.get(job.batch_id).members.push(job);
     }
-    tbody.replaceChildren(...rows.map((row) => {
-      if (row.job) {
-        const job = row.job;
-        return h("tr", { "data-session-id": job.session_id },
-          h("td", {}, h("a", { href: jobLink(job.session_id, admin) }, job.session_id)),
-          h("td", { class: "hide-narrow" }, job.username),
-          h("td", {}, job.job_sub_type),
-          h("td", {}, statusBadge(job.status)),
-          h("td", { class: "hide-narrow" }, "Standalone"),
-          h("td", { class: "hide-narrow" }, "1"),
-          h("td", {}, localTime(job.created_timestamp)));
-      }
-      const first = row.members[0];
-      return h("tr", { "data-batch-id": row.batch },
-        h("td", {}, h("a", { href: `#/batch/${encodeURIComponent(row.batch)}${admin ? "?admin=1" : ""}` }, row.batch)),
-        h("td", { class: "hide-narrow" }, first.username),
-        h("td", {}, first.job_sub_type),
-        h("td", {}, statusBadge(groupStatus(row.members))),
-        h("td", { class: "hide-narrow" }, "Batch"),
-        h("td", { class: "hide-narrow" }, String(row.members.length)),
-        h("td", {}, localTime(first.created_timestamp)));
-    }));
-    message.textContent = rows.length ? "" : "No jobs to show.";
+    return rows;
+  }
+
+  function cell(label, content, extra = {}) {
+    return h("td", { "data-label": label, ...extra }, content);
+  }
+
+  function batchRow(row) {
+    const first = row.members[0];
+    const summary = summaries.get(row.batch);
+    const filtered = filters.status || filters.subType || filters.text;
+    const size = summary ? String(summary.total) : "…";
+    const count = filtered ? `${size} (${row.members.length} match${row.members.length === 1 ? "es" : ""})` : size;
+    return h("tr", { "data-batch-id": row.batch },
+      cell("ID", h("a", { class: "id", href: batchLink(row.batch, admin), title: row.batch }, row.batch)),
+      cell("User", first.username, { class: "c-user" }),
+      cell("Job type", first.job_sub_type, { class: "c-type" }),
+      cell("Status", [summary ? statusBadge(batchStatus(summary)) : "…", summary ? batchBar(summary, "mini") : null], { class: "c-status" }),
+      cell("Kind", "Batch", { class: "c-kind" }),
+      cell("Count", count, { class: "c-count" }),
+      cell("Created", localTime(first.created_timestamp), { class: "c-created" }));
+  }
+
+  function jobRow(job) {
+    return h("tr", { "data-session-id": job.session_id },
+      cell("ID", h("a", { class: "id", href: jobLink(job.session_id, admin), title: job.session_id }, job.session_id)),
+      cell("User", job.username, { class: "c-user" }),
+      cell("Job type", job.job_sub_type, { class: "c-type" }),
+      cell("Status", statusBadge(job.status), { class: "c-status" }),
+      cell("Kind", "Standalone", { class: "c-kind" }),
+      cell("Count", "1", { class: "c-count" }),
+      cell("Created", localTime(job.created_timestamp), { class: "c-created" }));
+  }
+
+  function drawSubTypes() {
+    const known = new Set([...subTypeFilter.options].map((o) => o.value));
+    const seen = [...new Set([...jobs.values()].map((j) => j.job_sub_type))].sort();
+    for (const subType of seen) if (!known.has(subType)) subTypeFilter.append(h("option", { value: subType }, subType));
+  }
+
+  function draw() {
+    const rows = rowsOf();
+    for (const row of rows) if (row.batch) summaries.want(row.batch);
+    tbody.replaceChildren(...rows.map((row) => (row.job ? jobRow(row.job) : batchRow(row))));
+    drawSubTypes();
+    message.textContent = rows.length ? ""
+      : key !== null ? "No loaded jobs match; Load More searches older jobs." : "No jobs to show.";
   }
 
   context.onJob((job) => {
@@ -103,24 +144,20 @@ export async function listView(context) {
     if (!mine) return;
     if (!rank.has(job.session_id)) rank.set(job.session_id, ++liveCount);
     jobs.set(job.session_id, job);
+    if (job.batch_id) summaries.changed(job.batch_id);
     draw();
   });
-  context.onPoll(() => load(true));
+  context.onPoll(() => { summaries.refreshAll(); return load(true); });
 
   const statusFilter = h("select", { id: "filter-status", onchange: (e) => { filters.status = e.target.value; draw(); } },
     h("option", { value: "" }, "Any status"), ...STATUSES.map((s) => h("option", { value: s }, s)));
-  const subTypes = ["PROV_LODGE_WAKE_UP", "MODEL_RUN_PROV_LODGE", "MODEL_RUN_LODGE_ONLY", "MODEL_RUN_BATCH_SUBMIT",
-    "LODGE_CREATE_ACTIVITY", "LODGE_VERSION_ACTIVITY", "MODEL_RUN_UPDATE", "MODEL_RUN_UPDATE_LODGE_ONLY",
-    "REGISTRY_WAKE_UP", "REGISTER_CREATE_ACTIVITY", "REGISTER_VERSION_ACTIVITY", "EMAIL_WAKE_UP", "SEND_EMAIL",
-    "GENERATE_REPORT"];
-  const subTypeFilter = h("select", { id: "filter-sub-type", onchange: (e) => { filters.subType = e.target.value; draw(); } },
-    h("option", { value: "" }, "Any job type"), ...subTypes.map((s) => h("option", { value: s }, s)));
   const textFilter = h("input", { id: "filter-text", type: "search", placeholder: "id, user, info…",
     oninput: (e) => { filters.text = e.target.value; draw(); } });
-  const adminToggle = context.can("read") ? h("label", {},
-    "Admin list mode",
+  // The mode is part of the URL: toggling it navigates, so links and reloads keep it.
+  const adminToggle = context.can("read") ? h("label", { class: "check" },
     h("input", { type: "checkbox", id: "admin-mode", checked: admin,
-      onchange: (e) => { admin = e.target.checked; load(true); } })) : null;
+      onchange: (e) => { location.hash = e.target.checked ? "#/jobs?admin=1" : "#/jobs"; } }),
+    "Admin list mode (every user's jobs)") : null;
 
   const wakers = context.can("write") ? h("section", { class: "card", "aria-labelledby": "waker-title" },
     h("h2", { id: "waker-title" }, "Job waker"),
@@ -137,22 +174,23 @@ export async function listView(context) {
     }))) : null;
 
   await load(true);
+  await summaries.ready();
   return h("div", {},
-    h("h1", {}, "Job history"),
-    h("p", { class: "muted" }, "Jobs you launched, newest first. Statuses update live; click a job for its details, or a batch for its members."),
+    h("h1", {}, admin ? "Job history (all users)" : "Job history"),
+    h("p", { class: "muted" }, "Newest first. Statuses update live; click a job for its details, or a batch for its members."),
     wakers,
     h("div", { class: "toolbar", role: "search" },
-      h("button", { type: "button", class: "primary", onclick: () => load(true) }, "Refresh"),
+      h("button", { type: "button", class: "primary", onclick: () => { summaries.refreshAll(); load(true); } }, "Refresh"),
       h("label", {}, "Status", statusFilter),
       h("label", {}, "Job type", subTypeFilter),
-      h("label", {}, "Search", textFilter),
+      h("label", {}, "Search loaded jobs", textFilter),
       adminToggle),
-    h("table", { id: "jobs" },
+    h("table", { id: "jobs", class: "stack" },
       h("thead", {}, h("tr", {},
-        h("th", { scope: "col" }, "ID"), h("th", { scope: "col", class: "hide-narrow" }, "Username"),
-        h("th", { scope: "col" }, "Job type"), h("th", { scope: "col" }, "Status"),
-        h("th", { scope: "col", class: "hide-narrow" }, "Kind"), h("th", { scope: "col", class: "hide-narrow" }, "Count"),
-        h("th", { scope: "col" }, "Created"))),
+        h("th", { scope: "col" }, "ID"), h("th", { scope: "col", class: "c-user" }, "Username"),
+        h("th", { scope: "col", class: "c-type" }, "Job type"), h("th", { scope: "col", class: "c-status" }, "Status"),
+        h("th", { scope: "col", class: "c-kind" }, "Kind"), h("th", { scope: "col", class: "c-count" }, "Count"),
+        h("th", { scope: "col", class: "c-created" }, "Created"))),
       tbody),
     message,
     h("p", {}, more));

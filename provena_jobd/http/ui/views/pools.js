@@ -3,41 +3,50 @@
 
 import { call } from "../api.js";
 import { h } from "../dom.js";
+import { rateChart } from "./chart.js";
 import { pauseButton, schedulesSection } from "./flow.js";
 
 const HISTORY = 60;
 
-function sparkline(values) {
-  const width = 240;
-  const height = 48;
-  const top = Math.max(1, ...values);
-  const step = width / (HISTORY - 1);
-  const points = values.map((v, i) => `${(i + HISTORY - values.length) * step},${height - (v / top) * (height - 4) - 2}`).join(" ");
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("width", "100%");
-  svg.setAttribute("height", String(height));
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `jobs finished per second, latest ${values.at(-1) ?? 0}, peak ${top}`);
-  const axis = document.createElementNS("http://www.w3.org/2000/svg", "line");
-  for (const [name, value] of [["x1", 0], ["y1", height - 1], ["x2", width], ["y2", height - 1]]) axis.setAttribute(name, String(value));
-  axis.setAttribute("stroke", "#d9dde5");
-  svg.append(axis);
-  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", points);
-  line.setAttribute("fill", "none");
-  line.setAttribute("stroke", "#1f4e9c");
-  line.setAttribute("stroke-width", "2");
-  svg.append(line);
-  return svg;
+// `/admin/pool` counts in-process workers by state but gives no per-worker start time, so
+// the panel remembers when it first saw each provisioning worker: its cold start countdown
+// runs from then (an upper bound when the worker was already starting as the page opened).
+class ColdStarts {
+  constructor() { this.since = new Map(); } // job type -> first-seen times, oldest first
+
+  update(jobType, provisioning, now) {
+    const times = this.since.get(jobType) || [];
+    while (times.length > provisioning) times.shift(); // the oldest finish their cold start first
+    while (times.length < provisioning) times.push(now);
+    this.since.set(jobType, times);
+    return times;
+  }
 }
 
-// Workers outside jobd (processes it started, or your own): id, pid and state.
-function processList(processes) {
-  if (!processes.length) return [];
-  return [h("ul", { class: "processes", "aria-label": "worker processes" },
-    ...processes.map((p) => h("li", { "data-pid": String(p.pid ?? "") },
-      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`)))];
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString();
+}
+
+// One line per worker: in-process ones from the counts, outside ones (with pids) by name.
+function workerList(pool, startedAt, now) {
+  const coldStart = pool.settings.cold_start_s;
+  const items = startedAt.map((since, index) => {
+    const left = Math.max(0, Math.ceil(coldStart - (now - since) / 1000));
+    return h("li", { "data-state": "provisioning" },
+      h("strong", {}, `worker ${index + 1}: provisioning`),
+      ` since ${clock(since)}`,
+      h("span", { class: "countdown" }, left ? `, ready in about ${left} s` : ", ready any moment"));
+  });
+  for (const state of ["busy", "idle"]) {
+    const count = pool.workers[state] || 0;
+    if (count) items.push(h("li", { "data-state": state }, h("strong", {}, `${count} worker${count > 1 ? "s" : ""}: ${state}`)));
+  }
+  for (const p of pool.processes || []) {
+    items.push(h("li", { "data-pid": String(p.pid ?? ""), "data-state": p.state },
+      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`));
+  }
+  if (!items.length) items.push(h("li", { class: "muted" }, "No workers (the pool starts one when a job arrives)."));
+  return h("ul", { class: "workers", "aria-label": `${pool.job_type} workers` }, ...items);
 }
 
 export async function poolsView(context) {
@@ -45,6 +54,7 @@ export async function poolsView(context) {
   const schedules = h("div", {});
   const history = new Map();
   const previous = new Map();
+  const coldStarts = new ColdStarts();
   let lastAt = null;
 
   async function refresh() {
@@ -52,6 +62,7 @@ export async function poolsView(context) {
       call("GET", "/admin/pool"), call("GET", "/admin/paused"), call("GET", "/admin/schedules")]);
     schedules.replaceChildren(schedulesSection(listed.schedules));
     const now = performance.now();
+    const wall = Date.now();
     grid.replaceChildren(...pools.map((pool) => {
       const rates = history.get(pool.job_type) || [];
       if (lastAt !== null && previous.has(pool.job_type)) {
@@ -62,6 +73,7 @@ export async function poolsView(context) {
       history.set(pool.job_type, rates);
       previous.set(pool.job_type, pool.jobs_finished);
       const w = pool.workers;
+      const provisioning = coldStarts.update(pool.job_type, w.provisioning, wall);
       return h("section", { class: "card", "data-job-type": pool.job_type, "aria-label": `${pool.job_type} pool` },
         h("h2", {}, pool.job_type),
         h("div", { class: "numbers" },
@@ -72,12 +84,13 @@ export async function poolsView(context) {
           h("span", {}, "Jobs running"), h("strong", { "data-field": "running" }, String(pool.running_jobs)),
           h("span", {}, "Cold starts"), h("strong", { "data-field": "cold_starts" }, String(pool.cold_starts)),
           h("span", {}, "Jobs finished"), h("strong", { "data-field": "jobs_finished" }, String(pool.jobs_finished))),
-        h("p", { class: "muted" }, "Finished per second"),
-        sparkline(rates),
+        h("h3", {}, "Workers"),
+        workerList(pool, provisioning, wall),
+        h("h3", {}, "Jobs finished per second"),
+        rateChart(rates, HISTORY, `${pool.job_type} jobs finished per second`),
         h("p", { class: "muted" },
           `max ${pool.settings.max_workers} workers × ${pool.settings.concurrency}, cold start ${pool.settings.cold_start_s} s, idle stop ${pool.settings.idle_timeout_s} s`),
-        ...processList(pool.processes || []),
-        pauseButton(pool.job_type, paused.includes(pool.job_type), refresh));
+        pauseButton(pool.job_type, paused.includes(pool.job_type), context.can("admin"), refresh));
     }));
     lastAt = now;
   }

@@ -1,7 +1,7 @@
 // A job's workflow: each step a card coloured by status, joined by arrows, updating live.
 
 import { call } from "../api.js";
-import { h, jobLink, localTime, statusBadge } from "../dom.js";
+import { h, jobLink, listLink, localTime, statusBadge } from "../dom.js";
 
 export async function workflowView(context) {
   const route = context.admin ? "/jobs/admin/workflow" : "/jobs/user/workflow";
@@ -13,21 +13,20 @@ export async function workflowView(context) {
     stepIds = new Set(flow.steps.map((s) => s.session_id));
     const overall = flow.steps.some((s) => s.status === "FAILED") ? "This workflow has a failed step."
       : flow.done ? "This workflow has finished successfully." : "This workflow is in progress.";
-    const cards = [];
-    flow.steps.forEach((step, index) => {
-      if (index) cards.push(h("span", { class: "arrow", "aria-hidden": "true" }, "→"));
-      cards.push(h("a", { class: `step s-${step.status}`, href: jobLink(step.session_id, context.admin), "data-session-id": step.session_id },
+    // Each step after the first carries its own arrow (drawn by CSS: "→" beside the previous
+    // card, "↓" below it when the cards stack), so a wrap never leaves an arrow pointing wrong.
+    const cards = flow.steps.map((step, index) =>
+      h("a", { class: `step s-${step.status}`, href: jobLink(step.session_id, context.admin), "data-session-id": step.session_id },
         h("strong", {}, `${index + 1}. ${step.job_sub_type}`), h("br"),
         statusBadge(step.status), h("br"),
-        h("small", {}, step.session_id), h("br"),
+        h("small", { class: "id" }, step.session_id), h("br"),
         h("small", { class: "muted" }, localTime(step.created_timestamp))));
-    });
     root.replaceChildren(
       h("h1", {}, "Workflow"),
       h("p", { id: "workflow-state", "aria-live": "polite" }, overall),
-      h("ol", { class: "flow", "aria-label": "Workflow steps", style: "list-style:none;padding:0" },
+      h("ol", { class: "flow", "aria-label": "Workflow steps" },
         ...cards.map((card) => h("li", {}, card))),
-      h("p", {}, h("a", { href: "#/jobs" }, "Job list")));
+      h("p", {}, h("a", { href: listLink(context.admin) }, "Job list")));
   }
 
   await load();

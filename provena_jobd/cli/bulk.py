@@ -1,4 +1,4 @@
-"""`jobd launch TYPE SUB_TYPE --payloads FILE`: many jobs of one sub type in one call.
+"""`jobd launch --payloads FILE`: many jobs of one sub type in one call.
 
 The file holds one JSON object per line (JSON Lines; blank lines are skipped). Every line is
 read and checked before anything is launched, so a typo in line 900 launches nothing. Jobs
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import JobdError
+from ..errors import JobdError
 
 if TYPE_CHECKING:
-    from .client import JobdClient
-    from .models import LaunchJobResponse
+    from ..client import JobdClient
+    from ..models import LaunchJobResponse
 
 
 class PartlyLaunched(JobdError):

@@ -1,0 +1,91 @@
+"""The `jobd` command: the group, its global options, and every command registered on it.
+
+Each command lives in a module of its own (`serve`, `tokens`, `launch`, `jobs`, `batch`,
+`actions`, `workflow`, `pool`, `backup`, `scheduling`); `common` holds what the client
+commands share and `output` how they print. Heavy imports (aiohttp, the server) stay inside
+the commands that need them, and a command's module is imported only when that command runs
+(or `--help` lists it), so the client commands start quickly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from .common import DEFAULT_URL, ClientDefaults
+
+# Each command: the module that defines it, and its name there.
+COMMANDS = {
+    "serve": ("serve", "serve"),
+    "token": ("tokens", "token"),
+    "launch": ("launch", "launch"),
+    "jobs": ("jobs", "jobs"),
+    "batch": ("batch", "batch"),
+    "retry": ("actions", "retry"),
+    "cancel": ("actions", "cancel"),
+    "workflow": ("workflow", "workflow"),
+    "pool": ("pool", "pool"),
+    "backup": ("backup", "backup"),
+    "schedules": ("scheduling", "schedules"),
+    "pause": ("scheduling", "pause"),
+    "resume": ("scheduling", "resume"),
+    "paused": ("scheduling", "paused"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module the first time the command is asked for.
+
+    click's documented pattern for lazily loaded subcommands; `--help` lists them by name,
+    whatever the order they are loaded in.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, sorted, loaded or not."""
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, importing its module on first use."""
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module_name, attribute = COMMANDS[cmd_name]
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            command: Any = getattr(module, attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="provena-jobd")
+@click.option(
+    "--url",
+    envvar="JOBD_URL",
+    show_envvar=True,
+    default=DEFAULT_URL,
+    show_default=True,
+    metavar="URL",
+    help="jobd's URL, for the client commands.",
+)
+@click.option(
+    "--token",
+    envvar="JOBD_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Bearer token (auth modes 'token' and 'jwt'), for the client commands.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Client commands print JSON for scripts.")
+@click.pass_context
+def main(context: click.Context, url: str, token: str | None, as_json: bool) -> None:
+    """jobd: a Provena-compatible job server in one process.
+
+    `jobd serve` runs the server; the other commands are its client. They take --url
+    (JOBD_URL) and --token (JOBD_TOKEN), before or after the command name, print tables, or
+    JSON with --json, and exit 0 on success; 1 when jobd refuses the request or cannot be
+    reached (one line on stderr, `jobd: error: <detail>`) or when a job or batch they wait
+    for ends FAILED; 2 on a usage error.
+    """
+    context.obj = ClientDefaults(url, token, as_json)
+
+
+__all__ = ["main"]

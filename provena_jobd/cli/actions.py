@@ -1,0 +1,51 @@
+"""`jobd retry ID` and `jobd cancel ID`: act on one job."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import admin_option, client_command, wait_and_show, with_wait
+from .output import print_json
+
+if TYPE_CHECKING:
+    from ..client import JobdClient
+
+
+@click.command()
+@click.argument("session_id")
+@admin_option
+@with_wait
+@client_command
+async def retry(
+    client: JobdClient,
+    session_id: str,
+    admin: bool,
+    wait: bool,
+    timeout_s: float | None,
+    as_json: bool,
+) -> int:
+    """Relaunch a FAILED job as a new job; print the new session id."""
+    retried = await client.retry(session_id, admin=admin)
+    if wait:
+        return await wait_and_show(client, "retried as", retried.session_id, timeout_s, as_json)
+    if as_json:
+        print_json(retried)
+    else:
+        click.echo(retried.session_id)
+    return 0
+
+
+@click.command()
+@click.argument("session_id")
+@admin_option
+@client_command
+async def cancel(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
+    """Cancel a job: a waiting one ends FAILED now, a running one is asked to stop."""
+    job = await client.cancel(session_id, admin=admin)
+    if as_json:
+        print_json(job)
+    else:
+        click.echo(f"{job.session_id}  {job.status.value}  {job.info or ''}".rstrip())
+    return 0

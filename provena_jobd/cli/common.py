@@ -1,0 +1,154 @@
+"""What every client command shares: --url/--token/--json, --admin, --wait, and running one.
+
+A client command is written as `async def command(client, ..., as_json) -> exit status` and
+decorated with `client_command`, which adds the options, opens a `JobdClient` and turns the
+server's refusal into `jobd: error: <detail>` and exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from ..errors import JobdError
+from ..models import JobStatus
+from .output import show, show_job
+
+if TYPE_CHECKING:
+    from ..client import JobdClient
+    from ..models import Job
+
+DEFAULT_URL = "http://127.0.0.1:8421"
+WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long without an event
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientDefaults:
+    """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say."""
+
+    url: str = DEFAULT_URL
+    token: str | None = None
+    as_json: bool = False
+
+
+def fail(message: str) -> NoReturn:
+    """A startup error: one clear line on stderr, exit status 2."""
+    click.echo(f"jobd: error: {message}", err=True)
+    sys.exit(2)
+
+
+def given_on_command_line(name: str) -> bool:
+    """Whether an option of the current command was typed (not taken from the environment)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is click.core.ParameterSource.COMMANDLINE
+
+
+ClientAction = Callable[..., Awaitable[int]]
+
+
+def client_command(action: ClientAction) -> Callable[..., None]:
+    """A click callback that runs `action(client, *args, as_json=..., **options)`.
+
+    Adds `--url`, `--token` and `--json`. Given after the command they win; otherwise the
+    group's (`jobd --url URL launch ...`), which come from the command line, then JOBD_URL /
+    JOBD_TOKEN, then the defaults.
+    """
+
+    @functools.wraps(action)
+    def command(*args: Any, url: str | None, token: str | None, as_json: bool, **kw: Any) -> None:
+        defaults = click.get_current_context().find_object(ClientDefaults) or ClientDefaults()
+        as_json = as_json or defaults.as_json
+
+        def call(client: JobdClient) -> Awaitable[int]:
+            return action(client, *args, as_json=as_json, **kw)
+
+        run(url or defaults.url, token or defaults.token, call)
+
+    decorated: Any = command
+    decorated = click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table."
+    )(decorated)
+    decorated = click.option(
+        "--token",
+        metavar="TOKEN",
+        help="Bearer token (auth modes 'token' and 'jwt') [default: `jobd --token`, JOBD_TOKEN].",
+    )(decorated)
+    decorated = click.option(
+        "--url",
+        metavar="URL",
+        help=f"jobd's URL [default: `jobd --url`, JOBD_URL, {DEFAULT_URL}].",
+    )(decorated)
+    wrapped: Callable[..., None] = decorated
+    return wrapped
+
+
+def config_option(purpose: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--config` / JOBD_CONFIG: a jobd.toml file, as `config_path`; `purpose` is its help."""
+    return click.option(
+        "--config",
+        "config_path",
+        envvar="JOBD_CONFIG",
+        type=click.Path(dir_okay=False),
+        help=purpose,
+    )
+
+
+admin_option = click.option(
+    "--admin", is_flag=True, help="Use the admin route, for any user's jobs (needs its roles)."
+)
+
+
+def with_wait(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--wait` and `--timeout`."""
+    command = click.option(
+        "--timeout",
+        "timeout_s",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="With --wait: give up (exit 1) after this many seconds [wait as long as it takes].",
+    )(command)
+    return click.option(
+        "--wait", is_flag=True, help="Wait until the job finishes; exit 1 if it FAILED."
+    )(command)
+
+
+def run(url: str, token: str | None, action: Callable[[JobdClient], Awaitable[int]]) -> None:
+    """Run a client action; its exit status, or 1 with the server's detail on one line."""
+    from ..client import JobdClient
+
+    async def run() -> int:
+        async with JobdClient(url, token) as client:
+            return await action(client)
+
+    try:
+        status = asyncio.run(run())
+    except JobdError as exc:
+        click.echo(f"jobd: error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if status:
+        sys.exit(status)
+
+
+def finished_status(job: Job) -> int:
+    """Exit status for a job waited for: 0 if it SUCCEEDED, 1 if it FAILED."""
+    return 0 if job.status is JobStatus.SUCCEEDED else 1
+
+
+async def wait_and_show(
+    client: JobdClient, started: str, session_id: str, timeout_s: float | None, as_json: bool
+) -> int:
+    """Say (on stderr) that the job `started` is waited for; wait for it to finish, show it,
+    and return 0 if it SUCCEEDED, 1 if it FAILED."""
+    if not as_json:
+        click.echo(f"{started} {session_id}; waiting for it to finish", err=True)
+    job = await client.wait(session_id, timeout_s=timeout_s)
+    show(job, as_json, show_job)
+    return finished_status(job)

@@ -1,0 +1,138 @@
+"""`jobd jobs list | show | watch`: the jobs themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..clock import SystemClock
+from ..errors import JobdError
+from ..models import TERMINAL_STATUSES, JobStatus
+from .common import WATCH_RECHECK_S, admin_option, client_command, finished_status
+from .output import list_table, print_json, show, show_job
+
+if TYPE_CHECKING:
+    from ..client import JobdClient
+    from ..models import Job
+
+
+@click.group()
+def jobs() -> None:
+    """List, show and watch jobs."""
+
+
+@jobs.command("list")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    metavar="N",
+    default=20,
+    show_default=True,
+    help="Show at most this many jobs, newest first (0: all of them).",
+)
+@click.option("--batch", "batch_id", metavar="ID", help="Only the jobs of this batch.")
+@click.option("--user", help="Only this user's jobs (admin route).")
+@admin_option
+@client_command
+async def jobs_list(
+    client: JobdClient,
+    limit: int,
+    batch_id: str | None,
+    user: str | None,
+    admin: bool,
+    as_json: bool,
+) -> int:
+    """List your jobs (or a batch's), newest first."""
+    most = limit or None
+    page_size = min(limit or 1000, 1000)
+    found = (
+        client.list_batch(batch_id, admin=admin, username=user, page_size=page_size, limit=most)
+        if batch_id is not None
+        else client.list_jobs(admin=admin, username=user, page_size=page_size, limit=most)
+    )
+    show([job async for job in found], as_json, list_table)
+    return 0
+
+
+@jobs.command("show")
+@click.argument("session_id")
+@admin_option
+@client_command
+async def jobs_show(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
+    """Show one job, every field."""
+    show(await client.fetch(session_id, admin=admin), as_json, show_job)
+    return 0
+
+
+@jobs.command("watch")
+@click.argument("session_id")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Give up (exit 1) after this many seconds [watch as long as it takes].",
+)
+@admin_option
+@client_command
+async def jobs_watch(
+    client: JobdClient,
+    session_id: str,
+    timeout_s: float | None,
+    admin: bool,
+    as_json: bool,
+) -> int:
+    """Print a job's status as it changes until it finishes; exit 1 if it FAILED.
+
+    With --json, one JSON job per line (each change).
+    """
+
+    def show_change(job: Job) -> None:
+        if as_json:
+            print_json(job)
+            return
+        progress = "" if job.progress is None else f"  {job.progress:.0%}"
+        # A finished job shows when it finished, not when we looked.
+        finished = job.finished_timestamp if job.status in TERMINAL_STATUSES else None
+        seen = SystemClock().now() if finished is None else finished
+        stamp = time.strftime("%H:%M:%S", time.localtime(seen))
+        click.echo(f"{stamp}  {job.status.value}{progress}  {job.info or ''}".rstrip())
+
+    try:
+        async with asyncio.timeout(timeout_s), client.events() as events:
+            job = await client.fetch(session_id, admin=admin)
+            show_change(job)
+            while job.status not in TERMINAL_STATUSES:
+                try:
+                    changed = await asyncio.wait_for(anext(events, None), WATCH_RECHECK_S)
+                except TimeoutError:  # no event for a while: check (one may have been lost)
+                    changed = await client.fetch(session_id, admin=admin)
+                if changed is None:
+                    raise JobdError("jobd closed the event stream before the job finished")
+                if changed.session_id != session_id or _older(changed, job):
+                    continue
+                if _shown(changed) != _shown(job):
+                    show_change(changed)
+                job = changed
+    except TimeoutError:
+        raise JobdError(f"job {session_id} did not finish within {timeout_s:g} s") from None
+    return finished_status(job)
+
+
+_ORDER = [status.value for status in JobStatus]
+
+
+def _older(changed: Job, current: Job) -> bool:
+    """An event that shows an earlier state than the one already shown (read before it)."""
+    return (changed.attempt, _ORDER.index(changed.status)) < (
+        current.attempt,
+        _ORDER.index(current.status),
+    )
+
+
+def _shown(job: Job) -> tuple[Any, ...]:
+    """What `jobs watch` prints of a job: a line only when one of these changes."""
+    return (job.status, job.info, job.progress, job.attempt)

@@ -1,0 +1,133 @@
+"""`jobd launch TYPE SUB_TYPE`: one job, or many with `--payloads`, optionally waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import JobdError
+from . import bulk
+from .common import (
+    client_command,
+    finished_status,
+    given_on_command_line,
+    wait_and_show,
+    with_wait,
+)
+from .output import list_table, print_json, show, show_launched, table
+
+if TYPE_CHECKING:
+    from ..client import JobdClient
+
+
+def _read_payload(context: click.Context, parameter: click.Parameter, value: str) -> dict[str, Any]:
+    """`--payload`: JSON text, `@file` or `@-` (stdin); it must be a JSON object."""
+    text = value
+    if value.startswith("@"):
+        name = value[1:]
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {name}: {exc.strerror}") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise click.BadParameter("the payload must be a JSON object")
+    return payload
+
+
+@click.command()
+@click.argument("job_type")
+@click.argument("sub_type")
+@click.option(
+    "--payload",
+    default="{}",
+    show_default=True,
+    metavar="JSON|@FILE",
+    callback=_read_payload,
+    help="The job's payload: JSON text, @file, or @- for stdin.",
+)
+@click.option(
+    "--payloads",
+    "payloads_file",
+    metavar="FILE",
+    help="Launch one job per line of FILE (JSON Lines: one payload object a line; - for "
+    "stdin), in order; every line is checked before any is launched.",
+)
+@click.option(
+    "--batch",
+    metavar="new|ID",
+    help="'new' starts a batch with this job (with --payloads: with all of them); an ID adds "
+    "to that batch.",
+)
+@click.option("--username", help="Launch for this user (needs the admin role).")
+@with_wait
+@client_command
+async def launch(
+    client: JobdClient,
+    job_type: str,
+    sub_type: str,
+    payload: dict[str, Any],
+    payloads_file: str | None,
+    batch: str | None,
+    username: str | None,
+    wait: bool,
+    timeout_s: float | None,
+    as_json: bool,
+) -> int:
+    """Launch a job of JOB_TYPE and SUB_TYPE; print its session id (and batch id).
+
+    With --payloads, launch many and print one line per job (with --json, a JSON list); with
+    --wait, wait for all of them and exit 1 if any FAILED.
+    """
+    new_batch = batch == "new"
+    batch_id = None if batch is None or new_batch else batch
+    if payloads_file is not None:
+        if given_on_command_line("payload"):
+            raise click.UsageError("give --payload or --payloads, not both")
+        many = bulk.read_payloads(payloads_file)
+        try:
+            launched = await bulk.launch_all(
+                client, job_type, sub_type, many,
+                username=username, new_batch=new_batch, batch_id=batch_id,
+            )  # fmt: skip
+        except bulk.PartlyLaunched as exc:
+            show_launched(exc.launched, as_json)
+            raise
+        if not wait:
+            show_launched(launched, as_json)
+            return 0
+        if not as_json:
+            click.echo(f"launched {len(launched)} jobs; waiting for them to finish", err=True)
+        try:
+            async with asyncio.timeout(timeout_s):  # for all of them together
+                jobs = [await client.wait(one.session_id) for one in launched]
+        except TimeoutError:
+            message = f"the {len(launched)} jobs did not all finish within {timeout_s:g} s"
+            raise JobdError(message) from None
+        show(jobs, as_json, list_table)
+        return max(finished_status(job) for job in jobs)
+
+    launched_one = await client.launch(
+        job_type, sub_type, payload, username=username, new_batch=new_batch, batch_id=batch_id
+    )
+    if wait:
+        return await wait_and_show(client, "launched", launched_one.session_id, timeout_s, as_json)
+    if as_json:
+        print_json(launched_one)
+    else:
+        table(
+            ("field", "value"),
+            [("session_id", launched_one.session_id), ("batch_id", launched_one.batch_id or "-")],
+        )
+    return 0
+
+
+__all__ = ["launch"]

@@ -1,0 +1,111 @@
+"""How the client commands print: aligned tables for people, one-line JSON for scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import msgspec
+
+if TYPE_CHECKING:
+    from ..models import BatchSummary, Job, LaunchJobResponse
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+T = TypeVar("T")
+
+
+def print_json(value: Any) -> None:
+    """One compact JSON document on one line."""
+    click.echo(msgspec.json.encode(value).decode())
+
+
+def show(value: T, as_json: bool, for_people: Callable[[T], None]) -> None:
+    """`value` as one JSON line for scripts (--json), or printed by `for_people`."""
+    if as_json:
+        print_json(value)
+    else:
+        for_people(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns aligned with two spaces; the last column is not padded."""
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    for row in [headers, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+def when(timestamp: float | None) -> str:
+    """An epoch timestamp in local time, or `-`."""
+    return "-" if timestamp is None else time.strftime(TIME_FORMAT, time.localtime(timestamp))
+
+
+def cut(text: str, width: int) -> str:
+    """`text` on one line, at most `width` characters (an ellipsis marks a cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _raw(value: msgspec.Raw) -> str:
+    """Raw JSON as compact text."""
+    return bytes(value).decode()
+
+
+def show_job(job: Job) -> None:
+    """Every field of a job, one per line."""
+    fields = [
+        ("session_id", job.session_id),
+        ("status", job.status.value),
+        ("info", job.info or "-"),
+        ("job_type", job.job_type),
+        ("job_sub_type", job.job_sub_type),
+        ("username", job.username),
+        ("batch_id", job.batch_id or "-"),
+        ("created", when(job.created_timestamp)),
+        ("started", when(job.started_timestamp)),
+        ("finished", when(job.finished_timestamp)),
+        ("attempt", str(job.attempt)),
+        ("progress", "-" if job.progress is None else f"{job.progress:.0%}"),
+        ("parent_session_id", job.parent_session_id or "-"),
+        ("retry_of", job.retry_of or "-"),
+        ("payload", _raw(job.payload)),
+        ("result", _raw(job.result)),
+    ]
+    table(("field", "value"), fields)
+
+
+def list_table(listed: Sequence[Job], info_width: int = 60) -> None:
+    """Jobs as a table, one a line; a long `info` is cut to `info_width` characters."""
+    rows = [
+        (
+            job.session_id,
+            when(job.created_timestamp),
+            job.status.value,
+            job.job_type,
+            job.job_sub_type,
+            job.username,
+            job.batch_id or "-",
+            cut(job.info or "-", info_width),
+        )
+        for job in listed
+    ]
+    table(("SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER", "BATCH", "INFO"), rows)
+
+
+def show_launched(launched: Sequence[LaunchJobResponse], as_json: bool) -> None:
+    """The jobs a bulk launch started: a JSON list, or SESSION_ID and BATCH_ID columns."""
+    if as_json:
+        print_json(launched)
+    elif launched:
+        table(("SESSION_ID", "BATCH_ID"), [(j.session_id, j.batch_id or "-") for j in launched])
+
+
+def progress_line(summary: BatchSummary, width: int = 30) -> str:
+    """`[#####---]  5/8 finished  SUCCEEDED 4  FAILED 1  PENDING 3` for a batch."""
+    finished = summary.counts.get("SUCCEEDED", 0) + summary.counts.get("FAILED", 0)
+    filled = width * finished // summary.total if summary.total else 0
+    counts = "  ".join(f"{status} {n}" for status, n in summary.counts.items() if n)
+    state = "done" if summary.done else "finished"
+    return f"[{'#' * filled}{'-' * (width - filled)}]  {finished}/{summary.total} {state}  {counts}"

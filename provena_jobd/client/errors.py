@@ -1,0 +1,105 @@
+"""The client's exceptions, one per kind of failure, each carrying the server's `detail`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..errors import JobdError
+
+if TYPE_CHECKING:
+    from ..models import Job
+
+NOT_FOUND = "Item was not found."
+
+
+class JobdClientError(JobdError):
+    """A jobd request did not succeed."""
+
+    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail: Any = message if detail is None else detail
+
+
+class ConnectionFailed(JobdClientError):
+    """jobd could not be reached, or did not answer in time."""
+
+
+class WaitTimedOut(JobdClientError):
+    """A job did not finish within the time `wait` was given."""
+
+    def __init__(self, message: str, job: Job) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+class ResponseError(JobdClientError):
+    """jobd answered with an error status and a `{"detail": ...}` body."""
+
+
+class BadRequest(ResponseError):
+    """400: jobd refused the request (its `detail` says why)."""
+
+
+class NotFound(BadRequest):
+    """400 "Item was not found.": no job has that session id."""
+
+
+class Unauthorized(ResponseError):
+    """401: no valid credentials, or the job or batch belongs to someone else."""
+
+
+class Forbidden(ResponseError):
+    """403: the credentials lack a role the route needs."""
+
+
+class Conflict(ResponseError):
+    """409: the worker's attempt no longer holds the job (worker protocol); stop working on it."""
+
+
+class ValidationFailed(ResponseError):
+    """422: the request did not validate; `detail` lists the problems with their `loc`."""
+
+
+class ServerError(ResponseError):
+    """5xx: jobd failed unexpectedly."""
+
+
+def describe_detail(detail: Any) -> str:
+    """A server `detail` as one line: the message, or `loc: msg` pairs for a 422 list."""
+    if isinstance(detail, list):
+        parts = []
+        for problem in detail:
+            if isinstance(problem, dict) and "msg" in problem:
+                loc = ".".join(str(part) for part in problem.get("loc", []))
+                parts.append(f"{loc}: {problem['msg']}" if loc else str(problem["msg"]))
+            else:
+                parts.append(str(problem))
+        return "; ".join(parts)
+    return " ".join(str(detail).split())
+
+
+def error_for(status: int, body: bytes) -> ResponseError:
+    """The exception for an error response, carrying the server's `detail`."""
+    detail: Any
+    try:
+        decoded = msgspec.json.decode(body)
+        detail = decoded["detail"] if isinstance(decoded, dict) and "detail" in decoded else decoded
+    except msgspec.DecodeError:
+        detail = body.decode("utf-8", "replace").strip() or f"HTTP {status}"
+    kind: type[ResponseError] = ResponseError
+    if status == 400:
+        kind = NotFound if detail == NOT_FOUND else BadRequest
+    elif status == 401:
+        kind = Unauthorized
+    elif status == 403:
+        kind = Forbidden
+    elif status == 409:
+        kind = Conflict
+    elif status == 422:
+        kind = ValidationFailed
+    elif status >= 500:
+        kind = ServerError
+    return kind(describe_detail(detail), status, detail)

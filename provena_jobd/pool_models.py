@@ -1,0 +1,39 @@
+"""Wire models of `GET /admin/pool`: what the pools report, without the pools.
+
+They live apart from `workers/` so that a client reading the report does not import the
+pools, the runner and the store.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .config import PoolSettings
+
+
+class WorkerInfo(msgspec.Struct, kw_only=True):
+    """One worker outside jobd (a process it started, or one that claims over HTTP)."""
+
+    worker_id: str
+    state: str
+    pid: int | None = None
+    jobs: int = 0
+
+
+class PoolSnapshot(msgspec.Struct, kw_only=True):
+    """A pool's state for `GET /admin/pool`."""
+
+    job_type: str
+    workers: dict[str, int]
+    running_jobs: int
+    waiting: int
+    cold_starts: int
+    jobs_finished: int
+    settings: PoolSettings
+    processes: list[WorkerInfo] = []  # workers outside jobd, with their pids
+
+
+class PoolsResponse(msgspec.Struct):
+    """Body of `GET /admin/pool`."""
+
+    pools: list[PoolSnapshot]
