@@ -18,6 +18,7 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     state: str
     pid: int | None = None
     jobs: int = 0
+    node: str | None = None  # the jobd node hosting it, with several nodes on PostgreSQL
 
 
 class PoolSnapshot(msgspec.Struct, kw_only=True):

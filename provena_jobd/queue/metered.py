@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from ..metrics import Metrics
 from ..models import Job, JobStatus
 from .store import (
-    BackoffPolicy,
     CancelOutcome,
     Claim,
     ClaimedJob,
@@ -33,6 +32,7 @@ from .store import (
     Prune,
     Pruned,
     Requeue,
+    Rescue,
     Rescued,
     ScheduleFire,
 )
@@ -80,6 +80,10 @@ class MeteredStore:
     async def close(self) -> None:
         """Close the inner store."""
         await self.inner.close()
+
+    async def idle(self) -> None:
+        """Pass through."""
+        await self.inner.idle()
 
     async def launch(self, jobs: list[NewJob]) -> None:
         """Launch, then count each job."""
@@ -155,9 +159,9 @@ class MeteredStore:
         """Pass through."""
         return await self.inner.extend_leases(leases, lease_expires_at)
 
-    async def rescue(self, now: float, everything: bool, backoff: BackoffPolicy) -> list[Rescued]:
+    async def rescue(self, rescue: Rescue) -> list[Rescued]:
         """Rescue, counting jobs requeued and jobs given up (FAILED)."""
-        rescued = await self.inner.rescue(now, everything, backoff)
+        rescued = await self.inner.rescue(rescue)
         for job in rescued:
             self._held.pop(job.session_id, None)
             self.metrics.rescued.labels(job.job_type, job.status.value).inc()

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import msgspec
 
-from .sql import queries
+from . import sqlite_steps as steps
+from .dialect import queries
+from .rows import earlier_launch_from_row, launched
 from .start_windows import allowance, counted, reopens_at
 from .store import (
     Claim,
@@ -30,18 +32,13 @@ Q = queries("sqlite")
 
 
 def _insert(connection: sqlite3.Connection, job: NewJob, info: str | None) -> None:
-    # Imported here: sqlite.py imports this module for its store methods.
-    from .sqlite import _insert_jobs
-
-    _insert_jobs(connection, [[job]])
+    steps.insert_jobs(connection, [[job]])
     if info is not None:
         connection.execute(Q["set_info"], (info, job.session_id))
 
 
 def _claim(connection: sqlite3.Connection, claim: Claim) -> list[ClaimedJob]:
-    from .sqlite import _claim as claim_step
-
-    return claim_step(connection, [claim])[0]
+    return steps.claim(connection, [claim])[0]
 
 
 def launch_once_step(
@@ -65,27 +62,11 @@ def launch_once_step(
                 ),
             ).rowcount
             if not inserted:
-                session_id, batch_id, fingerprint = connection.execute(
-                    Q["get_launch_key"], (key.username, key.key)
-                ).fetchone()
-                outcomes.append(
-                    LaunchOutcome(
-                        session_id=session_id,
-                        batch_id=batch_id,
-                        fingerprint=fingerprint,
-                        launched=False,
-                    )
-                )
+                row = connection.execute(Q["get_launch_key"], (key.username, key.key)).fetchone()
+                outcomes.append(earlier_launch_from_row(row))
                 continue
         _insert(connection, job, launch.info)
-        outcomes.append(
-            LaunchOutcome(
-                session_id=job.session_id,
-                batch_id=job.batch_id,
-                fingerprint=key.fingerprint if key else None,
-                launched=True,
-            )
-        )
+        outcomes.append(launched(launch))
     return outcomes
 
 

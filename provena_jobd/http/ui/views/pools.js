@@ -27,7 +27,8 @@ function clock(ms) {
   return new Date(ms).toLocaleTimeString();
 }
 
-// One line per worker: in-process ones from the counts, outside ones (with pids) by name.
+// One line per worker: in-process ones from the counts, outside ones (with pids) by name;
+// with several nodes on PostgreSQL, every worker of the cluster and the node hosting it.
 function workerList(pool, startedAt, now) {
   const coldStart = pool.settings.cold_start_s;
   const items = startedAt.map((since, index) => {
@@ -43,7 +44,7 @@ function workerList(pool, startedAt, now) {
   }
   for (const p of pool.processes || []) {
     items.push(h("li", { "data-pid": String(p.pid ?? ""), "data-state": p.state },
-      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`));
+      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}${p.node ? ` on ${p.node}` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`));
   }
   if (!items.length) items.push(h("li", { class: "muted" }, "No workers (the pool starts one when a job arrives)."));
   return h("ul", { class: "workers", "aria-label": `${pool.job_type} workers` }, ...items);

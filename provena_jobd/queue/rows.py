@@ -1,0 +1,77 @@
+"""Rows to domain structs, by column name: the same for every backend (a `sqlite3.Row` and
+an asyncpg `Record` are both read as `row["column"]`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..models import NULL_RAW, Job, JobStatus
+from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome
+
+
+def job_from_row(row: Any) -> Job:
+    """A job from a `jobs` row."""
+    result = row["result"]
+    return Job(
+        session_id=row["session_id"],
+        created_timestamp=row["created_timestamp"],
+        username=row["username"],
+        batch_id=row["batch_id"],
+        payload=msgspec.Raw(row["payload"]),
+        job_type=row["job_type"],
+        job_sub_type=row["job_sub_type"],
+        status=JobStatus(row["status"]),
+        info=row["info"],
+        result=NULL_RAW if result is None else msgspec.Raw(result),
+        started_timestamp=row["started_timestamp"],
+        finished_timestamp=row["finished_timestamp"],
+        attempt=row["attempt"],
+        parent_session_id=row["parent_session_id"],
+        retry_of=row["retry_of"],
+        progress=row["progress"],
+    )
+
+
+def claimed_from_row(row: Any) -> ClaimedJob:
+    """A claimed job from a claim's RETURNING row."""
+    return ClaimedJob(
+        session_id=row["session_id"],
+        created_timestamp=row["created_timestamp"],
+        username=row["username"],
+        batch_id=row["batch_id"],
+        job_type=row["job_type"],
+        job_sub_type=row["job_sub_type"],
+        payload=bytes(row["payload"]),
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+    )
+
+
+def earlier_launch_from_row(row: Any) -> LaunchOutcome:
+    """What a `launch_keys` row says its key launched first (nothing is launched again)."""
+    return LaunchOutcome(
+        session_id=row["session_id"],
+        batch_id=row["batch_id"],
+        fingerprint=row["fingerprint"],
+        launched=False,
+    )
+
+
+def launched(launch: KeyedLaunch) -> LaunchOutcome:
+    """The outcome of a keyed launch that did insert its job."""
+    return LaunchOutcome(
+        session_id=launch.job.session_id,
+        batch_id=launch.job.batch_id,
+        fingerprint=launch.key.fingerprint if launch.key else None,
+        launched=True,
+    )
+
+
+def last_fires_from_rows(rows: Any) -> dict[str, LastFire]:
+    """`last_fires` rows (schedule, due_at, session_id) as each schedule's latest fire."""
+    return {
+        str(row["schedule"]): LastFire(due_at=float(row["due_at"]), session_id=row["session_id"])
+        for row in rows
+    }
