@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
+from . import cron
 from .catalog import JobCatalog
 from .errors import ConfigError
 from .redaction import REDACTED, Secret, secret_fields
@@ -62,6 +63,8 @@ class QueueSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
     poll_interval_s: float = 1.0
+    idempotency_ttl_s: float = 24 * 3600.0  # how long a launch's Idempotency-Key is kept
+    max_delay_s: float = 366 * 24 * 3600.0  # the furthest ahead a delayed launch may ask
 
 
 class RoleNames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -126,6 +129,9 @@ class PoolSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     command: list[str] = []
     cwd: str | None = None
     env: Secret[dict[str, str]] = {}  # may hold the workers' token: values never shown
+    # Start limits, cluster-wide (counted in the database): jobs claimed per second / minute.
+    max_starts_per_s: int | None = None
+    max_starts_per_min: int | None = None
 
 
 class JobRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -179,6 +185,19 @@ class MetricsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: str | None = None
 
 
+class ScheduleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A periodic job (`[[schedules]]`): launched at each due time of a cron expression (UTC)."""
+
+    name: str
+    cron: str
+    job_type: str
+    job_sub_type: str
+    user: str
+    payload: dict[str, Any] = {}
+    # Due times missed while jobd was down: "skip" them, or "run_once" for all of them.
+    missed: Literal["skip", "run_once"] = "skip"
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything jobd can be configured with."""
 
@@ -194,6 +213,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     jobs: dict[str, JobRoute] = {}
     pool: PoolSettings = PoolSettings()
     pools: dict[str, PoolSettings] = {}
+    schedules: list[ScheduleSettings] = []
 
     def pool_for(self, job_type: str) -> PoolSettings:
         """The settings in force for one job type's pool."""
@@ -403,11 +423,15 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{name}.timeout_s must be positive")
         if (pool.cwd or pool.env) and not pool.command:
             raise ConfigError(f"{name}: cwd and env need command = [...]")
+        for key in ("max_starts_per_s", "max_starts_per_min"):
+            if getattr(pool, key) is not None and getattr(pool, key) < 1:
+                raise ConfigError(f"{name}.{key} must be at least 1")
     if not 0 <= settings.server.port <= 65535:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
         raise ConfigError("queue.lease_s must be positive")
     _check_retention(settings.retention)
+    _check_schedules(settings)
     if settings.metrics.listen is not None:
         metrics_address(settings.metrics.listen)
     _check_auth(settings.auth)
@@ -418,6 +442,20 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"cors.allowed_origin_regex is not a regular expression: {exc}"
             ) from None
+
+
+def _check_schedules(settings: Settings) -> None:
+    """Names unique, cron expressions valid; the job itself is checked at startup like a
+    launch (see workers/scheduler.py)."""
+    seen: set[str] = set()
+    for schedule in settings.schedules:
+        where = f"schedules[{schedule.name!r}]"
+        if not schedule.name or schedule.name in seen:
+            raise ConfigError(f"{where}: each schedule needs a name of its own")
+        seen.add(schedule.name)
+        problem = cron.check(schedule.cron)
+        if problem is not None:
+            raise ConfigError(f"{where}.cron {schedule.cron!r} is not a cron expression: {problem}")
 
 
 def _check_retention(retention: RetentionSettings) -> None:

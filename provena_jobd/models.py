@@ -129,6 +129,10 @@ class LaunchJobRequest(msgspec.Struct, kw_only=True):
     username: str | None = None
     request_batch_id: bool = False
     add_to_batch: str | None = None
+    # jobd extensions (issue 14), ignored by nothing: a Provena client never sends them.
+    idempotency_key: str | None = None  # or the Idempotency-Key header
+    not_before: float | None = None  # run no earlier than this Unix time
+    delay_s: float | None = None  # run no earlier than this many seconds from now
 
 
 class LaunchJobResponse(msgspec.Struct):

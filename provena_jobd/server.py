@@ -26,6 +26,7 @@ from .clock import Clock, SystemClock
 from .config import Settings, shown_url
 from .errors import StorageError
 from .events import ChangeFeed
+from .flow_control import FlowControl
 from .identity import Authenticator, DenyAll, make_authenticator
 from .metrics import Metrics, ScrapeState
 from .pool_models import PoolSnapshot
@@ -44,6 +45,7 @@ from .workers.process_pool import ExternalPool, ProcessPool
 from .workers.rescuer import Rescuer
 from .workers.retention import Pruner
 from .workers.runner import JobRunner
+from .workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +135,14 @@ class JobdServer:
             settings,
             {t: pool for t, pool in self.pools.items() if isinstance(pool, Pool)},
         )
+        self.scheduler = Scheduler(metered, self.service, settings.schedules, self.clock)
+        self.flow = FlowControl(metered, self.service.catalog, self.clock, self._type_paused)
         # Deny by default: `start()` puts the configured authenticator in place.
         self.authenticator: Authenticator = DenyAll()
         self._rescuer_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
         self._stopped = False
         # Readiness: true once the store is open and migrated and the pools run; false again
         # from the moment shutdown begins.
@@ -162,6 +167,13 @@ class JobdServer:
         pool.notify()
         self.gateway.notify(job_type)
 
+    def _type_paused(self, job_type: str, paused: bool) -> None:
+        """A job type was paused or resumed here: its pool and waiting workers act now."""
+        pool = self.pools[job_type]
+        if isinstance(pool, Pool):
+            pool.set_type_paused(paused)
+        self.notify(job_type)
+
     def set_public_url(self, url: str) -> None:
         """The URL jobd answers on, for links it hands out and for the processes it starts."""
         self.runner.public_url = (self.settings.reports.public_url or url).rstrip("/")
@@ -173,6 +185,7 @@ class JobdServer:
     async def start(self) -> None:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
+        await self.scheduler.check()
         await self.store.open()
         try:
             if not self.shared:
@@ -203,6 +216,10 @@ class JobdServer:
         if self.settings.retention.enabled:
             self._pruner_task = asyncio.create_task(self.pruner.run_forever(), name="retention")
         self._maintenance_task = asyncio.create_task(self._maintain_forever(), name="maintain")
+        if self.settings.schedules:
+            self._scheduler_task = asyncio.create_task(
+                self.scheduler.run_forever(), name="scheduler"
+            )
         self.ready = True
 
     async def _maintain_forever(self) -> None:
@@ -235,7 +252,13 @@ class JobdServer:
         self._stopped = True
         self.ready = False
         grace = self.settings.server.shutdown_grace_s if grace_s is None else grace_s
-        for task in (self._rescuer_task, self._pruner_task, self._maintenance_task):
+        tasks = (
+            self._rescuer_task,
+            self._pruner_task,
+            self._maintenance_task,
+            self._scheduler_task,
+        )
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,7 @@ import msgspec
 from .clock import Clock
 from .config import Settings
 from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
+from .launch_options import check_replay, delayed_info, fingerprint, idempotency_key, run_after
 from .models import (
     TERMINAL_STATUSES,
     BatchSummary,
@@ -24,7 +25,7 @@ from .models import (
 )
 from .pagination import INVALID_KEY, key_for, position_of
 from .payloads import PAYLOAD_MODELS, check
-from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
+from .queue.store import InvalidPosition, JobStore, KeyedLaunch, LaunchKey, ListScope, NewJob
 
 NOT_AUTHORISED_RECORD = "Not authorised to view this record."
 NOT_AUTHORISED_BATCH = "Batch contains items which you do not own. Not authorised."
@@ -134,18 +135,44 @@ class JobService:
             job_sub_type=request.job_sub_type,
             payload=msgspec.json.encode(request.job_payload),
             max_attempts=self.settings.pool_for(request.job_type).max_attempts,
-            run_after=now,
+            run_after=run_after(request, now, self.settings.queue.max_delay_s),
             parent_session_id=parent_session_id,
             retry_of=retry_of,
         )
         return job, LaunchJobResponse(session_id=job.session_id, batch_id=batch_id)
 
     async def launch(
-        self, request: LaunchJobRequest, caller: str, may_act_for_others: bool = True
+        self,
+        request: LaunchJobRequest,
+        caller: str,
+        may_act_for_others: bool = True,
+        key_header: str | None = None,
     ) -> LaunchJobResponse:
-        """Validate and durably enqueue one job; it is fetchable as PENDING on return."""
+        """Validate and durably enqueue one job; it is fetchable as PENDING on return.
+
+        With an idempotency key (`key_header` or the body's), a repeat of the same request
+        returns the job the first one launched, and launches nothing.
+        """
+        key = idempotency_key(request, key_header)
         job, response = await self.prepare(request, caller, may_act_for_others=may_act_for_others)
-        await self.store.launch([job])
+        now = self.clock.now()
+        info = delayed_info(now, job.run_after)
+        if key is None and info is None:
+            await self.store.launch([job])  # the common case, as before
+            self.notify(job.job_type)
+            return response
+        digest = fingerprint(request, job.username)
+        launch_key = None
+        if key is not None:
+            expires = now + self.settings.queue.idempotency_ttl_s
+            launch_key = LaunchKey(
+                username=job.username, key=key, fingerprint=digest, now=now, expires_at=expires
+            )
+        outcome = await self.store.launch_once(KeyedLaunch(job=job, info=info, key=launch_key))
+        if not outcome.launched:
+            assert key is not None
+            check_replay(key, digest, outcome.fingerprint, outcome.session_id)
+            return LaunchJobResponse(session_id=outcome.session_id, batch_id=outcome.batch_id)
         self.notify(job.job_type)
         return response
 

@@ -21,7 +21,10 @@ import pytest
 # Read at import: the autouse fixture in conftest.py clears JOBD_* for each test.
 SERVER = os.environ.get("JOBD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REQUIRED = os.environ.get("CI") == "true" or os.environ.get("JOBD_REQUIRE_POSTGRES") == "1"
-TABLES = "jobs, batches, records, meta, worker_slots, files"
+TABLES = (
+    "jobs, batches, records, meta, worker_slots, files, "
+    "launch_keys, paused_types, start_windows, schedule_fires"
+)
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -58,7 +61,8 @@ def postgres_database() -> Iterator[str]:
 
 
 def empty(url: str) -> None:
-    """Delete every job, batch, record and secret (between tests sharing the database)."""
+    """Delete every job, batch, record, secret and flow-control row (between tests sharing the
+    database)."""
     _run(_truncate(url))
 
 

@@ -1,10 +1,10 @@
 """The `jobd` command: the group, its global options, and every command registered on it.
 
 Each command lives in a module of its own (`serve`, `tokens`, `launch`, `jobs`, `batch`,
-`actions`, `workflow`, `pool`, `backup`, `migrate`); `common` holds what the client commands
-share and `output` how they print. Heavy imports (aiohttp, the server) stay inside the commands that
-need them, and a command's module is imported only when that command runs (or `--help`
-lists it), so the client commands start quickly.
+`actions`, `workflow`, `pool`, `backup`, `migrate`, `scheduling`); `common` holds what the
+client commands share and `output` how they print. Heavy imports (aiohttp, the server) stay
+inside the commands that need them, and a command's module is imported only when that command
+runs (or `--help` lists it), so the client commands start quickly.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ COMMANDS = {
     "pool": ("pool", "pool"),
     "backup": ("backup", "backup"),
     "migrate": ("migrate", "migrate"),
+    "schedules": ("scheduling", "schedules"),
+    "pause": ("scheduling", "pause"),
+    "resume": ("scheduling", "resume"),
+    "paused": ("scheduling", "paused"),
 }
 
 

@@ -1,4 +1,5 @@
-"""`JobdClient`: the Job API's calls (launch, fetch, wait, list, batches, workflows, pools)."""
+"""`JobdClient`: the Job API's calls (launch, fetch, wait, list, batches, workflows, pools,
+schedules and pauses)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from .transport import Transport
 
 if TYPE_CHECKING:  # the worker modules are imported only by `pool()`: a quicker `jobd` command
     from ..pool_models import PoolsResponse
+    from ..scheduling_models import PausedResponse, SchedulesResponse
 
 
 def job_payload(job: Job) -> dict[str, Any]:
@@ -193,6 +195,27 @@ class JobdClient(Transport):
         from ..pool_models import PoolsResponse
 
         return msgspec.json.decode(await self._call("GET", "/admin/pool"), type=PoolsResponse)
+
+    async def schedules(self) -> SchedulesResponse:
+        """The periodic schedules with their next run times (issue 14)."""
+        from ..scheduling_models import SchedulesResponse
+
+        body = await self._call("GET", "/admin/schedules")
+        return msgspec.json.decode(body, type=SchedulesResponse)
+
+    async def paused(self) -> PausedResponse:
+        """The job types paused now."""
+        from ..scheduling_models import PausedResponse
+
+        return msgspec.json.decode(await self._call("GET", "/admin/paused"), type=PausedResponse)
+
+    async def set_paused(self, job_type: str, paused: bool) -> PausedResponse:
+        """Pause or resume a job type (admin); the paused types afterwards."""
+        from ..scheduling_models import PausedResponse
+
+        path = "/admin/pause" if paused else "/admin/resume"
+        body = await self._call("POST", path, params={"job_type": job_type})
+        return msgspec.json.decode(body, type=PausedResponse)
 
     def events(self) -> EventStream:
         """Jobs as they change (the caller's; an admin's: everyone's), from the event stream.

@@ -23,7 +23,8 @@ from .routes import ROUTES
 _ERRORS = {
     "400": "Not found (`Item was not found.`) or a request the rules refuse",
     "401": "Not authenticated, or not authorised",
-    "409": "A worker's attempt no longer holds the job (worker protocol)",
+    "409": "A worker's attempt no longer holds the job (worker protocol), or an "
+    "Idempotency-Key was already used for a different launch",
     "413": "Request body too large",
     "415": "The body is not JSON",
     "422": "The request does not validate",

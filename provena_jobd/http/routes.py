@@ -35,6 +35,7 @@ from .keys import CALLER, ENGINE
 from .ops_routes import OPS_ROUTES
 from .report_files import report_file
 from .route_table import Route, twins
+from .scheduling_routes import SCHEDULING_ROUTES
 from .validation import decode_body, optional_float, query_param
 from .worker_routes import WORKER_ROUTES
 
@@ -105,6 +106,7 @@ async def launch(request: web.Request) -> web.Response:
         body,
         caller=caller.username,
         may_act_for_others=may_act_for_others(caller, server.settings.auth),
+        key_header=request.headers.get("Idempotency-Key"),
     )
     return json_response(response)
 
@@ -256,4 +258,5 @@ ROUTES: list[Route] = [
     ),
     *WORKER_ROUTES,
     *OPS_ROUTES,
+    *SCHEDULING_ROUTES,
 ]

@@ -87,9 +87,16 @@ def take_database(path: str, latest_version: int) -> tuple[DatabaseLock, bool]:
     existed = os.path.exists(path)
     lock = DatabaseLock(path)
     lock.acquire()
+    # Reading a WAL database creates its -wal and -shm files; a refused start removes them
+    # (we hold the lock, so no other jobd uses them).
+    sidecars = [f"{path}{suffix}" for suffix in ("-wal", "-shm")]
+    absent = [sidecar for sidecar in sidecars if not os.path.exists(sidecar)]
     try:
         check_database_file(path, existed, latest_version)
     except BaseException:
+        for sidecar in absent:
+            with contextlib.suppress(OSError):
+                os.unlink(sidecar)
         lock.release()
         remove_if_created(path, existed)
         raise

@@ -16,18 +16,25 @@ from .store import (
     Claim,
     ClaimedJob,
     Finish,
+    FlowClaim,
+    FlowClaimed,
     JobStore,
+    KeyedLaunch,
+    LastFire,
+    LaunchOutcome,
     Lease,
     ListScope,
     NewJob,
     NewRecord,
     Page,
+    Pause,
     Position,
     Prune,
     Pruned,
     Requeue,
     Rescue,
     Rescued,
+    ScheduleFire,
 )
 
 MAX_TRACKED_LAUNCHES = 100_000
@@ -109,10 +116,13 @@ class MeteredStore:
     async def claim(self, claim: Claim) -> list[ClaimedJob]:
         """Claim, remembering each job's type and launch time until it ends."""
         jobs = await self.inner.claim(claim)
+        self._remember(jobs)
+        return jobs
+
+    def _remember(self, jobs: list[ClaimedJob]) -> None:
         for job in jobs:
             held = self._held[job.session_id] = _Held(job)
             held.created = self._launched.pop(job.session_id, held.created)
-        return jobs
 
     async def start(self, lease: Lease, info: str, now: float) -> bool:
         """Start, observing the wait since launch."""
@@ -246,3 +256,35 @@ class MeteredStore:
     async def secret(self, name: str) -> str:
         """Pass through."""
         return await self.inner.secret(name)
+
+    async def launch_once(self, launch: KeyedLaunch) -> LaunchOutcome:
+        """Launch once per key, counting the job if it was launched now."""
+        outcome = await self.inner.launch_once(launch)
+        if outcome.launched:
+            self._count_launched([launch.job])
+        return outcome
+
+    async def claim_flow(self, flow: FlowClaim) -> FlowClaimed:
+        """Claim within limits, remembering each job like `claim`."""
+        claimed = await self.inner.claim_flow(flow)
+        self._remember(claimed.jobs)
+        return claimed
+
+    async def set_paused(self, pause: Pause) -> list[str]:
+        """Pass through."""
+        return await self.inner.set_paused(pause)
+
+    async def paused_types(self) -> list[str]:
+        """Pass through."""
+        return await self.inner.paused_types()
+
+    async def fire_schedule(self, fire: ScheduleFire) -> bool:
+        """Fire once, counting the launched job."""
+        fired = await self.inner.fire_schedule(fire)
+        if fired and fire.job is not None:
+            self._count_launched([fire.job])
+        return fired
+
+    async def last_fires(self) -> dict[str, LastFire]:
+        """Pass through."""
+        return await self.inner.last_fires()

@@ -28,25 +28,39 @@ from ..models import Job, JobStatus
 from . import postgres_steps as steps
 from .dialect import migrations, queries
 from .group_commit import GroupCommit, Step
+from .postgres_flow import (
+    claim_flow_step,
+    fire_schedule_step,
+    launch_once_step,
+    paused_from_rows,
+    set_paused_step,
+)
 from .postgres_prune import prune_step
-from .rows import job_from_row
+from .rows import job_from_row, last_fires_from_rows
 from .store import (
     CancelOutcome,
     Claim,
     ClaimedJob,
     Finish,
+    FlowClaim,
+    FlowClaimed,
     InvalidPosition,
+    KeyedLaunch,
+    LastFire,
+    LaunchOutcome,
     Lease,
     ListScope,
     NewJob,
     NewRecord,
     Page,
+    Pause,
     Position,
     Prune,
     Pruned,
     Requeue,
     Rescue,
     Rescued,
+    ScheduleFire,
 )
 
 log = logging.getLogger(__name__)
@@ -366,6 +380,36 @@ class PostgresStore:
         """A random secret shared by every node, created by whichever asks first."""
         secret: str = await self._group.submit(steps.secret_step, name)
         return secret
+
+    # -- scheduling and flow control (issue 14; the steps are in postgres_flow) -------------
+
+    async def launch_once(self, launch: KeyedLaunch) -> LaunchOutcome:
+        """Launch unless the idempotency key already did, on any node (see `JobStore`)."""
+        outcome: LaunchOutcome = await self._group.submit(launch_once_step, launch)
+        return outcome
+
+    async def claim_flow(self, flow: FlowClaim) -> FlowClaimed:
+        """Claim within the type's pause and its cluster-wide start limits."""
+        claimed: FlowClaimed = await self._group.submit(claim_flow_step, flow)
+        return claimed
+
+    async def set_paused(self, pause: Pause) -> list[str]:
+        """Pause or resume a job type for every node."""
+        changed: list[str] = await self._group.submit(set_paused_step, pause)
+        return changed
+
+    async def paused_types(self) -> list[str]:
+        """Paused job types, sorted."""
+        return paused_from_rows(await self._fetch(Q["paused_types"]))
+
+    async def fire_schedule(self, fire: ScheduleFire) -> bool:
+        """Record a due time, launching its job once across nodes."""
+        fired: bool = await self._group.submit(fire_schedule_step, fire)
+        return fired
+
+    async def last_fires(self) -> dict[str, LastFire]:
+        """The latest due time recorded per schedule."""
+        return last_fires_from_rows(await self._fetch(Q["last_fires"]))
 
 
 async def _migrate(connection: Connection) -> None:

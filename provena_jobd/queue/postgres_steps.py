@@ -47,7 +47,8 @@ def _applied(keys: Sequence[tuple[str, int]], rows: Iterable[Any]) -> list[bool]
 # -- group-commit steps: each applies many arguments of one kind in one transaction ---------
 
 
-async def _insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
+async def insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
+    """Insert jobs (and their new batches) as PENDING."""
     batches = [j for j in jobs if j.new_batch]
     if batches:
         await connection.execute(
@@ -88,7 +89,7 @@ async def launch_step(connection: Connection, launches: Sequence[list[NewJob]]) 
     """Insert launched jobs (and their new batches)."""
     jobs = [job for launch in launches for job in launch]
     async with atomic(connection, any(job.new_batch for job in jobs)):
-        await _insert_jobs(connection, jobs)
+        await insert_jobs(connection, jobs)
     return [None] * len(launches)
 
 
@@ -148,7 +149,7 @@ async def _finish_all(connection: Connection, finishes: Sequence[Finish]) -> lis
     kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
     launches = [job for f in kept for job in f.launches]
     if launches:
-        await _insert_jobs(connection, launches)
+        await insert_jobs(connection, launches)
     records = [record for f in kept for record in f.records]
     if records:
         await connection.execute(

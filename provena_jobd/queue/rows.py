@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from ..models import NULL_RAW, Job, JobStatus
-from .store import ClaimedJob
+from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome
 
 
 def job_from_row(row: Any) -> Job:
@@ -47,3 +47,31 @@ def claimed_from_row(row: Any) -> ClaimedJob:
         attempt=row["attempt"],
         max_attempts=row["max_attempts"],
     )
+
+
+def earlier_launch_from_row(row: Any) -> LaunchOutcome:
+    """What a `launch_keys` row says its key launched first (nothing is launched again)."""
+    return LaunchOutcome(
+        session_id=row["session_id"],
+        batch_id=row["batch_id"],
+        fingerprint=row["fingerprint"],
+        launched=False,
+    )
+
+
+def launched(launch: KeyedLaunch) -> LaunchOutcome:
+    """The outcome of a keyed launch that did insert its job."""
+    return LaunchOutcome(
+        session_id=launch.job.session_id,
+        batch_id=launch.job.batch_id,
+        fingerprint=launch.key.fingerprint if launch.key else None,
+        launched=True,
+    )
+
+
+def last_fires_from_rows(rows: Any) -> dict[str, LastFire]:
+    """`last_fires` rows (schedule, due_at, session_id) as each schedule's latest fire."""
+    return {
+        str(row["schedule"]): LastFire(due_at=float(row["due_at"]), session_id=row["session_id"])
+        for row in rows
+    }

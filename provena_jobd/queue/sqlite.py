@@ -20,25 +20,33 @@ from ..models import Job, JobStatus
 from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .dialect import migrations, queries
-from .rows import job_from_row
+from .rows import job_from_row, last_fires_from_rows
+from .sqlite_flow import claim_flow_step, fire_schedule_step, launch_once_step, set_paused_step
 from .sqlite_prune import prune_step
 from .store import (
     CancelOutcome,
     Claim,
     ClaimedJob,
     Finish,
+    FlowClaim,
+    FlowClaimed,
     InvalidPosition,
+    KeyedLaunch,
+    LastFire,
+    LaunchOutcome,
     Lease,
     ListScope,
     NewJob,
     NewRecord,
     Page,
+    Pause,
     Position,
     Prune,
     Pruned,
     Requeue,
     Rescue,
     Rescued,
+    ScheduleFire,
 )
 from .writer import GroupCommitWriter
 
@@ -355,3 +363,42 @@ class SqliteStore:
         """A persistent random secret."""
         secret: str = await self._writer.submit(steps.secret, name)
         return secret
+
+    # -- scheduling and flow control (issue 14; the steps are in sqlite_flow) ---------------
+
+    async def launch_once(self, launch: KeyedLaunch) -> LaunchOutcome:
+        """Launch unless the idempotency key already did (see `JobStore.launch_once`)."""
+        outcome: LaunchOutcome = await self._writer.submit(launch_once_step, launch)
+        if outcome.launched:
+            self.on_change((outcome.session_id,))
+        return outcome
+
+    async def claim_flow(self, flow: FlowClaim) -> FlowClaimed:
+        """Claim within the type's pause and start limits."""
+        claimed, held = await self._writer.submit(claim_flow_step, flow)
+        changed = [*(job.session_id for job in claimed.jobs), *held]
+        if changed:
+            self.on_change(changed)
+        return claimed  # type: ignore[no-any-return]
+
+    async def set_paused(self, pause: Pause) -> list[str]:
+        """Pause or resume a job type."""
+        changed: list[str] = await self._writer.submit(set_paused_step, pause)
+        if changed:
+            self.on_change(changed)
+        return changed
+
+    async def paused_types(self) -> list[str]:
+        """Paused job types."""
+        return [str(row[0]) for row in await self._read(Q["paused_types"])]
+
+    async def fire_schedule(self, fire: ScheduleFire) -> bool:
+        """Record a due time, launching its job once."""
+        fired: bool = await self._writer.submit(fire_schedule_step, fire)
+        if fired and fire.job is not None:
+            self.on_change((fire.job.session_id,))
+        return fired
+
+    async def last_fires(self) -> dict[str, LastFire]:
+        """The latest due time recorded per schedule."""
+        return last_fires_from_rows(await self._read(Q["last_fires"]))

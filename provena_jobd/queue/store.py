@@ -189,6 +189,85 @@ class Pruned(msgspec.Struct, frozen=True, kw_only=True):
     after: tuple[float, int] | None  # None: the sweep reached the end
 
 
+class LaunchKey(msgspec.Struct, frozen=True, kw_only=True):
+    """An idempotency key: kept with the launch it made until `expires_at`."""
+
+    username: str
+    key: str
+    fingerprint: str  # digest of the request: the same key with another request conflicts
+    now: float  # keys that expired before this are forgotten first
+    expires_at: float
+
+
+class KeyedLaunch(msgspec.Struct, frozen=True, kw_only=True):
+    """One job to launch, at most once per idempotency key, with the info it waits with."""
+
+    job: NewJob
+    info: str | None = None  # e.g. when a delayed job will run
+    key: LaunchKey | None = None
+
+
+class LaunchOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """The job a keyed launch made now (`launched`) or made earlier with the same key."""
+
+    session_id: str
+    batch_id: str | None
+    fingerprint: str | None
+    launched: bool
+
+
+class StartLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """At most this many jobs of a type claimed per second and per minute (None: no limit)."""
+
+    per_s: int | None = None
+    per_min: int | None = None
+
+
+class FlowClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """A claim that respects the job type's pause and start limits, cluster-wide.
+
+    `paused_info` and `limited_info` are shown on the waiting jobs it holds back.
+    """
+
+    claim: Claim
+    limits: StartLimits = StartLimits()
+    paused_info: str = ""
+    limited_info: str = ""
+
+
+class FlowClaimed(msgspec.Struct, frozen=True, kw_only=True):
+    """What a flow claim got; why it got fewer than asked; when a limit lets more through."""
+
+    jobs: list[ClaimedJob]
+    paused: bool = False
+    limited: bool = False
+    retry_at: float | None = None  # when the exhausted start window ends
+
+
+class Pause(msgspec.Struct, frozen=True, kw_only=True):
+    """Pause (or resume) claiming a job type; `info` is shown on its waiting jobs meanwhile."""
+
+    job_type: str
+    paused: bool
+    info: str
+    now: float
+
+
+class ScheduleFire(msgspec.Struct, frozen=True, kw_only=True):
+    """One due time of a periodic schedule: the job it launched, or None if it was skipped."""
+
+    schedule: str
+    due_at: float
+    job: NewJob | None
+
+
+class LastFire(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest due time a schedule has fired (or skipped), and the job it launched."""
+
+    due_at: float
+    session_id: str | None
+
+
 class InvalidPosition(Exception):
     """The pagination position does not name a job of this list."""
 
@@ -327,4 +406,44 @@ class JobStore(Protocol):
 
     async def secret(self, name: str) -> str:
         """A random secret that survives restarts, created on first use."""
+        ...
+
+    # -- scheduling and flow control (issue 14) ---------------------------------------------
+
+    async def launch_once(self, launch: KeyedLaunch) -> LaunchOutcome:
+        """Insert a job as PENDING with its info, unless its key already made one.
+
+        In one transaction: forget keys that expired before `key.now`; insert the key
+        (unique per user and key); if it was there, launch nothing and return the job it
+        made. Two racing launches with one key never both launch.
+        """
+        ...
+
+    async def claim_flow(self, flow: FlowClaim) -> FlowClaimed:
+        """`claim`, unless the type is paused, and no more than its start windows allow.
+
+        In one transaction: a paused type claims nothing and its claimable jobs get
+        `paused_info`; otherwise at most what is left of the fixed one-second and one-minute
+        windows (counted in the database, so every node shares them) is claimed, the
+        windows count it, and claimable jobs left behind get `limited_info`.
+        """
+        ...
+
+    async def set_paused(self, pause: Pause) -> list[str]:
+        """Pause or resume a type (durably); returns the waiting jobs whose info changed.
+
+        Pausing gives its claimable PENDING jobs `info`; resuming clears that info again.
+        """
+        ...
+
+    async def paused_types(self) -> list[str]:
+        """The job types paused now, sorted."""
+        ...
+
+    async def fire_schedule(self, fire: ScheduleFire) -> bool:
+        """Record a schedule's due time and launch its job, once: False if it was recorded."""
+        ...
+
+    async def last_fires(self) -> dict[str, LastFire]:
+        """Each schedule's latest recorded due time."""
         ...

@@ -17,6 +17,7 @@ import msgspec
 from ..clock import Clock
 from ..config import QueueSettings, Settings
 from ..errors import BadRequest, Conflict, NotFound, PayloadInvalid
+from ..flow_control import flow_claim
 from ..models import INFO_IN_PROGRESS, Job, JobStatus
 from ..payloads import RESULT_MODELS, check
 from ..queue.store import Claim, ClaimedJob, Finish, JobStore, Lease, Requeue
@@ -106,15 +107,16 @@ class WorkerGateway:
             # Take the event before claiming, so a launch between the two still wakes us.
             event = self._arrivals.setdefault(request.job_type, asyncio.Event())
             now = self.clock.now()
-            jobs = await self.store.claim(
-                Claim(
-                    job_type=request.job_type,
-                    limit=request.n,
-                    worker_id=request.worker_id,
-                    now=now,
-                    lease_expires_at=now + self.queue.lease_s,
-                )
+            claim = Claim(
+                job_type=request.job_type,
+                limit=request.n,
+                worker_id=request.worker_id,
+                now=now,
+                lease_expires_at=now + self.queue.lease_s,
             )
+            # Within the type's pause and start limits, like jobd's own pools.
+            pool = self.settings.pool_for(request.job_type)
+            jobs = (await self.store.claim_flow(flow_claim(claim, pool))).jobs
             if jobs or now >= deadline:
                 worker.last_seen = self.clock.now()
                 worker.held.update(Lease(job.session_id, job.attempt) for job in jobs)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
 from ..errors import StorageError
+from ..flow_control import flow_claim
 from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from ..queue.worker_slots import WorkerSlots
@@ -99,6 +100,11 @@ class Pool:
         self._hurry = asyncio.Event()  # set: the shutdown grace period is over
         # Set while crash suspects run alone (workers/isolation.py): claim nothing.
         self.paused = False
+        # An administrator paused this job type (issue 14): read from the store every poll
+        # interval and learnt from each claim; a paused type starts no worker either.
+        self.type_paused = False
+        self._paused_read_at = float("-inf")
+        self._limited_until = float("-inf")  # a start limit is full until then
         self._next_heartbeat = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -189,7 +195,8 @@ class Pool:
         now = self.clock.now()
         if now >= self._next_heartbeat:
             await self._heartbeat(now)
-        claiming = not self._stopping and not self.paused
+        await self._read_paused(now)
+        claiming = not self._stopping and not self.paused and not self.type_paused
         wanted, claimed = await self._claim(now) if claiming else (0, 0)
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         retired = []
@@ -204,7 +211,9 @@ class Pool:
         await self._release(retired)
         # Jobs wait if some claimed ahead found no slot, or a full claim left more behind.
         waiting = bool(self._ahead) or claimed >= wanted
-        if waiting and len(self.workers) < self.settings.max_workers:
+        # Held back by a pause or a full start limit, more workers would only cost cold starts.
+        held = self.type_paused or now < self._limited_until
+        if waiting and not held and len(self.workers) < self.settings.max_workers:
             await self._scale(now)
         return self._next_wake(now)
 
@@ -223,19 +232,41 @@ class Pool:
         wanted = free + AHEAD_PER_WORKER * len(ready) - len(self._ahead)
         if wanted <= 0:
             return 0, 0
-        jobs = await self.store.claim(
-            Claim(
-                job_type=self.job_type,
-                limit=wanted,
-                # With several nodes, the node too: the rescuer names it if it is lost.
-                worker_id=self._claimant,
-                now=now,
-                lease_expires_at=now + self.queue.lease_s,
-            )
+        claimed = await self.store.claim_flow(
+            flow_claim(self._claim_of(wanted, now), self.settings)
         )
+        jobs = claimed.jobs
+        self.type_paused = claimed.paused
+        self._limited_until = claimed.retry_at if claimed.retry_at is not None else float("-inf")
         self._ahead.extend(jobs)
         self._fill_slots(now)
         return wanted, len(jobs)
+
+    def _claim_of(self, limit: int, now: float) -> Claim:
+        return Claim(
+            job_type=self.job_type,
+            limit=limit,
+            # With several nodes, the node too: the rescuer names it if it is lost.
+            worker_id=self._claimant,
+            now=now,
+            lease_expires_at=now + self.queue.lease_s,
+        )
+
+    async def _read_paused(self, now: float) -> None:
+        """Learn whether the type is paused (by any node) once a poll interval; while it is,
+        mark its newly claimable jobs as waiting for that."""
+        if now >= self._paused_read_at + self.queue.poll_interval_s:
+            self._paused_read_at = now
+            self.type_paused = self.job_type in await self.store.paused_types()
+        if self.type_paused and not self._stopping:
+            claimed = await self.store.claim_flow(flow_claim(self._claim_of(0, now), self.settings))
+            self.type_paused = claimed.paused
+
+    def set_type_paused(self, paused: bool) -> None:
+        """This node paused or resumed the type: act on it now."""
+        self.type_paused = paused
+        self._paused_read_at = self.clock.now()
+        self.notify()
 
     def _fill_slots(self, now: float) -> None:
         """Start jobs claimed ahead in free slots, the oldest workers first.
@@ -334,6 +365,8 @@ class Pool:
 
     def _next_wake(self, now: float) -> float:
         deadlines = [now + self.queue.poll_interval_s, self._next_heartbeat]
+        if self._limited_until > now:
+            deadlines.append(self._limited_until)
         for worker in self.workers:
             if worker.state(now) is WorkerState.PROVISIONING:
                 deadlines.append(worker.ready_at)

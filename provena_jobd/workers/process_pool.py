@@ -181,6 +181,8 @@ class ProcessPool(ExternalPool):
             for w in self.processes
             if (seen := self.gateway.worker(w.worker_id)) is not None
         )
+        if self.job_type in await self.store.paused_types():
+            return  # a paused type (issue 14): a process would only sit idle
         cap = self.settings.max_workers * concurrency
         waiting = await self.store.count_waiting(self.job_type, self.clock.now(), cap)
         view = PoolView(waiting=waiting, provisioning=provisioning, ready=ready, free_slots=free)

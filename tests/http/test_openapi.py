@@ -64,6 +64,10 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
         "/jobs/worker/progress",
         "/jobs/worker/finish",
         "/jobs/worker/release",
+        "/admin/schedules",
+        "/admin/paused",
+        "/admin/pause",
+        "/admin/resume",
     }
     assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]

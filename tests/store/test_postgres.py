@@ -14,7 +14,7 @@ from provena_jobd.queue.postgres import PostgresStore
 from tests.helpers import eventually
 from tests.postgres import empty
 
-from .test_contract import new_job
+from .test_contract import NOW, flow, keyed, new_job
 
 
 async def test_nodes_starting_at_once_migrate_exactly_once(fresh_database: str) -> None:
@@ -99,3 +99,22 @@ async def test_a_file_one_node_keeps_is_served_by_another(postgres_database: str
         assert await files_for(reader, "unused-folder").get("b.docx") is None
     finally:
         await asyncio.gather(writer.close(), reader.close())
+
+
+async def test_nodes_share_one_start_limit_and_one_launch_key(postgres_database: str) -> None:
+    empty(postgres_database)
+    nodes = [PostgresStore(postgres_database) for _ in range(3)]
+    await asyncio.gather(*(node.open() for node in nodes))
+    try:
+        await nodes[0].launch([new_job() for _ in range(20)])
+        # Every node claims at once, each asking for more than the limit leaves.
+        claims = await asyncio.gather(
+            *(node.claim_flow(flow(limit=5, now=NOW + 0.5, per_s=4)) for node in nodes)
+        )
+        assert sum(len(claimed.jobs) for claimed in claims) == 4
+        assert all(claimed.limited for claimed in claims if len(claimed.jobs) < 5)
+        launches = await asyncio.gather(*(node.launch_once(keyed(new_job())) for node in nodes))
+        assert sum(outcome.launched for outcome in launches) == 1
+        assert len({outcome.session_id for outcome in launches}) == 1
+    finally:
+        await asyncio.gather(*(node.close() for node in nodes))

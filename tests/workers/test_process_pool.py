@@ -14,6 +14,7 @@ from provena_jobd.errors import ConfigError
 from provena_jobd.models import JobStatus
 from provena_jobd.pool_models import PoolSnapshot
 from provena_jobd.testing import JobdServerFactory
+from provena_jobd.workers.process_pool import ProcessPool
 from tests.client.test_cli import jobd as run_cli
 from tests.helpers import eventually, process_alive
 
@@ -109,3 +110,27 @@ def test_admin_config_never_shows_a_worker_process_environment() -> None:
     shown = dict(flatten(settings))
     assert shown["pool.REGISTRY.env.JOBD_TOKEN"] == REDACTED
     assert shown["pool.REGISTRY.command"] == "['w']"
+
+
+async def test_no_process_starts_for_a_paused_type(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    jobd = await jobd_server_factory(
+        pool={"REGISTRY": {"command": NEVER_CLAIMS}}, queue={"poll_interval_s": 0.05}
+    )
+    await jobd.client.set_paused("REGISTRY", True)
+    await jobd.client.launch(*WAKE, {})
+    # A later EMAIL job running through shows the pools have looked several times meanwhile.
+    launched = await jobd.client.launch("EMAIL", "EMAIL_WAKE_UP", {})
+    assert (await jobd.client.wait(launched.session_id, timeout_s=10)).status is JobStatus.SUCCEEDED
+    pool = jobd.server.pools["REGISTRY"]
+    assert isinstance(pool, ProcessPool)
+    for _ in range(5):
+        await pool.tick()
+    assert (await registry(jobd.client)).cold_starts == 0
+    await jobd.client.set_paused("REGISTRY", False)
+
+    async def started() -> bool:
+        return (await registry(jobd.client)).cold_starts == 1
+
+    await eventually(started, what="a process once the type is resumed")

@@ -4,6 +4,7 @@
 import { call } from "../api.js";
 import { h } from "../dom.js";
 import { rateChart } from "./chart.js";
+import { pauseButton, schedulesSection } from "./flow.js";
 
 const HISTORY = 60;
 
@@ -51,13 +52,16 @@ function workerList(pool, startedAt, now) {
 
 export async function poolsView(context) {
   const grid = h("div", { class: "pools", id: "pools" });
+  const schedules = h("div", {});
   const history = new Map();
   const previous = new Map();
   const coldStarts = new ColdStarts();
   let lastAt = null;
 
   async function refresh() {
-    const { pools } = await call("GET", "/admin/pool");
+    const [{ pools }, { paused }, listed] = await Promise.all([
+      call("GET", "/admin/pool"), call("GET", "/admin/paused"), call("GET", "/admin/schedules")]);
+    schedules.replaceChildren(schedulesSection(listed.schedules));
     const now = performance.now();
     const wall = Date.now();
     grid.replaceChildren(...pools.map((pool) => {
@@ -86,12 +90,13 @@ export async function poolsView(context) {
         h("h3", {}, "Jobs finished per second"),
         rateChart(rates, HISTORY, `${pool.job_type} jobs finished per second`),
         h("p", { class: "muted" },
-          `max ${pool.settings.max_workers} workers × ${pool.settings.concurrency}, cold start ${pool.settings.cold_start_s} s, idle stop ${pool.settings.idle_timeout_s} s`));
+          `max ${pool.settings.max_workers} workers × ${pool.settings.concurrency}, cold start ${pool.settings.cold_start_s} s, idle stop ${pool.settings.idle_timeout_s} s`),
+        pauseButton(pool.job_type, paused.includes(pool.job_type), context.can("admin"), refresh));
     }));
     lastAt = now;
   }
 
   await refresh();
   context.every(1000, () => refresh().catch(() => {}));
-  return h("div", {}, h("h1", {}, "Worker pools"), grid);
+  return h("div", {}, h("h1", {}, "Worker pools"), grid, schedules);
 }

@@ -207,3 +207,67 @@ DELETE FROM worker_slots WHERE job_type = $1 AND node = $2 AND slot = ANY($3::in
 
 -- name: list_slots
 SELECT job_type, slot, node, started, expires_at FROM worker_slots ORDER BY job_type, slot;
+
+-- Scheduling and flow control (issue 14) ------------------------------------------------
+
+-- name: expire_launch_keys
+DELETE FROM launch_keys WHERE expires_at <= $1;
+
+-- name: insert_launch_key
+INSERT INTO launch_keys (username, key, fingerprint, session_id, batch_id, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username, key) DO NOTHING
+RETURNING 1;
+
+-- name: get_launch_key
+SELECT session_id, batch_id, fingerprint FROM launch_keys WHERE username = $1 AND key = $2;
+
+-- name: set_info
+UPDATE jobs SET info = $1 WHERE session_id = $2;
+
+-- name: is_paused
+SELECT 1 FROM paused_types WHERE job_type = $1;
+
+-- name: insert_paused
+INSERT INTO paused_types (job_type, paused_at) VALUES ($1, $2) ON CONFLICT DO NOTHING;
+
+-- name: delete_paused
+DELETE FROM paused_types WHERE job_type = $1;
+
+-- name: paused_types
+SELECT job_type FROM paused_types ORDER BY job_type;
+
+-- name: hold_waiting
+-- Say why claimable jobs of a type wait; touches only those that do not say it yet.
+UPDATE jobs SET info = $1
+WHERE status = 'PENDING' AND job_type = $2 AND run_after <= $3
+  AND info IS DISTINCT FROM $1
+RETURNING session_id;
+
+-- name: release_waiting
+UPDATE jobs SET info = NULL
+WHERE status = 'PENDING' AND job_type = $1 AND info = $2
+RETURNING session_id;
+
+-- name: lock_start_windows
+-- Claims of one limited type, on any node, count their windows one after the other.
+SELECT pg_advisory_xact_lock(1785688676, hashtext($1));
+
+-- name: start_windows
+SELECT length, start, count FROM start_windows WHERE job_type = $1;
+
+-- name: put_start_windows
+INSERT INTO start_windows (job_type, length, start, count)
+SELECT $1, * FROM unnest($2::float8[], $3::float8[], $4::int[])
+ON CONFLICT (job_type, length) DO UPDATE SET start = excluded.start, count = excluded.count;
+
+-- name: any_claimable
+SELECT 1 FROM jobs WHERE status = 'PENDING' AND job_type = $1 AND run_after <= $2 LIMIT 1;
+
+-- name: insert_schedule_fire
+INSERT INTO schedule_fires (schedule, due_at, session_id) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+RETURNING 1;
+
+-- name: last_fires
+SELECT DISTINCT ON (schedule) schedule, due_at, session_id FROM schedule_fires
+ORDER BY schedule, due_at DESC;

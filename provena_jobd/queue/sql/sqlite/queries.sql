@@ -162,3 +162,59 @@ UPDATE jobs SET suspect = 0 WHERE session_id = ?;
 
 -- name: count_suspects
 SELECT count(*) FROM jobs WHERE suspect = 1 AND status IN ('PENDING', 'DEQUEUED', 'IN_PROGRESS');
+
+-- Scheduling and flow control (issue 14) ------------------------------------------------
+
+-- name: expire_launch_keys
+DELETE FROM launch_keys WHERE expires_at <= ?;
+
+-- name: insert_launch_key
+INSERT INTO launch_keys (username, key, fingerprint, session_id, batch_id, expires_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING;
+
+-- name: get_launch_key
+SELECT session_id, batch_id, fingerprint FROM launch_keys WHERE username = ? AND key = ?;
+
+-- name: set_info
+UPDATE jobs SET info = ? WHERE session_id = ?;
+
+-- name: is_paused
+SELECT 1 FROM paused_types WHERE job_type = ?;
+
+-- name: insert_paused
+INSERT INTO paused_types (job_type, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING;
+
+-- name: delete_paused
+DELETE FROM paused_types WHERE job_type = ?;
+
+-- name: paused_types
+SELECT job_type FROM paused_types ORDER BY job_type;
+
+-- name: hold_waiting
+-- Say why claimable jobs of a type wait; touches only those that do not say it yet.
+UPDATE jobs SET info = :info
+WHERE status = 'PENDING' AND job_type = :job_type AND run_after <= :now
+  AND info IS NOT :info
+RETURNING session_id;
+
+-- name: release_waiting
+UPDATE jobs SET info = NULL
+WHERE status = 'PENDING' AND job_type = :job_type AND info = :info
+RETURNING session_id;
+
+-- name: start_windows
+SELECT length, start, count FROM start_windows WHERE job_type = ?;
+
+-- name: put_start_window
+INSERT INTO start_windows (job_type, length, start, count) VALUES (?, ?, ?, ?)
+ON CONFLICT (job_type, length) DO UPDATE SET start = excluded.start, count = excluded.count;
+
+-- name: any_claimable
+SELECT 1 FROM jobs WHERE status = 'PENDING' AND job_type = ? AND run_after <= ? LIMIT 1;
+
+-- name: insert_schedule_fire
+INSERT INTO schedule_fires (schedule, due_at, session_id) VALUES (?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: last_fires
+SELECT schedule, max(due_at) AS due_at, session_id FROM schedule_fires GROUP BY schedule;

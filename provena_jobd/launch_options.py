@@ -1,0 +1,79 @@
+"""The launch extensions of issue 14, as pure functions: idempotency keys and delays.
+
+An existing Provena client sends none of these, and its launches behave as before.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import math
+
+import msgspec
+
+from .errors import Conflict, RequestInvalid
+from .models import LaunchJobRequest
+
+MAX_KEY_LENGTH = 255
+KEY_REUSED = (
+    "Idempotency-Key {key!r} was already used for a different launch request (job "
+    "{session_id}); use a new key for a new request."
+)
+DELAYED_INFO = "Scheduled: waits until {when} UTC before it runs."
+
+
+def _problem(field: str, message: str) -> RequestInvalid:
+    return RequestInvalid([{"loc": ["body", field], "msg": message, "type": "value_error"}])
+
+
+def idempotency_key(request: LaunchJobRequest, header: str | None) -> str | None:
+    """The launch's key, from the header or the body; both must agree if both are given."""
+    body = request.idempotency_key
+    if header is not None and body is not None and header != body:
+        raise _problem(
+            "idempotency_key", "differs from the Idempotency-Key header; send one or the other"
+        )
+    key = header if header is not None else body
+    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+        raise _problem("idempotency_key", f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    return key
+
+
+def fingerprint(request: LaunchJobRequest, username: str) -> str:
+    """A digest of what the request asks for (not its key): equal requests, equal digests."""
+    asked = msgspec.structs.replace(request, idempotency_key=None, username=username)
+    encoded = msgspec.json.encode(msgspec.to_builtins(asked), order="sorted")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def check_replay(key: str, expected: str, found: str | None, session_id: str) -> None:
+    """A key seen before must come with the same request: else 409."""
+    if found != expected:
+        raise Conflict(KEY_REUSED.format(key=key, session_id=session_id))
+
+
+def run_after(request: LaunchJobRequest, now: float, max_delay_s: float) -> float:
+    """When the job may run: `now`, or later if the request asks for a delay."""
+    if request.not_before is not None and request.delay_s is not None:
+        raise _problem("delay_s", "give not_before or delay_s, not both")
+    if request.delay_s is not None:
+        if not math.isfinite(request.delay_s) or request.delay_s < 0:
+            raise _problem("delay_s", "must be a number of seconds, 0 or more")
+        at = now + request.delay_s
+    elif request.not_before is not None:
+        if not math.isfinite(request.not_before):
+            raise _problem("not_before", "must be a Unix time in seconds")
+        at = max(now, request.not_before)  # a time already past means: now
+    else:
+        return now
+    if at - now > max_delay_s:
+        raise _problem("delay_s", f"a launch may wait at most {max_delay_s:g} seconds")
+    return at
+
+
+def delayed_info(now: float, at: float) -> str | None:
+    """The info a delayed job waits with, or None if it may run now."""
+    if at <= now:
+        return None
+    when = datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return DELAYED_INFO.format(when=when)
