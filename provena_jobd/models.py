@@ -144,14 +144,30 @@ class JobResponse(msgspec.Struct):
     job: Job
 
 
-class ListJobsRequest(msgspec.Struct, kw_only=True):
+class ListFilters(msgspec.Struct, kw_only=True):
+    """Optional narrowing of a list, applied by the server over every job the caller may see
+    (jobd's addition; clients that send none of these get the reference's lists).
+
+    A pagination key is valid only with the filters it was issued for.
+    """
+
+    status: JobStatus | None = None
+    job_type: str | None = None
+    job_sub_type: str | None = None
+    # Matched case-insensitively in the session id, username, info and payload; "" is none.
+    search: str | None = None
+    # One entry per batch (its newest matching job) with the whole batch's counts in `batches`.
+    group_batches: bool = False
+
+
+class ListJobsRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/user/list`."""
 
     limit: Limit = 10
     pagination_key: PaginationKey | None = None
 
 
-class ListBatchRequest(msgspec.Struct, kw_only=True):
+class ListBatchRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/user/list_batch`."""
 
     batch_id: str
@@ -159,7 +175,7 @@ class ListBatchRequest(msgspec.Struct, kw_only=True):
     pagination_key: PaginationKey | None = None
 
 
-class AdminListJobsRequest(msgspec.Struct, kw_only=True):
+class AdminListJobsRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/admin/list`."""
 
     username_filter: str | None = None
@@ -167,7 +183,7 @@ class AdminListJobsRequest(msgspec.Struct, kw_only=True):
     pagination_key: PaginationKey | None = None
 
 
-class AdminListBatchRequest(msgspec.Struct, kw_only=True):
+class AdminListBatchRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/admin/list_batch`."""
 
     batch_id: str
@@ -176,11 +192,15 @@ class AdminListBatchRequest(msgspec.Struct, kw_only=True):
     pagination_key: PaginationKey | None = None
 
 
-class ListJobsResponse(msgspec.Struct):
-    """A page of jobs, newest first; `pagination_key` is null on the last page."""
+class ListJobsResponse(msgspec.Struct, omit_defaults=True):
+    """A page of jobs, newest first; `pagination_key` is null on the last page.
+
+    With `group_batches`, `batches` gives each listed batch's whole counts by status.
+    """
 
     jobs: list[Job]
     pagination_key: PaginationKey | None
+    batches: dict[str, dict[str, int]] | None = None
 
 
 class HealthResponse(msgspec.Struct):

@@ -29,6 +29,7 @@ from ..models import (
 from ..pool_models import PoolsResponse
 from .actions import batch_summary, cancel, retry, workflow
 from .auth import Access
+from .catalog_routes import CATALOG_ROUTES
 from .errors import json_response
 from .event_stream import events
 from .keys import CALLER, ENGINE
@@ -66,32 +67,36 @@ async def fetch(request: web.Request, owner: str | None) -> web.Response:
 
 async def list_jobs(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/list`: the caller's jobs, or everyone's (or one user's)."""
+    body: ListJobsRequest | AdminListJobsRequest
     if owner is None:
-        admin = await decode_body(request, AdminListJobsRequest)
-        limit, key, username = admin.limit, admin.pagination_key, admin.username_filter
+        body = await decode_body(request, AdminListJobsRequest)
+        username = body.username_filter
     else:
         body = await decode_body(request, ListJobsRequest)
-        limit, key, username = body.limit, body.pagination_key, owner
-    page = await request.app[ENGINE].service.list_jobs(limit, key, username=username)
+        username = owner
+    page = await request.app[ENGINE].service.list_jobs(
+        body.limit, body.pagination_key, username=username, filters=body
+    )
     return json_response(page)
 
 
 async def list_batch(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/list_batch`: a batch, newest first; a user's must be all
     theirs, an admin's `username_filter` narrows it."""
+    body: ListBatchRequest | AdminListBatchRequest
     if owner is None:
-        admin = await decode_body(request, AdminListBatchRequest)
-        batch_id, limit, key, username = (
-            admin.batch_id,
-            admin.limit,
-            admin.pagination_key,
-            admin.username_filter,
-        )
+        body = await decode_body(request, AdminListBatchRequest)
+        username = body.username_filter
     else:
         body = await decode_body(request, ListBatchRequest)
-        batch_id, limit, key, username = body.batch_id, body.limit, body.pagination_key, None
+        username = None
     page = await request.app[ENGINE].service.list_jobs(
-        limit, key, batch_id=batch_id, username=username, owner=owner
+        body.limit,
+        body.pagination_key,
+        batch_id=body.batch_id,
+        username=username,
+        owner=owner,
+        filters=body,
     )
     return json_response(page)
 
@@ -256,4 +261,5 @@ ROUTES: list[Route] = [
     ),
     *WORKER_ROUTES,
     *OPS_ROUTES,
+    *CATALOG_ROUTES,
 ]

@@ -20,6 +20,7 @@ from ..errors import StorageError
 from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .sql import migrations, queries
+from .sqlite_list import list_sql
 from .sqlite_prune import prune_step
 from .store import (
     BackoffPolicy,
@@ -206,23 +207,11 @@ class SqliteStore:
 
     async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
         """A keyset page, newest first."""
-        where: list[str] = []
-        parameters: list[Any] = []
-        if scope.batch_id is not None:
-            where.append("batch_id = ?")
-            parameters.append(scope.batch_id)
-        if scope.username is not None:
-            where.append("username = ?")
-            parameters.append(scope.username)
+        position = None
         if after is not None:
-            seq = await self._position(scope, after)
-            where.append("(created_timestamp, seq) < (?, ?)")
-            parameters += [after.created_timestamp, seq]
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_timestamp DESC, seq DESC LIMIT ?"
-        rows = await self._read(sql, [*parameters, limit + 1])
+            position = (after.created_timestamp, await self._position(scope, after))
+        sql, parameters = list_sql(scope, _JOB_COLUMNS, limit, position)
+        rows = await self._read(sql, parameters)
         jobs = [_row_to_job(row) for row in rows[:limit]]
         return Page(jobs, more=len(rows) > limit)
 

@@ -115,10 +115,23 @@ class Rescued(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ListScope(msgspec.Struct, frozen=True, kw_only=True):
-    """Which jobs a list walks: one user's, one batch's, or everyone's."""
+    """Which jobs a list walks: one user's, one batch's, or everyone's, optionally narrowed
+    by status, type, sub type and a text `search` (case-insensitive for ASCII letters, in
+    the session id, username, sub type, batch id, info and payload JSON); with
+    `group_batches`, a batch is one entry, its newest job among those the filters keep."""
 
     username: str | None = None
     batch_id: str | None = None
+    status: JobStatus | None = None
+    job_type: str | None = None
+    job_sub_type: str | None = None
+    search: str | None = None
+    group_batches: bool = False
+
+    def filters(self) -> dict[str, Any]:
+        """The narrowing fields that are set (a pagination key is valid only with these)."""
+        fields = ("status", "job_type", "job_sub_type", "search", "group_batches")
+        return {name: getattr(self, name) for name in fields if getattr(self, name)}
 
 
 class Position(msgspec.Struct, frozen=True):

@@ -64,6 +64,7 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
         "/jobs/worker/progress",
         "/jobs/worker/finish",
         "/jobs/worker/release",
+        "/jobs/catalog",
     }
     assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]

@@ -6,6 +6,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -565,3 +566,40 @@ async def test_recover_leaves_jobs_held_by_outside_workers_to_their_lease(store:
     job = await store.get(outside.session_id)
     assert job is not None and (job.status, job.attempt) == (JobStatus.DEQUEUED, 1)
     assert await store.count_suspects() == 0
+
+
+async def test_list_filters_search_and_batches_as_one_entry(store: JobStore) -> None:
+    batch = str(uuid.uuid4())
+    plain = new_job()
+    report = new_job(job_type=JobType.REPORT)
+    first = new_job(batch_id=batch, new_batch=True, created=int(NOW) + 1)
+    member = new_job(batch_id=batch, created=int(NOW) + 2)
+    await store.launch([plain, report, first, member])
+    await store.cancel(first.session_id, "Stopped by Carol", NOW)
+
+    async def listed(**filters: Any) -> list[str]:
+        page = await store.list_jobs(ListScope(username="alice", **filters), 10, None)
+        return [job.session_id for job in page.jobs]
+
+    assert await listed(status=JobStatus.FAILED) == [first.session_id]
+    assert await listed(job_type="REPORT") == [report.session_id]
+    assert await listed(job_sub_type="SEND_EMAIL", status=JobStatus.PENDING) == [
+        member.session_id,
+        plain.session_id,
+    ]
+    assert await listed(search="CAROL") == [first.session_id]  # info, any case
+    assert await listed(search=plain.session_id[4:12]) == [plain.session_id]
+    n = msgspec.json.decode(report.payload)["n"]
+    assert await listed(search=f'"n": {n}') == [report.session_id]  # payload text
+    assert await listed(group_batches=True) == [
+        member.session_id,
+        report.session_id,
+        plain.session_id,
+    ]
+    # Grouped and filtered: the batch stands at its newest job the filters keep.
+    assert await listed(group_batches=True, status=JobStatus.FAILED) == [first.session_id]
+    grouped = ListScope(username="alice", group_batches=True)
+    page = await store.list_jobs(grouped, 1, None)
+    rest = await store.list_jobs(grouped, 10, Position(member.session_id, member.created_timestamp))
+    assert [job.session_id for job in rest.jobs] == [report.session_id, plain.session_id]
+    assert page.more and not rest.more

@@ -1,0 +1,31 @@
+"""The panel's server-side parts (issue 12): search over every job, why a job waits, and a
+job's attempt timeline. Screenshots go to test-output/ui/, like tests/ui/test_panel.py."""
+
+from __future__ import annotations
+
+from playwright.async_api import Browser, expect
+
+from tests.ui.test_panel import Serve, launch, pytestmark, shot
+
+__all__ = ["pytestmark"]
+
+
+async def test_search_finds_a_job_that_is_not_on_the_first_page(
+    browser: Browser, serve: Serve
+) -> None:
+    jobd = await serve(cold_start_s=1e9)  # every job stays PENDING: the list is stable
+    needle = await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {"reason": "needle-in-a-haystack"})
+    for _ in range(60):
+        await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {"reason": "hay"})
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{jobd.url}/ui/#/jobs")
+    rows = page.locator("#jobs tbody tr")
+    await expect(rows).to_have_count(25)
+    await expect(page.locator(f'tr[data-session-id="{needle}"]')).to_have_count(0)
+    await page.fill("#filter-text", "NEEDLE")  # in the payload only, any case
+    await expect(rows).to_have_count(1)
+    await expect(page.locator(f'tr[data-session-id="{needle}"]')).to_be_visible()
+    await expect(page.get_by_role("button", name="All jobs loaded")).to_be_visible()
+    await shot(page, "search-beyond-first-page")
+    await page.fill("#filter-text", "no such words")
+    await expect(page.locator("#jobs + [role=status]")).to_have_text("No jobs match.")
