@@ -138,10 +138,32 @@ class LaunchJobResponse(msgspec.Struct):
     batch_id: str | None
 
 
-class JobResponse(msgspec.Struct):
-    """Body of a successful fetch."""
+class WaitReason(enum.StrEnum):
+    """The one reason a job is not running yet."""
+
+    PAUSED = "paused"  # its job type is paused by an operator
+    NO_POOL = "no_pool"  # nothing on this jobd runs its job type
+    BACKING_OFF = "backing_off"  # a failed attempt: not claimable before `ready_at`
+    COLD_START = "cold_start"  # no worker is ready; one is provisioning
+    WORKERS_BUSY = "workers_busy"  # every ready worker is full; `ahead` jobs come first
+    STARTING = "starting"  # a worker has a free slot: it starts at the next claim
+
+
+class Waiting(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Why a job waits: a reason, a sentence, and when it may start (epoch seconds)."""
+
+    reason: WaitReason
+    message: str
+    ready_at: float | None = None
+    ahead: int | None = None
+
+
+class JobResponse(msgspec.Struct, omit_defaults=True):
+    """Body of a successful fetch; jobd adds `waiting` (why a job that has not started waits,
+    see waiting.py) to a fetch of a PENDING or DEQUEUED job."""
 
     job: Job
+    waiting: Waiting | None = None
 
 
 class ListFilters(msgspec.Struct, kw_only=True):

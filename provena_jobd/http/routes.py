@@ -27,6 +27,7 @@ from ..models import (
     WorkflowResponse,
 )
 from ..pool_models import PoolsResponse
+from ..waiting import why_waiting
 from .actions import batch_summary, cancel, retry, workflow
 from .auth import Access
 from .catalog_routes import CATALOG_ROUTES
@@ -62,7 +63,8 @@ async def fetch(request: web.Request, owner: str | None) -> web.Response:
     if wait_s and job.status not in TERMINAL_STATUSES:
         await server.feed.wait_finished(session_id, wait_s)
         job = await server.service.fetch(session_id, caller=owner)
-    return json_response(JobResponse(job))
+    waiting = await why_waiting(server.store, job, server.pools, server.clock.now())
+    return json_response(JobResponse(job, waiting))
 
 
 async def list_jobs(request: web.Request, owner: str | None) -> web.Response:

@@ -26,6 +26,7 @@ from .store import (
     Position,
     Prune,
     Pruned,
+    QueuePlace,
     Requeue,
     Rescued,
 )
@@ -237,3 +238,7 @@ class MeteredStore:
     async def secret(self, name: str) -> str:
         """Pass through."""
         return await self.inner.secret(name)
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Pass through."""
+        return await self.inner.queue_place(session_id, now)

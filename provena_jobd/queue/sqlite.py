@@ -22,6 +22,7 @@ from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .sql import migrations, queries
 from .sqlite_list import list_sql
 from .sqlite_prune import prune_step
+from .sqlite_waiting import queue_place
 from .store import (
     BackoffPolicy,
     CancelOutcome,
@@ -37,6 +38,7 @@ from .store import (
     Position,
     Prune,
     Pruned,
+    QueuePlace,
     Requeue,
     Rescued,
 )
@@ -376,6 +378,10 @@ class SqliteStore:
         """A persistent random secret."""
         secret: str = await self._writer.submit(_secret, name)
         return secret
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Where a job stands in its type's queue (see sqlite_waiting.py)."""
+        return await queue_place(self._read, session_id, now)
 
 
 # -- writer-thread steps: each applies many arguments of one kind inside the open transaction --

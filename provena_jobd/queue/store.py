@@ -177,6 +177,16 @@ class Pruned(msgspec.Struct, frozen=True, kw_only=True):
     after: tuple[float, int] | None  # None: the sweep reached the end
 
 
+class QueuePlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a waiting job stands: not claimable before `run_after`; `ahead` jobs of its type
+    come first (claimed ones, and PENDING ones claimable now that were queued before it)."""
+
+    status: JobStatus
+    job_type: str
+    run_after: float
+    ahead: int
+
+
 class InvalidPosition(Exception):
     """The pagination position does not name a job of this list."""
 
@@ -313,6 +323,10 @@ class JobStore(Protocol):
 
     async def secret(self, name: str) -> str:
         """A random secret that survives restarts, created on first use."""
+        ...
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Where a job stands in its type's queue at `now` (None: no such job)."""
         ...
 
 

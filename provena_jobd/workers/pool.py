@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
 from ..errors import StorageError
-from ..pool_models import PoolSnapshot
+from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .runner import JobRunner
@@ -53,6 +53,7 @@ class Worker:
     ready_at: float
     idle_since: float
     running: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
+    busy_since: float = 0.0  # when its running jobs went from none to some
 
     def state(self, now: float) -> WorkerState:
         """Provisioning until ready, then busy while it runs anything."""
@@ -238,6 +239,8 @@ class Pool:
             if worker.state(now) is WorkerState.PROVISIONING:
                 continue
             while self._ahead and len(worker.running) < concurrency:
+                if not worker.running:
+                    worker.busy_since = now
                 job = self._ahead.popleft()
                 task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
                 worker.running[task] = Lease(job.session_id, job.attempt)
@@ -311,6 +314,28 @@ class Pool:
         """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
         return len(self._ahead)
 
+    def worker_list(self) -> list[WorkerInfo]:
+        """Each worker: its state, since when, and when a provisioning one is ready."""
+        now = self.clock.now()
+        listed = []
+        for worker in self.workers:
+            state = worker.state(now)
+            since = {
+                WorkerState.PROVISIONING: worker.ready_at - self.settings.cold_start_s,
+                WorkerState.IDLE: max(worker.idle_since, worker.ready_at),
+                WorkerState.BUSY: worker.busy_since,
+            }[state]
+            listed.append(
+                WorkerInfo(
+                    worker_id=worker.worker_id,
+                    state=state.value,
+                    jobs=len(worker.running),
+                    since=since,
+                    ready_at=worker.ready_at,
+                )
+            )
+        return listed
+
     async def snapshot(self) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters."""
         now = self.clock.now()
@@ -327,4 +352,5 @@ class Pool:
             cold_starts=self.cold_starts,
             jobs_finished=self.jobs_finished,
             settings=self.settings,
+            worker_list=self.worker_list(),
         )

@@ -603,3 +603,24 @@ async def test_list_filters_search_and_batches_as_one_entry(store: JobStore) -> 
     rest = await store.list_jobs(grouped, 10, Position(member.session_id, member.created_timestamp))
     assert [job.session_id for job in rest.jobs] == [report.session_id, plain.session_id]
     assert page.more and not rest.more
+
+
+async def test_queue_place_counts_the_jobs_of_its_type_ahead(store: JobStore) -> None:
+    first, second, later = new_job(), new_job(), new_job()
+    backing_off = new_job(run_after=NOW + 60)
+    other_type = new_job(job_type=JobType.REPORT)
+    await store.launch([first, backing_off, other_type, second, later])
+    [claimed] = await store.claim(
+        Claim(job_type=JobType.EMAIL, limit=1, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    assert claimed.session_id == first.session_id
+    place = await store.queue_place(later.session_id, NOW)
+    # The claimed job and `second` come first; the backing-off one and the REPORT do not.
+    assert place is not None and (place.status, place.job_type, place.ahead) == (
+        JobStatus.PENDING,
+        "EMAIL",
+        2,
+    )
+    held = await store.queue_place(backing_off.session_id, NOW)
+    assert held is not None and held.run_after == NOW + 60
+    assert await store.queue_place("no-such-job", NOW) is None

@@ -3,6 +3,8 @@ job's attempt timeline. Screenshots go to test-output/ui/, like tests/ui/test_pa
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Browser, expect
 
 from tests.ui.test_panel import Serve, launch, pytestmark, shot
@@ -29,3 +31,26 @@ async def test_search_finds_a_job_that_is_not_on_the_first_page(
     await shot(page, "search-beyond-first-page")
     await page.fill("#filter-text", "no such words")
     await expect(page.locator("#jobs + [role=status]")).to_have_text("No jobs match.")
+
+
+async def test_a_pending_job_in_a_cold_start_says_so_with_a_countdown(
+    browser: Browser, serve: Serve
+) -> None:
+    jobd = await serve(cold_start_s=30)
+    job = await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {})
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{jobd.url}/ui/#/jobs/{job}")
+    notice = page.locator("#waiting")
+    await expect(notice).to_have_attribute("data-reason", "cold_start")
+    await expect(notice).to_contain_text("Waiting for a worker to finish starting (cold start)")
+    await expect(notice).to_contain_text(re.compile(r"ready in about (2\d|30) s"))
+    before = await notice.inner_text()
+    await expect(notice).not_to_have_text(before, timeout=3000)  # it counts down
+    await shot(page, "details-cold-start")
+    # The Pools page counts down the same worker from the server's ready_at.
+    await page.goto(f"{jobd.url}/ui/#/pools")
+    worker = page.locator('section[data-job-type="EMAIL"] li[data-state="provisioning"]')
+    await expect(worker).to_contain_text(
+        re.compile(r"EMAIL-1: provisioning since .*ready in about (2\d|30) s")
+    )
+    await shot(page, "pools-cold-start")

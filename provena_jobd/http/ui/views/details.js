@@ -4,6 +4,21 @@
 import { call } from "../api.js";
 import { MEANING, TERMINAL, batchLink, duration, errorBox, h, jobLink, listLink, localTime, statusBadge, workflowLink } from "../dom.js";
 
+const WAITING = new Set(["PENDING", "DEQUEUED"]);
+
+// Why the job waits (the fetch's `waiting`), with a live countdown to `ready_at`.
+function waitingNotice(waiting, job) {
+  if (!waiting || !WAITING.has(job.status)) return [];
+  const left = waiting.ready_at ? Math.ceil(waiting.ready_at - Date.now() / 1000) : null;
+  const when = left === null ? "" : left > 0 ? `in about ${left} s` : "any moment now";
+  const text = {
+    cold_start: left === null ? waiting.message : `Waiting for a worker to finish starting (cold start): ready ${when}.`,
+    backing_off: `Backing off after a failed attempt: the next attempt is ${when}.`,
+  }[waiting.reason] || waiting.message;
+  return [h("p", { class: "info waiting", id: "waiting", "data-reason": waiting.reason },
+    h("strong", {}, "Why is it waiting? "), text)];
+}
+
 function jsonBlock(title, value, open) {
   return h("details", { open },
     h("summary", {}, title),
@@ -18,6 +33,8 @@ export async function detailsView(context) {
   const prefix = context.admin ? "/jobs/admin" : "/jobs/user";
   let confirming = false; // Cancel was clicked once and waits for "Yes, cancel it"
   let current = null;
+  let waiting = null; // the last fetch's `waiting`
+  const waitingBox = h("div", { role: "status", "aria-live": "polite" });
 
   async function act(path, label) {
     try {
@@ -77,7 +94,7 @@ export async function detailsView(context) {
     const parts = [
       h("h1", {}, "Job ", h("code", { class: "id-full" }, job.session_id)),
       h("p", {}, statusBadge(job.status), " ", h("span", { class: "muted", id: "meaning" }, MEANING[job.status])),
-      info, progress, reportLink(job),
+      waitingBox, info, progress, reportLink(job),
       h("div", { class: "toolbar actions" }, ...actions,
         h("a", { href: workflowLink(job.session_id, context.admin) }, "Workflow"),
         job.batch_id ? h("a", { href: batchLink(job.batch_id, context.admin) }, "Batch") : null,
@@ -100,13 +117,29 @@ export async function detailsView(context) {
       job.status === "SUCCEEDED" ? jsonBlock("Output (result)", job.result, true) : null,
     ];
     root.replaceChildren(...parts.filter((part) => part !== null));
+    waitingBox.replaceChildren(...waitingNotice(waiting, job));
   }
 
-  const job = (await call("GET", route, { params: { session_id: sessionId } })).job;
-  draw(job);
-  context.onJob((changed) => { if (changed.session_id === sessionId) draw(changed); });
-  context.onPoll(async () => {
-    try { draw((await call("GET", route, { params: { session_id: sessionId } })).job); } catch { /* keep the last view */ }
+  // A fetch gives the job and why it waits.
+  async function refresh() {
+    const answer = await call("GET", route, { params: { session_id: sessionId } });
+    waiting = answer.waiting || null;
+    draw(answer.job);
+  }
+
+  await refresh();
+  context.onJob((changed) => {
+    if (changed.session_id !== sessionId) return;
+    draw(changed);
+    if (WAITING.has(changed.status)) refresh().catch(() => {}); // the reason may have changed
+  });
+  context.onPoll(() => refresh().catch(() => { /* keep the last view */ }));
+  // The countdown ticks; every few seconds the reason is asked for again (a worker came up).
+  let ticks = 0;
+  context.every(1000, () => {
+    if (!current || !WAITING.has(current.status)) return;
+    if (++ticks % 5 === 0) refresh().catch(() => {});
+    else waitingBox.replaceChildren(...waitingNotice(waiting, current));
   });
   return root;
 }

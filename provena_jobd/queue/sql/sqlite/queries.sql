@@ -162,3 +162,15 @@ UPDATE jobs SET suspect = 0 WHERE session_id = ?;
 
 -- name: count_suspects
 SELECT count(*) FROM jobs WHERE suspect = 1 AND status IN ('PENDING', 'DEQUEUED', 'IN_PROGRESS');
+
+-- name: queue_place
+-- A job's status, type and back-off, and how many jobs of its type come before it: those
+-- claimed (DEQUEUED, waiting for or taking a slot) and those PENDING, claimable at :now and
+-- queued before it (claims take the oldest first).
+SELECT j.status, j.job_type, j.run_after,
+       (SELECT count(*) FROM jobs AS o
+        WHERE o.job_type = j.job_type AND o.status = 'PENDING' AND o.seq < j.seq
+          AND o.run_after <= :now)
+     + (SELECT count(*) FROM jobs AS o
+        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq)
+FROM jobs AS j WHERE j.session_id = :session_id;

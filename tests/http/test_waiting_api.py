@@ -1,0 +1,41 @@
+"""`waiting` on fetch and each worker on `/admin/pool`: why a job has not started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from provena_jobd.server import JobdServer
+from tests.helpers import eventually
+from tests.http.test_api import call, client, launch, server
+
+__all__ = ["client", "server"]  # the fixtures
+
+
+async def test_a_pending_job_in_a_cold_start_says_so(
+    client: TestClient[Any, Any], server: JobdServer
+) -> None:
+    first = await launch(client)
+    second = await launch(client)
+
+    async def provisioning() -> dict[str, Any] | None:
+        pools = await call(client, "GET", "/admin/pool", 200)
+        email = next(p for p in pools["pools"] if p["job_type"] == "EMAIL")
+        return email if email["worker_list"] else None
+
+    email = await eventually(provisioning, what="a worker provisioning")
+    worker = email["worker_list"][0]
+    assert {w["state"] for w in email["worker_list"]} == {"provisioning"}
+    assert worker["ready_at"] == worker["since"] + 1e9  # the fixture's cold start
+    body = await call(client, "GET", f"/jobs/user/fetch?session_id={second['session_id']}", 200)
+    assert body["waiting"]["reason"] == "cold_start"
+    assert body["waiting"]["ready_at"] == worker["ready_at"]
+    assert body["waiting"]["ahead"] == 1  # the first job
+    assert "finish starting (cold start)" in body["waiting"]["message"]
+    cancelled = await call(
+        client, "POST", f"/jobs/user/cancel?session_id={first['session_id']}", 200
+    )
+    assert "waiting" not in cancelled  # ended jobs do not wait
+    ended = await call(client, "GET", f"/jobs/admin/fetch?session_id={first['session_id']}", 200)
+    assert "waiting" not in ended
