@@ -158,6 +158,30 @@ class Waiting(msgspec.Struct, kw_only=True, omit_defaults=True):
     ahead: int | None = None
 
 
+class Attempt(msgspec.Struct, kw_only=True):
+    """One attempt of a job: when it was claimed, started and ended (epoch seconds), by which
+    worker (and node, once there are several), and how it ended: `succeeded`, `failed`,
+    `cancelled`, `lease_lost`, `requeued_at_shutdown`, `crash_suspect`, `retrying` (requeued
+    after an error, not before `retry_at`), or null while it runs."""
+
+    attempt: int
+    worker_id: str | None
+    node: str | None
+    claimed_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    outcome: str | None
+    info: str | None
+    retry_at: float | None
+
+
+class HistoryResponse(msgspec.Struct):
+    """Body of `GET /jobs/{user,admin}/history`: a job's attempts, oldest first."""
+
+    session_id: str
+    attempts: list[Attempt]
+
+
 class JobResponse(msgspec.Struct, omit_defaults=True):
     """Body of a successful fetch; jobd adds `waiting` (why a job that has not started waits,
     see waiting.py) to a fetch of a PENDING or DEQUEUED job."""

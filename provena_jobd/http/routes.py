@@ -33,6 +33,7 @@ from .auth import Access
 from .catalog_routes import CATALOG_ROUTES
 from .errors import json_response
 from .event_stream import events
+from .history_routes import HISTORY_ROUTES
 from .keys import CALLER, ENGINE
 from .ops_routes import OPS_ROUTES
 from .report_files import report_file
@@ -264,4 +265,5 @@ ROUTES: list[Route] = [
     *WORKER_ROUTES,
     *OPS_ROUTES,
     *CATALOG_ROUTES,
+    *HISTORY_ROUTES,
 ]

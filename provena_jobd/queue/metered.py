@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..metrics import Metrics
-from ..models import Job, JobStatus
+from ..models import Attempt, Job, JobStatus
 from .store import (
     BackoffPolicy,
     CancelOutcome,
@@ -242,3 +242,7 @@ class MeteredStore:
     async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
         """Pass through."""
         return await self.inner.queue_place(session_id, now)
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """Pass through."""
+        return await self.inner.attempts(session_id)

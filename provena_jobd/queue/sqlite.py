@@ -17,9 +17,10 @@ import aiosqlite
 import msgspec
 
 from ..errors import StorageError
-from ..models import INFO_DEQUEUED, NULL_RAW, Job, JobStatus
+from ..models import INFO_DEQUEUED, NULL_RAW, Attempt, Job, JobStatus
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .sql import migrations, queries
+from .sqlite_history import attempts
 from .sqlite_list import list_sql
 from .sqlite_prune import prune_step
 from .sqlite_waiting import queue_place
@@ -383,6 +384,10 @@ class SqliteStore:
         """Where a job stands in its type's queue (see sqlite_waiting.py)."""
         return await queue_place(self._read, session_id, now)
 
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """A job's attempts (see sqlite_history.py)."""
+        return await attempts(self._read, session_id)
+
 
 # -- writer-thread steps: each applies many arguments of one kind inside the open transaction --
 
@@ -688,6 +693,7 @@ def _claim_suspect(
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
                 "lease_expires_at": claim.lease_expires_at,
+                "now": claim.now,
             },
         ).fetchall()
         results.append([_claimed(row) for row in rows])

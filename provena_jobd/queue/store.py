@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..models import Job, JobStatus
+from ..models import Attempt, Job, JobStatus
 
 
 class NewJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -327,6 +327,10 @@ class JobStore(Protocol):
 
     async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
         """Where a job stands in its type's queue at `now` (None: no such job)."""
+        ...
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """A job's attempts, oldest first, as recorded with its status changes."""
         ...
 
 

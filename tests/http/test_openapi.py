@@ -65,6 +65,8 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
         "/jobs/worker/finish",
         "/jobs/worker/release",
         "/jobs/catalog",
+        "/jobs/user/history",
+        "/jobs/admin/history",
     }
     assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]

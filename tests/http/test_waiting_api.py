@@ -39,3 +39,15 @@ async def test_a_pending_job_in_a_cold_start_says_so(
     assert "waiting" not in cancelled  # ended jobs do not wait
     ended = await call(client, "GET", f"/jobs/admin/fetch?session_id={first['session_id']}", 200)
     assert "waiting" not in ended
+
+
+async def test_history_follows_the_fetch_access_rules(client: TestClient[Any, Any]) -> None:
+    mine = await launch(client)
+    theirs = await launch(client, username="bob")
+    body = await call(client, "GET", f"/jobs/user/history?session_id={mine['session_id']}", 200)
+    assert body == {"session_id": mine["session_id"], "attempts": []}  # never claimed yet
+    await call(client, "GET", f"/jobs/user/history?session_id={theirs['session_id']}", 401)
+    await call(client, "GET", "/jobs/admin/history?session_id=nope", 400)
+    await call(client, "GET", "/jobs/admin/history", 422)
+    admin = await call(client, "GET", f"/jobs/admin/history?session_id={theirs['session_id']}", 200)
+    assert admin["attempts"] == []

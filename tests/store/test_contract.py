@@ -624,3 +624,58 @@ async def test_queue_place_counts_the_jobs_of_its_type_ahead(store: JobStore) ->
     held = await store.queue_place(backing_off.session_id, NOW)
     assert held is not None and held.run_after == NOW + 60
     assert await store.queue_place("no-such-job", NOW) is None
+
+
+async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    await store.open()
+    job = new_job()
+    await store.launch([job])
+    first = await claim_one(store, now=NOW + 1)
+    assert await store.start(Lease(job.session_id, first.attempt), "running", NOW + 2)
+    retry = Requeue(
+        session_id=job.session_id, attempt=1, info="Attempt 1 failed", run_after=NOW + 13
+    )
+    assert await store.requeue(retry)
+    second = await claim_one(store, now=NOW + 20)
+    assert await store.start(Lease(job.session_id, second.attempt), "running", NOW + 21)
+    shutdown = Requeue(
+        session_id=job.session_id, attempt=2, info="shut down", run_after=NOW + 22, refund=True
+    )
+    assert await store.requeue(shutdown)
+    third = await claim_one(store, now=NOW + 30)  # the refunded attempt number again
+    await store.rescue(NOW + 100, everything=False, backoff=lambda attempt: 5.0)  # lease lost
+    fourth = await claim_one(store, now=NOW + 200)
+    assert await store.finish(finish(fourth, now=NOW + 205))
+    await store.close()
+
+    reopened = make_store()  # the history survives a restart
+    await reopened.open()
+    got = await reopened.attempts(job.session_id)
+    await reopened.close()
+    rows = [
+        (a.attempt, a.worker_id, a.claimed_at, a.started_at, a.ended_at, a.outcome, a.retry_at)
+        for a in got
+    ]
+    assert rows == [
+        (1, "w1", NOW + 1, NOW + 2, None, "retrying", NOW + 13),
+        (2, "w1", NOW + 20, NOW + 21, NOW + 22, "requeued_at_shutdown", NOW + 22),
+        (third.attempt, "w1", NOW + 30, None, NOW + 60, "lease_lost", NOW + 105),
+        (fourth.attempt, "w1", NOW + 200, None, NOW + 205, "succeeded", None),
+    ]
+    assert got[0].info == "Attempt 1 failed"
+
+
+async def test_a_cancelled_attempt_says_so_and_a_pruned_job_takes_its_history(
+    store: JobStore,
+) -> None:
+    job = new_job()
+    await store.launch([job])
+    await claim_one(store)
+    await store.cancel(job.session_id, "Cancelled by carol.", NOW + 3)
+    [attempt] = await store.attempts(job.session_id)
+    assert (attempt.outcome, attempt.ended_at) == ("cancelled", NOW + 3)
+    await store.prune(Prune(before=NOW + 10, limit=10))
+    assert await store.attempts(job.session_id) == []

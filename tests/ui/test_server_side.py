@@ -4,9 +4,12 @@ job's attempt timeline. Screenshots go to test-output/ui/, like tests/ui/test_pa
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from playwright.async_api import Browser, expect
 
+from provena_jobd.errors import RetryLater
+from provena_jobd.workers.handlers import JobContext
 from tests.ui.test_panel import Serve, launch, pytestmark, shot
 
 __all__ = ["pytestmark"]
@@ -54,3 +57,28 @@ async def test_a_pending_job_in_a_cold_start_says_so_with_a_countdown(
         re.compile(r"EMAIL-1: provisioning since .*ready in about (2\d|30) s")
     )
     await shot(page, "pools-cold-start")
+
+
+async def test_a_retried_jobs_timeline_shows_both_attempts(browser: Browser, serve: Serve) -> None:
+    calls = 0
+
+    async def flaky(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RetryLater("the registry was busy")
+        return {}
+
+    jobd = await serve({"EMAIL_WAKE_UP": flaky})
+    job = await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {})
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{jobd.url}/ui/#/jobs/{job}")
+    await expect(page.locator(".status").first).to_have_text("SUCCEEDED", timeout=15_000)
+    attempts = page.locator("#timeline > li")
+    await expect(attempts).to_have_count(2)
+    await expect(attempts.nth(0)).to_contain_text("Attempt 1: failed; retried")
+    await expect(attempts.nth(0)).to_contain_text("the registry was busy")
+    await expect(attempts.nth(0)).to_contain_text("Next attempt not before")
+    await expect(attempts.nth(1)).to_contain_text("Attempt 2: succeeded")
+    await expect(attempts.nth(1)).to_contain_text("Started")
+    await shot(page, "details-timeline-retried")

@@ -19,6 +19,29 @@ function waitingNotice(waiting, job) {
     h("strong", {}, "Why is it waiting? "), text)];
 }
 
+const OUTCOMES = {
+  succeeded: "succeeded", failed: "failed", cancelled: "cancelled", lease_lost: "its worker was lost (lease expired)",
+  requeued_at_shutdown: "returned to the queue as jobd shut down", crash_suspect: "requeued as a suspect of a crash",
+  retrying: "failed; retried",
+};
+
+// The attempts (`/history`) as a timeline: claimed, started, ended and how, by which worker.
+function timeline(attempts) {
+  if (!attempts.length) return h("p", { class: "muted", id: "timeline" }, "Not attempted yet.");
+  return h("ol", { class: "timeline", id: "timeline" }, ...attempts.map((a, index) => {
+    const steps = [
+      ["Claimed", a.claimed_at], ["Started", a.started_at], ["Ended", a.ended_at],
+    ].filter(([, at]) => at !== null).map(([name, at]) => h("li", {}, `${name} ${localTime(at)}`));
+    if (a.retry_at !== null && a.outcome !== "requeued_at_shutdown") steps.push(h("li", {}, `Next attempt not before ${localTime(a.retry_at)}`));
+    const how = a.outcome ? OUTCOMES[a.outcome] || a.outcome : "running";
+    return h("li", { class: `attempt o-${a.outcome || "running"}`, "data-attempt": String(index + 1) },
+      h("strong", {}, `Attempt ${a.attempt}: ${how}`),
+      a.worker_id ? h("span", { class: "muted" }, ` · worker ${a.worker_id}${a.node ? ` on ${a.node}` : ""}`) : null,
+      h("ul", {}, ...steps),
+      a.info && a.outcome !== "succeeded" ? h("div", { class: "muted" }, a.info) : null);
+  }));
+}
+
 function jsonBlock(title, value, open) {
   return h("details", { open },
     h("summary", {}, title),
@@ -35,6 +58,16 @@ export async function detailsView(context) {
   let current = null;
   let waiting = null; // the last fetch's `waiting`
   const waitingBox = h("div", { role: "status", "aria-live": "polite" });
+  const history = h("section", { class: "card", "aria-labelledby": "timeline-title" },
+    h("h2", { id: "timeline-title" }, "Attempts"), h("p", { class: "muted" }, "…"));
+  const historyRoute = context.admin ? "/jobs/admin/history" : "/jobs/user/history";
+
+  async function loadHistory() {
+    try {
+      const answer = await call("GET", historyRoute, { params: { session_id: sessionId } });
+      history.replaceChildren(history.firstChild, timeline(answer.attempts));
+    } catch { /* keep the last timeline */ }
+  }
 
   async function act(path, label) {
     try {
@@ -113,6 +146,7 @@ export async function detailsView(context) {
           ["Launched by", job.parent_session_id ? h("a", { href: jobLink(job.parent_session_id, context.admin) }, job.parent_session_id) : "—"],
           ["Retry of", job.retry_of ? h("a", { href: jobLink(job.retry_of, context.admin) }, job.retry_of) : "—"],
         ].flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]))),
+      history,
       jsonBlock("Input (payload)", job.payload, false),
       job.status === "SUCCEEDED" ? jsonBlock("Output (result)", job.result, true) : null,
     ];
@@ -127,13 +161,14 @@ export async function detailsView(context) {
     draw(answer.job);
   }
 
-  await refresh();
+  await Promise.all([refresh(), loadHistory()]);
   context.onJob((changed) => {
     if (changed.session_id !== sessionId) return;
     draw(changed);
+    loadHistory(); // every status change is an attempt's step
     if (WAITING.has(changed.status)) refresh().catch(() => {}); // the reason may have changed
   });
-  context.onPoll(() => refresh().catch(() => { /* keep the last view */ }));
+  context.onPoll(() => Promise.all([refresh().catch(() => { /* keep the last view */ }), loadHistory()]));
   // The countdown ticks; every few seconds the reason is asked for again (a worker came up).
   let ticks = 0;
   context.every(1000, () => {
