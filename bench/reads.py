@@ -108,7 +108,7 @@ def _fill_rows(n: int, users: Sequence[str]) -> Iterator[tuple[Any, ...]]:
 
 
 def _schema_key() -> str:
-    from provena_jobd.queue.sql import migrations
+    from provena_jobd.queue.dialect import migrations
 
     digest = hashlib.sha256(f"fill-v{FILL_VERSION}".encode())
     for migration in migrations("sqlite"):

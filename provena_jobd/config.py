@@ -213,6 +213,30 @@ PATH_KEYS = {
 }
 
 
+# On PostgreSQL a lost node's jobs wait for its lease to run out and the next sweep of a
+# live node's rescuer: keep both short (a dead node costs about lease_s + rescue_interval_s).
+POSTGRES_QUEUE_DEFAULTS = {"lease_s": 10.0, "rescue_interval_s": 2.0}
+
+
+def is_postgres_url(db: str) -> bool:
+    """Whether `db` names a PostgreSQL database (several nodes) rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def shown_url(db: str) -> str:
+    """A database setting as messages may show it: without a password."""
+    scheme, separator, rest = db.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not separator or not at:
+        return db
+    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
+
+
+def sqlite_path(db: str) -> str:
+    """The file of a SQLite `db`: a path, or a `sqlite:///path` URL."""
+    return db.removeprefix("sqlite:///") if db.startswith("sqlite:///") else db
+
+
 def working_folder(db: str) -> str:
     """Where jobd keeps its working files by default: `<db>-files`, beside the database.
 
@@ -220,7 +244,9 @@ def working_folder(db: str) -> str:
     started in a checkout leaves nothing else in the working directory, and an ignore rule
     for `jobd.db*` covers everything jobd writes.
     """
-    return f"{db}-files"
+    if is_postgres_url(db):
+        return "jobd-files"  # no database file to sit beside: the working directory
+    return f"{sqlite_path(db)}-files"
 
 
 def load(
@@ -250,6 +276,10 @@ def _anchor_paths(raw: dict[str, Any], folder: Path) -> None:
             continue  # not a table: validation names the problem
         for key in keys:
             value = table.get(key)
+            if isinstance(value, str) and is_postgres_url(value):
+                continue  # a database URL, not a file
+            if isinstance(value, str) and value.startswith("sqlite:///"):
+                value = sqlite_path(value)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 table[key] = str(folder / value)
 
@@ -279,6 +309,10 @@ def from_dict(raw: dict[str, Any]) -> Settings:
         name: _convert({**defaults, **values}, PoolSettings, f"pool.{name}")
         for name, values in per_type.items()
     }
+    storage, queue = raw.get("storage"), raw.get("queue", {})
+    if isinstance(storage, dict) and is_postgres_url(str(storage.get("db", ""))):
+        if isinstance(queue, dict):  # else validation names the problem
+            raw["queue"] = {**POSTGRES_QUEUE_DEFAULTS, **queue}
     base = _convert(raw, Settings, "")
     settings = msgspec.structs.replace(base, pool=pool, pools=pools, jobs=jobs)
     _check(settings)

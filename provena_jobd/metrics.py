@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .pool_models import PoolSnapshot
+
+M = TypeVar("M", Counter, Histogram)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds from launch to start, and of a handler's run: from a quick job to a slow report.
@@ -78,6 +81,27 @@ class _ScrapeCollector(Collector):
                 "Writes committed; divided by transactions: writes per transaction",
                 value=state.writes,
             )
+
+
+class Children(Generic[M]):
+    """One metric's children by label values, looked up once each.
+
+    `labels()` validates the values and takes the metric's lock on every call, which costs
+    more than the count itself; jobs and requests count several times each, so the hot
+    paths keep the child instead. The label values are bounded (job types, sub types,
+    statuses, route templates), as prometheus_client's own children are.
+    """
+
+    def __init__(self, family: M) -> None:
+        self._family: M = family
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        """The child for these label values."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._family.labels(*values)
+        return child
 
 
 class Metrics:

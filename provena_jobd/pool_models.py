@@ -22,6 +22,7 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     jobs: int = 0
     since: float | None = None
     ready_at: float | None = None
+    node: str | None = None  # the jobd node hosting it, with several nodes on PostgreSQL
 
 
 class PoolSnapshot(msgspec.Struct, kw_only=True):

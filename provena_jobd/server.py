@@ -17,18 +17,20 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import socket
 import sqlite3
 from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
-from .config import Settings
+from .config import Settings, shown_url
 from .errors import StorageError
 from .events import ChangeFeed
 from .identity import Authenticator, DenyAll, make_authenticator
 from .metrics import Metrics, ScrapeState
 from .pool_models import PoolSnapshot
+from .queue.backends import is_shared, listen_for_waiting, open_store, worker_slots
 from .queue.metered import MeteredStore
-from .queue.sqlite import SqliteStore
 from .queue.store import JobStore
 from .service import JobService
 from .workers.builtin import builtin_handlers
@@ -82,9 +84,12 @@ class JobdServer:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.store: JobStore = store or SqliteStore(
-            settings.storage.db, settings.storage.durability
-        )
+        self.store: JobStore = store or open_store(settings.storage)
+        # Several nodes on one database: no node may treat what is held as its own.
+        self.shared = is_shared(settings.storage)
+        self.node = f"{socket.gethostname()}-{os.getpid()}"
+        self.slots = worker_slots(self.store, self.node)
+        listen_for_waiting(self.store, self.notify)
         self.feed = ChangeFeed(self.store, self.clock, settings.server.event_buffer)
         self.store.on_change = self.feed.changed
         self.metrics = Metrics()
@@ -147,11 +152,14 @@ class JobdServer:
             return ProcessPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
         if settings.external:
             return ExternalPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
-        return Pool(job_type, settings, queue, self._metered, self.runner, self.clock)
+        return Pool(job_type, settings, queue, self._metered, self.runner, self.clock, self.slots)
 
     def notify(self, job_type: str) -> None:
         """Tell a job type's pool, and workers waiting to claim, that jobs may be waiting."""
-        self.pools[job_type].notify()
+        pool = self.pools.get(job_type)
+        if pool is None:
+            return  # another node's job type, which this node does not run
+        pool.notify()
         self.gateway.notify(job_type)
 
     def set_public_url(self, url: str) -> None:
@@ -167,11 +175,13 @@ class JobdServer:
         self.authenticator = await make_authenticator(self.settings.auth, self.clock)
         await self.store.open()
         try:
-            # Single node: no worker of an earlier process can still be alive. What it held
-            # becomes a suspect of its death, run alone before anything else.
-            await self.rescuer.recover(
-                [t for t, pool in self.pools.items() if isinstance(pool, Pool)]
-            )
+            if not self.shared:
+                # Single node: no worker of an earlier process can still be alive. What it
+                # held becomes a suspect of its death, run alone before anything else. With
+                # several nodes, live ones may hold jobs: only expired leases are rescued.
+                await self.rescuer.recover(
+                    [t for t, pool in self.pools.items() if isinstance(pool, Pool)]
+                )
             # A job type removed from the config has no pool: its jobs would wait forever.
             await self.store.fail_unknown_types(
                 list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
@@ -181,7 +191,7 @@ class JobdServer:
             await self.store.close()
             if isinstance(exc, StorageError | sqlite3.Error):
                 raise StorageError(
-                    f"cannot use database {self.settings.storage.db}: {_reason(exc)}"
+                    f"cannot use database {shown_url(self.settings.storage.db)}: {_reason(exc)}"
                 ) from None
             raise
         self.runner.watchdog.start()
@@ -252,7 +262,7 @@ class JobdServer:
 
     async def metrics_text(self) -> bytes:
         """Every metric in the Prometheus text format, the gauges read now."""
-        writer = self.store.writer if isinstance(self.store, SqliteStore) else None
+        writer = getattr(self.store, "writer", None)  # the backend's group commit, if any
         state = ScrapeState(
             pools=await self.pool_snapshots(),
             idle_stops={t: p.idle_stops for t, p in self.pools.items() if isinstance(p, Pool)},

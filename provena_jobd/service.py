@@ -24,8 +24,8 @@ from .models import (
     PaginationKey,
     WorkflowResponse,
 )
+from .pagination import INVALID_KEY, key_for, position_of
 from .payloads import PAYLOAD_MODELS, check
-from .queue.pagination import INVALID_KEY, key_for, position_of
 from .queue.store import InvalidPosition, JobStore, ListScope, NewJob
 
 NOT_AUTHORISED_RECORD = "Not authorised to view this record."

@@ -14,3 +14,6 @@ def _clean_jobd_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("JOBD_"):
             monkeypatch.delenv(name)
     yield
+
+
+pytest_plugins = ["tests.postgres"]

@@ -1,8 +1,8 @@
 """The `jobd` command: the group, its global options, and every command registered on it.
 
 Each command lives in a module of its own (`serve`, `tokens`, `launch`, `jobs`, `batch`,
-`actions`, `workflow`, `pool`, `backup`); `common` holds what the client commands share and
-`output` how they print. Heavy imports (aiohttp, the server) stay inside the commands that
+`actions`, `workflow`, `pool`, `backup`, `migrate`); `common` holds what the client commands
+share and `output` how they print. Heavy imports (aiohttp, the server) stay inside the commands that
 need them, and a command's module is imported only when that command runs (or `--help`
 lists it), so the client commands start quickly.
 """
@@ -28,6 +28,7 @@ COMMANDS = {
     "workflow": ("workflow", "workflow"),
     "pool": ("pool", "pool"),
     "backup": ("backup", "backup"),
+    "migrate": ("migrate", "migrate"),
 }
 
 

@@ -25,6 +25,8 @@ def backup(path: Path, db: str | None, config_path: str | None) -> None:
     try:
         storage = {"db": db} if db is not None else {}
         source = config.load(config_path, overrides={"storage": storage}).storage.db
+        if config.is_postgres_url(source):
+            raise JobdError("a PostgreSQL database is backed up with pg_dump, not jobd backup")
         result = backup_sqlite(source, path)
     except JobdError as exc:
         click.echo(f"jobd: error: {exc.message}", err=True)

@@ -190,8 +190,8 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
     from .. import logs  # imports aiohttp: only `serve` pays for it
 
     logs.configure(options.log_level, options.log_format, secret_values(settings))
-    db_dir = Path(settings.storage.db).resolve().parent
-    if not db_dir.is_dir():
+    db_dir = Path(config.sqlite_path(settings.storage.db)).resolve().parent
+    if not config.is_postgres_url(settings.storage.db) and not db_dir.is_dir():
         fail(f"the database folder does not exist: {db_dir}")
     _install_uvloop()
     try:
@@ -236,12 +236,18 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
         loop.add_signal_handler(signum, stop.set)
     async with running(settings, sock=sock) as jobd:
         tune_gc()
-        click.echo(f"jobd: serving {jobd.url} (database {settings.storage.db})", err=True)
+        click.echo(
+            f"jobd: serving {jobd.url} (database {config.shown_url(settings.storage.db)})", err=True
+        )
         if jobd.server.metrics_url:
             click.echo(f"jobd: metrics without auth at {jobd.server.metrics_url}", err=True)
         if ephemeral:
             # One JSON line, the only thing ever written on stdout: ready for requests.
-            ready = {"url": jobd.url, "pid": os.getpid(), "db": settings.storage.db}
+            ready = {
+                "url": jobd.url,
+                "pid": os.getpid(),
+                "db": config.shown_url(settings.storage.db),
+            }
             click.echo(json.dumps(ready))
         else:
             # The URL alone on stdout, flushed, so a harness can read it (port 0 included).

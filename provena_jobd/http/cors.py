@@ -19,6 +19,11 @@ _ALLOW_METHODS = "GET, POST, OPTIONS"
 _BASE_HEADERS = "Authorization, Content-Type"
 
 
+def cors_configured(cors: CorsSettings) -> bool:
+    """Does any origin get CORS headers? Not by default: then jobd leaves the middleware out."""
+    return bool(cors.allowed_origins) or cors.allowed_origin_regex is not None
+
+
 def origin_allowed(origin: str, cors: CorsSettings) -> bool:
     """True for an origin listed in `allowed_origins` or matching `allowed_origin_regex`."""
     if origin in cors.allowed_origins or "*" in cors.allowed_origins:

@@ -14,11 +14,10 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import Counter
 
 from ..config import metrics_address
 from ..errors import ConfigError
-from ..metrics import CONTENT_TYPE
+from ..metrics import CONTENT_TYPE, Children
 from ..server import JobdServer
 from .auth import Access
 from .errors import Handler, json_response
@@ -60,17 +59,12 @@ OPS_ROUTES = [
 
 def metrics_middleware(server: JobdServer) -> Middleware:
     """Count every request by method, route template (not the raw path) and status."""
-    children: dict[tuple[str, str, int], Counter] = {}
-    family = server.metrics.http_requests
+    requests = Children(server.metrics.http_requests)
 
     def count(request: web.Request, status: int) -> None:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        key = (request.method, route, status)
-        child = children.get(key)
-        if child is None:  # labels() takes a lock; keep one child per key instead
-            child = children[key] = family.labels(request.method, route, str(status))
-        child.inc()
+        requests(request.method, route, str(status)).inc()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

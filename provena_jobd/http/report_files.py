@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from aiohttp import web
 
 from ..errors import LinkExpired
+from ..queue.files import files_for
 from ..workers.reports import SIGNING_SECRET, link_is_valid
 from .keys import ENGINE
 
@@ -28,11 +28,8 @@ async def report_file(request: web.Request) -> web.StreamResponse:
     now = server.clock.now()
     if not _NAME.match(name) or not link_is_valid(key, name, expires, signature, now):
         raise LinkExpired()
-    path = Path(server.settings.reports.folder) / name
-    if not path.is_file():
+    data = await files_for(server.store, server.settings.reports.folder).get(name)
+    if data is None:
         raise web.HTTPNotFound()
-    headers = {
-        "Content-Type": DOCX,
-        "Content-Disposition": 'attachment; filename="generate_report.docx"',
-    }
-    return web.FileResponse(path, headers=headers)
+    headers = {"Content-Disposition": 'attachment; filename="generate_report.docx"'}
+    return web.Response(body=data, content_type=DOCX, headers=headers)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..metrics import Metrics
+from ..metrics import Children, Metrics
 from ..models import Attempt, Job, JobStatus
 from .store import (
-    BackoffPolicy,
     CancelOutcome,
     Claim,
     ClaimedJob,
@@ -28,6 +27,7 @@ from .store import (
     Pruned,
     QueuePlace,
     Requeue,
+    Rescue,
     Rescued,
 )
 
@@ -52,6 +52,11 @@ class MeteredStore:
     def __init__(self, inner: JobStore, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
+        # The children counted for every job, kept (see `Children`); rarer counts use labels().
+        self._launched_n = Children(metrics.launched)
+        self._finished_n = Children(metrics.finished)
+        self._wait = Children(metrics.wait_seconds)
+        self._run = Children(metrics.run_seconds)
         # Jobs claimed through this store and not yet ended, by session id.
         self._held: dict[str, _Held] = {}
         # When waiting jobs were launched (created_timestamp has whole seconds only); bounded,
@@ -75,6 +80,10 @@ class MeteredStore:
         """Close the inner store."""
         await self.inner.close()
 
+    async def idle(self) -> None:
+        """Pass through."""
+        await self.inner.idle()
+
     async def launch(self, jobs: list[NewJob]) -> None:
         """Launch, then count each job."""
         await self.inner.launch(jobs)
@@ -82,7 +91,7 @@ class MeteredStore:
 
     def _count_launched(self, jobs: list[NewJob]) -> None:
         for job in jobs:
-            self.metrics.launched.labels(job.job_type, job.job_sub_type).inc()
+            self._launched_n(job.job_type, job.job_sub_type).inc()
             if len(self._launched) < MAX_TRACKED_LAUNCHES:
                 self._launched[job.session_id] = job.run_after
 
@@ -112,7 +121,7 @@ class MeteredStore:
         held = self._held.get(lease.session_id)
         if started and held is not None:
             held.started = now
-            self.metrics.wait_seconds.labels(held.job_type).observe(max(0.0, now - held.created))
+            self._wait(held.job_type).observe(max(0.0, now - held.created))
         return started
 
     async def finish(self, finish: Finish) -> bool:
@@ -124,10 +133,10 @@ class MeteredStore:
         if not finished:
             self.metrics.lease_losses.labels(held.job_type).inc()
             return finished
-        self.metrics.finished.labels(held.job_type, held.sub_type, finish.status.value).inc()
+        self._finished_n(held.job_type, held.sub_type, finish.status.value).inc()
         if held.started is not None:
             run = max(0.0, finish.now - held.started)
-            self.metrics.run_seconds.labels(held.job_type).observe(run)
+            self._run(held.job_type).observe(run)
         if finish.status is JobStatus.SUCCEEDED:
             self._count_launched(finish.launches)
         return finished
@@ -146,9 +155,9 @@ class MeteredStore:
         """Pass through."""
         return await self.inner.extend_leases(leases, lease_expires_at)
 
-    async def rescue(self, now: float, everything: bool, backoff: BackoffPolicy) -> list[Rescued]:
+    async def rescue(self, rescue: Rescue) -> list[Rescued]:
         """Rescue, counting jobs requeued and jobs given up (FAILED)."""
-        rescued = await self.inner.rescue(now, everything, backoff)
+        rescued = await self.inner.rescue(rescue)
         for job in rescued:
             self._held.pop(job.session_id, None)
             self.metrics.rescued.labels(job.job_type, job.status.value).inc()

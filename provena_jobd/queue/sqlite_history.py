@@ -4,7 +4,8 @@ in the same transaction as each status change (a read: see `JobStore.attempts`).
 from __future__ import annotations
 
 from ..models import Attempt
-from .sql import queries
+from .dialect import queries
+from .rows import attempt_from_row
 from .sqlite_waiting import Read
 
 Q = queries("sqlite")
@@ -12,18 +13,4 @@ Q = queries("sqlite")
 
 async def attempts(read: Read, session_id: str) -> list[Attempt]:
     """The job's attempts, oldest first."""
-    rows = await read(Q["job_attempts"], (session_id,))
-    return [
-        Attempt(
-            attempt=row[0],
-            worker_id=row[1],
-            node=row[2],
-            claimed_at=row[3],
-            started_at=row[4],
-            ended_at=row[5],
-            outcome=row[6],
-            info=row[7],
-            retry_at=row[8],
-        )
-        for row in rows
-    ]
+    return [attempt_from_row(row) for row in await read(Q["job_attempts"], (session_id,))]

@@ -10,13 +10,13 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..models import TERMINAL_STATUSES
-from .sql import queries
+from .dialect import queries
 from .store import Prune, Pruned
 
 Q = queries("sqlite")
 # A unit (batch plus workflows) larger than this is left alone rather than held in memory.
 MAX_UNIT_JOBS = 100_000
-_FINISHED = {status.value for status in TERMINAL_STATUSES}
+FINISHED = {status.value for status in TERMINAL_STATUSES}
 
 
 def prune_step(connection: sqlite3.Connection, prunes: Sequence[Prune]) -> list[Pruned]:
@@ -77,7 +77,7 @@ def _unit(
         if row is None:  # a parent pruned earlier, or never stored
             continue
         _, batch_id, parent, status, finished = row
-        if status not in _FINISHED or finished is None or finished >= before:
+        if status not in FINISHED or finished is None or finished >= before:
             return None
         members.add(session_id)
         if len(members) > MAX_UNIT_JOBS:

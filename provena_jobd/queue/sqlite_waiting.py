@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..models import JobStatus
-from .sql import queries
+from .dialect import queries
 from .store import QueuePlace
 
 Q = queries("sqlite")

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..models import Attempt, Job, JobStatus
+from .backoff import backoff_s
 
 
 class NewJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,12 +107,36 @@ class Lease(msgspec.Struct, frozen=True):
     attempt: int
 
 
+class Backoff(msgspec.Struct, frozen=True, kw_only=True):
+    """Exponential retry back-off as numbers a backend's SQL can use: after attempt n a job
+    waits `min(max_s, base_s * 2 ** (n - 1))` seconds (0 with `base_s` 0)."""
+
+    base_s: float = 0.0
+    max_s: float = 0.0
+
+    def after(self, attempt: int) -> float:
+        """Seconds to wait after `attempt` attempts."""
+        return backoff_s(attempt, self.base_s, self.max_s)
+
+
+NO_BACKOFF = Backoff()
+
+
+class Rescue(msgspec.Struct, frozen=True, kw_only=True):
+    """Requeue (or fail) jobs whose lease expired before `horizon`; `now` stamps the change."""
+
+    now: float
+    horizon: float
+    backoff: Backoff = NO_BACKOFF
+
+
 class Rescued(msgspec.Struct, frozen=True, kw_only=True):
     """What the rescuer did with a job whose worker was lost."""
 
     session_id: str
     job_type: str
     status: JobStatus
+    worker_id: str | None = None  # who held it (with several nodes: which node)
 
 
 class ListScope(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,6 +230,11 @@ class JobStore(Protocol):
         """Flush pending writes and disconnect."""
         ...
 
+    async def idle(self) -> None:
+        """Return once every write queued so far (and by tasks ready to run) is applied:
+        the seam tests await instead of sleeping for a write to land."""
+        ...
+
     async def launch(self, jobs: list[NewJob]) -> None:
         """Insert jobs as PENDING (and their new batches) durably, in one transaction."""
         ...
@@ -244,12 +274,9 @@ class JobStore(Protocol):
         """Heartbeat: push the lease of every still-held job forward; how many were held."""
         ...
 
-    async def rescue(self, now: float, everything: bool, backoff: BackoffPolicy) -> list[Rescued]:
-        """Requeue (or fail, past max_attempts) jobs whose lease expired before `now`.
-
-        With `everything`, every held job counts as lost: used at startup, when no worker of a
-        previous process can still be alive.
-        """
+    async def rescue(self, rescue: Rescue) -> list[Rescued]:
+        """Requeue (or fail, past max_attempts) jobs whose lease expired before
+        `rescue.horizon`; requeued jobs wait their back-off from `rescue.now`."""
         ...
 
     async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
@@ -331,12 +358,4 @@ class JobStore(Protocol):
 
     async def attempts(self, session_id: str) -> list[Attempt]:
         """A job's attempts, oldest first, as recorded with its status changes."""
-        ...
-
-
-class BackoffPolicy(Protocol):
-    """Seconds to wait before attempt `attempt + 1`."""
-
-    def __call__(self, attempt: int) -> float:
-        """The back-off after `attempt` attempts."""
         ...

@@ -47,6 +47,7 @@ class GroupCommitWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._applying = False  # a batch is in the writer thread now
         self.batches = 0
         self.writes = 0
 
@@ -87,6 +88,18 @@ class GroupCommitWriter:
         self._wakeup.set()
         return future
 
+    async def idle(self, quiet_turns: int = 3) -> None:
+        """Return once the writer has had nothing to do for `quiet_turns` turns of the event
+        loop: every write submitted before, or by tasks that were ready to run meanwhile, is
+        applied. Tests await this instead of sleeping for a write to reach the thread."""
+        quiet = 0
+        while quiet < quiet_turns:
+            await asyncio.sleep(0)  # one turn of the loop: ready tasks may submit writes
+            if self._pending or self._applying:
+                quiet = 0
+            else:
+                quiet += 1
+
     async def close(self) -> None:
         """Commit what is queued, then stop the thread and close the connection."""
         self._closing = True
@@ -108,7 +121,11 @@ class GroupCommitWriter:
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if batch:
-                outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
+                self._applying = True
+                try:
+                    outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
+                finally:
+                    self._applying = False
                 self.batches += 1
                 self.writes += len(batch)
                 for (_, _, future, _, committed), (ok, value) in zip(batch, outcomes, strict=True):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import JobFailed
 from ..models import JobSubType, JobType
+from ..queue.files import files_for
 from .handlers import Handler, JobContext, Payload, Result, wake_up
 from .mail import send_email_handler
 from .reports import report_handler
@@ -152,5 +153,7 @@ def builtin_handlers(settings: Settings, store: JobStore) -> dict[str, Handler]:
         JobSubType.MODEL_RUN_UPDATE_LODGE_ONLY: model_run_update_lodge_only,
         JobSubType.MODEL_RUN_BATCH_SUBMIT: model_run_batch_submit,
         JobSubType.SEND_EMAIL: send_email_handler(settings.email),
-        JobSubType.GENERATE_REPORT: report_handler(settings.reports, store),
+        JobSubType.GENERATE_REPORT: report_handler(
+            settings.reports, store, files_for(store, settings.reports.folder)
+        ),
     }

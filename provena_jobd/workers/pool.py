@@ -28,6 +28,7 @@ from ..config import PoolSettings, QueueSettings
 from ..errors import StorageError
 from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
+from ..queue.worker_slots import WorkerSlots
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .runner import JobRunner
 
@@ -54,6 +55,7 @@ class Worker:
     idle_since: float
     running: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
     busy_since: float = 0.0  # when its running jobs went from none to some
+    slot: int | None = None  # its cluster-wide worker slot (several nodes on PostgreSQL)
 
     def state(self, now: float) -> WorkerState:
         """Provisioning until ready, then busy while it runs anything."""
@@ -73,8 +75,12 @@ class Pool:
         store: JobStore,
         runner: JobRunner,
         clock: Clock,
+        slots: WorkerSlots | None = None,
     ) -> None:
         self.job_type = job_type
+        # With several nodes, a worker needs one of the cluster's `max_workers` slots.
+        self.slots = slots
+        self._claimant = f"{slots.node}/{job_type}" if slots else f"{job_type}-claim"
         self.settings = settings
         self.queue = queue
         self.store = store
@@ -138,6 +144,7 @@ class Pool:
         leases = [tasks[task] for task in unfinished]
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
         self._ahead.clear()
+        await self._release([w for w in self.workers if w.slot is not None])
         for lease in leases:
             # The attempt is refunded: a shutdown is not the job's failure.
             await self.store.requeue(
@@ -186,13 +193,16 @@ class Pool:
         claiming = not self._stopping and not self.paused
         wanted, claimed = await self._claim(now) if claiming else (0, 0)
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
+        retired = []
         for worker in ready:
             if should_retire(
                 len(worker.running), worker.idle_since, now, self.settings.idle_timeout_s
             ):
                 self.workers.remove(worker)
+                retired.append(worker)
                 self.idle_stops += 1
                 log.info("worker stopped", extra={"action": "worker_stopped"})
+        await self._release(retired)
         # Jobs wait if some claimed ahead found no slot, or a full claim left more behind.
         waiting = bool(self._ahead) or claimed >= wanted
         if waiting and len(self.workers) < self.settings.max_workers:
@@ -218,7 +228,8 @@ class Pool:
             Claim(
                 job_type=self.job_type,
                 limit=wanted,
-                worker_id=f"{self.job_type}-claim",
+                # With several nodes, the node too: the rescuer names it if it is lost.
+                worker_id=self._claimant,
                 now=now,
                 lease_expires_at=now + self.queue.lease_s,
             )
@@ -282,8 +293,16 @@ class Pool:
         )
         view = PoolView(waiting=waiting, provisioning=provisioning, ready=ready, free_slots=free)
         for _ in range(workers_to_start(view, self.settings.max_workers, concurrency)):
+            slot = None
+            if self.slots is not None:
+                slot = await self.slots.take(
+                    self.job_type, self.settings.max_workers, now, now + self.queue.lease_s
+                )
+                if slot is None:
+                    break  # the cluster runs max_workers already
             ready_at = now + self.settings.cold_start_s
-            worker = Worker(f"{self.job_type}-{next(self._ids)}", ready_at, ready_at)
+            number = next(self._ids) if slot is None else slot
+            worker = Worker(f"{self.job_type}-{number}", ready_at, ready_at, slot=slot)
             self.workers.append(worker)
             self.cold_starts += 1
             log.info("worker starting", extra={"action": "worker_starting"})
@@ -297,6 +316,24 @@ class Pool:
         self._next_heartbeat = now + self.queue.lease_s / 3
         if leases:
             await self.store.extend_leases(leases, now + self.queue.lease_s)
+        slotted = [w for w in self.workers if w.slot is not None]
+        if self.slots is not None and slotted:
+            held = await self.slots.renew(
+                self.job_type,
+                [w.slot for w in slotted if w.slot is not None],
+                now + self.queue.lease_s,
+            )
+            for worker in slotted:
+                if worker.slot not in held and not worker.running:
+                    # Cut off past its lease: another node took the slot over.
+                    self.workers.remove(worker)
+                    log.warning("worker lost its slot", extra={"action": "worker_slot_lost"})
+
+    async def _release(self, workers: list[Worker]) -> None:
+        """Give the cluster back the slots of stopped workers."""
+        slots = [w.slot for w in workers if w.slot is not None]
+        if self.slots is not None and slots:
+            await self.slots.release(self.job_type, slots)
 
     def _next_wake(self, now: float) -> float:
         deadlines = [now + self.queue.poll_interval_s, self._next_heartbeat]
@@ -308,6 +345,26 @@ class Pool:
         return min(deadlines)
 
     # -- observation ------------------------------------------------------------------------
+
+    async def _cluster_workers(self, now: float) -> list[WorkerInfo]:
+        """With several nodes: every worker of this type in the cluster, with its node."""
+        if self.slots is None:
+            return []
+        here = {w.slot: w for w in self.workers}
+        shown = []
+        for holder in await self.slots.holders():
+            if holder.job_type != self.job_type:
+                continue
+            local = here.get(holder.slot) if holder.node == self.slots.node else None
+            shown.append(
+                WorkerInfo(
+                    worker_id=f"{self.job_type}-{holder.slot}",
+                    state=local.state(now).value if local else "on another node",
+                    jobs=len(local.running) if local else 0,
+                    node=holder.node,
+                )
+            )
+        return shown
 
     @property
     def claimed_ahead(self) -> int:
@@ -332,6 +389,7 @@ class Pool:
                     jobs=len(worker.running),
                     since=since,
                     ready_at=worker.ready_at,
+                    node=self.slots.node if self.slots else None,
                 )
             )
         return listed
@@ -345,6 +403,7 @@ class Pool:
         # Jobs claimed ahead are DEQUEUED but still wait for a slot.
         waiting = (await self.store.waiting_by_type()).get(self.job_type, 0) + len(self._ahead)
         return PoolSnapshot(
+            processes=await self._cluster_workers(now),
             job_type=self.job_type,
             workers=counts,
             running_jobs=self.running_jobs(),

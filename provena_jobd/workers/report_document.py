@@ -5,7 +5,7 @@ outputs), followed by each model run's record as readable `field: value` lines."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 from docx import Document
@@ -76,8 +76,8 @@ def readable_lines(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {text}"]
 
 
-def write_docx(content: ReportContent, path: str) -> None:
-    """Write the report to `path`."""
+def write_docx(content: ReportContent, path: str | IO[bytes]) -> None:
+    """Write the report to `path` (a file name or a binary stream)."""
     document = Document()
     document.add_heading(TITLE, 0)
     document.add_heading(f"Report for {content.origin.kind}: {content.origin.name}", level=1)

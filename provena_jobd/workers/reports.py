@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from .. import coercion
 from ..config import ReportSettings
 from ..errors import JobFailed
 from ..payloads import GenerateReportPayload, ItemSubType
+from ..queue.files import Files
 from .handlers import Handler, JobContext, Payload, Result
 from .report_document import Node, ReportContent, write_docx
 
@@ -132,8 +134,8 @@ async def collect(registry: SimulatedRegistry, request: GenerateReportPayload) -
     return content
 
 
-def report_handler(settings: ReportSettings, store: JobStore) -> Handler:
-    """A handler that writes reports to `settings.folder`."""
+def report_handler(settings: ReportSettings, store: JobStore, files: Files) -> Handler:
+    """A handler that keeps reports in `files` (the reports folder, or the database)."""
     registry = SimulatedRegistry(store)
 
     async def generate_report(context: JobContext, payload: Payload) -> Result:
@@ -141,11 +143,11 @@ def report_handler(settings: ReportSettings, store: JobStore) -> Handler:
         # Checked at launch; converted here for the coerced values ("depth": "2" is 2).
         request = coercion.convert(payload, GenerateReportPayload)
         content = await collect(registry, request)
-        folder = anyio.Path(settings.folder)
-        await folder.mkdir(parents=True, exist_ok=True)
         name = f"{uuid.uuid4().hex}.docx"
+        document = io.BytesIO()
         # python-docx is synchronous; a thread keeps the event loop free while it writes.
-        await anyio.to_thread.run_sync(write_docx, content, str(folder / name))
+        await anyio.to_thread.run_sync(write_docx, content, document)
+        await files.put(name, document.getvalue(), context.clock.now())
         expires = int(context.clock.now() + settings.url_ttl_s)
         key = await store.secret(SIGNING_SECRET)
         query = f"expires={expires}&signature={sign(key, name, expires)}"

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from ..clock import Clock
-from ..queue.store import JobStore, Rescued
+from ..queue.store import Backoff, JobStore, Rescue, Rescued
 from .runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,13 @@ class Rescuer:
         self.clock = clock
         self.interval_s = interval_s
         self.notify = notify
+        queue = runner.queue
+        self.backoff = Backoff(base_s=queue.backoff_base_s, max_s=queue.backoff_max_s)
 
-    async def run_once(self, everything: bool = False) -> list[Rescued]:
-        """Rescue the jobs whose lease has expired (every held job, with `everything`)."""
-        # After a restart the lost jobs run again at once: the restart was the pause.
-        backoff = _no_backoff if everything else self.runner.backoff
-        rescued = await self.store.rescue(self.clock.now(), everything, backoff)
+    async def run_once(self) -> list[Rescued]:
+        """Rescue the jobs whose lease has expired."""
+        now = self.clock.now()
+        rescued = await self.store.rescue(Rescue(now=now, horizon=now, backoff=self.backoff))
         self._announce(rescued, "rescued %d jobs of lost workers", "jobs_rescued")
         return rescued
 
@@ -42,7 +43,14 @@ class Rescuer:
         for job_type in {r.job_type for r in rescued}:
             self.notify(job_type)
         if rescued:
-            log.warning(message, len(rescued), extra={"action": action})
+            # Who held them: with several nodes, which node was lost.
+            holders = sorted({r.worker_id for r in rescued if r.worker_id})
+            log.warning(
+                message + " (held by %s)",
+                len(rescued),
+                ", ".join(holders) or "unknown",
+                extra={"action": action},
+            )
 
     async def recover(self, job_types: list[str]) -> list[Rescued]:
         """At startup: requeue what the previous process held, as suspects of its death.
@@ -63,7 +71,3 @@ class Rescuer:
                 await self.run_once()
             except Exception:
                 log.exception("rescue failed", extra={"action": "rescue_failed"})
-
-
-def _no_backoff(attempt: int) -> float:
-    return 0.0

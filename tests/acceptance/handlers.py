@@ -74,3 +74,38 @@ async def exit_from_a_callback(context: JobContext, payload: dict[str, Any]) -> 
 async def crash(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Kill the whole process, as a segfaulting extension or os._exit would."""
     os._exit(70)
+
+
+TALLY_CONFIG = """
+[jobs.TALLY]
+job_type = "EMAIL"
+handler = "python"
+callable = "tests.acceptance.handlers:tally"
+"""
+
+
+def _tally(folder: str, step: int, line: str) -> int:
+    """Under a lock shared by every jobd process: add `step` to the running count, note
+    `line`, and return the count."""
+    import fcntl
+    from pathlib import Path
+
+    base = Path(folder)
+    with (base / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        counter = base / "running"
+        running = int(counter.read_text() or 0) if counter.exists() else 0
+        running += step
+        counter.write_text(str(running))
+        with (base / "log").open("a") as log:
+            log.write(line.format(running=running) + "\n")
+        return running
+
+
+async def tally(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Record each run and how many TALLY jobs run at once on all nodes (`payload["dir"]`)."""
+    folder = payload["dir"]
+    await anyio.to_thread.run_sync(_tally, folder, 1, "start {running} " + context.session_id)
+    await asyncio.sleep(payload.get("hold_s", 0.02))
+    await anyio.to_thread.run_sync(_tally, folder, -1, "end {running} " + context.session_id)
+    return {"pid": os.getpid()}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ import msgspec
 import pytest
 
 from provena_jobd.models import JobStatus, JobSubType, JobType
+from provena_jobd.queue.postgres import PostgresStore
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import (
+    Backoff,
     Claim,
     ClaimedJob,
     Finish,
@@ -26,17 +29,23 @@ from provena_jobd.queue.store import (
     Position,
     Prune,
     Requeue,
+    Rescue,
 )
+from tests.helpers import eventually
+from tests.postgres import empty
 
 NOW = 1_800_000_000.0
 StoreFactory = Callable[[], JobStore]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """A factory of stores on one database, so a test can close and reopen it."""
-    assert request.param == "sqlite"
-    return lambda: SqliteStore(tmp_path / "jobd.db")
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "jobd.db")
+    url: str = request.getfixturevalue("postgres_database")
+    empty(url)
+    return lambda: PostgresStore(url)
 
 
 @pytest.fixture
@@ -100,10 +109,6 @@ def finish(job: ClaimedJob, status: JobStatus = JobStatus.SUCCEEDED, now: float 
         result=result,
         now=now,
     )
-
-
-def no_backoff(attempt: int) -> float:
-    return 0.0
 
 
 # -- launching and reading ------------------------------------------------------------------
@@ -267,15 +272,15 @@ async def test_a_finished_job_never_changes_again(store: JobStore) -> None:
         Requeue(session_id=held.session_id, attempt=held.attempt, info=None, run_after=NOW)
     )
     assert await store.extend_leases([lease], NOW + 99) == 0
-    assert await store.rescue(NOW + 1_000, everything=True, backoff=no_backoff) == []
+    assert await store.rescue(Rescue(now=NOW + 1_000, horizon=float("inf"))) == []
     assert await store.get(held.session_id) == before
 
 
 async def test_a_stale_attempt_is_fenced_out(store: JobStore) -> None:
     await store.launch([new_job()])
     first = await claim_one(store)
-    rescued = await store.rescue(NOW + 31, everything=False, backoff=no_backoff)
-    assert [r.status for r in rescued] == [JobStatus.PENDING]
+    rescued = await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))
+    assert [(r.status, r.worker_id) for r in rescued] == [(JobStatus.PENDING, "w1")]
     second = await claim_one(store, now=NOW + 31)
     assert second.attempt == first.attempt + 1
     # The lost worker comes back late: none of its writes may land.
@@ -300,8 +305,6 @@ async def test_a_batch_of_finishes_reports_each_guard(store: JobStore) -> None:
         result=b"{}",
         now=NOW,
     )
-    import asyncio
-
     outcomes = await asyncio.gather(
         store.finish(finish(held[0])), store.finish(finish(held[1])), store.finish(stale)
     )
@@ -314,14 +317,16 @@ async def test_heartbeats_keep_a_lease_alive(store: JobStore) -> None:
     await store.launch([new_job()])
     held = await claim_one(store)
     assert await store.extend_leases([Lease(held.session_id, held.attempt)], NOW + 90) == 1
-    assert await store.rescue(NOW + 60, everything=False, backoff=no_backoff) == []
-    assert len(await store.rescue(NOW + 91, everything=False, backoff=no_backoff)) == 1
+    assert await store.rescue(Rescue(now=NOW + 60, horizon=NOW + 60)) == []
+    assert len(await store.rescue(Rescue(now=NOW + 91, horizon=NOW + 91))) == 1
 
 
 async def test_rescue_requeues_with_backoff_then_fails_past_max_attempts(store: JobStore) -> None:
     await store.launch([new_job(max_attempts=2)])
     held = await claim_one(store)
-    rescued = await store.rescue(NOW + 31, everything=False, backoff=lambda attempt: 5.0 * attempt)
+    rescued = await store.rescue(
+        Rescue(now=NOW + 31, horizon=NOW + 31, backoff=Backoff(base_s=5, max_s=5))
+    )
     assert [(r.session_id, r.status) for r in rescued] == [(held.session_id, JobStatus.PENDING)]
     job = await store.get(held.session_id)
     assert job is not None and job.status is JobStatus.PENDING
@@ -329,18 +334,18 @@ async def test_rescue_requeues_with_backoff_then_fails_past_max_attempts(store: 
     assert await store.count_waiting(JobType.EMAIL, NOW + 35, 10) == 0  # backing off 5 s
     again = await claim_one(store, now=NOW + 36)
     assert again.attempt == 2
-    rescued = await store.rescue(NOW + 1_000, everything=False, backoff=no_backoff)
+    rescued = await store.rescue(Rescue(now=NOW + 1_000, horizon=NOW + 1_000))
     assert [r.status for r in rescued] == [JobStatus.FAILED]
     job = await store.get(held.session_id)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.info is not None and "2 attempts" in job.info and bytes(job.result) == b"null"
 
 
-async def test_rescue_of_everything_takes_unexpired_leases_too(store: JobStore) -> None:
+async def test_rescue_takes_leases_expired_before_its_horizon(store: JobStore) -> None:
     await store.launch([new_job(), new_job()])
-    await claim_one(store)
-    assert await store.rescue(NOW, everything=False, backoff=no_backoff) == []
-    rescued = await store.rescue(NOW, everything=True, backoff=no_backoff)
+    await claim_one(store)  # its lease runs to NOW + 30
+    assert await store.rescue(Rescue(now=NOW, horizon=NOW + 30)) == []
+    rescued = await store.rescue(Rescue(now=NOW, horizon=NOW + 30.5))
     assert len(rescued) == 1
     assert await store.count_waiting(JobType.EMAIL, NOW, 10) == 2
 
@@ -512,38 +517,6 @@ async def test_a_held_back_batch_does_not_stall_the_sweep(store: JobStore) -> No
     assert await store.batch_owner(batch_id) == "alice"
 
 
-async def test_recover_refunds_jobs_held_together_and_charges_a_suspect_that_ran_alone(
-    store: JobStore,
-) -> None:
-    await store.launch([new_job(), new_job()])
-    together = [await claim_one(store), await claim_one(store)]
-    recovered = await store.recover(NOW + 1, [JobType.EMAIL])
-    assert {r.status for r in recovered} == {JobStatus.PENDING}
-    assert await store.count_suspects() == 2
-    for held in together:
-        job = await store.get(held.session_id)
-        assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
-    # Suspects run alone, oldest first; the pools' claim does not matter here.
-    alone = await store.claim_suspect(
-        Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 2, lease_expires_at=NOW + 32)
-    )
-    assert alone is not None and alone.session_id == together[0].session_id
-    assert alone.attempt == 1
-    # jobd died again while it ran alone: charged, still a suspect.
-    await store.recover(NOW + 3, [JobType.EMAIL])
-    job = await store.get(alone.session_id)
-    assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 1)
-    assert job.info is not None and "ran alone (attempt 1 counted)" in job.info
-    # It is still the oldest suspect: it runs alone again, succeeds and is cleared.
-    again = await store.claim_suspect(
-        Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 4, lease_expires_at=NOW + 34)
-    )
-    assert again is not None and (again.session_id, again.attempt) == (alone.session_id, 2)
-    assert await store.finish(finish(again, now=NOW + 5))
-    await store.clear_suspect(again.session_id)
-    assert await store.count_suspects() == 1  # the other one still waits to run alone
-
-
 async def test_a_cancel_recorded_on_a_running_job_keeps_it_from_succeeding(
     store: JobStore,
 ) -> None:
@@ -646,7 +619,9 @@ async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
     )
     assert await store.requeue(shutdown)
     third = await claim_one(store, now=NOW + 30)  # the refunded attempt number again
-    await store.rescue(NOW + 100, everything=False, backoff=lambda attempt: 5.0)  # lease lost
+    await store.rescue(
+        Rescue(now=NOW + 100, horizon=NOW + 100, backoff=Backoff(base_s=5, max_s=5))
+    )  # lease lost
     fourth = await claim_one(store, now=NOW + 200)
     assert await store.finish(finish(fourth, now=NOW + 205))
     await store.close()
@@ -679,3 +654,153 @@ async def test_a_cancelled_attempt_says_so_and_a_pruned_job_takes_its_history(
     assert (attempt.outcome, attempt.ended_at) == ("cancelled", NOW + 3)
     await store.prune(Prune(before=NOW + 10, limit=10))
     assert await store.attempts(job.session_id) == []
+
+
+async def test_cancel_ends_a_waiting_job_and_leaves_a_finished_one(store: JobStore) -> None:
+    waiting = new_job()
+    await store.launch([waiting])
+    outcome = await store.cancel(waiting.session_id, "Cancelled by alice.", NOW + 1)
+    assert (outcome.status, outcome.ended) == (JobStatus.PENDING, True)
+    job = await store.get(waiting.session_id)
+    assert job is not None and (job.status, job.info) == (JobStatus.FAILED, "Cancelled by alice.")
+    assert job.finished_timestamp == NOW + 1
+    again = await store.cancel(waiting.session_id, "again", NOW + 2)
+    assert (again.status, again.ended) == (JobStatus.FAILED, False)
+    assert await store.get(waiting.session_id) == job
+    unknown = await store.cancel("no-such-job", "x", NOW)
+    assert (unknown.status, unknown.ended) == (None, False)
+
+
+async def test_progress_shows_only_on_the_running_attempt(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    lease = Lease(held.session_id, held.attempt)
+    assert not await store.progress(lease, "not started yet", 0.1)  # DEQUEUED
+    assert await store.start(lease, "running", NOW)
+    assert await store.progress(lease, "half way", 0.5)
+    assert await store.progress(lease, "still half way", None)
+    assert not await store.progress(Lease(held.session_id, held.attempt + 1), "stale", 0.9)
+    job = await store.get(held.session_id)
+    assert job is not None and (job.info, job.progress) == ("still half way", 0.5)
+
+
+async def test_a_workflow_lists_its_root_and_steps_in_launch_order(store: JobStore) -> None:
+    root = new_job()
+    await store.launch([root])
+    held = await claim_one(store)
+    children = [new_job(), new_job()]
+    children = [msgspec.structs.replace(c, parent_session_id=root.session_id) for c in children]
+    assert await store.finish(msgspec.structs.replace(finish(held), launches=children))
+    grandchild = await claim_one(store)
+    assert grandchild.session_id == children[0].session_id
+    leaf = msgspec.structs.replace(new_job(), parent_session_id=children[0].session_id)
+    assert await store.finish(msgspec.structs.replace(finish(grandchild), launches=[leaf]))
+    expected = [root.session_id, children[0].session_id, children[1].session_id, leaf.session_id]
+    for member in expected:
+        assert [job.session_id for job in await store.workflow(member, 10)] == expected
+    assert len(await store.workflow(root.session_id, 2)) == 2
+    assert await store.workflow("no-such-job", 10) == []
+
+
+async def test_a_refused_finish_drops_what_its_handler_launched_and_recorded(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    assert await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))  # the worker was lost
+    child = new_job()
+    record = NewRecord(
+        record_id="rec-1",
+        kind="registry",
+        session_id=held.session_id,
+        username="alice",
+        data={"x": "dropped-text"},
+        created=NOW,
+    )
+    late = msgspec.structs.replace(finish(held), launches=[child], records=[record])
+    assert not await store.finish(late)
+    assert await store.get(child.session_id) is None
+    assert await store.records_mentioning("dropped-text", 10) == []
+
+
+async def test_records_are_found_by_id_or_by_text_they_mention(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store)
+    records = [
+        NewRecord(
+            record_id=f"10378.1/{n}",
+            kind="registry",
+            session_id=held.session_id,
+            username="alice",
+            data={"dataset": f"ds-{n}", "n": n},
+            created=NOW + n,
+        )
+        for n in range(3)
+    ]
+    assert await store.finish(msgspec.structs.replace(finish(held), records=records))
+    assert await store.records_mentioning("10378.1/1", 10) == [records[1]]
+    assert await store.records_mentioning("ds-2", 10) == [records[2]]
+    assert await store.records_mentioning("ds-", 2) == records[:2]  # oldest first
+    assert await store.records_mentioning("nothing-like-it", 10) == []
+
+
+async def test_batch_counts_count_each_status(store: JobStore) -> None:
+    batch_id = str(uuid.uuid4())
+    jobs = [new_job(batch_id=batch_id, new_batch=n == 0) for n in range(4)]
+    await store.launch(jobs)
+    held = await claim_one(store)
+    assert await store.finish(finish(held))
+    await claim_one(store)
+    assert await store.batch_counts(batch_id) == {
+        JobStatus.SUCCEEDED: 1,
+        JobStatus.DEQUEUED: 1,
+        JobStatus.PENDING: 2,
+    }
+    assert await store.batch_counts("no-such-batch") == {}
+
+
+async def test_a_secret_is_made_once_and_survives_a_reopen(make_store: StoreFactory) -> None:
+    first = make_store()
+    await first.open()
+    try:
+        secret = await first.secret("signing")
+        assert len(secret) >= 32 and await first.secret("signing") == secret
+        assert await first.secret("other") != secret
+    finally:
+        await first.close()
+    second = make_store()
+    await second.open()
+    try:
+        assert await second.secret("signing") == secret
+    finally:
+        await second.close()
+
+
+async def test_the_change_feed_names_changed_jobs_only_once_they_are_committed(
+    store: JobStore,
+) -> None:
+    seen: dict[str, list[JobStatus | None]] = {}
+    reads: list[asyncio.Task[None]] = []
+
+    async def read_back(session_id: str) -> None:
+        job = await store.get(session_id)
+        seen.setdefault(session_id, []).append(job.status if job else None)
+
+    def changed(session_ids: Iterable[str]) -> None:
+        reads.extend(asyncio.create_task(read_back(s)) for s in session_ids)
+
+    store.on_change = changed
+    job = new_job()
+    await store.launch([job])
+    held = await claim_one(store)
+    assert await store.start(Lease(held.session_id, held.attempt), "running", NOW)
+    assert await store.finish(finish(held))
+
+    async def all_seen() -> bool:
+        await asyncio.gather(*reads)
+        return JobStatus.SUCCEEDED in seen.get(job.session_id, [])
+
+    await eventually(all_seen, what="the finish in the change feed")
+    # Each notice came after its commit: reading the job back never found it missing.
+    assert None not in seen[job.session_id]
+    assert seen[job.session_id][-1] is JobStatus.SUCCEEDED

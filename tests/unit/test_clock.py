@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from provena_jobd.clock import FakeClock
+from provena_jobd.clock import FakeClock, SystemClock
 from tests.helpers import settle
 
 
@@ -47,3 +47,40 @@ async def test_wait_event_returns_true_when_set_before_timeout() -> None:
     event.set()
     assert await waiter is True
     assert await clock.wait_event(asyncio.Event(), 0) is False
+
+
+async def test_system_clock_times_out_a_future_and_leaves_a_shielded_task_running() -> None:
+    # The runner's shape: it awaits its handler's task through a shield.
+    release = asyncio.Event()
+    handler = asyncio.create_task(release.wait())
+    with pytest.raises(TimeoutError):
+        await SystemClock().wait_for(asyncio.shield(handler), 0.01)
+    assert not handler.done()  # stopping the handler is the runner's decision
+    release.set()
+    assert await SystemClock().wait_for(asyncio.shield(handler), 1.0) is True
+
+
+async def test_system_clock_cancels_of_the_future_or_the_waiter_stay_cancels() -> None:
+    clock = SystemClock()
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    waiter = asyncio.create_task(clock.wait_for(future, 5.0))
+    await settle()
+    future.cancel()  # what a job's cancel does to the future its runner awaits
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    waiter = asyncio.create_task(clock.wait_for(asyncio.Event().wait(), 5.0))
+    other = asyncio.create_task(clock.wait_for(asyncio.get_running_loop().create_future(), 5.0))
+    await settle()
+    waiter.cancel()
+    other.cancel()  # a shutdown cancels the waiting task: not a timeout
+    for task in (waiter, other):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_system_clock_returns_what_finished_in_time() -> None:
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(future.set_result, "done")
+    assert await SystemClock().wait_for(future, 1.0) == "done"
+    with pytest.raises(TimeoutError):
+        await SystemClock().wait_for(asyncio.sleep(1.0), 0.01)  # a coroutine: asyncio.timeout

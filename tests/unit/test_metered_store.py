@@ -11,7 +11,7 @@ import pytest
 from provena_jobd.metrics import Metrics, ScrapeState, sample
 from provena_jobd.queue.metered import MeteredStore
 from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim, NewJob
+from provena_jobd.queue.store import Claim, NewJob, Rescue
 
 NOW = 1_800_000_000.0
 
@@ -49,7 +49,7 @@ async def test_a_job_given_up_by_the_rescuer_counts_as_failed(metered: MeteredSt
     await metered.launch([wake_up(max_attempts=1)])
     claim = Claim(job_type="EMAIL", limit=1, worker_id="w", now=NOW, lease_expires_at=NOW + 1)
     assert len(await metered.claim(claim)) == 1
-    rescued = await metered.rescue(NOW + 2, everything=False, backoff=lambda attempt: 0.0)
+    rescued = await metered.rescue(Rescue(now=NOW + 2, horizon=NOW + 2))
     assert [job.status for job in rescued] == ["FAILED"]
     assert finished(metered, "FAILED") == 1
     text = metered.metrics.exposition(ScrapeState())

@@ -19,15 +19,20 @@ function countdown(readyAt, now) {
 }
 
 // One line per worker (`worker_list`): its state, since when, a cold start's countdown, and
-// for a process its pid.
+// for a process its pid; with several nodes on PostgreSQL, the cluster's workers on other
+// nodes too (from `processes`) and the node hosting each.
 function workerList(pool, now) {
   const items = (pool.worker_list || []).map((w) => {
     const jobs = w.jobs && w.state === "busy" ? `, ${w.jobs} job${w.jobs > 1 ? "s" : ""}` : "";
     return h("li", { "data-state": w.state, "data-pid": String(w.pid ?? ""), "data-worker-id": w.worker_id },
-      `${w.worker_id}${w.pid ? ` (pid ${w.pid})` : ""}: ${w.state}${jobs}`,
+      `${w.worker_id}${w.pid ? ` (pid ${w.pid})` : ""}${w.node ? ` on ${w.node}` : ""}: ${w.state}${jobs}`,
       w.since ? ` since ${clock(w.since * 1000)}` : null,
       w.state === "provisioning" ? countdown(w.ready_at, now) : null);
   });
+  for (const p of pool.processes || []) {
+    if (p.state !== "on another node") continue; // this node's are in `worker_list`
+    items.push(h("li", { "data-state": p.state, "data-worker-id": p.worker_id }, `${p.worker_id} on ${p.node}: ${p.state}`));
+  }
   if (!items.length) items.push(h("li", { class: "muted" }, "No workers (the pool starts one when a job arrives)."));
   return h("ul", { class: "workers", "aria-label": `${pool.job_type} workers` }, ...items);
 }

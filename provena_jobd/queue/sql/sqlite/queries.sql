@@ -1,4 +1,4 @@
--- Named queries of the SQLite backend, parsed once by provena_jobd.queue.sql.
+-- Named queries of the SQLite backend, parsed once by provena_jobd.queue.dialect.
 -- name: insert_job
 INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
                   status, payload, max_attempts, run_after, parent_session_id, retry_of)
@@ -92,7 +92,7 @@ UPDATE jobs SET lease_expires_at = ?
 WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
 
 -- name: expired_leases
-SELECT session_id, job_type, attempt, max_attempts FROM jobs
+SELECT session_id, job_type, attempt, max_attempts, worker_id FROM jobs
 WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < ?;
 
 -- name: count_waiting

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadRequest
-from ..models import GSI_STATUS, Job
-from .store import ListScope, Position
+from .errors import BadRequest
+from .models import GSI_STATUS, Job
+from .queue.store import ListScope, Position
 
 INVALID_KEY = "Invalid pagination_key: it does not come from this list. Start again without one."
 

@@ -1,0 +1,393 @@
+"""The PostgreSQL backend of the job store: several jobd nodes on one database.
+
+Why asyncpg: it speaks PostgreSQL's binary protocol natively on asyncio (no thread per
+connection, as psycopg's sync API or aiosqlite need), has LISTEN/NOTIFY callbacks built in,
+and is the fastest maintained Python driver, which matters for a queue whose every job is a
+few statements.
+
+Claims take rows with `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never wait on or
+take each other's jobs. Every transition is guarded by status and attempt, as on SQLite.
+Triggers (migration 0004) NOTIFY the ids of the jobs each statement changed; every node
+LISTENs, so the change feed (event streams, long-polling fetches) sees every node's changes,
+and only after they are committed (PostgreSQL delivers a NOTIFY at commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from ..config import shown_url
+from ..errors import StorageError
+from ..models import Attempt, Job, JobStatus
+from . import postgres_steps as steps
+from .dialect import migrations, queries
+from .group_commit import GroupCommit, Step
+from .list_query import list_sql
+from .postgres_prune import prune_step
+from .rows import attempt_from_row, job_from_row
+from .store import (
+    CancelOutcome,
+    Claim,
+    ClaimedJob,
+    Finish,
+    InvalidPosition,
+    Lease,
+    ListScope,
+    NewJob,
+    NewRecord,
+    Page,
+    Position,
+    Prune,
+    Pruned,
+    QueuePlace,
+    Requeue,
+    Rescue,
+    Rescued,
+)
+
+log = logging.getLogger(__name__)
+
+Q = queries("postgres")
+CHANGES = "jobd_changes"  # NOTIFY channel: comma-separated ids of changed jobs
+WAITING = "jobd_waiting"  # NOTIFY channel: a job type that has new waiting jobs
+# Two nodes starting at once migrate one after the other.
+_MIGRATION_LOCK = 0x6A6F6264  # "jobd"
+
+# What a dropped or cut connection raises (a network cut, a restart, pg_terminate_backend).
+DISCONNECTED = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+Connection = Any  # asyncpg.Connection (or a pool's proxy of one); asyncpg has no type stubs
+
+
+def _ignore(session_ids: Iterable[str]) -> None:
+    """The default change listener."""
+
+
+def _ignore_type(job_type: str) -> None:
+    """The default wake-up listener."""
+
+
+class PostgresStore:
+    """A `JobStore` on a PostgreSQL database, shared by any number of jobd nodes."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: Any = None  # asyncpg.Pool
+        self._listener: Any = None  # asyncpg.Connection kept for LISTEN
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
+        self._group: GroupCommit[Connection] = GroupCommit(self._transaction)
+        # Told the ids of the jobs each committed write changed, on any node.
+        self.on_change: Callable[[Iterable[str]], None] = _ignore
+        # Told a job type when any node made jobs of it claimable (wake-ups across nodes).
+        self.on_waiting: Callable[[str], None] = _ignore_type
+        # This node's name, recorded with each attempt it claims (set by `worker_slots`).
+        self.node: str | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, migrate (under an advisory lock), and start listening."""
+        try:
+            # `jobd.node` names this node to the attempt history's trigger (migration 0006).
+            settings = {"jobd.node": self.node} if self.node else None
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=2, max_size=self.pool_size, server_settings=settings
+            )
+            async with self._pool.acquire() as connection:
+                await _migrate(connection)
+            await self._listen()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.close()
+            raise StorageError(f"cannot use database {shown_url(self.url)}: {exc}") from None
+
+    async def _listen(self) -> None:
+        """Open the connection that LISTENs for other nodes' (and our own) changes."""
+        listener = await asyncpg.connect(self.url)
+        listener.add_termination_listener(self._listener_lost)
+        await listener.add_listener(CHANGES, self._changed)
+        await listener.add_listener(WAITING, self._waiting)
+        self._listener = listener
+
+    def _listener_lost(self, connection: Any) -> None:
+        """The LISTEN connection dropped: reconnect in the background. Meanwhile the pools
+        find work by polling (`poll_interval_s`), and writes go on over the pool."""
+        if self._listener is connection and not self._closing:
+            self._listener = None
+            log.warning(
+                "lost the database's change notices; reconnecting", extra={"action": "listen_lost"}
+            )
+            self._relisten = asyncio.create_task(self._reconnect(), name="pg-listen")
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                await self._listen()
+            except (*DISCONNECTED, asyncpg.PostgresError):
+                await asyncio.sleep(delay)  # not a time read: a pause between tries
+                delay = min(delay * 2, 5.0)
+                continue
+            log.info("listening to the database again", extra={"action": "listen_restored"})
+            return
+
+    async def close(self) -> None:
+        """Wait for queued writes, then disconnect."""
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+        await self._group.idle()
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def maintain(self) -> None:
+        """Nothing to do: PostgreSQL's autovacuum does the housekeeping."""
+
+    async def idle(self) -> None:
+        """Wait until every queued write is committed (tests use it instead of sleeping)."""
+        await self._group.idle()
+
+    @property
+    def connections(self) -> Any:
+        """The connection pool (asyncpg.Pool), for the cluster's worker slots."""
+        if self._pool is None:
+            raise StorageError("the job store is not open")
+        return self._pool
+
+    @property
+    def writer(self) -> GroupCommit[Connection]:
+        """The group commit (its counters show how well writes batch)."""
+        return self._group
+
+    def _changed(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        self.on_change(payload.split(","))
+
+    def _waiting(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        self.on_waiting(payload)
+
+    async def _transaction(self, step: Step[Connection], arguments: Sequence[Any]) -> list[Any]:
+        pool = self._pool
+        if pool is None:
+            raise StorageError("the job store is not open")
+        try:
+            # A step that runs several statements opens its own transaction; one statement
+            # is atomic alone, and saves the BEGIN and COMMIT round trips.
+            async with pool.acquire() as connection:
+                return await step(connection, arguments)
+        except DISCONNECTED as exc:
+            # Not retried: whether it committed is unknown, and it was not acknowledged.
+            raise StorageError(f"write failed: {exc}") from None
+
+    async def _fetch(self, sql: str, *parameters: Any) -> list[Any]:
+        pool = self._pool
+        if pool is None:
+            raise StorageError("the job store is not open")
+        try:
+            return list(await pool.fetch(sql, *parameters))
+        except DISCONNECTED:
+            pass  # a dropped connection: a read is safe to try again, on a new one
+        try:
+            return list(await pool.fetch(sql, *parameters))
+        except DISCONNECTED as exc:
+            raise StorageError(f"read failed: {exc}") from None
+
+    # -- launching and reading --------------------------------------------------------------
+
+    async def launch(self, jobs: list[NewJob]) -> None:
+        """Insert jobs as PENDING, durably (committed before this returns)."""
+        await self._group.submit(steps.launch_step, jobs)
+
+    async def get(self, session_id: str) -> Job | None:
+        """One job by id."""
+        rows = await self._fetch(Q["get_job"], session_id)
+        return job_from_row(rows[0]) if rows else None
+
+    async def batch_owner(self, batch_id: str) -> str | None:
+        """The batch's creator."""
+        rows = await self._fetch(Q["get_batch_owner"], batch_id)
+        return str(rows[0]["username"]) if rows else None
+
+    async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
+        """A keyset page, newest first (see list_query.py)."""
+        position = None
+        if after is not None:
+            position = (after.created_timestamp, await self._position(scope, after))
+        sql, parameters = list_sql("postgres", scope, "*", limit, position)
+        rows = await self._fetch(sql, *parameters)
+        return Page([job_from_row(row) for row in rows[:limit]], more=len(rows) > limit)
+
+    async def _position(self, scope: ListScope, after: Position) -> int:
+        rows = await self._fetch(Q["get_position"], after.session_id)
+        if not rows:
+            raise InvalidPosition(after.session_id)
+        row = rows[0]
+        if (
+            row["created_timestamp"] != after.created_timestamp
+            or (scope.username is not None and row["username"] != scope.username)
+            or (scope.batch_id is not None and row["batch_id"] != scope.batch_id)
+        ):
+            raise InvalidPosition(after.session_id)
+        return int(row["seq"])
+
+    # -- the worker's side ------------------------------------------------------------------
+
+    async def claim(self, claim: Claim) -> list[ClaimedJob]:
+        """Claim waiting jobs for a worker; other nodes' claims in flight are skipped."""
+        claimed: list[ClaimedJob] = await self._group.submit(steps.claim_step, claim)
+        return claimed
+
+    async def start(self, lease: Lease, info: str, now: float) -> bool:
+        """Mark a held job IN_PROGRESS."""
+        started: bool = await self._group.submit(steps.start_step, (lease, info, now))
+        return started
+
+    async def finish(self, finish: Finish) -> bool:
+        """End an attempt, with what its handler launched and recorded."""
+        finished: bool = await self._group.submit(steps.finish_step, finish)
+        return finished
+
+    async def requeue(self, requeue: Requeue) -> bool:
+        """Return a held job to PENDING."""
+        requeued: bool = await self._group.submit(steps.requeue_step, requeue)
+        return requeued
+
+    async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
+        """Heartbeat a set of held jobs."""
+        if not leases:
+            return 0
+        held: int = await self._group.submit(steps.extend_step, (leases, lease_expires_at))
+        return held
+
+    async def rescue(self, rescue: Rescue) -> list[Rescued]:
+        """Requeue or fail jobs whose lease expired before the horizon, on any node."""
+        rescued: list[Rescued] = await self._group.submit(steps.rescue_step, rescue)
+        return rescued
+
+    async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
+        """Nothing: on PostgreSQL other live nodes may hold jobs; leases decide (see docs)."""
+        return []
+
+    async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
+        """No suspects on PostgreSQL (crash isolation is SQLite-only)."""
+        return None
+
+    async def clear_suspect(self, session_id: str) -> None:
+        """No suspects on PostgreSQL."""
+
+    async def count_suspects(self) -> int:
+        """No suspects on PostgreSQL."""
+        return 0
+
+    async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
+        """Claimable jobs of a type, up to `cap`."""
+        rows = await self._fetch(Q["count_waiting"], job_type, now, cap)
+        return int(rows[0][0])
+
+    async def waiting_by_type(self) -> dict[str, int]:
+        """PENDING jobs per type."""
+        rows = await self._fetch(Q["waiting_by_type"])
+        return {str(row["job_type"]): int(row["count"]) for row in rows}
+
+    async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
+        """Show progress on a running job."""
+        shown: bool = await self._group.submit(steps.progress_step, (lease, info, fraction))
+        return shown
+
+    async def cancel(self, session_id: str, info: str, now: float) -> CancelOutcome:
+        """End a waiting job, or flag a running one."""
+        outcome: CancelOutcome = await self._group.submit(
+            steps.cancel_step, (session_id, info, now)
+        )
+        return outcome
+
+    async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        """Jobs of a batch per status."""
+        rows = await self._fetch(Q["batch_counts"], batch_id)
+        return {JobStatus(row["status"]): int(row["count"]) for row in rows}
+
+    async def workflow(self, session_id: str, limit: int) -> list[Job]:
+        """The root of a job's chain and everything launched from it, oldest first."""
+        roots = await self._fetch(Q["workflow_root"], session_id)
+        if not roots:
+            return []
+        rows = await self._fetch(Q["workflow_steps"], roots[0]["session_id"], limit)
+        return [job_from_row(row) for row in rows]
+
+    async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
+        """Records with the id `text` or whose JSON mentions it."""
+        rows = await self._fetch(Q["records_mentioning"], text, limit)
+        return [
+            NewRecord(
+                record_id=row["record_id"],
+                kind=row["kind"],
+                session_id=row["session_id"],
+                username=row["username"],
+                data=msgspec.json.decode(row["data"]),
+                created=row["created"],
+            )
+            for row in rows
+        ]
+
+    async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
+        """Fail unfinished jobs of job types nothing runs any more."""
+        failed: list[str] = await self._group.submit(steps.fail_unknown_step, (known, info, now))
+        return failed
+
+    async def prune(self, prune: Prune) -> Pruned:
+        """Delete old finished batches and workflows whole (see `JobStore.prune`)."""
+        pruned: Pruned = await self._group.submit(prune_step, prune)
+        return pruned
+
+    async def secret(self, name: str) -> str:
+        """A random secret shared by every node, created by whichever asks first."""
+        secret: str = await self._group.submit(steps.secret_step, name)
+        return secret
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Where a job stands in its type's queue, counted over every node's claims."""
+        rows = await self._fetch(Q["queue_place"], session_id, now)
+        if not rows:
+            return None
+        row = rows[0]
+        return QueuePlace(
+            status=JobStatus(row["status"]),
+            job_type=row["job_type"],
+            run_after=row["run_after"],
+            ahead=row["ahead"],
+        )
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """A job's attempts, oldest first (written by the triggers of migration 0006)."""
+        return [attempt_from_row(row) for row in await self._fetch(Q["job_attempts"], session_id)]
+
+
+async def _migrate(connection: Connection) -> None:
+    """Apply the numbered migrations, one node at a time (a transaction-level advisory lock)."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS jobd_schema (version integer NOT NULL)"
+        )
+        version = await connection.fetchval("SELECT max(version) FROM jobd_schema") or 0
+        for migration in migrations("postgres"):
+            if migration.version > version:
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO jobd_schema (version) VALUES ($1)", migration.version
+                )

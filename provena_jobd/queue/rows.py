@@ -1,0 +1,64 @@
+"""Rows to domain structs, by column name: the same for every backend (a `sqlite3.Row` and
+an asyncpg `Record` are both read as `row["column"]`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..models import NULL_RAW, Attempt, Job, JobStatus
+from .store import ClaimedJob
+
+
+def job_from_row(row: Any) -> Job:
+    """A job from a `jobs` row."""
+    result = row["result"]
+    return Job(
+        session_id=row["session_id"],
+        created_timestamp=row["created_timestamp"],
+        username=row["username"],
+        batch_id=row["batch_id"],
+        payload=msgspec.Raw(row["payload"]),
+        job_type=row["job_type"],
+        job_sub_type=row["job_sub_type"],
+        status=JobStatus(row["status"]),
+        info=row["info"],
+        result=NULL_RAW if result is None else msgspec.Raw(result),
+        started_timestamp=row["started_timestamp"],
+        finished_timestamp=row["finished_timestamp"],
+        attempt=row["attempt"],
+        parent_session_id=row["parent_session_id"],
+        retry_of=row["retry_of"],
+        progress=row["progress"],
+    )
+
+
+def claimed_from_row(row: Any) -> ClaimedJob:
+    """A claimed job from a claim's RETURNING row."""
+    return ClaimedJob(
+        session_id=row["session_id"],
+        created_timestamp=row["created_timestamp"],
+        username=row["username"],
+        batch_id=row["batch_id"],
+        job_type=row["job_type"],
+        job_sub_type=row["job_sub_type"],
+        payload=bytes(row["payload"]),
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+    )
+
+
+def attempt_from_row(row: Any) -> Attempt:
+    """One attempt from a `job_attempts` row."""
+    return Attempt(
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        node=row["node"],
+        claimed_at=row["claimed_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=row["outcome"],
+        info=row["info"],
+        retry_at=row["retry_at"],
+    )

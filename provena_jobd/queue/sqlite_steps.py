@@ -1,0 +1,370 @@
+"""The SQLite backend's writer-thread steps: each applies many writes of one kind inside the
+group-commit writer's open transaction (see `writer.py`). Rows are read by column name.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from ..models import INFO_DEQUEUED, JobStatus
+from .dialect import migrations, queries
+from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
+from .rows import claimed_from_row
+from .store import (
+    CancelOutcome,
+    Claim,
+    ClaimedJob,
+    Finish,
+    Lease,
+    NewJob,
+    NewRecord,
+    Requeue,
+    Rescue,
+    Rescued,
+)
+
+Q = queries("sqlite")
+
+
+# -- writer-thread steps: each applies many arguments of one kind inside the open transaction --
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Apply the numbered migrations not applied yet, in one transaction."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        for migration in migrations("sqlite"):
+            if migration.version > version:
+                for statement in _statements(migration.sql):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {migration.version}")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:  # a full disk has rolled it back already
+            connection.execute("ROLLBACK")
+        raise
+
+
+def checkpoint(connection: sqlite3.Connection) -> None:
+    """Copy the WAL back into the database and truncate it."""
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]]) -> list[None]:
+    """Insert the launched jobs (and their new batches)."""
+    jobs = [job for launch in launches for job in launch]
+    connection.executemany(
+        Q["insert_batch"],
+        [(j.batch_id, j.username, j.created_timestamp) for j in jobs if j.new_batch],
+    )
+    connection.executemany(
+        Q["insert_job"],
+        [
+            (
+                j.session_id,
+                j.created_timestamp,
+                j.username,
+                j.batch_id,
+                j.job_type,
+                j.job_sub_type,
+                j.payload,
+                j.max_attempts,
+                j.run_after,
+                j.parent_session_id,
+                j.retry_of,
+            )
+            for j in jobs
+        ],
+    )
+    return [None] * len(launches)
+
+
+def _insert_records(connection: sqlite3.Connection, records: list[NewRecord]) -> None:
+    connection.executemany(
+        Q["insert_record"],
+        [
+            (r.record_id, r.kind, r.session_id, r.username, msgspec.json.encode(r.data), r.created)
+            for r in records
+        ],
+    )
+
+
+def claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[ClaimedJob]]:
+    """Claim waiting jobs for each claim, oldest first."""
+    results = []
+    for claim in claims:
+        rows = connection.execute(
+            Q["claim_jobs"],
+            {
+                "info": INFO_DEQUEUED,
+                "worker_id": claim.worker_id,
+                "lease_expires_at": claim.lease_expires_at,
+                "job_type": claim.job_type,
+                "now": claim.now,
+                "limit": claim.limit,
+            },
+        ).fetchall()
+        rows.sort(key=lambda row: row["seq"])  # RETURNING order is unspecified; keep FIFO
+        results.append([claimed_from_row(row) for row in rows])
+    return results
+
+
+def start(
+    connection: sqlite3.Connection, starts: Sequence[tuple[str, float, Lease]]
+) -> list[str | None]:
+    """The session id of each start that applied, else None."""
+    applied = _apply_each(
+        connection,
+        Q["start_job"],
+        [(info, round(now, 3), lease.session_id, lease.attempt) for info, now, lease in starts],
+    )
+    return [
+        lease.session_id if ok else None for (_, _, lease), ok in zip(starts, applied, strict=True)
+    ]
+
+
+def finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:
+    """End attempts, with what their handlers launched and recorded."""
+    applied = _apply_each(
+        connection,
+        Q["finish_job"],
+        [
+            (f.status.value, f.info, f.result, round(f.now, 3), f.session_id, f.attempt)
+            for f in finishes
+        ],
+    )
+    # A handler's launches and records exist only if its success was recorded.
+    kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
+    launches = [job for f in kept for job in f.launches]
+    if launches:
+        insert_jobs(connection, [launches])
+    records = [record for f in kept for record in f.records]
+    if records:
+        _insert_records(connection, records)
+    return applied
+
+
+def progress(
+    connection: sqlite3.Connection, updates: Sequence[tuple[Lease, str, float | None]]
+) -> list[bool]:
+    """Show progress on running jobs."""
+    return _apply_each(
+        connection,
+        Q["report_progress"],
+        [(info, fraction, lease.session_id, lease.attempt) for lease, info, fraction in updates],
+    )
+
+
+def cancel(
+    connection: sqlite3.Connection, requests: Sequence[tuple[str, str, float]]
+) -> list[CancelOutcome]:
+    """Cancel each job: end it if waiting, mark it if running."""
+    outcomes = []
+    for session_id, info, now in requests:
+        found = connection.execute(Q["job_status"], (session_id,)).fetchone()
+        status = JobStatus(found[0]) if found else None
+        ended = bool(
+            connection.execute(Q["cancel_waiting"], (info, round(now, 3), session_id)).rowcount
+        )
+        if not ended:
+            connection.execute(Q["request_cancel"], (info, session_id))
+        outcomes.append(CancelOutcome(status, ended))
+    return outcomes
+
+
+def fail_unknown_types(
+    connection: sqlite3.Connection, requests: Sequence[tuple[list[str], str, float]]
+) -> list[list[str]]:
+    """Fail unfinished jobs of job types nothing runs."""
+    results = []
+    for known, info, now in requests:
+        marks = ", ".join("?" * len(known))
+        rows = connection.execute(
+            f"SELECT session_id, job_type FROM jobs WHERE status IN "
+            f"('PENDING', 'DEQUEUED', 'IN_PROGRESS') AND job_type NOT IN ({marks})",
+            known,
+        ).fetchall()
+        for session_id, job_type in rows:
+            connection.execute(
+                Q["fail_job"], (info.format(job_type=job_type), round(now, 3), session_id)
+            )
+        results.append([row[0] for row in rows])
+    return results
+
+
+def secret(connection: sqlite3.Connection, names: Sequence[str]) -> list[str]:
+    """Create each named secret once; return its value."""
+    values = []
+    for name in names:
+        connection.execute(Q["put_meta_if_absent"], (name, secrets.token_hex(32)))
+        values.append(str(connection.execute(Q["get_meta"], (name,)).fetchone()[0]))
+    return values
+
+
+def requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> list[bool]:
+    """Return held jobs to PENDING."""
+    return _apply_each(
+        connection,
+        Q["requeue_job"],
+        [(r.info, r.run_after, 1 if r.refund else 0, r.session_id, r.attempt) for r in requeues],
+    )
+
+
+def _apply_each(
+    connection: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
+) -> list[bool]:
+    """Apply a guarded UPDATE per row and say which applied.
+
+    One executemany when every guard holds (the normal case); otherwise row by row, which
+    is still inside the same transaction and touches each job once.
+    """
+    if len(rows) > 1:
+        connection.execute("SAVEPOINT guarded")
+        cursor = connection.executemany(sql, rows)
+        if cursor.rowcount == len(rows):
+            connection.execute("RELEASE guarded")
+            return [True] * len(rows)
+        connection.execute("ROLLBACK TO guarded")
+        connection.execute("RELEASE guarded")
+    return [connection.execute(sql, row).rowcount == 1 for row in rows]
+
+
+def extend_leases(
+    connection: sqlite3.Connection, heartbeats: Sequence[tuple[list[Lease], float]]
+) -> list[int]:
+    """Push held jobs' leases forward; how many each heartbeat still held."""
+    results = []
+    for leases, expires in heartbeats:
+        cursor = connection.executemany(
+            Q["extend_lease"], [(expires, lease.session_id, lease.attempt) for lease in leases]
+        )
+        results.append(cursor.rowcount)
+    return results
+
+
+def rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[list[Rescued]]:
+    """Requeue or fail jobs whose lease expired before each horizon."""
+    results = []
+    for request in requests:
+        now, backoff = request.now, request.backoff
+        rescued = []
+        for session_id, job_type, attempt, max_attempts, worker_id in connection.execute(
+            Q["expired_leases"], (request.horizon,)
+        ).fetchall():
+            if attempt >= max_attempts:
+                applied = connection.execute(
+                    Q["finish_job"],
+                    (
+                        JobStatus.FAILED.value,
+                        GAVE_UP.format(attempt=attempt),
+                        None,
+                        round(now, 3),
+                        session_id,
+                        attempt,
+                    ),
+                ).rowcount
+                status = JobStatus.FAILED
+            else:
+                applied = connection.execute(
+                    Q["requeue_job"],
+                    (
+                        LOST.format(attempt=attempt),
+                        now + backoff.after(attempt),
+                        0,
+                        session_id,
+                        attempt,
+                    ),
+                ).rowcount
+                status = JobStatus.PENDING
+            if applied:
+                rescued.append(
+                    Rescued(
+                        session_id=session_id, job_type=job_type, status=status, worker_id=worker_id
+                    )
+                )
+        results.append(rescued)
+    return results
+
+
+def recover(
+    connection: sqlite3.Connection, requests: Sequence[tuple[float, frozenset[str]]]
+) -> list[list[Rescued]]:
+    """At startup, requeue what a dead process held as suspects (see `JobStore.recover`)."""
+    results = []
+    for now, job_types in requests:
+        rescued = []
+        for session_id, job_type, attempt, max_attempts, suspect in connection.execute(
+            Q["held_jobs"]
+        ).fetchall():
+            if job_type not in job_types:
+                continue  # held by a worker outside jobd, which may still be alive
+            if not suspect:
+                info, refund = SUSPECT.format(attempt=attempt), 1
+            elif attempt >= max_attempts:
+                connection.execute(
+                    Q["finish_job"],
+                    (
+                        JobStatus.FAILED.value,
+                        CULPRIT.format(attempt=attempt),
+                        None,
+                        round(now, 3),
+                        session_id,
+                        attempt,
+                    ),
+                )
+                rescued.append(
+                    Rescued(session_id=session_id, job_type=job_type, status=JobStatus.FAILED)
+                )
+                continue
+            else:
+                info, refund = RAN_ALONE.format(attempt=attempt), 0
+            connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
+            rescued.append(
+                Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)
+            )
+        results.append(rescued)
+    return results
+
+
+def claim_suspect(
+    connection: sqlite3.Connection, claims: Sequence[Claim]
+) -> list[list[ClaimedJob]]:
+    """Claim the oldest waiting suspect, to run alone."""
+    results = []
+    for claim in claims:
+        rows = connection.execute(
+            Q["claim_suspect"],
+            {
+                "info": INFO_DEQUEUED,
+                "worker_id": claim.worker_id,
+                "lease_expires_at": claim.lease_expires_at,
+                "now": claim.now,
+            },
+        ).fetchall()
+        results.append([claimed_from_row(row) for row in rows])
+    return results
+
+
+def clear_suspect(connection: sqlite3.Connection, session_ids: Sequence[str]) -> list[None]:
+    """The jobs ran alone without taking jobd down: no longer suspects."""
+    connection.executemany(Q["clear_suspect"], [(s,) for s in session_ids])
+    return [None] * len(session_ids)
