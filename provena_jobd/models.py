@@ -142,20 +142,82 @@ class LaunchJobResponse(msgspec.Struct):
     batch_id: str | None
 
 
-class JobResponse(msgspec.Struct):
-    """Body of a successful fetch."""
+class WaitReason(enum.StrEnum):
+    """The one reason a job is not running yet."""
+
+    PAUSED = "paused"  # its job type is paused by an operator
+    NO_POOL = "no_pool"  # nothing on this jobd runs its job type
+    BACKING_OFF = "backing_off"  # a failed attempt: not claimable before `ready_at`
+    COLD_START = "cold_start"  # no worker is ready; one is provisioning
+    WORKERS_BUSY = "workers_busy"  # every ready worker is full; `ahead` jobs come first
+    STARTING = "starting"  # a worker has a free slot: it starts at the next claim
+
+
+class Waiting(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Why a job waits: a reason, a sentence, and when it may start (epoch seconds)."""
+
+    reason: WaitReason
+    message: str
+    ready_at: float | None = None
+    ahead: int | None = None
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    """One attempt of a job: when it was claimed, started and ended (epoch seconds), by which
+    worker (and node, once there are several), and how it ended: `succeeded`, `failed`,
+    `cancelled`, `lease_lost`, `requeued_at_shutdown`, `crash_suspect`, `retrying` (requeued
+    after an error, not before `retry_at`), or null while it runs."""
+
+    attempt: int
+    worker_id: str | None
+    node: str | None
+    claimed_at: float | None
+    started_at: float | None
+    ended_at: float | None
+    outcome: str | None
+    info: str | None
+    retry_at: float | None
+
+
+class HistoryResponse(msgspec.Struct):
+    """Body of `GET /jobs/{user,admin}/history`: a job's attempts, oldest first."""
+
+    session_id: str
+    attempts: list[Attempt]
+
+
+class JobResponse(msgspec.Struct, omit_defaults=True):
+    """Body of a successful fetch; jobd adds `waiting` (why a job that has not started waits,
+    see waiting.py) to a fetch of a PENDING or DEQUEUED job."""
 
     job: Job
+    waiting: Waiting | None = None
 
 
-class ListJobsRequest(msgspec.Struct, kw_only=True):
+class ListFilters(msgspec.Struct, kw_only=True):
+    """Optional narrowing of a list, applied by the server over every job the caller may see
+    (jobd's addition; clients that send none of these get the reference's lists).
+
+    A pagination key is valid only with the filters it was issued for.
+    """
+
+    status: JobStatus | None = None
+    job_type: str | None = None
+    job_sub_type: str | None = None
+    # Matched case-insensitively in the session id, username, info and payload; "" is none.
+    search: str | None = None
+    # One entry per batch (its newest matching job) with the whole batch's counts in `batches`.
+    group_batches: bool = False
+
+
+class ListJobsRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/user/list`."""
 
     limit: Limit = 10
     pagination_key: PaginationKey | None = None
 
 
-class ListBatchRequest(msgspec.Struct, kw_only=True):
+class ListBatchRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/user/list_batch`."""
 
     batch_id: str
@@ -163,7 +225,7 @@ class ListBatchRequest(msgspec.Struct, kw_only=True):
     pagination_key: PaginationKey | None = None
 
 
-class AdminListJobsRequest(msgspec.Struct, kw_only=True):
+class AdminListJobsRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/admin/list`."""
 
     username_filter: str | None = None
@@ -171,7 +233,7 @@ class AdminListJobsRequest(msgspec.Struct, kw_only=True):
     pagination_key: PaginationKey | None = None
 
 
-class AdminListBatchRequest(msgspec.Struct, kw_only=True):
+class AdminListBatchRequest(ListFilters, kw_only=True):
     """Body of `POST /jobs/admin/list_batch`."""
 
     batch_id: str
@@ -180,11 +242,15 @@ class AdminListBatchRequest(msgspec.Struct, kw_only=True):
     pagination_key: PaginationKey | None = None
 
 
-class ListJobsResponse(msgspec.Struct):
-    """A page of jobs, newest first; `pagination_key` is null on the last page."""
+class ListJobsResponse(msgspec.Struct, omit_defaults=True):
+    """A page of jobs, newest first; `pagination_key` is null on the last page.
+
+    With `group_batches`, `batches` gives each listed batch's whole counts by status.
+    """
 
     jobs: list[Job]
     pagination_key: PaginationKey | None
+    batches: dict[str, dict[str, int]] | None = None
 
 
 class HealthResponse(msgspec.Struct):

@@ -4,6 +4,10 @@ The reference hands out DynamoDB's `LastEvaluatedKey` as plain JSON, e.g.
 `{"session_id": ..., "username": ..., "created_timestamp": ...}`. jobd issues and accepts the
 same shapes, so keys from either server round-trip, and checks them against the stored job
 (the store raises InvalidPosition), so a tampered or foreign key is a 400, never a 500.
+
+A filtered list (jobd's optional filters) adds the filters to its keys as `filters`, and a
+key is accepted only by a list with exactly those filters: a position in one filtered list
+means nothing in another, and keys of unfiltered lists keep the reference's shape.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ def key_for(scope: ListScope, last: Job) -> dict[str, Any]:
     """The key that continues a list after `last`."""
     field = scope_field(scope)
     value = {"batch_id": last.batch_id, "username": last.username, "gsi_status": GSI_STATUS}
-    return {
+    key: dict[str, Any] = {
         "session_id": last.session_id,
         field: value[field],
         "created_timestamp": last.created_timestamp,
     }
+    filters = scope.filters()
+    if filters:
+        key["filters"] = filters
+    return key
 
 
 def position_of(scope: ListScope, key: dict[str, Any] | None) -> Position | None:
@@ -45,8 +53,11 @@ def position_of(scope: ListScope, key: dict[str, Any] | None) -> Position | None
     expected = {"batch_id": scope.batch_id, "username": scope.username, "gsi_status": GSI_STATUS}
     session_id = key.get("session_id")
     created = key.get("created_timestamp")
+    filters = scope.filters()
+    fields = {"session_id", field, "created_timestamp"} | ({"filters"} if filters else set())
     if (
-        set(key) != {"session_id", field, "created_timestamp"}
+        set(key) != fields
+        or (filters and key["filters"] != filters)
         or not isinstance(session_id, str)
         or isinstance(created, bool)
         or not isinstance(created, int)

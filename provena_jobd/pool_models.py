@@ -12,12 +12,16 @@ from .config import PoolSettings
 
 
 class WorkerInfo(msgspec.Struct, kw_only=True):
-    """One worker outside jobd (a process it started, or one that claims over HTTP)."""
+    """One worker: in jobd, or outside it (a process it started, or one that claims over
+    HTTP); `since` is when it entered its state, `ready_at` when a provisioning one is ready
+    (epoch seconds; null where unknown)."""
 
     worker_id: str
     state: str
     pid: int | None = None
     jobs: int = 0
+    since: float | None = None
+    ready_at: float | None = None
     node: str | None = None  # the jobd node hosting it, with several nodes on PostgreSQL
 
 
@@ -32,6 +36,7 @@ class PoolSnapshot(msgspec.Struct, kw_only=True):
     jobs_finished: int
     settings: PoolSettings
     processes: list[WorkerInfo] = []  # workers outside jobd, with their pids
+    worker_list: list[WorkerInfo] = []  # every worker, in jobd or outside it
 
 
 class PoolsResponse(msgspec.Struct):

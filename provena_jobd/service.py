@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 
 from .clock import Clock
+from .coercion import problem
 from .config import Settings
 from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
 from .launch_options import check_replay, delayed_info, fingerprint, idempotency_key, run_after
@@ -19,6 +20,7 @@ from .models import (
     JobStatus,
     LaunchJobRequest,
     LaunchJobResponse,
+    ListFilters,
     ListJobsResponse,
     PaginationKey,
     WorkflowResponse,
@@ -38,6 +40,9 @@ INVALID_PAYLOAD = (
     "Invalid payload supplied: Failed to parse the payload as specified job type. Err: {error}."
 )
 WORKFLOW_LIMIT = 1000
+
+# The longest text a list's `search` may be.
+MAX_SEARCH = 200
 
 
 def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:
@@ -234,10 +239,22 @@ class JobService:
         username: str | None = None,
         batch_id: str | None = None,
         owner: str | None = None,
+        filters: ListFilters | None = None,
     ) -> ListJobsResponse:
-        """A page of jobs, newest first: everyone's, or narrowed to a user and/or a batch;
-        with `owner`, every job on it must be theirs (user batch lists)."""
-        scope = ListScope(username=username, batch_id=batch_id)
+        """A page of jobs, newest first: everyone's, or narrowed to a user and/or a batch,
+        and by the optional `filters`; with `owner`, every job on it must be theirs (user
+        batch lists)."""
+        narrow = filters or ListFilters()
+        self._check_filters(narrow)
+        scope = ListScope(
+            username=username,
+            batch_id=batch_id,
+            status=narrow.status,
+            job_type=narrow.job_type,
+            job_sub_type=narrow.job_sub_type,
+            search=narrow.search or None,
+            group_batches=narrow.group_batches,
+        )
         if owner is not None and scope.batch_id is not None:
             await self._check_batch_owner(scope.batch_id, owner)
         try:
@@ -247,7 +264,26 @@ class JobService:
         if owner is not None and any(job.username != owner for job in page.jobs):
             raise NotAuthorised(NOT_AUTHORISED_BATCH)
         next_key = key_for(scope, page.jobs[-1]) if page.more and page.jobs else None
-        return ListJobsResponse(jobs=page.jobs, pagination_key=next_key)
+        batches = None
+        if scope.group_batches:
+            batches = {}
+            for batch in dict.fromkeys(job.batch_id for job in page.jobs if job.batch_id):
+                counts = await self.store.batch_counts(batch)
+                batches[batch] = {status.value: counts.get(status, 0) for status in JobStatus}
+        return ListJobsResponse(jobs=page.jobs, pagination_key=next_key, batches=batches)
+
+    def _check_filters(self, filters: ListFilters) -> None:
+        """A type or sub type filter must name one this jobd accepts (a typo is a 422, not
+        an empty list)."""
+        if filters.job_type is not None and filters.job_type not in self.catalog.job_types:
+            raise _enum_problem("job_type", filters.job_type, self.catalog.job_types)
+        sub_type = filters.job_sub_type
+        if sub_type is not None and self.catalog.job_type_of(sub_type) is None:
+            raise _enum_problem("job_sub_type", sub_type, self.catalog.sub_types)
+        if filters.search is not None and len(filters.search) > MAX_SEARCH:
+            message = f"ensure this value has at most {MAX_SEARCH} characters"
+            kind = "value_error.any_str.max_length"
+            raise RequestInvalid([problem(["body", "search"], message, kind, limit_value=200)])
 
     async def batch_summary(self, batch_id: str, owner: str | None) -> BatchSummary:
         """Counts by status for a batch of any size, and whether all of it has finished."""

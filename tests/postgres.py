@@ -22,7 +22,7 @@ import pytest
 SERVER = os.environ.get("JOBD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REQUIRED = os.environ.get("CI") == "true" or os.environ.get("JOBD_REQUIRE_POSTGRES") == "1"
 TABLES = (
-    "jobs, batches, records, meta, worker_slots, files, "
+    "jobs, job_attempts, batches, records, meta, worker_slots, files, "
     "launch_keys, paused_types, start_windows, schedule_fires"
 )
 

@@ -27,10 +27,13 @@ from ..models import (
     WorkflowResponse,
 )
 from ..pool_models import PoolsResponse
+from ..waiting import why_waiting
 from .actions import batch_summary, cancel, retry, workflow
 from .auth import Access
+from .catalog_routes import CATALOG_ROUTES
 from .errors import json_response
 from .event_stream import events
+from .history_routes import HISTORY_ROUTES
 from .keys import CALLER, ENGINE
 from .ops_routes import OPS_ROUTES
 from .report_files import report_file
@@ -62,37 +65,42 @@ async def fetch(request: web.Request, owner: str | None) -> web.Response:
     if wait_s and job.status not in TERMINAL_STATUSES:
         await server.feed.wait_finished(session_id, wait_s)
         job = await server.service.fetch(session_id, caller=owner)
-    return json_response(JobResponse(job))
+    waiting = await why_waiting(server.store, job, server.pools, server.clock.now())
+    return json_response(JobResponse(job, waiting))
 
 
 async def list_jobs(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/list`: the caller's jobs, or everyone's (or one user's)."""
+    body: ListJobsRequest | AdminListJobsRequest
     if owner is None:
-        admin = await decode_body(request, AdminListJobsRequest)
-        limit, key, username = admin.limit, admin.pagination_key, admin.username_filter
+        body = await decode_body(request, AdminListJobsRequest)
+        username = body.username_filter
     else:
         body = await decode_body(request, ListJobsRequest)
-        limit, key, username = body.limit, body.pagination_key, owner
-    page = await request.app[ENGINE].service.list_jobs(limit, key, username=username)
+        username = owner
+    page = await request.app[ENGINE].service.list_jobs(
+        body.limit, body.pagination_key, username=username, filters=body
+    )
     return json_response(page)
 
 
 async def list_batch(request: web.Request, owner: str | None) -> web.Response:
     """`POST /jobs/{user,admin}/list_batch`: a batch, newest first; a user's must be all
     theirs, an admin's `username_filter` narrows it."""
+    body: ListBatchRequest | AdminListBatchRequest
     if owner is None:
-        admin = await decode_body(request, AdminListBatchRequest)
-        batch_id, limit, key, username = (
-            admin.batch_id,
-            admin.limit,
-            admin.pagination_key,
-            admin.username_filter,
-        )
+        body = await decode_body(request, AdminListBatchRequest)
+        username = body.username_filter
     else:
         body = await decode_body(request, ListBatchRequest)
-        batch_id, limit, key, username = body.batch_id, body.limit, body.pagination_key, None
+        username = None
     page = await request.app[ENGINE].service.list_jobs(
-        limit, key, batch_id=batch_id, username=username, owner=owner
+        body.limit,
+        body.pagination_key,
+        batch_id=body.batch_id,
+        username=username,
+        owner=owner,
+        filters=body,
     )
     return json_response(page)
 
@@ -259,4 +267,6 @@ ROUTES: list[Route] = [
     *WORKER_ROUTES,
     *OPS_ROUTES,
     *SCHEDULING_ROUTES,
+    *CATALOG_ROUTES,
+    *HISTORY_ROUTES,
 ]

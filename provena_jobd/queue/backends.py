@@ -25,7 +25,10 @@ def is_shared(storage: StorageSettings) -> bool:
 
 def worker_slots(store: JobStore, node: str) -> WorkerSlots | None:
     """The cluster's worker slots, when several nodes share the store's database."""
-    return PostgresWorkerSlots(store, node) if isinstance(store, PostgresStore) else None
+    if not isinstance(store, PostgresStore):
+        return None
+    store.node = node  # its claims name the node in the attempt history
+    return PostgresWorkerSlots(store, node)
 
 
 def listen_for_waiting(store: JobStore, wake: Callable[[str], None]) -> None:

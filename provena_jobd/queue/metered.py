@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..metrics import Children, Metrics
-from ..models import Job, JobStatus
+from ..models import Attempt, Job, JobStatus
 from .store import (
     CancelOutcome,
     Claim,
@@ -31,6 +31,7 @@ from .store import (
     Position,
     Prune,
     Pruned,
+    QueuePlace,
     Requeue,
     Rescue,
     Rescued,
@@ -288,3 +289,11 @@ class MeteredStore:
     async def last_fires(self) -> dict[str, LastFire]:
         """Pass through."""
         return await self.inner.last_fires()
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Pass through."""
+        return await self.inner.queue_place(session_id, now)
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """Pass through."""
+        return await self.inner.attempts(session_id)

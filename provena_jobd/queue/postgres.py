@@ -24,10 +24,11 @@ import msgspec
 
 from ..config import shown_url
 from ..errors import StorageError
-from ..models import Job, JobStatus
+from ..models import Attempt, Job, JobStatus
 from . import postgres_steps as steps
 from .dialect import migrations, queries
 from .group_commit import GroupCommit, Step
+from .list_query import list_sql
 from .postgres_flow import (
     claim_flow_step,
     fire_schedule_step,
@@ -36,7 +37,7 @@ from .postgres_flow import (
     set_paused_step,
 )
 from .postgres_prune import prune_step
-from .rows import job_from_row, last_fires_from_rows
+from .rows import attempt_from_row, job_from_row, last_fires_from_rows
 from .store import (
     CancelOutcome,
     Claim,
@@ -57,6 +58,7 @@ from .store import (
     Position,
     Prune,
     Pruned,
+    QueuePlace,
     Requeue,
     Rescue,
     Rescued,
@@ -105,13 +107,19 @@ class PostgresStore:
         self.on_change: Callable[[Iterable[str]], None] = _ignore
         # Told a job type when any node made jobs of it claimable (wake-ups across nodes).
         self.on_waiting: Callable[[str], None] = _ignore_type
+        # This node's name, recorded with each attempt it claims (set by `worker_slots`).
+        self.node: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Connect, migrate (under an advisory lock), and start listening."""
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=2, max_size=self.pool_size)
+            # `jobd.node` names this node to the attempt history's trigger (migration 0006).
+            settings = {"jobd.node": self.node} if self.node else None
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=2, max_size=self.pool_size, server_settings=settings
+            )
             async with self._pool.acquire() as connection:
                 await _migrate(connection)
             await self._listen()
@@ -230,27 +238,11 @@ class PostgresStore:
         return str(rows[0]["username"]) if rows else None
 
     async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
-        """A keyset page, newest first."""
-        where: list[str] = []
-        parameters: list[Any] = []
-
-        def mark(value: Any) -> str:
-            parameters.append(value)
-            return f"${len(parameters)}"
-
-        if scope.batch_id is not None:
-            where.append(f"batch_id = {mark(scope.batch_id)}")
-        if scope.username is not None:
-            where.append(f"username = {mark(scope.username)}")
+        """A keyset page, newest first (see list_query.py)."""
+        position = None
         if after is not None:
-            seq = await self._position(scope, after)
-            where.append(
-                f"(created_timestamp, seq) < ({mark(after.created_timestamp)}, {mark(seq)})"
-            )
-        sql = "SELECT * FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY created_timestamp DESC, seq DESC LIMIT {mark(limit + 1)}"
+            position = (after.created_timestamp, await self._position(scope, after))
+        sql, parameters = list_sql("postgres", scope, "*", limit, position)
         rows = await self._fetch(sql, *parameters)
         return Page([job_from_row(row) for row in rows[:limit]], more=len(rows) > limit)
 
@@ -410,6 +402,23 @@ class PostgresStore:
     async def last_fires(self) -> dict[str, LastFire]:
         """The latest due time recorded per schedule."""
         return last_fires_from_rows(await self._fetch(Q["last_fires"]))
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Where a job stands in its type's queue, counted over every node's claims."""
+        rows = await self._fetch(Q["queue_place"], session_id, now)
+        if not rows:
+            return None
+        row = rows[0]
+        return QueuePlace(
+            status=JobStatus(row["status"]),
+            job_type=row["job_type"],
+            run_after=row["run_after"],
+            ahead=row["ahead"],
+        )
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """A job's attempts, oldest first (written by the triggers of migration 0006)."""
+        return [attempt_from_row(row) for row in await self._fetch(Q["job_attempts"], session_id)]
 
 
 async def _migrate(connection: Connection) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ..models import NULL_RAW, Job, JobStatus
+from ..models import NULL_RAW, Attempt, Job, JobStatus
 from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome
 
 
@@ -75,3 +75,18 @@ def last_fires_from_rows(rows: Any) -> dict[str, LastFire]:
         str(row["schedule"]): LastFire(due_at=float(row["due_at"]), session_id=row["session_id"])
         for row in rows
     }
+
+
+def attempt_from_row(row: Any) -> Attempt:
+    """One attempt from a `job_attempts` row."""
+    return Attempt(
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        node=row["node"],
+        claimed_at=row["claimed_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=row["outcome"],
+        info=row["info"],
+        retry_at=row["retry_at"],
+    )

@@ -16,13 +16,16 @@ import aiosqlite
 import msgspec
 
 from ..errors import StorageError
-from ..models import Job, JobStatus
+from ..models import Attempt, Job, JobStatus
 from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .dialect import migrations, queries
+from .list_query import list_sql
 from .rows import job_from_row, last_fires_from_rows
 from .sqlite_flow import claim_flow_step, fire_schedule_step, launch_once_step, set_paused_step
+from .sqlite_history import attempts
 from .sqlite_prune import prune_step
+from .sqlite_waiting import queue_place
 from .store import (
     CancelOutcome,
     Claim,
@@ -43,6 +46,7 @@ from .store import (
     Position,
     Prune,
     Pruned,
+    QueuePlace,
     Requeue,
     Rescue,
     Rescued,
@@ -181,23 +185,11 @@ class SqliteStore:
 
     async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
         """A keyset page, newest first."""
-        where: list[str] = []
-        parameters: list[Any] = []
-        if scope.batch_id is not None:
-            where.append("batch_id = ?")
-            parameters.append(scope.batch_id)
-        if scope.username is not None:
-            where.append("username = ?")
-            parameters.append(scope.username)
+        position = None
         if after is not None:
-            seq = await self._position(scope, after)
-            where.append("(created_timestamp, seq) < (?, ?)")
-            parameters += [after.created_timestamp, seq]
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_timestamp DESC, seq DESC LIMIT ?"
-        rows = await self._read(sql, [*parameters, limit + 1])
+            position = (after.created_timestamp, await self._position(scope, after))
+        sql, parameters = list_sql("sqlite", scope, _JOB_COLUMNS, limit, position)
+        rows = await self._read(sql, parameters)
         jobs = [job_from_row(row) for row in rows[:limit]]
         return Page(jobs, more=len(rows) > limit)
 
@@ -402,3 +394,11 @@ class SqliteStore:
     async def last_fires(self) -> dict[str, LastFire]:
         """The latest due time recorded per schedule."""
         return last_fires_from_rows(await self._read(Q["last_fires"]))
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Where a job stands in its type's queue (see sqlite_waiting.py)."""
+        return await queue_place(self._read, session_id, now)
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """A job's attempts (see sqlite_history.py)."""
+        return await attempts(self._read, session_id)

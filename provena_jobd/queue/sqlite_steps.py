@@ -357,6 +357,7 @@ def claim_suspect(
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
                 "lease_expires_at": claim.lease_expires_at,
+                "now": claim.now,
             },
         ).fetchall()
         results.append([claimed_from_row(row) for row in rows])

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..models import Job, JobStatus
+from ..models import Attempt, Job, JobStatus
 from .backoff import backoff_s
 
 
@@ -140,10 +140,23 @@ class Rescued(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ListScope(msgspec.Struct, frozen=True, kw_only=True):
-    """Which jobs a list walks: one user's, one batch's, or everyone's."""
+    """Which jobs a list walks: one user's, one batch's, or everyone's, optionally narrowed
+    by status, type, sub type and a text `search` (case-insensitive for ASCII letters, in
+    the session id, username, sub type, batch id, info and payload JSON); with
+    `group_batches`, a batch is one entry, its newest job among those the filters keep."""
 
     username: str | None = None
     batch_id: str | None = None
+    status: JobStatus | None = None
+    job_type: str | None = None
+    job_sub_type: str | None = None
+    search: str | None = None
+    group_batches: bool = False
+
+    def filters(self) -> dict[str, Any]:
+        """The narrowing fields that are set (a pagination key is valid only with these)."""
+        fields = ("status", "job_type", "job_sub_type", "search", "group_batches")
+        return {name: getattr(self, name) for name in fields if getattr(self, name)}
 
 
 class Position(msgspec.Struct, frozen=True):
@@ -266,6 +279,16 @@ class LastFire(msgspec.Struct, frozen=True, kw_only=True):
 
     due_at: float
     session_id: str | None
+
+
+class QueuePlace(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a waiting job stands: not claimable before `run_after`; `ahead` jobs of its type
+    come first (claimed ones, and PENDING ones claimable now that were queued before it)."""
+
+    status: JobStatus
+    job_type: str
+    run_after: float
+    ahead: int
 
 
 class InvalidPosition(Exception):
@@ -446,4 +469,11 @@ class JobStore(Protocol):
 
     async def last_fires(self) -> dict[str, LastFire]:
         """Each schedule's latest recorded due time."""
+
+    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
+        """Where a job stands in its type's queue at `now` (None: no such job)."""
+        ...
+
+    async def attempts(self, session_id: str) -> list[Attempt]:
+        """A job's attempts, oldest first, as recorded with its status changes."""
         ...

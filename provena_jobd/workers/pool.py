@@ -55,6 +55,7 @@ class Worker:
     ready_at: float
     idle_since: float
     running: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
+    busy_since: float = 0.0  # when its running jobs went from none to some
     slot: int | None = None  # its cluster-wide worker slot (several nodes on PostgreSQL)
 
     def state(self, now: float) -> WorkerState:
@@ -280,6 +281,8 @@ class Pool:
             if worker.state(now) is WorkerState.PROVISIONING:
                 continue
             while self._ahead and len(worker.running) < concurrency:
+                if not worker.running:
+                    worker.busy_since = now
                 job = self._ahead.popleft()
                 task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
                 worker.running[task] = Lease(job.session_id, job.attempt)
@@ -401,6 +404,29 @@ class Pool:
         """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
         return len(self._ahead)
 
+    def worker_list(self) -> list[WorkerInfo]:
+        """Each worker: its state, since when, and when a provisioning one is ready."""
+        now = self.clock.now()
+        listed = []
+        for worker in self.workers:
+            state = worker.state(now)
+            since = {
+                WorkerState.PROVISIONING: worker.ready_at - self.settings.cold_start_s,
+                WorkerState.IDLE: max(worker.idle_since, worker.ready_at),
+                WorkerState.BUSY: worker.busy_since,
+            }[state]
+            listed.append(
+                WorkerInfo(
+                    worker_id=worker.worker_id,
+                    state=state.value,
+                    jobs=len(worker.running),
+                    since=since,
+                    ready_at=worker.ready_at,
+                    node=self.slots.node if self.slots else None,
+                )
+            )
+        return listed
+
     async def snapshot(self) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters."""
         now = self.clock.now()
@@ -418,4 +444,5 @@ class Pool:
             cold_starts=self.cold_starts,
             jobs_finished=self.jobs_finished,
             settings=self.settings,
+            worker_list=self.worker_list(),
         )

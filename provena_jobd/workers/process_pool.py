@@ -117,7 +117,12 @@ class ExternalPool:
             jobs_finished=self.jobs_finished,
             settings=msgspec.structs.replace(self.settings, env=env),
             processes=workers,
+            worker_list=workers,
         )
+
+    def worker_list(self) -> list[WorkerInfo]:
+        """Each worker outside jobd and its state."""
+        return self._workers()
 
 
 class ProcessPool(ExternalPool):

@@ -68,6 +68,9 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
         "/admin/paused",
         "/admin/pause",
         "/admin/resume",
+        "/jobs/catalog",
+        "/jobs/user/history",
+        "/jobs/admin/history",
     }
     assert set(document["paths"]) == REFERENCE_PATHS | jobd_paths
     launch = document["paths"]["/jobs/admin/launch"]["post"]

@@ -7,6 +7,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -535,6 +536,131 @@ async def test_a_cancel_recorded_on_a_running_job_keeps_it_from_succeeding(
     assert await store.finish(finish(held, JobStatus.FAILED, now=NOW + 2))
     job = await store.get(held.session_id)
     assert job is not None and job.status is JobStatus.FAILED
+
+
+async def test_recover_leaves_jobs_held_by_outside_workers_to_their_lease(store: JobStore) -> None:
+    await store.launch([new_job(job_type=JobType.REGISTRY)])
+    outside = await claim_one(store, job_type=JobType.REGISTRY)
+    # Only EMAIL ran inside the dead process; REGISTRY's worker may still be alive.
+    assert await store.recover(NOW + 1, [JobType.EMAIL]) == []
+    job = await store.get(outside.session_id)
+    assert job is not None and (job.status, job.attempt) == (JobStatus.DEQUEUED, 1)
+    assert await store.count_suspects() == 0
+
+
+async def test_list_filters_search_and_batches_as_one_entry(store: JobStore) -> None:
+    batch = str(uuid.uuid4())
+    plain = new_job()
+    report = new_job(job_type=JobType.REPORT)
+    first = new_job(batch_id=batch, new_batch=True, created=int(NOW) + 1)
+    member = new_job(batch_id=batch, created=int(NOW) + 2)
+    await store.launch([plain, report, first, member])
+    await store.cancel(first.session_id, "Stopped by Carol", NOW)
+
+    async def listed(**filters: Any) -> list[str]:
+        page = await store.list_jobs(ListScope(username="alice", **filters), 10, None)
+        return [job.session_id for job in page.jobs]
+
+    assert await listed(status=JobStatus.FAILED) == [first.session_id]
+    assert await listed(job_type="REPORT") == [report.session_id]
+    assert await listed(job_sub_type="SEND_EMAIL", status=JobStatus.PENDING) == [
+        member.session_id,
+        plain.session_id,
+    ]
+    assert await listed(search="CAROL") == [first.session_id]  # info, any case
+    assert await listed(search=plain.session_id[4:12]) == [plain.session_id]
+    n = msgspec.json.decode(report.payload)["n"]
+    assert await listed(search=f'"n": {n}') == [report.session_id]  # payload text
+    assert await listed(group_batches=True) == [
+        member.session_id,
+        report.session_id,
+        plain.session_id,
+    ]
+    # Grouped and filtered: the batch stands at its newest job the filters keep.
+    assert await listed(group_batches=True, status=JobStatus.FAILED) == [first.session_id]
+    grouped = ListScope(username="alice", group_batches=True)
+    page = await store.list_jobs(grouped, 1, None)
+    rest = await store.list_jobs(grouped, 10, Position(member.session_id, member.created_timestamp))
+    assert [job.session_id for job in rest.jobs] == [report.session_id, plain.session_id]
+    assert page.more and not rest.more
+
+
+async def test_queue_place_counts_the_jobs_of_its_type_ahead(store: JobStore) -> None:
+    first, second, later = new_job(), new_job(), new_job()
+    backing_off = new_job(run_after=NOW + 60)
+    other_type = new_job(job_type=JobType.REPORT)
+    await store.launch([first, backing_off, other_type, second, later])
+    [claimed] = await store.claim(
+        Claim(job_type=JobType.EMAIL, limit=1, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    assert claimed.session_id == first.session_id
+    place = await store.queue_place(later.session_id, NOW)
+    # The claimed job and `second` come first; the backing-off one and the REPORT do not.
+    assert place is not None and (place.status, place.job_type, place.ahead) == (
+        JobStatus.PENDING,
+        "EMAIL",
+        2,
+    )
+    held = await store.queue_place(backing_off.session_id, NOW)
+    assert held is not None and held.run_after == NOW + 60
+    assert await store.queue_place("no-such-job", NOW) is None
+
+
+async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    await store.open()
+    job = new_job()
+    await store.launch([job])
+    first = await claim_one(store, now=NOW + 1)
+    assert await store.start(Lease(job.session_id, first.attempt), "running", NOW + 2)
+    retry = Requeue(
+        session_id=job.session_id, attempt=1, info="Attempt 1 failed", run_after=NOW + 13
+    )
+    assert await store.requeue(retry)
+    second = await claim_one(store, now=NOW + 20)
+    assert await store.start(Lease(job.session_id, second.attempt), "running", NOW + 21)
+    shutdown = Requeue(
+        session_id=job.session_id, attempt=2, info="shut down", run_after=NOW + 22, refund=True
+    )
+    assert await store.requeue(shutdown)
+    third = await claim_one(store, now=NOW + 30)  # the refunded attempt number again
+    await store.rescue(
+        Rescue(now=NOW + 100, horizon=NOW + 100, backoff=Backoff(base_s=5, max_s=5))
+    )  # lease lost
+    fourth = await claim_one(store, now=NOW + 200)
+    assert await store.finish(finish(fourth, now=NOW + 205))
+    await store.close()
+
+    reopened = make_store()  # the history survives a restart
+    await reopened.open()
+    got = await reopened.attempts(job.session_id)
+    await reopened.close()
+    rows = [
+        (a.attempt, a.worker_id, a.claimed_at, a.started_at, a.ended_at, a.outcome, a.retry_at)
+        for a in got
+    ]
+    assert rows == [
+        (1, "w1", NOW + 1, NOW + 2, None, "retrying", NOW + 13),
+        (2, "w1", NOW + 20, NOW + 21, NOW + 22, "requeued_at_shutdown", NOW + 22),
+        (third.attempt, "w1", NOW + 30, None, NOW + 60, "lease_lost", NOW + 105),
+        (fourth.attempt, "w1", NOW + 200, None, NOW + 205, "succeeded", None),
+    ]
+    assert got[0].info == "Attempt 1 failed"
+
+
+async def test_a_cancelled_attempt_says_so_and_a_pruned_job_takes_its_history(
+    store: JobStore,
+) -> None:
+    job = new_job()
+    await store.launch([job])
+    await claim_one(store)
+    await store.cancel(job.session_id, "Cancelled by carol.", NOW + 3)
+    [attempt] = await store.attempts(job.session_id)
+    assert (attempt.outcome, attempt.ended_at) == ("cancelled", NOW + 3)
+    await store.prune(Prune(before=NOW + 10, limit=10))
+    assert await store.attempts(job.session_id) == []
 
 
 async def test_cancel_ends_a_waiting_job_and_leaves_a_finished_one(store: JobStore) -> None:

@@ -11,6 +11,7 @@ from provena_jobd.errors import StorageError
 from provena_jobd.queue.dialect import migrations
 from provena_jobd.queue.files import files_for
 from provena_jobd.queue.postgres import PostgresStore
+from provena_jobd.queue.store import Claim
 from tests.helpers import eventually
 from tests.postgres import empty
 
@@ -118,3 +119,21 @@ async def test_nodes_share_one_start_limit_and_one_launch_key(postgres_database:
         assert len({outcome.session_id for outcome in launches}) == 1
     finally:
         await asyncio.gather(*(node.close() for node in nodes))
+
+
+async def test_an_attempt_names_the_node_that_claimed_it(postgres_database: str) -> None:
+    empty(postgres_database)
+    nodes = [PostgresStore(postgres_database), PostgresStore(postgres_database)]
+    nodes[0].node, nodes[1].node = "node-a", "node-b"
+    await asyncio.gather(*(store.open() for store in nodes))
+    try:
+        job = new_job()
+        await nodes[0].launch([job])
+        claim = Claim(
+            job_type=job.job_type, limit=1, worker_id="w", now=NOW, lease_expires_at=NOW + 9
+        )
+        [claimed] = await nodes[1].claim(claim)
+        [attempt] = await nodes[0].attempts(claimed.session_id)
+        assert (attempt.node, attempt.worker_id, attempt.claimed_at) == ("node-b", "w", NOW)
+    finally:
+        await asyncio.gather(*(store.close() for store in nodes))

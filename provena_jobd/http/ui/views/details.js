@@ -4,6 +4,44 @@
 import { call } from "../api.js";
 import { MEANING, TERMINAL, batchLink, duration, errorBox, h, jobLink, listLink, localTime, statusBadge, workflowLink } from "../dom.js";
 
+const WAITING = new Set(["PENDING", "DEQUEUED"]);
+
+// Why the job waits (the fetch's `waiting`), with a live countdown to `ready_at`.
+function waitingNotice(waiting, job) {
+  if (!waiting || !WAITING.has(job.status)) return [];
+  const left = waiting.ready_at ? Math.ceil(waiting.ready_at - Date.now() / 1000) : null;
+  const when = left === null ? "" : left > 0 ? `in about ${left} s` : "any moment now";
+  const text = {
+    cold_start: left === null ? waiting.message : `Waiting for a worker to finish starting (cold start): ready ${when}.`,
+    backing_off: `Backing off after a failed attempt: the next attempt is ${when}.`,
+  }[waiting.reason] || waiting.message;
+  return [h("p", { class: "info waiting", id: "waiting", "data-reason": waiting.reason },
+    h("strong", {}, "Why is it waiting? "), text)];
+}
+
+const OUTCOMES = {
+  succeeded: "succeeded", failed: "failed", cancelled: "cancelled", lease_lost: "its worker was lost (lease expired)",
+  requeued_at_shutdown: "returned to the queue as jobd shut down", crash_suspect: "requeued as a suspect of a crash",
+  retrying: "failed; retried",
+};
+
+// The attempts (`/history`) as a timeline: claimed, started, ended and how, by which worker.
+function timeline(attempts) {
+  if (!attempts.length) return h("p", { class: "muted", id: "timeline" }, "Not attempted yet.");
+  return h("ol", { class: "timeline", id: "timeline" }, ...attempts.map((a, index) => {
+    const steps = [
+      ["Claimed", a.claimed_at], ["Started", a.started_at], ["Ended", a.ended_at],
+    ].filter(([, at]) => at !== null).map(([name, at]) => h("li", {}, `${name} ${localTime(at)}`));
+    if (a.retry_at !== null && a.outcome !== "requeued_at_shutdown") steps.push(h("li", {}, `Next attempt not before ${localTime(a.retry_at)}`));
+    const how = a.outcome ? OUTCOMES[a.outcome] || a.outcome : "running";
+    return h("li", { class: `attempt o-${a.outcome || "running"}`, "data-attempt": String(index + 1) },
+      h("strong", {}, `Attempt ${a.attempt}: ${how}`),
+      a.worker_id ? h("span", { class: "muted" }, ` · worker ${a.worker_id}${a.node ? ` on ${a.node}` : ""}`) : null,
+      h("ul", {}, ...steps),
+      a.info && a.outcome !== "succeeded" ? h("div", { class: "muted" }, a.info) : null);
+  }));
+}
+
 function jsonBlock(title, value, open) {
   return h("details", { open },
     h("summary", {}, title),
@@ -18,6 +56,18 @@ export async function detailsView(context) {
   const prefix = context.admin ? "/jobs/admin" : "/jobs/user";
   let confirming = false; // Cancel was clicked once and waits for "Yes, cancel it"
   let current = null;
+  let waiting = null; // the last fetch's `waiting`
+  const waitingBox = h("div", { role: "status", "aria-live": "polite" });
+  const history = h("section", { class: "card", "aria-labelledby": "timeline-title" },
+    h("h2", { id: "timeline-title" }, "Attempts"), h("p", { class: "muted" }, "…"));
+  const historyRoute = context.admin ? "/jobs/admin/history" : "/jobs/user/history";
+
+  async function loadHistory() {
+    try {
+      const answer = await call("GET", historyRoute, { params: { session_id: sessionId } });
+      history.replaceChildren(history.firstChild, timeline(answer.attempts));
+    } catch { /* keep the last timeline */ }
+  }
 
   async function act(path, label) {
     try {
@@ -77,7 +127,7 @@ export async function detailsView(context) {
     const parts = [
       h("h1", {}, "Job ", h("code", { class: "id-full" }, job.session_id)),
       h("p", {}, statusBadge(job.status), " ", h("span", { class: "muted", id: "meaning" }, MEANING[job.status])),
-      info, progress, reportLink(job),
+      waitingBox, info, progress, reportLink(job),
       h("div", { class: "toolbar actions" }, ...actions,
         h("a", { href: workflowLink(job.session_id, context.admin) }, "Workflow"),
         job.batch_id ? h("a", { href: batchLink(job.batch_id, context.admin) }, "Batch") : null,
@@ -96,17 +146,35 @@ export async function detailsView(context) {
           ["Launched by", job.parent_session_id ? h("a", { href: jobLink(job.parent_session_id, context.admin) }, job.parent_session_id) : "—"],
           ["Retry of", job.retry_of ? h("a", { href: jobLink(job.retry_of, context.admin) }, job.retry_of) : "—"],
         ].flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]))),
+      history,
       jsonBlock("Input (payload)", job.payload, false),
       job.status === "SUCCEEDED" ? jsonBlock("Output (result)", job.result, true) : null,
     ];
     root.replaceChildren(...parts.filter((part) => part !== null));
+    waitingBox.replaceChildren(...waitingNotice(waiting, job));
   }
 
-  const job = (await call("GET", route, { params: { session_id: sessionId } })).job;
-  draw(job);
-  context.onJob((changed) => { if (changed.session_id === sessionId) draw(changed); });
-  context.onPoll(async () => {
-    try { draw((await call("GET", route, { params: { session_id: sessionId } })).job); } catch { /* keep the last view */ }
+  // A fetch gives the job and why it waits.
+  async function refresh() {
+    const answer = await call("GET", route, { params: { session_id: sessionId } });
+    waiting = answer.waiting || null;
+    draw(answer.job);
+  }
+
+  await Promise.all([refresh(), loadHistory()]);
+  context.onJob((changed) => {
+    if (changed.session_id !== sessionId) return;
+    draw(changed);
+    loadHistory(); // every status change is an attempt's step
+    if (WAITING.has(changed.status)) refresh().catch(() => {}); // the reason may have changed
+  });
+  context.onPoll(() => Promise.all([refresh().catch(() => { /* keep the last view */ }), loadHistory()]));
+  // The countdown ticks; every few seconds the reason is asked for again (a worker came up).
+  let ticks = 0;
+  context.every(1000, () => {
+    if (!current || !WAITING.has(current.status)) return;
+    if (++ticks % 5 === 0) refresh().catch(() => {});
+    else waitingBox.replaceChildren(...waitingNotice(waiting, current));
   });
   return root;
 }

@@ -1,4 +1,5 @@
-// The job list: newest first, batches grouped, filters, live updates, Load More.
+// The job list: newest first, a batch as one row, filters and search run by the server over
+// every job the caller may see, live updates, Load More.
 
 import { call } from "../api.js";
 import { STATUSES, batchLink, errorBox, h, jobLink, localTime, statusBadge } from "../dom.js";
@@ -26,21 +27,37 @@ export async function listView(context) {
   const tbody = h("tbody");
   const more = h("button", { type: "button", onclick: () => load(false) }, "Load More");
   const message = h("div", { role: "status", "aria-live": "polite", class: "muted" });
-  const subTypeFilter = h("select", { id: "filter-sub-type", onchange: (e) => { filters.subType = e.target.value; draw(); } },
+  const subTypeFilter = h("select", { id: "filter-sub-type", onchange: (e) => { filters.subType = e.target.value; load(true); } },
     h("option", { value: "" }, "Any job type"));
+  let searchTimer = null;
+  let loads = 0; // resets so far; a page answered for an older one is dropped
 
-  async function page() {
-    const answer = await call("POST", `${prefix}/list`, { body: { limit: PAGE, pagination_key: key } });
+  // The server filters (a key is valid only with the filters it came with) and lists a batch
+  // once, at its newest matching job.
+  function listBody() {
+    const body = { limit: PAGE, pagination_key: key, group_batches: true };
+    if (filters.status) body.status = filters.status;
+    if (filters.subType) body.job_sub_type = filters.subType;
+    if (filters.text.trim()) body.search = filters.text.trim();
+    return body;
+  }
+
+  // Fetches the next page; false if a newer reset (a filter changed) made it stale.
+  async function page(generation) {
+    const answer = await call("POST", `${prefix}/list`, { body: listBody() });
+    if (generation !== loads) return false;
     for (const job of answer.jobs) {
       if (!rank.has(job.session_id)) rank.set(job.session_id, -++loadedCount);
       jobs.set(job.session_id, job);
     }
     key = answer.pagination_key;
+    return true;
   }
 
   // Loads one page, or on a reset as many pages as fill the screen with rows (a batch's
   // members make one row, so a big batch could otherwise leave the first screen nearly empty).
   async function load(reset) {
+    const generation = reset ? ++loads : loads;
     try {
       if (reset) {
         const wanted = Math.max(10, Math.ceil(window.innerHeight / ROW_PX));
@@ -48,11 +65,11 @@ export async function listView(context) {
         const shown = Math.min(Math.max(loadedCount, 1), PAGE * MAX_FIRST_PAGES);
         jobs.clear(); rank.clear(); loadedCount = 0; key = null;
         for (let pages = 0; pages < MAX_FIRST_PAGES; pages++) {
-          await page();
+          if (!await page(generation)) return;
           if (key === null || (rowsOf(true).length >= wanted && loadedCount >= shown)) break;
         }
-      } else {
-        await page();
+      } else if (!await page(generation)) {
+        return;
       }
       more.disabled = key === null;
       more.textContent = key === null ? "All jobs loaded" : "Load More";
@@ -62,14 +79,11 @@ export async function listView(context) {
     }
   }
 
+  // Loaded jobs matched on the server; this keeps a live change honest (a job that left the
+  // filtered status drops out). Text search is the server's alone (it also reads payloads).
   function matches(job) {
     if (filters.status && job.status !== filters.status) return false;
     if (filters.subType && job.job_sub_type !== filters.subType) return false;
-    if (filters.text) {
-      const text = filters.text.toLowerCase();
-      const haystack = [job.session_id, job.batch_id, job.username, job.job_sub_type, job.info].join(" ").toLowerCase();
-      if (!haystack.includes(text)) return false;
-    }
     return true;
   }
 
@@ -100,9 +114,9 @@ export async function listView(context) {
   function batchRow(row) {
     const first = row.members[0];
     const summary = summaries.get(row.batch);
-    const filtered = filters.status || filters.subType || filters.text;
     const size = summary ? String(summary.total) : "…";
-    const count = filtered ? `${size} (${row.members.length} match${row.members.length === 1 ? "es" : ""})` : size;
+    // The size is the whole batch's; a status filter adds how many of it are in that status.
+    const count = summary && filters.status ? `${size} (${summary.counts[filters.status] || 0} match)` : size;
     return h("tr", { "data-batch-id": row.batch },
       cell("ID", h("a", { class: "id", href: batchLink(row.batch, admin), title: row.batch }, row.batch)),
       cell("User", first.username, { class: "c-user" }),
@@ -124,24 +138,28 @@ export async function listView(context) {
       cell("Created", localTime(job.created_timestamp), { class: "c-created" }));
   }
 
-  function drawSubTypes() {
-    const known = new Set([...subTypeFilter.options].map((o) => o.value));
-    const seen = [...new Set([...jobs.values()].map((j) => j.job_sub_type))].sort();
-    for (const subType of seen) if (!known.has(subType)) subTypeFilter.append(h("option", { value: subType }, subType));
+  // Every sub type this jobd accepts (built-in and config-declared), not just those loaded.
+  async function loadSubTypes() {
+    try {
+      const catalog = await call("GET", "/jobs/catalog");
+      const subTypes = Object.keys(catalog.sub_types).sort();
+      subTypeFilter.append(...subTypes.map((subType) => h("option", { value: subType }, subType)));
+    } catch { /* the filter offers "Any job type" only */ }
   }
 
   function draw() {
     const rows = rowsOf();
     for (const row of rows) if (row.batch) summaries.want(row.batch);
     tbody.replaceChildren(...rows.map((row) => (row.job ? jobRow(row.job) : batchRow(row))));
-    drawSubTypes();
-    message.textContent = rows.length ? ""
-      : key !== null ? "No loaded jobs match; Load More searches older jobs." : "No jobs to show.";
+    const filtered = filters.status || filters.subType || filters.text.trim();
+    message.textContent = rows.length ? "" : filtered ? "No jobs match." : "No jobs to show.";
   }
 
   context.onJob((job) => {
     const mine = admin || (context.me && job.username === context.me.username);
     if (!mine) return;
+    // A new job under a text search shows on the next load, when the server has matched it.
+    if (!rank.has(job.session_id) && filters.text.trim()) return;
     if (!rank.has(job.session_id)) rank.set(job.session_id, ++liveCount);
     jobs.set(job.session_id, job);
     if (job.batch_id) summaries.changed(job.batch_id);
@@ -149,10 +167,14 @@ export async function listView(context) {
   });
   context.onPoll(() => { summaries.refreshAll(); return load(true); });
 
-  const statusFilter = h("select", { id: "filter-status", onchange: (e) => { filters.status = e.target.value; draw(); } },
+  const statusFilter = h("select", { id: "filter-status", onchange: (e) => { filters.status = e.target.value; load(true); } },
     h("option", { value: "" }, "Any status"), ...STATUSES.map((s) => h("option", { value: s }, s)));
   const textFilter = h("input", { id: "filter-text", type: "search", placeholder: "id, user, info…",
-    oninput: (e) => { filters.text = e.target.value; draw(); } });
+    oninput: (e) => {
+      filters.text = e.target.value;
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => load(true), 250);
+    } });
   // The mode is part of the URL: toggling it navigates, so links and reloads keep it.
   const adminToggle = context.can("read") ? h("label", { class: "check" },
     h("input", { type: "checkbox", id: "admin-mode", checked: admin,
@@ -173,7 +195,7 @@ export async function listView(context) {
         } }, `Wake up ${type}`), result);
     }))) : null;
 
-  await load(true);
+  await Promise.all([load(true), loadSubTypes()]);
   await summaries.ready();
   return h("div", {},
     h("h1", {}, admin ? "Job history (all users)" : "Job history"),
@@ -183,7 +205,7 @@ export async function listView(context) {
       h("button", { type: "button", class: "primary", onclick: () => { summaries.refreshAll(); load(true); } }, "Refresh"),
       h("label", {}, "Status", statusFilter),
       h("label", {}, "Job type", subTypeFilter),
-      h("label", {}, "Search loaded jobs", textFilter),
+      h("label", {}, "Search all jobs", textFilter),
       adminToggle),
     h("table", { id: "jobs", class: "stack" },
       h("thead", {}, h("tr", {},

@@ -8,43 +8,31 @@ import { pauseButton, schedulesSection } from "./flow.js";
 
 const HISTORY = 60;
 
-// `/admin/pool` counts in-process workers by state but gives no per-worker start time, so
-// the panel remembers when it first saw each provisioning worker: its cold start countdown
-// runs from then (an upper bound when the worker was already starting as the page opened).
-class ColdStarts {
-  constructor() { this.since = new Map(); } // job type -> first-seen times, oldest first
-
-  update(jobType, provisioning, now) {
-    const times = this.since.get(jobType) || [];
-    while (times.length > provisioning) times.shift(); // the oldest finish their cold start first
-    while (times.length < provisioning) times.push(now);
-    this.since.set(jobType, times);
-    return times;
-  }
-}
-
 function clock(ms) {
   return new Date(ms).toLocaleTimeString();
 }
 
-// One line per worker: in-process ones from the counts, outside ones (with pids) by name;
-// with several nodes on PostgreSQL, every worker of the cluster and the node hosting it.
-function workerList(pool, startedAt, now) {
-  const coldStart = pool.settings.cold_start_s;
-  const items = startedAt.map((since, index) => {
-    const left = Math.max(0, Math.ceil(coldStart - (now - since) / 1000));
-    return h("li", { "data-state": "provisioning" },
-      h("strong", {}, `worker ${index + 1}: provisioning`),
-      ` since ${clock(since)}`,
-      h("span", { class: "countdown" }, left ? `, ready in about ${left} s` : ", ready any moment"));
+// A provisioning worker's countdown, from the server's `ready_at` (epoch seconds).
+function countdown(readyAt, now) {
+  if (readyAt === null || readyAt === undefined) return null;
+  const left = Math.max(0, Math.ceil(readyAt - now / 1000));
+  return h("span", { class: "countdown" }, left ? `, ready in about ${left} s` : ", ready any moment");
+}
+
+// One line per worker (`worker_list`): its state, since when, a cold start's countdown, and
+// for a process its pid; with several nodes on PostgreSQL, the cluster's workers on other
+// nodes too (from `processes`) and the node hosting each.
+function workerList(pool, now) {
+  const items = (pool.worker_list || []).map((w) => {
+    const jobs = w.jobs && w.state === "busy" ? `, ${w.jobs} job${w.jobs > 1 ? "s" : ""}` : "";
+    return h("li", { "data-state": w.state, "data-pid": String(w.pid ?? ""), "data-worker-id": w.worker_id },
+      `${w.worker_id}${w.pid ? ` (pid ${w.pid})` : ""}${w.node ? ` on ${w.node}` : ""}: ${w.state}${jobs}`,
+      w.since ? ` since ${clock(w.since * 1000)}` : null,
+      w.state === "provisioning" ? countdown(w.ready_at, now) : null);
   });
-  for (const state of ["busy", "idle"]) {
-    const count = pool.workers[state] || 0;
-    if (count) items.push(h("li", { "data-state": state }, h("strong", {}, `${count} worker${count > 1 ? "s" : ""}: ${state}`)));
-  }
   for (const p of pool.processes || []) {
-    items.push(h("li", { "data-pid": String(p.pid ?? ""), "data-state": p.state },
-      `${p.worker_id}${p.pid ? ` (pid ${p.pid})` : ""}${p.node ? ` on ${p.node}` : ""}: ${p.state}${p.jobs ? `, ${p.jobs} job${p.jobs > 1 ? "s" : ""}` : ""}`));
+    if (p.state !== "on another node") continue; // this node's are in `worker_list`
+    items.push(h("li", { "data-state": p.state, "data-worker-id": p.worker_id }, `${p.worker_id} on ${p.node}: ${p.state}`));
   }
   if (!items.length) items.push(h("li", { class: "muted" }, "No workers (the pool starts one when a job arrives)."));
   return h("ul", { class: "workers", "aria-label": `${pool.job_type} workers` }, ...items);
@@ -55,7 +43,6 @@ export async function poolsView(context) {
   const schedules = h("div", {});
   const history = new Map();
   const previous = new Map();
-  const coldStarts = new ColdStarts();
   let lastAt = null;
 
   async function refresh() {
@@ -74,7 +61,6 @@ export async function poolsView(context) {
       history.set(pool.job_type, rates);
       previous.set(pool.job_type, pool.jobs_finished);
       const w = pool.workers;
-      const provisioning = coldStarts.update(pool.job_type, w.provisioning, wall);
       return h("section", { class: "card", "data-job-type": pool.job_type, "aria-label": `${pool.job_type} pool` },
         h("h2", {}, pool.job_type),
         h("div", { class: "numbers" },
@@ -86,7 +72,7 @@ export async function poolsView(context) {
           h("span", {}, "Cold starts"), h("strong", { "data-field": "cold_starts" }, String(pool.cold_starts)),
           h("span", {}, "Jobs finished"), h("strong", { "data-field": "jobs_finished" }, String(pool.jobs_finished))),
         h("h3", {}, "Workers"),
-        workerList(pool, provisioning, wall),
+        workerList(pool, wall),
         h("h3", {}, "Jobs finished per second"),
         rateChart(rates, HISTORY, `${pool.job_type} jobs finished per second`),
         h("p", { class: "muted" },

@@ -31,7 +31,7 @@ SELECT seq, created_timestamp, username, batch_id FROM jobs WHERE session_id = $
 -- Up to $5 waiting jobs of one type, oldest first; rows another node is claiming are skipped.
 UPDATE jobs
 SET status = 'DEQUEUED', info = $1, attempt = attempt + 1, worker_id = $2,
-    lease_expires_at = $3
+    lease_expires_at = $3, claimed_at = $6
 WHERE seq IN (SELECT seq FROM jobs
               WHERE status = 'PENDING' AND job_type = $4 AND run_after <= $6
               ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED)
@@ -271,3 +271,19 @@ RETURNING 1;
 -- name: last_fires
 SELECT DISTINCT ON (schedule) schedule, due_at, session_id FROM schedule_fires
 ORDER BY schedule, due_at DESC;
+-- name: queue_place
+-- A job's status, type and back-off, and how many jobs of its type come before it: those
+-- claimed (DEQUEUED, waiting for or taking a slot on any node) and those PENDING, claimable
+-- at $2 and queued before it (claims take the oldest first).
+SELECT j.status, j.job_type, j.run_after,
+       (SELECT count(*) FROM jobs AS o
+        WHERE o.job_type = j.job_type AND o.status = 'PENDING' AND o.seq < j.seq
+          AND o.run_after <= $2)
+     + (SELECT count(*) FROM jobs AS o
+        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq) AS ahead
+FROM jobs AS j WHERE j.session_id = $1;
+
+-- name: job_attempts
+-- A job's attempts, oldest first (written by the triggers of 0006_attempt_history.sql).
+SELECT attempt, worker_id, node, claimed_at, started_at, ended_at, outcome, info, retry_at
+FROM job_attempts WHERE job_seq = (SELECT seq FROM jobs WHERE session_id = $1) ORDER BY n;

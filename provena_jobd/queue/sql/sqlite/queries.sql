@@ -27,7 +27,7 @@ SELECT seq, created_timestamp, username, batch_id FROM jobs WHERE session_id = ?
 -- Claim up to :limit waiting jobs of one type, oldest first, in one statement.
 UPDATE jobs
 SET status = 'DEQUEUED', info = :info, attempt = attempt + 1, worker_id = :worker_id,
-    lease_expires_at = :lease_expires_at
+    lease_expires_at = :lease_expires_at, claimed_at = :now
 WHERE seq IN (SELECT seq FROM jobs
               WHERE status = 'PENDING' AND job_type = :job_type AND run_after <= :now
               ORDER BY seq LIMIT :limit)
@@ -152,7 +152,7 @@ WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
 -- The oldest suspect, whatever its type, to run alone.
 UPDATE jobs
 SET status = 'DEQUEUED', info = :info, attempt = attempt + 1, worker_id = :worker_id,
-    lease_expires_at = :lease_expires_at
+    lease_expires_at = :lease_expires_at, claimed_at = :now
 WHERE seq = (SELECT seq FROM jobs WHERE suspect = 1 AND status = 'PENDING' ORDER BY seq LIMIT 1)
 RETURNING seq, session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
           payload, attempt, max_attempts;
@@ -218,3 +218,19 @@ ON CONFLICT DO NOTHING;
 
 -- name: last_fires
 SELECT schedule, max(due_at) AS due_at, session_id FROM schedule_fires GROUP BY schedule;
+-- name: queue_place
+-- A job's status, type and back-off, and how many jobs of its type come before it: those
+-- claimed (DEQUEUED, waiting for or taking a slot) and those PENDING, claimable at :now and
+-- queued before it (claims take the oldest first).
+SELECT j.status, j.job_type, j.run_after,
+       (SELECT count(*) FROM jobs AS o
+        WHERE o.job_type = j.job_type AND o.status = 'PENDING' AND o.seq < j.seq
+          AND o.run_after <= :now)
+     + (SELECT count(*) FROM jobs AS o
+        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq)
+FROM jobs AS j WHERE j.session_id = :session_id;
+
+-- name: job_attempts
+-- A job's attempts, oldest first (written by the triggers of 0006_attempt_history.sql).
+SELECT attempt, worker_id, node, claimed_at, started_at, ended_at, outcome, info, retry_at
+FROM job_attempts WHERE job_seq = (SELECT seq FROM jobs WHERE session_id = ?) ORDER BY n;

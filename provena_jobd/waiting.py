@@ -1,0 +1,132 @@
+"""Why a job that has not started is waiting, in words a user understands.
+
+`explain` is a pure function of the job's place in its queue, its pool's workers, whether its
+type is paused, and the time: the API's `waiting` field and the panel's notice come from it.
+`why_waiting` gathers those facts for one job from the store and the engine's pools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import msgspec
+
+from .config import PoolSettings
+from .models import Job, JobStatus, Waiting, WaitReason
+from .pool_models import WorkerInfo
+from .queue.store import JobStore, QueuePlace
+
+WAITING_STATUSES = frozenset({JobStatus.PENDING, JobStatus.DEQUEUED})
+
+
+class PoolWorkers(msgspec.Struct, frozen=True, kw_only=True):
+    """What `explain` needs of a pool: its workers and the jobs each may run at once."""
+
+    workers: list[WorkerInfo]
+    concurrency: int
+    cold_start_s: float
+
+
+def _in(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    return f"{whole} s"
+
+
+def explain(
+    place: QueuePlace, pool: PoolWorkers | None, now: float, paused: bool = False
+) -> Waiting | None:
+    """Why a PENDING or DEQUEUED job waits at `now`; None for any other status.
+
+    `paused`: the job type is paused (POST /admin/pause).
+    """
+    if place.status not in WAITING_STATUSES:
+        return None
+    job_type = place.job_type
+    if paused:
+        return Waiting(
+            reason=WaitReason.PAUSED,
+            message=f"Job type {job_type} is paused; the job starts once it is resumed.",
+        )
+    if pool is None:
+        return Waiting(
+            reason=WaitReason.NO_POOL,
+            message=f"No worker pool on this jobd runs job type {job_type}.",
+        )
+    if place.status is JobStatus.PENDING and place.run_after > now:
+        return Waiting(
+            reason=WaitReason.BACKING_OFF,
+            message=f"Backing off after a failed attempt; the next attempt is in about "
+            f"{_in(place.run_after - now)}.",
+            ready_at=place.run_after,
+        )
+    ready = [w for w in pool.workers if w.state != "provisioning"]
+    starting = sorted(
+        w.ready_at for w in pool.workers if w.state == "provisioning" and w.ready_at is not None
+    )
+    free = sum(max(0, pool.concurrency - w.jobs) for w in ready)
+    if free > place.ahead:
+        return Waiting(
+            reason=WaitReason.STARTING,
+            message="A worker has a free slot; the job is about to start.",
+            ahead=place.ahead,
+        )
+    if ready:
+        jobs = "job is" if place.ahead == 1 else "jobs are"
+        return Waiting(
+            reason=WaitReason.WORKERS_BUSY,
+            message=f"All {len(ready)} {job_type} worker{'s' if len(ready) != 1 else ''} "
+            f"are busy; {place.ahead} {jobs} ahead of it.",
+            ahead=place.ahead,
+            ready_at=starting[0] if starting else None,
+        )
+    if starting:
+        return Waiting(
+            reason=WaitReason.COLD_START,
+            message=f"Waiting for a {job_type} worker to finish starting (cold start); "
+            f"ready in about {_in(starting[0] - now)}.",
+            ready_at=starting[0],
+            ahead=place.ahead,
+        )
+    return Waiting(
+        reason=WaitReason.COLD_START,
+        message=f"No {job_type} worker is running; one is being started (cold start of "
+        f"about {_in(pool.cold_start_s)}).",
+        ready_at=now + pool.cold_start_s,
+        ahead=place.ahead,
+    )
+
+
+class RunsWorkers(Protocol):
+    """A pool, as far as `why_waiting` cares."""
+
+    settings: PoolSettings
+
+    def worker_list(self) -> list[WorkerInfo]:
+        """Each worker and its state."""
+        ...
+
+
+async def why_waiting(
+    store: JobStore,
+    job: Job,
+    pools: Mapping[str, RunsWorkers],
+    now: float,
+) -> Waiting | None:
+    """Why `job` waits, from the store (its place in the queue, whether its type is paused)
+    and its type's pool."""
+    if job.status not in WAITING_STATUSES:
+        return None
+    place = await store.queue_place(job.session_id, now)
+    if place is None:
+        return None
+    paused = job.job_type in await store.paused_types()
+    found = pools.get(job.job_type)
+    pool = None
+    if found is not None:
+        pool = PoolWorkers(
+            workers=found.worker_list(),
+            concurrency=found.settings.concurrency,
+            cold_start_s=found.settings.cold_start_s,
+        )
+    return explain(place, pool, now, paused)
