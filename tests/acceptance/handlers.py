@@ -86,7 +86,7 @@ async def interrupt(context: JobContext, payload: dict[str, Any]) -> dict[str, A
 async def exit_from_a_callback(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Raise SystemExit from a loop callback, outside the handler's task: jobd cannot catch it."""
     asyncio.get_running_loop().call_soon(sys.exit, 4)
-    await asyncio.sleep(10)
+    await asyncio.Event().wait()  # never set: jobd exits from the callback first
     return {}
 
 
