@@ -128,11 +128,22 @@ class MeteredStore:
     async def start(self, lease: Lease, info: str, now: float) -> bool:
         """Start, observing the wait since launch."""
         started = await self.inner.start(lease, info, now)
-        held = self._held.get(lease.session_id)
-        if started and held is not None:
+        if started:
+            self._started(lease.session_id, now)
+        return started
+
+    def start_at_once(self, job: ClaimedJob, info: str, now: float) -> bool:
+        """Start without waiting where the store can, observing the wait since launch."""
+        started = self.inner.start_at_once(job, info, now)
+        if started:
+            self._started(job.session_id, now)
+        return started
+
+    def _started(self, session_id: str, now: float) -> None:
+        held = self._held.get(session_id)
+        if held is not None:
             held.started = now
             self._wait(held.job_type).observe(max(0.0, now - held.created))
-        return started
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt: counts the final status and run time, or a lost lease."""

@@ -271,6 +271,10 @@ class PostgresStore:
         started: bool = await self._group.submit(steps.start_step, (lease, info, now))
         return started
 
+    def start_at_once(self, job: ClaimedJob, info: str, now: float) -> bool:
+        """Never: another node may cancel or rescue the job meanwhile (await `start`)."""
+        return False
+
     async def finish(self, finish: Finish) -> bool:
         """End an attempt, with what its handler launched and recorded."""
         finished: bool = await self._group.submit(steps.finish_step, finish)

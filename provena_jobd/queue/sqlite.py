@@ -7,6 +7,7 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -52,9 +53,26 @@ from .store import (
     Rescued,
     ScheduleFire,
 )
-from .writer import GroupCommitWriter
+from .writer import GroupCommitWriter, Step
 
 Q = queries("sqlite")
+log = logging.getLogger(__name__)
+
+# The writer's routine steps and their rank in a run of them (see `writer.py`): they only add
+# jobs, claim them, or change jobs their caller holds by lease. Starts go before the holder's
+# other writes (a job started at once may finish in the same batch), claims last (they see
+# what the batch launched or requeued). Every other write is a barrier.
+ROUTINE_STEPS: dict[Step, int] = {
+    steps.insert_jobs: 0,
+    launch_once_step: 0,
+    steps.start: 1,
+    steps.finish: 2,
+    steps.requeue: 2,
+    steps.progress: 2,
+    steps.extend_leases: 2,
+    steps.claim: 3,
+    claim_flow_step: 3,
+}
 
 _JOB_COLUMNS = (
     "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
@@ -85,7 +103,7 @@ class SqliteStore:
     def __init__(self, path: str | Path, durability: str = "full") -> None:
         self.path = str(path)
         self.durability = durability
-        self._writer = GroupCommitWriter(self._connect)
+        self._writer = GroupCommitWriter(self._connect, ROUTINE_STEPS)
         self._reader: aiosqlite.Connection | None = None
         self._lock: DatabaseLock | None = None
         # Told the ids of the jobs each committed write changed (the change feed).
@@ -236,6 +254,22 @@ class SqliteStore:
         if started is not None:
             self.on_change((started,))
 
+    def start_at_once(self, job: ClaimedJob, info: str, now: float) -> bool:
+        """Queue the start of a job claimed here if no barrier write was submitted since its
+        claim: then only its claimant's own writes can have touched it, so its guard holds
+        (see `writer.py`); a cancel or rescue submitted later is applied after the start."""
+        if job.claim_mark is None or job.claim_mark != self._writer.barriers:
+            return False
+        lease = Lease(job.session_id, job.attempt)
+        self._writer.submit_detached(steps.start, (info, now, lease), self._started_at_once)
+        return True
+
+    def _started_at_once(self, started: str | None) -> None:
+        if started is None:  # cannot happen unless the barrier rule is broken: say so loudly
+            log.error("a start queued at once did not apply", extra={"action": "start_lost"})
+        else:
+            self.on_change((started,))
+
     async def finish(self, finish: Finish) -> bool:
         """End an attempt."""
         finished: bool = await self._writer.submit(steps.finish, finish)
@@ -366,12 +400,18 @@ class SqliteStore:
         return outcome
 
     async def claim_flow(self, flow: FlowClaim) -> FlowClaimed:
-        """Claim within the type's pause and start limits."""
+        """Claim within the type's pause and start limits; the jobs carry the claim's mark
+        (the writer's barrier count when it was submitted) for `start_at_once`."""
+        mark = self._writer.barriers
+        claimed: FlowClaimed
         claimed, held = await self._writer.submit(claim_flow_step, flow)
         changed = [*(job.session_id for job in claimed.jobs), *held]
         if changed:
             self.on_change(changed)
-        return claimed  # type: ignore[no-any-return]
+        if not claimed.jobs:
+            return claimed
+        jobs = [msgspec.structs.replace(job, claim_mark=mark) for job in claimed.jobs]
+        return msgspec.structs.replace(claimed, jobs=jobs)
 
     async def set_paused(self, pause: Pause) -> list[str]:
         """Pause or resume a job type."""

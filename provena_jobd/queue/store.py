@@ -129,6 +129,16 @@ class JobStore(Protocol):
         """DEQUEUED -> IN_PROGRESS on this attempt; False if the job moved on without us."""
         ...
 
+    def start_at_once(self, job: ClaimedJob, info: str, now: float) -> bool:
+        """Start a job this process claimed without waiting, if the store can tell that the
+        start's guard will hold; False (nothing written) means: await `start` instead.
+
+        Only a store with one writer in one process can tell (nothing but the claimant's own
+        writes touched the job since its claim); it queues the start, which is committed
+        with the next batch, before any later write to the job.
+        """
+        ...
+
     async def finish(self, finish: Finish) -> bool:
         """End this attempt; False if it no longer holds the job (nothing is written)."""
         ...

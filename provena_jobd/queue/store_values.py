@@ -51,6 +51,8 @@ class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):
     payload: bytes
     attempt: int
     max_attempts: int
+    # The store's mark from the claim, for `JobStore.start_at_once`; None: start must wait.
+    claim_mark: int | None = None
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):

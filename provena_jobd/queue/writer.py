@@ -13,6 +13,16 @@ and a callback is told then. Only writes whose loss in a crash is harmless may b
 early (see `SqliteStore.start`). Only a batch with few of them answers early: when many
 share a batch, its commit is already shared by many jobs, and waking their callers mid-commit
 only makes the event loop and this thread take turns at the GIL.
+
+Order inside a batch. Writes of one step run together (one `executemany`), so a batch is not
+applied in the order it was submitted. The writer is given the *routine* steps, each with a
+rank: steps that only add jobs, claim them, or change jobs their caller holds by lease. Inside
+a run of routine writes they are applied by rank (a job's start before its finish, claims
+last, so they see the jobs the batch launched or requeued). Every other step is a *barrier*:
+it is applied after everything submitted before it and before everything submitted after it,
+and it bumps `barriers`. So a caller that reads `barriers` when it submits a claim and finds
+it unchanged later knows that nothing but routine writes has touched the claimed jobs since
+(see `SqliteStore.start_at_once`).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -30,16 +40,24 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Step = Callable[[sqlite3.Connection, Sequence[Any]], Sequence[Any]]
-# (step, argument, its future, resolved early?, called with the result after the commit)
+# (step, argument, its future or None if detached, resolved early?, called with the result
+# after the commit)
 EARLY_AT_MOST = 32  # early writes in one batch beyond which they answer at the commit
-_Pending = tuple[Step, Any, "asyncio.Future[Any]", bool, "Callable[[Any], None] | None"]
+_Pending = tuple[Step, Any, "asyncio.Future[Any] | None", bool, "Callable[[Any], None] | None"]
 
 
 class GroupCommitWriter:
     """Serialises all writes through one connection on one thread, batching them."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        routine: Mapping[Step, int] | None = None,
+    ) -> None:
         self._connect = connect
+        # Routine steps and their rank inside a run of routine writes; None: every step is
+        # routine and keeps the order of first appearance (no barriers).
+        self._routine = routine
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobd-writer")
         self._connection: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -50,6 +68,7 @@ class GroupCommitWriter:
         self._applying = False  # a batch is in the writer thread now
         self.batches = 0
         self.writes = 0
+        self.barriers = 0  # barrier writes submitted so far (see the module docstring)
 
     async def start(self) -> None:
         """Open the connection on the writer thread and start batching."""
@@ -66,7 +85,9 @@ class GroupCommitWriter:
 
     def submit(self, step: Step, argument: Any) -> asyncio.Future[Any]:
         """Queue one write; the future resolves with its result once it is committed."""
-        return self._queue(step, argument, False, None)
+        future = self._queue(step, argument, False, None)
+        assert future is not None
+        return future
 
     def submit_early(
         self, step: Step, argument: Any, committed: Callable[[Any], None]
@@ -76,14 +97,32 @@ class GroupCommitWriter:
         `committed(result)` is called once it is committed (not if its transaction failed).
         No second future per write: a batch can hold hundreds of them.
         """
-        return self._queue(step, argument, True, committed)
+        future = self._queue(step, argument, True, committed)
+        assert future is not None
+        return future
+
+    def submit_detached(self, step: Step, argument: Any, committed: Callable[[Any], None]) -> None:
+        """Queue one write nobody awaits: `committed(result)` is called once it is committed.
+
+        If its transaction fails, the failure is logged (there is no caller to tell).
+        """
+        self._queue(step, argument, False, committed, detached=True)
 
     def _queue(
-        self, step: Step, argument: Any, early: bool, committed: Callable[[Any], None] | None
-    ) -> asyncio.Future[Any]:
+        self,
+        step: Step,
+        argument: Any,
+        early: bool,
+        committed: Callable[[Any], None] | None,
+        detached: bool = False,
+    ) -> asyncio.Future[Any] | None:
         if self._closing:
             raise StorageError("the job store is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] | None = None
+        if not detached:
+            future = asyncio.get_running_loop().create_future()
+        if self._routine is not None and step not in self._routine:
+            self.barriers += 1
         self._pending.append((step, argument, future, early, committed))
         self._wakeup.set()
         return future
@@ -128,9 +167,15 @@ class GroupCommitWriter:
                     self._applying = False
                 self.batches += 1
                 self.writes += len(batch)
-                for (_, _, future, _, committed), (ok, value) in zip(batch, outcomes, strict=True):
+                for (step, _, future, _, committed), (ok, value) in zip(
+                    batch, outcomes, strict=True
+                ):
                     if ok and committed is not None:
                         committed(value)
+                    if future is None:
+                        if not ok:
+                            log.error("a detached write (%s) failed: %s", step.__name__, value)
+                        continue
                     if future.done():
                         continue  # resolved early, or its caller gave up
                     if ok:
@@ -144,12 +189,18 @@ class GroupCommitWriter:
         """Thread side: apply a whole batch in one transaction, isolating a failing write."""
         connection = self._connection
         assert connection is not None
-        early = [(i, future) for i, (_, _, future, soon, _) in enumerate(batch) if soon]
+        early = [
+            (i, future) for i, (_, _, future, soon, _) in enumerate(batch) if soon and future
+        ]
         if len(early) > EARLY_AT_MOST:
             early = []
         try:
             results = self._transaction(
-                connection, [(step, arg) for step, arg, _, _, _ in batch], early, self._resolve
+                connection,
+                [(step, arg) for step, arg, _, _, _ in batch],
+                early,
+                self._resolve,
+                self._routine,
             )
             return [(True, result) for result in results]
         except Exception as exc:
@@ -159,7 +210,9 @@ class GroupCommitWriter:
         outcomes: list[tuple[bool, Any]] = []
         for step, argument, _, _, _ in batch:
             try:
-                outcomes.append((True, self._transaction(connection, [(step, argument)])[0]))
+                outcomes.append(
+                    (True, self._transaction(connection, [(step, argument)], routine=None)[0])
+                )
             except Exception as exc:
                 outcomes.append((False, StorageError(f"write failed: {exc}")))
         return outcomes
@@ -184,17 +237,12 @@ class GroupCommitWriter:
         writes: list[tuple[Step, Any]],
         early: Sequence[tuple[int, asyncio.Future[Any]]] = (),
         resolve: Callable[[list[tuple[asyncio.Future[Any], Any]]], None] | None = None,
+        routine: Mapping[Step, int] | None = None,
     ) -> list[Any]:
-        # Group the writes by step, in order of first appearance, so each step runs once with
-        # all its arguments (executemany). Writes to one job are never in one batch together:
-        # every caller awaits one write before it submits the next for the same job.
-        groups: dict[Step, list[int]] = {}
-        for index, (step, _) in enumerate(writes):
-            groups.setdefault(step, []).append(index)
         results: list[Any] = [None] * len(writes)
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for step, indexes in groups.items():
+            for step, indexes in plan(writes, routine):
                 values = step(connection, [writes[i][1] for i in indexes])
                 for i, value in zip(indexes, values, strict=True):
                     results[i] = value
@@ -208,3 +256,35 @@ class GroupCommitWriter:
                 connection.execute("ROLLBACK")
             raise
         return results
+
+
+def plan(
+    writes: Sequence[tuple[Step, Any]], routine: Mapping[Step, int] | None
+) -> list[tuple[Step, list[int]]]:
+    """The order a batch is applied in: (step, indexes of its writes), one executemany each.
+
+    Runs of routine writes are grouped by step and ordered by rank (ties: first appearance);
+    a barrier ends the run before it, and consecutive barriers of one step share a group.
+    Without `routine`, every step is grouped in order of first appearance.
+    """
+    planned: list[tuple[Step, list[int]]] = []
+    run: dict[Step, list[int]] = {}
+
+    def end_run() -> None:
+        if routine is None:
+            planned.extend(run.items())
+        else:
+            planned.extend(sorted(run.items(), key=lambda group: routine[group[0]]))
+        run.clear()
+
+    for index, (step, _) in enumerate(writes):
+        if routine is None or step in routine:
+            run.setdefault(step, []).append(index)
+            continue
+        end_run()
+        if planned and planned[-1][0] is step and planned[-1][1][-1] == index - 1:
+            planned[-1][1].append(index)  # the barrier just before was this step too
+        else:
+            planned.append((step, [index]))
+    end_run()
+    return planned

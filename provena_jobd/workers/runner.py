@@ -105,9 +105,13 @@ class JobRunner:
         written (so the pool's slot can take its next job meanwhile), on a timeout or a
         cancel after.
         """
-        lease = Lease(job.session_id, job.attempt)
-        if not await self.store.start(lease, INFO_IN_PROGRESS, self.clock.now()):
-            return  # rescued or cancelled meanwhile: this attempt no longer holds the job
+        now = self.clock.now()
+        # Without a wait where the store can vouch for the start (one process, nothing but
+        # this claimant's own writes since the claim); else a round trip to the database.
+        if not self.store.start_at_once(job, INFO_IN_PROGRESS, now):
+            lease = Lease(job.session_id, job.attempt)
+            if not await self.store.start(lease, INFO_IN_PROGRESS, now):
+                return  # rescued or cancelled meanwhile: this attempt no longer holds the job
         handler = self.handlers.get(job.job_sub_type)
         if handler is None:
             await self._fail(job, NO_HANDLER.format(sub_type=job.job_sub_type))
