@@ -276,9 +276,9 @@ class PostgresStore:
         finished: bool = await self._group.submit(steps.finish_step, finish)
         return finished
 
-    async def requeue(self, requeue: Requeue) -> bool:
-        """Return a held job to PENDING."""
-        requeued: bool = await self._group.submit(steps.requeue_step, requeue)
+    async def requeue(self, requeue: Requeue) -> JobStatus | None:
+        """Return a held job to PENDING (FAILED if cancelled while running)."""
+        requeued: JobStatus | None = await self._group.submit(steps.requeue_step, requeue)
         return requeued
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:

@@ -243,10 +243,10 @@ class SqliteStore:
             self.on_change([finish.session_id, *(job.session_id for job in finish.launches)])
         return finished
 
-    async def requeue(self, requeue: Requeue) -> bool:
-        """Return a held job to PENDING."""
-        requeued: bool = await self._writer.submit(steps.requeue, requeue)
-        if requeued:
+    async def requeue(self, requeue: Requeue) -> JobStatus | None:
+        """Return a held job to PENDING (FAILED if cancelled while running)."""
+        requeued: JobStatus | None = await self._writer.submit(steps.requeue, requeue)
+        if requeued is not None:
             self.on_change((requeue.session_id,))
         return requeued
 
