@@ -27,9 +27,12 @@ install: $(VENV)/.test
 test: install
 	$(BIN)/pytest
 
+# Every Python tree we ship or run; mypy's list is `files` in pyproject.toml (the same trees).
+LINTED := provena_jobd EcsSqsPythonTools tests bench
+
 lint: install
-	$(BIN)/ruff check provena_jobd tests bench
-	$(BIN)/ruff format --check provena_jobd tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 types: install
 	$(BIN)/mypy

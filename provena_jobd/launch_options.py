@@ -15,6 +15,8 @@ from .errors import Conflict, RequestInvalid
 from .models import LaunchJobRequest
 
 MAX_KEY_LENGTH = 255
+KEY_RULE = f"must be 1 to {MAX_KEY_LENGTH} printable characters"
+DELAY_RULE = "must be a number of seconds, 0 or more"
 KEY_REUSED = (
     "Idempotency-Key {key!r} was already used for a different launch request (job "
     "{session_id}); use a new key for a new request."
@@ -26,6 +28,11 @@ def _problem(field: str, message: str) -> RequestInvalid:
     return RequestInvalid([{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
+def is_valid_key(key: str) -> bool:
+    """Whether `key` may be an idempotency key (`KEY_RULE`); `jobd launch` checks it too."""
+    return 0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()
+
+
 def idempotency_key(request: LaunchJobRequest, header: str | None) -> str | None:
     """The launch's key, from the header or the body; both must agree if both are given."""
     body = request.idempotency_key
@@ -34,8 +41,8 @@ def idempotency_key(request: LaunchJobRequest, header: str | None) -> str | None
             "idempotency_key", "differs from the Idempotency-Key header; send one or the other"
         )
     key = header if header is not None else body
-    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-        raise _problem("idempotency_key", f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    if key is not None and not is_valid_key(key):
+        raise _problem("idempotency_key", KEY_RULE)
     return key
 
 
@@ -58,7 +65,7 @@ def run_after(request: LaunchJobRequest, now: float, max_delay_s: float) -> floa
         raise _problem("delay_s", "give not_before or delay_s, not both")
     if request.delay_s is not None:
         if not math.isfinite(request.delay_s) or request.delay_s < 0:
-            raise _problem("delay_s", "must be a number of seconds, 0 or more")
+            raise _problem("delay_s", DELAY_RULE)
         at = now + request.delay_s
     elif request.not_before is not None:
         if not math.isfinite(request.not_before):

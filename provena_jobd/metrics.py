@@ -147,7 +147,8 @@ class Metrics:
         )
         self.rescued = Counter(
             "jobd_jobs_rescued",
-            "Jobs of lost workers requeued (PENDING) or given up (FAILED)",
+            "Jobs of lost workers requeued (PENDING) or ended (FAILED: out of attempts, "
+            "or cancelled while they ran)",
             ["job_type", "status"],
             registry=registry,
         )

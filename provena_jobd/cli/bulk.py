@@ -4,6 +4,9 @@ The file holds one JSON object per line (JSON Lines; blank lines are skipped). E
 read and checked before anything is launched, so a typo in line 900 launches nothing. Jobs
 are launched in file order, one request each over one connection; if jobd refuses one, the
 lines before it stay launched, the rest are not, and the error names the line.
+
+With an idempotency key, line N is launched with the key `KEY-N`: running the same file
+again with the same key launches only the lines that were not launched yet.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ def read_payloads(name: str) -> list[Payload]:
     return payloads
 
 
+def line_key(key: str | None, line: int) -> str | None:
+    """The idempotency key of one line of a payloads file launched with `key`."""
+    return None if key is None else f"{key}-{line}"
+
+
 async def launch_all(
     client: JobdClient,
     job_type: str,
@@ -75,6 +83,8 @@ async def launch_all(
     username: str | None,
     new_batch: bool,
     batch_id: str | None,
+    idempotency_key: str | None = None,
+    delay_s: float | None = None,
 ) -> list[LaunchJobResponse]:
     """Launch one job per payload, in order; with `new_batch` all of them in one new batch."""
     launched: list[LaunchJobResponse] = []
@@ -88,6 +98,8 @@ async def launch_all(
                 username=username,
                 new_batch=first_of_new_batch,
                 batch_id=batch_id,
+                idempotency_key=line_key(idempotency_key, payload.line),
+                delay_s=delay_s,
             )
         except JobdError as exc:
             done = f"; the {len(launched)} lines before it were launched" if launched else ""

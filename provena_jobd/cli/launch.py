@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import JobdError
+from ..launch_options import DELAY_RULE, KEY_RULE, is_valid_key
 from . import bulk
 from .common import (
     client_command,
@@ -43,6 +45,28 @@ def _read_payload(context: click.Context, parameter: click.Parameter, value: str
     return payload
 
 
+def _check_key(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """`--idempotency-key`: checked here as jobd checks it, so a bad key launches nothing."""
+    if value is not None and not is_valid_key(value):
+        raise click.BadParameter(KEY_RULE)
+    return value
+
+
+def _read_delay(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> float | None:
+    """`--delay`: a finite number of seconds, 0 or more ("nan" and "inf" parse as floats)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise click.BadParameter(f"{DELAY_RULE}, not {value!r}")
+    return seconds
+
+
 @click.command()
 @click.argument("job_type")
 @click.argument("sub_type")
@@ -68,6 +92,23 @@ def _read_payload(context: click.Context, parameter: click.Parameter, value: str
     "to that batch.",
 )
 @click.option("--username", help="Launch for this user (needs the admin role).")
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    callback=_check_key,
+    help="Launch at most once for KEY: the same launch again (same KEY, request and user) "
+    "prints the first job and launches nothing; the same KEY with another request is "
+    "refused. jobd keeps a key for a day ([queue] idempotency_ttl_s). With --payloads, "
+    "line N uses KEY-N, so running the file again launches only the missing lines.",
+)
+@click.option(
+    "--delay",
+    "delay_s",
+    metavar="SECONDS",
+    callback=_read_delay,
+    help="Run the job (with --payloads: each job) no earlier than SECONDS from now; it "
+    "waits PENDING until then.",
+)
 @with_wait
 @client_command
 async def launch(
@@ -78,6 +119,8 @@ async def launch(
     payloads_file: str | None,
     batch: str | None,
     username: str | None,
+    idempotency_key: str | None,
+    delay_s: float | None,
     wait: bool,
     timeout_s: float | None,
     as_json: bool,
@@ -93,10 +136,15 @@ async def launch(
         if given_on_command_line("payload"):
             raise click.UsageError("give --payload or --payloads, not both")
         many = bulk.read_payloads(payloads_file)
+        last_key = bulk.line_key(idempotency_key, many[-1].line)
+        if last_key is not None and not is_valid_key(last_key):
+            message = f"{KEY_RULE}, with -N added for line N of --payloads"
+            raise click.BadParameter(message, param_hint="'--idempotency-key'")
         try:
             launched = await bulk.launch_all(
                 client, job_type, sub_type, many,
                 username=username, new_batch=new_batch, batch_id=batch_id,
+                idempotency_key=idempotency_key, delay_s=delay_s,
             )  # fmt: skip
         except bulk.PartlyLaunched as exc:
             show_launched(exc.launched, as_json)
@@ -116,8 +164,10 @@ async def launch(
         return max(finished_status(job) for job in jobs)
 
     launched_one = await client.launch(
-        job_type, sub_type, payload, username=username, new_batch=new_batch, batch_id=batch_id
-    )
+        job_type, sub_type, payload,
+        username=username, new_batch=new_batch, batch_id=batch_id,
+        idempotency_key=idempotency_key, delay_s=delay_s,
+    )  # fmt: skip
     if wait:
         return await wait_and_show(client, "launched", launched_one.session_id, timeout_s, as_json)
     if as_json:

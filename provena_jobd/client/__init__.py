@@ -15,7 +15,8 @@ Every error it raises is a `JobdClientError` (itself a `provena_jobd.errors.Jobd
         │   └── NotFound     400 "Item was not found." (the reference's not-found)
         ├── Unauthorized     401
         ├── Forbidden        403
-        ├── Conflict         409: a worker's attempt no longer holds its job
+        ├── Conflict         409: a worker's attempt no longer holds its job, or an
+        │                    idempotency key was used for another launch
         ├── ValidationFailed 422, `detail` is the pydantic-style list of problems
         └── ServerError      5xx
 

@@ -56,7 +56,8 @@ class Forbidden(ResponseError):
 
 
 class Conflict(ResponseError):
-    """409: the worker's attempt no longer holds the job (worker protocol); stop working on it."""
+    """409: the worker's attempt no longer holds the job (worker protocol), or a launch's
+    idempotency key was already used for a different launch."""
 
 
 class ValidationFailed(ResponseError):

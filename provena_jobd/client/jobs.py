@@ -71,8 +71,16 @@ class JobdClient(Transport):
         username: str | None = None,
         new_batch: bool = False,
         batch_id: str | None = None,
+        idempotency_key: str | None = None,
+        delay_s: float | None = None,
     ) -> LaunchJobResponse:
-        """Launch a job; `new_batch` starts a batch with it, `batch_id` adds it to one."""
+        """Launch a job; `new_batch` starts a batch with it, `batch_id` adds it to one.
+
+        With `idempotency_key`, a repeat of the same launch (same key, same request, same
+        user) answers with the first launch's job and launches nothing; the same key with
+        another request raises `Conflict`. With `delay_s`, the job waits PENDING that many
+        seconds before it may run.
+        """
         request = LaunchJobRequest(
             job_type=job_type,
             job_sub_type=job_sub_type,
@@ -80,6 +88,8 @@ class JobdClient(Transport):
             username=username,
             request_batch_id=new_batch,
             add_to_batch=batch_id,
+            idempotency_key=idempotency_key,
+            delay_s=delay_s,
         )
         body = await self._call("POST", "/jobs/admin/launch", body=request)
         return msgspec.json.decode(body, type=LaunchJobResponse)

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..launch_options import MAX_KEY_LENGTH
 from ..models import (
     MAX_WAIT_S,
     ErrorResponse,
@@ -37,6 +38,23 @@ _WAIT_S = {
     "required": False,
     "description": "Wait up to this many seconds for the job to finish before answering.",
     "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S},
+}
+
+
+# What service.launch and launch_options do with the key (README "Idempotent launch").
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Launch at most once per key. Keys are per user: the user the job is "
+    "launched for (`username`, else the caller). A repeat with the same key and the same "
+    "request answers 200 with the first launch's `session_id` and `batch_id` and launches "
+    "nothing, also after a restart or on another node. The same key with a different request "
+    "(another payload, type, batch option or delay) is a 409 naming the job the key launched, "
+    "and launches nothing. A key is kept for `[queue] idempotency_ttl_s` (a day by default); "
+    "after that it launches a new job. The body's `idempotency_key` is the same key: if both "
+    "are given they must be equal. 1 to 255 printable characters; else 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
 }
 
 
@@ -77,6 +95,8 @@ def openapi_document() -> bytes:
         ]
         if route.waits:
             parameters.append(_WAIT_S)
+        if route.idempotent:
+            parameters.append(_IDEMPOTENCY_KEY)
         if parameters:
             operation["parameters"] = parameters
         if body is not None:

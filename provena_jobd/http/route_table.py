@@ -36,6 +36,7 @@ class Route:
     query: tuple[str, ...] = ()
     response: type | str | None = None
     waits: bool = False  # takes `wait_s` (a long-polling fetch)
+    idempotent: bool = False  # takes the `Idempotency-Key` header (a launch)
     listed: bool = True  # in /openapi.json
 
 

@@ -230,6 +230,7 @@ ROUTES: list[Route] = [
         "Launch a job",
         body=LaunchJobRequest,
         response=LaunchJobResponse,
+        idempotent=True,
     ),
     Route("GET", "/reports/{name}", report_file, Access.PUBLIC, "A report", listed=False),
     Route(

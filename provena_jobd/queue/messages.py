@@ -19,3 +19,7 @@ CULPRIT = (
     "Job failed: jobd stopped unexpectedly each time it ran this job alone "
     "({attempt} attempts), so the job is taken to be the cause."
 )
+# A running job cancelled (`{info}` is the cancel's own words, `Cancelled by <user>.`): what
+# the runner ends it with, and what a requeue, rescue or recovery ends it with instead of
+# putting it back in the queue (its handler was stopped or its worker lost, either way).
+CANCELLED_RUNNING = "{info} It was running; anything it had launched was discarded."

@@ -162,15 +162,22 @@ class MeteredStore:
             self._count_launched(finish.launches)
         return finished
 
-    async def requeue(self, requeue: Requeue) -> bool:
-        """Requeue; a retry (not a shutdown's refund) is counted."""
-        requeued = await self.inner.requeue(requeue)
+    async def requeue(self, requeue: Requeue) -> JobStatus | None:
+        """Requeue; a retry (not a shutdown's refund) is counted, and a job ended FAILED
+        instead (cancelled while it ran) counts as finished."""
+        status = await self.inner.requeue(requeue)
         held = self._held.pop(requeue.session_id, None)
-        if held is not None and not requeued:
+        if held is None:
+            return status
+        if status is None:
             self.metrics.lease_losses.labels(held.job_type).inc()
-        elif held is not None and not requeue.refund:
+        elif status is JobStatus.FAILED:
+            self._finished_n(held.job_type, held.sub_type, status.value).inc()
+            if held.started is not None:
+                self._run(held.job_type).observe(max(0.0, requeue.now - held.started))
+        elif not requeue.refund:
             self.metrics.retries.labels(held.job_type).inc()
-        return requeued
+        return status
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
         """Pass through."""

@@ -10,6 +10,10 @@ take each other's jobs. Every transition is guarded by status and attempt, as on
 Triggers (migration 0004) NOTIFY the ids of the jobs each statement changed; every node
 LISTENs, so the change feed (event streams, long-polling fetches) sees every node's changes,
 and only after they are committed (PostgreSQL delivers a NOTIFY at commit).
+
+This module owns the connections (the pool, the LISTEN connection, migrations) and the
+writes, each a group-commit step (postgres_steps.py); every query is `PostgresReads`'
+(postgres_reads.py), run through `_fetch`.
 """
 
 from __future__ import annotations
@@ -20,24 +24,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from ..config import shown_url
 from ..errors import StorageError
-from ..models import Attempt, Job, JobStatus
+from ..models import JobStatus
 from . import postgres_steps as steps
-from .dialect import migrations, queries
+from .dialect import migrations
 from .group_commit import GroupCommit, Step
-from .list_query import list_sql
 from .postgres_flow import (
     claim_flow_step,
     fire_schedule_step,
     launch_once_step,
-    paused_from_rows,
     set_paused_step,
 )
 from .postgres_prune import prune_step
-from .rows import attempt_from_row, job_from_row, last_fires_from_rows
+from .postgres_reads import PostgresReads
 from .store import (
     CancelOutcome,
     Claim,
@@ -45,20 +46,13 @@ from .store import (
     Finish,
     FlowClaim,
     FlowClaimed,
-    InvalidPosition,
     KeyedLaunch,
-    LastFire,
     LaunchOutcome,
     Lease,
-    ListScope,
     NewJob,
-    NewRecord,
-    Page,
     Pause,
-    Position,
     Prune,
     Pruned,
-    QueuePlace,
     Requeue,
     Rescue,
     Rescued,
@@ -67,7 +61,6 @@ from .store import (
 
 log = logging.getLogger(__name__)
 
-Q = queries("postgres")
 CHANGES = "jobd_changes"  # NOTIFY channel: comma-separated ids of changed jobs
 WAITING = "jobd_waiting"  # NOTIFY channel: a job type that has new waiting jobs
 # Two nodes starting at once migrate one after the other.
@@ -92,8 +85,9 @@ def _ignore_type(job_type: str) -> None:
     """The default wake-up listener."""
 
 
-class PostgresStore:
-    """A `JobStore` on a PostgreSQL database, shared by any number of jobd nodes."""
+class PostgresStore(PostgresReads):
+    """A `JobStore` on a PostgreSQL database, shared by any number of jobd nodes: the
+    connections and writes here, the queries in `PostgresReads`."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -209,6 +203,7 @@ class PostgresStore:
             raise StorageError(f"write failed: {exc}") from None
 
     async def _fetch(self, sql: str, *parameters: Any) -> list[Any]:
+        """The rows of one query on a pooled connection (for `PostgresReads`)."""
         pool = self._pool
         if pool is None:
             raise StorageError("the job store is not open")
@@ -221,43 +216,11 @@ class PostgresStore:
         except DISCONNECTED as exc:
             raise StorageError(f"read failed: {exc}") from None
 
-    # -- launching and reading --------------------------------------------------------------
+    # -- launching --------------------------------------------------------------------------
 
     async def launch(self, jobs: list[NewJob]) -> None:
         """Insert jobs as PENDING, durably (committed before this returns)."""
         await self._group.submit(steps.launch_step, jobs)
-
-    async def get(self, session_id: str) -> Job | None:
-        """One job by id."""
-        rows = await self._fetch(Q["get_job"], session_id)
-        return job_from_row(rows[0]) if rows else None
-
-    async def batch_owner(self, batch_id: str) -> str | None:
-        """The batch's creator."""
-        rows = await self._fetch(Q["get_batch_owner"], batch_id)
-        return str(rows[0]["username"]) if rows else None
-
-    async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
-        """A keyset page, newest first (see list_query.py)."""
-        position = None
-        if after is not None:
-            position = (after.created_timestamp, await self._position(scope, after))
-        sql, parameters = list_sql("postgres", scope, "*", limit, position)
-        rows = await self._fetch(sql, *parameters)
-        return Page([job_from_row(row) for row in rows[:limit]], more=len(rows) > limit)
-
-    async def _position(self, scope: ListScope, after: Position) -> int:
-        rows = await self._fetch(Q["get_position"], after.session_id)
-        if not rows:
-            raise InvalidPosition(after.session_id)
-        row = rows[0]
-        if (
-            row["created_timestamp"] != after.created_timestamp
-            or (scope.username is not None and row["username"] != scope.username)
-            or (scope.batch_id is not None and row["batch_id"] != scope.batch_id)
-        ):
-            raise InvalidPosition(after.session_id)
-        return int(row["seq"])
 
     # -- the worker's side ------------------------------------------------------------------
 
@@ -280,9 +243,9 @@ class PostgresStore:
         finished: bool = await self._group.submit(steps.finish_step, finish)
         return finished
 
-    async def requeue(self, requeue: Requeue) -> bool:
-        """Return a held job to PENDING."""
-        requeued: bool = await self._group.submit(steps.requeue_step, requeue)
+    async def requeue(self, requeue: Requeue) -> JobStatus | None:
+        """Return a held job to PENDING (FAILED if cancelled while running)."""
+        requeued: JobStatus | None = await self._group.submit(steps.requeue_step, requeue)
         return requeued
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
@@ -312,16 +275,6 @@ class PostgresStore:
         """No suspects on PostgreSQL."""
         return 0
 
-    async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
-        """Claimable jobs of a type, up to `cap`."""
-        rows = await self._fetch(Q["count_waiting"], job_type, now, cap)
-        return int(rows[0][0])
-
-    async def waiting_by_type(self) -> dict[str, int]:
-        """PENDING jobs per type."""
-        rows = await self._fetch(Q["waiting_by_type"])
-        return {str(row["job_type"]): int(row["count"]) for row in rows}
-
     async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
         """Show progress on a running job."""
         shown: bool = await self._group.submit(steps.progress_step, (lease, info, fraction))
@@ -333,34 +286,6 @@ class PostgresStore:
             steps.cancel_step, (session_id, info, now)
         )
         return outcome
-
-    async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
-        """Jobs of a batch per status."""
-        rows = await self._fetch(Q["batch_counts"], batch_id)
-        return {JobStatus(row["status"]): int(row["count"]) for row in rows}
-
-    async def workflow(self, session_id: str, limit: int) -> list[Job]:
-        """The root of a job's chain and everything launched from it, oldest first."""
-        roots = await self._fetch(Q["workflow_root"], session_id)
-        if not roots:
-            return []
-        rows = await self._fetch(Q["workflow_steps"], roots[0]["session_id"], limit)
-        return [job_from_row(row) for row in rows]
-
-    async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
-        """Records with the id `text` or whose JSON mentions it."""
-        rows = await self._fetch(Q["records_mentioning"], text, limit)
-        return [
-            NewRecord(
-                record_id=row["record_id"],
-                kind=row["kind"],
-                session_id=row["session_id"],
-                username=row["username"],
-                data=msgspec.json.decode(row["data"]),
-                created=row["created"],
-            )
-            for row in rows
-        ]
 
     async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
         """Fail unfinished jobs of job types nothing runs any more."""
@@ -394,35 +319,10 @@ class PostgresStore:
         changed: list[str] = await self._group.submit(set_paused_step, pause)
         return changed
 
-    async def paused_types(self) -> list[str]:
-        """Paused job types, sorted."""
-        return paused_from_rows(await self._fetch(Q["paused_types"]))
-
     async def fire_schedule(self, fire: ScheduleFire) -> bool:
         """Record a due time, launching its job once across nodes."""
         fired: bool = await self._group.submit(fire_schedule_step, fire)
         return fired
-
-    async def last_fires(self) -> dict[str, LastFire]:
-        """The latest due time recorded per schedule."""
-        return last_fires_from_rows(await self._fetch(Q["last_fires"]))
-
-    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
-        """Where a job stands in its type's queue, counted over every node's claims."""
-        rows = await self._fetch(Q["queue_place"], session_id, now)
-        if not rows:
-            return None
-        row = rows[0]
-        return QueuePlace(
-            status=JobStatus(row["status"]),
-            job_type=row["job_type"],
-            run_after=row["run_after"],
-            ahead=row["ahead"],
-        )
-
-    async def attempts(self, session_id: str) -> list[Attempt]:
-        """A job's attempts, oldest first (written by the triggers of migration 0006)."""
-        return [attempt_from_row(row) for row in await self._fetch(Q["job_attempts"], session_id)]
 
 
 async def _migrate(connection: Connection) -> None:

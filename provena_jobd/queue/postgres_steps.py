@@ -16,7 +16,7 @@ import msgspec
 
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
-from .messages import GAVE_UP, LOST
+from .messages import CANCELLED_RUNNING, GAVE_UP, LOST
 from .rows import claimed_from_row
 from .store import (
     CancelOutcome,
@@ -164,9 +164,11 @@ async def _finish_all(connection: Connection, finishes: Sequence[Finish]) -> lis
     return applied
 
 
-async def requeue_step(connection: Connection, requeues: Sequence[Requeue]) -> list[bool]:
-    """Return held jobs to PENDING."""
-    keys = [(r.session_id, r.attempt) for r in requeues]
+async def requeue_step(
+    connection: Connection, requeues: Sequence[Requeue]
+) -> list[JobStatus | None]:
+    """Return held jobs to PENDING (FAILED if cancelled while running): the status each was
+    left in, None where the attempt no longer held the job."""
     rows = await connection.fetch(
         Q["requeue_jobs"],
         [r.session_id for r in requeues],
@@ -174,8 +176,12 @@ async def requeue_step(connection: Connection, requeues: Sequence[Requeue]) -> l
         [r.info for r in requeues],
         [r.run_after for r in requeues],
         [1 if r.refund else 0 for r in requeues],
+        [round(r.now, 3) for r in requeues],
+        CANCELLED_RUNNING,
     )
-    return _applied(keys, rows)
+    left = {(row["session_id"], row["attempt"]): JobStatus(row["status"]) for row in rows}
+    # A duplicate in the same group is a second, refused write: only the first gets a status.
+    return [left.pop((r.session_id, r.attempt), None) for r in requeues]
 
 
 async def progress_step(
@@ -210,11 +216,12 @@ async def extend_step(
 
 
 async def rescue_step(connection: Connection, requests: Sequence[Rescue]) -> list[list[Rescued]]:
-    """Requeue or fail jobs whose lease expired before each horizon."""
+    """Requeue or fail jobs whose lease expired before each horizon (fail: out of attempts,
+    or cancelled while running, which must not run again)."""
     results = []
     for request in requests:
         failed = await connection.fetch(
-            Q["rescue_give_up"], request.horizon, round(request.now, 3), GAVE_UP
+            Q["rescue_end"], request.horizon, round(request.now, 3), GAVE_UP, CANCELLED_RUNNING
         )
         requeued = await connection.fetch(
             Q["rescue_requeue"],

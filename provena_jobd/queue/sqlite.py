@@ -1,5 +1,9 @@
 """The SQLite backend of the job store: WAL, one group-commit writer, one reader.
 
+This module owns the file (its lock, migrations, both connections) and the writes, each
+submitted to the group-commit writer (writer.py; its steps in sqlite_steps.py); every query
+is `SqliteReads`' (sqlite_reads.py), run on the read-only connection.
+
 Durability `full` fsyncs the WAL at every commit, so an acknowledged launch survives power
 loss. `normal` fsyncs only at checkpoints: nothing is lost if jobd crashes, but the last
 commits before a power cut or kernel crash can be.
@@ -17,16 +21,13 @@ import aiosqlite
 import msgspec
 
 from ..errors import StorageError
-from ..models import Attempt, Job, JobStatus
+from ..models import JobStatus
 from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
-from .dialect import migrations, queries
-from .list_query import list_sql
-from .rows import job_from_row, last_fires_from_rows
+from .dialect import migrations
 from .sqlite_flow import claim_flow_step, fire_schedule_step, launch_once_step, set_paused_step
-from .sqlite_history import attempts
 from .sqlite_prune import prune_step
-from .sqlite_waiting import queue_place
+from .sqlite_reads import SqliteReads
 from .store import (
     CancelOutcome,
     Claim,
@@ -34,20 +35,13 @@ from .store import (
     Finish,
     FlowClaim,
     FlowClaimed,
-    InvalidPosition,
     KeyedLaunch,
-    LastFire,
     LaunchOutcome,
     Lease,
-    ListScope,
     NewJob,
-    NewRecord,
-    Page,
     Pause,
-    Position,
     Prune,
     Pruned,
-    QueuePlace,
     Requeue,
     Rescue,
     Rescued,
@@ -55,7 +49,6 @@ from .store import (
 )
 from .writer import GroupCommitWriter, Step
 
-Q = queries("sqlite")
 log = logging.getLogger(__name__)
 
 # The writer's routine steps and their rank in a run of them (see `writer.py`): they only add
@@ -74,31 +67,13 @@ ROUTINE_STEPS: dict[Step, int] = {
     claim_flow_step: 3,
 }
 
-_JOB_COLUMNS = (
-    "session_id, created_timestamp, username, batch_id, payload, job_type, job_sub_type, "
-    "status, info, result, started_timestamp, finished_timestamp, attempt, "
-    "parent_session_id, retry_of, progress"
-)
-# The chain below a workflow's root, depth-limited so a cycle (impossible by construction)
-# could not loop forever.
-_WORKFLOW_STEPS = f"""
-WITH RECURSIVE down(session_id, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT jobs.session_id, down.depth + 1 FROM jobs JOIN down
-    ON jobs.parent_session_id = down.session_id WHERE down.depth < 16
-)
-SELECT {", ".join("jobs." + column.strip() for column in _JOB_COLUMNS.split(","))}
-FROM jobs JOIN down USING (session_id) ORDER BY jobs.seq LIMIT ?
-"""
-
 
 def _ignore(session_ids: Iterable[str]) -> None:
     """The default change listener."""
 
 
-class SqliteStore:
-    """A `JobStore` on one SQLite file."""
+class SqliteStore(SqliteReads):
+    """A `JobStore` on one SQLite file: the writes here, the queries in `SqliteReads`."""
 
     def __init__(self, path: str | Path, durability: str = "full") -> None:
         self.path = str(path)
@@ -179,50 +154,18 @@ class SqliteStore:
         return self._writer
 
     async def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one query, on the read-only connection (for `SqliteReads`)."""
         reader = self._reader
         if reader is None:
             raise StorageError("the job store is not open")
         return list(await reader.execute_fetchall(sql, parameters))
 
-    # -- launching and reading --------------------------------------------------------------
+    # -- launching --------------------------------------------------------------------------
 
     async def launch(self, jobs: list[NewJob]) -> None:
         """Insert jobs as PENDING, durably."""
         await self._writer.submit(steps.insert_jobs, jobs)
         self.on_change(job.session_id for job in jobs)
-
-    async def get(self, session_id: str) -> Job | None:
-        """One job by id."""
-        rows = await self._read(Q["get_job"], (session_id,))
-        return job_from_row(rows[0]) if rows else None
-
-    async def batch_owner(self, batch_id: str) -> str | None:
-        """The batch's creator."""
-        rows = await self._read(Q["get_batch_owner"], (batch_id,))
-        return str(rows[0][0]) if rows else None
-
-    async def list_jobs(self, scope: ListScope, limit: int, after: Position | None) -> Page:
-        """A keyset page, newest first."""
-        position = None
-        if after is not None:
-            position = (after.created_timestamp, await self._position(scope, after))
-        sql, parameters = list_sql("sqlite", scope, _JOB_COLUMNS, limit, position)
-        rows = await self._read(sql, parameters)
-        jobs = [job_from_row(row) for row in rows[:limit]]
-        return Page(jobs, more=len(rows) > limit)
-
-    async def _position(self, scope: ListScope, after: Position) -> int:
-        rows = await self._read(Q["get_position"], (after.session_id,))
-        if not rows:
-            raise InvalidPosition(after.session_id)
-        seq, created, username, batch_id = rows[0]
-        if (
-            created != after.created_timestamp
-            or (scope.username is not None and username != scope.username)
-            or (scope.batch_id is not None and batch_id != scope.batch_id)
-        ):
-            raise InvalidPosition(after.session_id)
-        return int(seq)
 
     # -- the worker's side ------------------------------------------------------------------
 
@@ -277,10 +220,10 @@ class SqliteStore:
             self.on_change([finish.session_id, *(job.session_id for job in finish.launches)])
         return finished
 
-    async def requeue(self, requeue: Requeue) -> bool:
-        """Return a held job to PENDING."""
-        requeued: bool = await self._writer.submit(steps.requeue, requeue)
-        if requeued:
+    async def requeue(self, requeue: Requeue) -> JobStatus | None:
+        """Return a held job to PENDING (FAILED if cancelled while running)."""
+        requeued: JobStatus | None = await self._writer.submit(steps.requeue, requeue)
+        if requeued is not None:
             self.on_change((requeue.session_id,))
         return requeued
 
@@ -317,21 +260,6 @@ class SqliteStore:
         """No longer a suspect."""
         await self._writer.submit(steps.clear_suspect, session_id)
 
-    async def count_suspects(self) -> int:
-        """Unfinished suspects."""
-        rows = await self._read(Q["count_suspects"])
-        return int(rows[0][0])
-
-    async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
-        """Claimable jobs of a type, up to `cap`."""
-        rows = await self._read(Q["count_waiting"], (job_type, now, cap))
-        return int(rows[0][0])
-
-    async def waiting_by_type(self) -> dict[str, int]:
-        """PENDING jobs per type."""
-        rows = await self._read(Q["waiting_by_type"])
-        return {str(job_type): int(count) for job_type, count in rows}
-
     async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
         """Show progress on a running job."""
         shown: bool = await self._writer.submit(steps.progress, (lease, info, fraction))
@@ -344,34 +272,6 @@ class SqliteStore:
         outcome: CancelOutcome = await self._writer.submit(steps.cancel, (session_id, info, now))
         self.on_change((session_id,))
         return outcome
-
-    async def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
-        """Jobs of a batch per status."""
-        rows = await self._read(Q["batch_counts"], (batch_id,))
-        return {JobStatus(status): int(count) for status, count in rows}
-
-    async def workflow(self, session_id: str, limit: int) -> list[Job]:
-        """The root of a job's chain and everything launched from it, oldest first."""
-        roots = await self._read(Q["workflow_root"], (session_id,))
-        if not roots:
-            return []
-        rows = await self._read(_WORKFLOW_STEPS, (roots[0][0], limit))
-        return [job_from_row(row) for row in rows]
-
-    async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
-        """Records with the id `text` or whose JSON mentions it."""
-        rows = await self._read(Q["records_mentioning"], (text, limit))
-        return [
-            NewRecord(
-                record_id=row[0],
-                kind=row[1],
-                session_id=row[2],
-                username=row[3],
-                data=msgspec.json.decode(row[4]),
-                created=row[5],
-            )
-            for row in rows
-        ]
 
     async def fail_unknown_types(self, known: list[str], info: str, now: float) -> list[str]:
         """Fail unfinished jobs of job types nothing runs any more."""
@@ -420,25 +320,9 @@ class SqliteStore:
             self.on_change(changed)
         return changed
 
-    async def paused_types(self) -> list[str]:
-        """Paused job types."""
-        return [str(row[0]) for row in await self._read(Q["paused_types"])]
-
     async def fire_schedule(self, fire: ScheduleFire) -> bool:
         """Record a due time, launching its job once."""
         fired: bool = await self._writer.submit(fire_schedule_step, fire)
         if fired and fire.job is not None:
             self.on_change((fire.job.session_id,))
         return fired
-
-    async def last_fires(self) -> dict[str, LastFire]:
-        """The latest due time recorded per schedule."""
-        return last_fires_from_rows(await self._read(Q["last_fires"]))
-
-    async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
-        """Where a job stands in its type's queue (see sqlite_waiting.py)."""
-        return await queue_place(self._read, session_id, now)
-
-    async def attempts(self, session_id: str) -> list[Attempt]:
-        """A job's attempts (see sqlite_history.py)."""
-        return await attempts(self._read, session_id)

@@ -13,7 +13,7 @@ import msgspec
 
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
-from .messages import CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
+from .messages import CANCELLED_RUNNING, CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
 from .rows import claimed_from_row
 from .store import (
     CancelOutcome,
@@ -220,13 +220,50 @@ def secret(connection: sqlite3.Connection, names: Sequence[str]) -> list[str]:
     return values
 
 
-def requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> list[bool]:
-    """Return held jobs to PENDING."""
-    return _apply_each(
-        connection,
+def requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> list[JobStatus | None]:
+    """Return held jobs to PENDING (FAILED if cancelled while running): the status each was
+    left in, None where the attempt no longer held the job."""
+    return [
+        _requeue_one(connection, r.session_id, r.attempt, r.info, r.run_after, r.refund, r.now)
+        for r in requeues
+    ]
+
+
+def _requeue_one(
+    connection: sqlite3.Connection,
+    session_id: str,
+    attempt: int,
+    info: str | None,
+    run_after: float,
+    refund: bool,
+    now: float,
+) -> JobStatus | None:
+    # One statement per job, in the open transaction: a duplicate in the same group finds
+    # the job moved on and changes nothing. Read to the end so the statement is done.
+    rows = connection.execute(
         Q["requeue_job"],
-        [(r.info, r.run_after, 1 if r.refund else 0, r.session_id, r.attempt) for r in requeues],
+        {
+            "info": info,
+            "cancelled": CANCELLED_RUNNING,
+            "run_after": run_after,
+            "refund": 1 if refund else 0,
+            "now": round(now, 3),
+            "session_id": session_id,
+            "attempt": attempt,
+        },
+    ).fetchall()
+    return JobStatus(rows[0]["status"]) if rows else None
+
+
+def _end(
+    connection: sqlite3.Connection, session_id: str, attempt: int, info: str, now: float
+) -> bool:
+    """End a held attempt FAILED with `info` (a rescue or recovery that must not requeue)."""
+    cursor = connection.execute(
+        Q["finish_job"],
+        (JobStatus.FAILED.value, info, None, round(now, 3), session_id, attempt),
     )
+    return cursor.rowcount == 1
 
 
 def _apply_each(
@@ -267,35 +304,25 @@ def rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[l
     for request in requests:
         now, backoff = request.now, request.backoff
         rescued = []
-        for session_id, job_type, attempt, max_attempts, worker_id in connection.execute(
+        for session_id, job_type, attempt, max_attempts, worker_id, cancel in connection.execute(
             Q["expired_leases"], (request.horizon,)
         ).fetchall():
-            if attempt >= max_attempts:
-                applied = connection.execute(
-                    Q["finish_job"],
-                    (
-                        JobStatus.FAILED.value,
-                        GAVE_UP.format(attempt=attempt),
-                        None,
-                        round(now, 3),
-                        session_id,
-                        attempt,
-                    ),
-                ).rowcount
-                status = JobStatus.FAILED
+            status: JobStatus | None
+            if cancel is not None or attempt >= max_attempts:
+                info = _cancelled(cancel) or GAVE_UP.format(attempt=attempt)
+                ended = _end(connection, session_id, attempt, info, now)
+                status = JobStatus.FAILED if ended else None
             else:
-                applied = connection.execute(
-                    Q["requeue_job"],
-                    (
-                        LOST.format(attempt=attempt),
-                        now + backoff.after(attempt),
-                        0,
-                        session_id,
-                        attempt,
-                    ),
-                ).rowcount
-                status = JobStatus.PENDING
-            if applied:
+                status = _requeue_one(
+                    connection,
+                    session_id,
+                    attempt,
+                    LOST.format(attempt=attempt),
+                    now + backoff.after(attempt),
+                    False,
+                    now,
+                )
+            if status is not None:
                 rescued.append(
                     Rescued(
                         session_id=session_id, job_type=job_type, status=status, worker_id=worker_id
@@ -312,29 +339,20 @@ def recover(
     results = []
     for now, job_types in requests:
         rescued = []
-        for session_id, job_type, attempt, max_attempts, suspect in connection.execute(
+        for session_id, job_type, attempt, max_attempts, suspect, cancel in connection.execute(
             Q["held_jobs"]
         ).fetchall():
             if job_type not in job_types:
                 continue  # held by a worker outside jobd, which may still be alive
-            if not suspect:
-                info, refund = SUSPECT.format(attempt=attempt), 1
-            elif attempt >= max_attempts:
-                connection.execute(
-                    Q["finish_job"],
-                    (
-                        JobStatus.FAILED.value,
-                        CULPRIT.format(attempt=attempt),
-                        None,
-                        round(now, 3),
-                        session_id,
-                        attempt,
-                    ),
-                )
+            if cancel is not None or (suspect and attempt >= max_attempts):
+                info = _cancelled(cancel) or CULPRIT.format(attempt=attempt)
+                _end(connection, session_id, attempt, info, now)
                 rescued.append(
                     Rescued(session_id=session_id, job_type=job_type, status=JobStatus.FAILED)
                 )
                 continue
+            if not suspect:
+                info, refund = SUSPECT.format(attempt=attempt), 1
             else:
                 info, refund = RAN_ALONE.format(attempt=attempt), 0
             connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
@@ -343,6 +361,12 @@ def recover(
             )
         results.append(rescued)
     return results
+
+
+def _cancelled(cancel: str | None) -> str | None:
+    """A held job's info if its cancel was recorded while it ran: it ends FAILED with it
+    rather than run again (whatever else ended its attempt: a lost worker, a crash)."""
+    return None if cancel is None else CANCELLED_RUNNING.format(info=cancel)
 
 
 def claim_suspect(

@@ -10,6 +10,8 @@ The transitions (each guarded in the dialect's SQL):
     PENDING     -> DEQUEUED (claim) | FAILED (cancel, unknown job type)
     DEQUEUED    -> IN_PROGRESS (start) | PENDING (requeue, rescue) | FAILED (finish, cancel)
     IN_PROGRESS -> SUCCEEDED | FAILED (finish) | PENDING (requeue, rescue)
+                   (a cancel recorded on it: never SUCCEEDED, and a requeue or rescue
+                   ends it FAILED instead of PENDING)
     SUCCEEDED, FAILED: never change again.
 """
 
@@ -143,8 +145,10 @@ class JobStore(Protocol):
         """End this attempt; False if it no longer holds the job (nothing is written)."""
         ...
 
-    async def requeue(self, requeue: Requeue) -> bool:
-        """Return a held job to PENDING; False if this attempt no longer holds it."""
+    async def requeue(self, requeue: Requeue) -> JobStatus | None:
+        """Return a held job to PENDING, or end it FAILED if its cancel was recorded while it
+        ran (it must not run again); the status it was left in, None if this attempt no
+        longer holds it (nothing is written)."""
         ...
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
@@ -152,8 +156,9 @@ class JobStore(Protocol):
         ...
 
     async def rescue(self, rescue: Rescue) -> list[Rescued]:
-        """Requeue (or fail, past max_attempts) jobs whose lease expired before
-        `rescue.horizon`; requeued jobs wait their back-off from `rescue.now`."""
+        """Requeue (or fail, past max_attempts or if cancelled while running) jobs whose
+        lease expired before `rescue.horizon`; requeued jobs wait their back-off from
+        `rescue.now`."""
         ...
 
     async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
@@ -163,7 +168,8 @@ class JobStore(Protocol):
         held by workers outside jobd may still be running, and are left to their lease.
         A job held beside others is refunded its attempt (it may be innocent). A job that
         was already a suspect ran alone (see `claim_suspect`), so it is charged, and fails
-        once its attempts are used up.
+        once its attempts are used up. A job whose cancel was recorded while it ran ends
+        FAILED (it must not run again).
         """
         ...
 

@@ -80,12 +80,17 @@ class Finish(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Requeue(msgspec.Struct, frozen=True, kw_only=True):
-    """Return a held job to PENDING; `refund` gives the attempt back (graceful shutdown)."""
+    """Return a held job to PENDING; `refund` gives the attempt back (graceful shutdown).
+
+    A job whose cancel was recorded while it ran is never requeued: it ends FAILED at `now`
+    with the cancel's words (`messages.CANCELLED_RUNNING`) instead.
+    """
 
     session_id: str
     attempt: int
     info: str | None
     run_after: float
+    now: float
     refund: bool = False
 
 
@@ -120,7 +125,8 @@ class Rescue(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Rescued(msgspec.Struct, frozen=True, kw_only=True):
-    """What the rescuer did with a job whose worker was lost."""
+    """What the rescuer did with a job whose worker was lost: requeued it (PENDING), or
+    ended it (FAILED: out of attempts, or cancelled while it ran)."""
 
     session_id: str
     job_type: str

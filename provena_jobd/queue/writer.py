@@ -189,9 +189,7 @@ class GroupCommitWriter:
         """Thread side: apply a whole batch in one transaction, isolating a failing write."""
         connection = self._connection
         assert connection is not None
-        early = [
-            (i, future) for i, (_, _, future, soon, _) in enumerate(batch) if soon and future
-        ]
+        early = [(i, future) for i, (_, _, future, soon, _) in enumerate(batch) if soon and future]
         if len(early) > EARLY_AT_MOST:
             early = []
         try:

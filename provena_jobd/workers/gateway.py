@@ -192,21 +192,23 @@ class WorkerGateway:
     async def release(self, request: ReleaseRequest) -> Job:
         """Give the job back: PENDING again; its next claim is a new attempt."""
         lease = Lease(request.session_id, request.attempt)
+        now = self.clock.now()
         released = await self.store.requeue(
             Requeue(
                 session_id=lease.session_id,
                 attempt=lease.attempt,
                 info=request.info or RELEASED,
-                run_after=self.clock.now() + request.delay_s,
+                run_after=now + request.delay_s,
+                now=now,
                 # Not refunded: the next claim must get a new attempt number, or this worker
                 # could still write to the job once another holds it.
                 refund=False,
             )
         )
         self._drop(lease)
-        if not released:
+        if released is None:
             raise await self._not_held(lease)
-        return await self._job(lease.session_id)
+        return await self._job(lease.session_id)  # FAILED if it was cancelled meanwhile
 
     async def cancel_running(self, job: Job, info: str) -> Job:
         """End a job an outside worker runs FAILED now; its worker learns at its next call."""

@@ -109,12 +109,14 @@ class Isolation:
             await self.runner.run(job, self.settings.pool_for(job.job_type))
         except asyncio.CancelledError:
             # jobd is shutting down: not the job's fault, and it is still a suspect.
+            now = self.clock.now()
             await self.store.requeue(
                 Requeue(
                     session_id=job.session_id,
                     attempt=job.attempt,
                     info=SHUTDOWN_INFO,
-                    run_after=self.clock.now(),
+                    run_after=now,
+                    now=now,
                     refund=True,
                 )
             )

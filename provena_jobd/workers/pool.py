@@ -159,6 +159,7 @@ class Pool:
                     attempt=lease.attempt,
                     info=SHUTDOWN_INFO,
                     run_after=now,
+                    now=now,
                     refund=True,
                 )
             )

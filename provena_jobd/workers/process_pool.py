@@ -266,6 +266,7 @@ class ProcessPool(ExternalPool):
                         attempt=lease.attempt,
                         info=SHUTDOWN_INFO,
                         run_after=now,
+                        now=now,
                         refund=True,
                     )
                 )

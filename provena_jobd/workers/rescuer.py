@@ -1,4 +1,5 @@
-"""The rescuer: jobs whose worker was lost go back to the queue, or fail past max_attempts."""
+"""The rescuer: jobs whose worker was lost go back to the queue, or fail past max_attempts
+(or if cancelled while they ran: a cancelled job never runs again)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from ..clock import Clock
+from ..models import JobStatus
 from ..queue.store import Backoff, JobStore, Rescue, Rescued
 from .runner import JobRunner
 
@@ -39,15 +41,19 @@ class Rescuer:
         return rescued
 
     def _announce(self, rescued: list[Rescued], message: str, action: str) -> None:
-        """Wake the pools of the requeued jobs' types, and log how many there were."""
-        for job_type in {r.job_type for r in rescued}:
+        """Wake the pools of the requeued jobs' types, and log what became of them."""
+        requeued = [r for r in rescued if r.status is JobStatus.PENDING]
+        for job_type in {r.job_type for r in requeued}:
             self.notify(job_type)
         if rescued:
             # Who held them: with several nodes, which node was lost.
             holders = sorted({r.worker_id for r in rescued if r.worker_id})
             log.warning(
-                message + " (held by %s)",
+                message + " (%d requeued, %d ended FAILED: out of attempts or cancelled; "
+                "held by %s)",
                 len(rescued),
+                len(requeued),
+                len(rescued) - len(requeued),
                 ", ".join(holders) or "unknown",
                 extra={"action": action},
             )
@@ -59,7 +65,7 @@ class Rescuer:
         """
         rescued = await self.store.recover(self.clock.now(), job_types)
         self._announce(
-            rescued, "requeued %d jobs held when jobd last stopped unexpectedly", "jobs_recovered"
+            rescued, "recovered %d jobs held when jobd last stopped unexpectedly", "jobs_recovered"
         )
         return rescued
 

@@ -15,6 +15,7 @@ from ..errors import JobFailed, PayloadInvalid, RetryLater
 from ..models import INFO_IN_PROGRESS, INFO_UNHANDLED, JobStatus
 from ..payloads import RESULT_MODELS, check
 from ..queue.backoff import backoff_s
+from ..queue.messages import CANCELLED_RUNNING
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
 from .handlers import Handler, HandlerRegistry, JobContext, Launcher
 from .watchdog import HANDLER_TASK_PREFIX, LoopWatchdog
@@ -33,7 +34,6 @@ BAD_RESULT = "Job failed, err: the handler returned {kind}, not a JSON object."
 RETRYING = "Attempt {attempt} failed and will be retried after {delay:g} s: {error}"
 RETRIES_EXHAUSTED = "Job failed, err: {error} (gave up after {attempt} attempts)."
 BAD_RESULT_SHAPE = "Job failed, err: the handler's result does not fit {sub_type}: {error}."
-CANCELLED_RUNNING = "{info} It was running; anything it had launched was discarded."
 CANCELLED_LATE = "Cancelled."
 NOT_JSON = "Job failed, err: the handler's result cannot be sent as JSON: {error}."
 ABANDONED = "It ignored the stop and was abandoned."
@@ -228,12 +228,17 @@ class JobRunner:
             await self._fail(job, RETRIES_EXHAUSTED.format(error=error, attempt=job.attempt))
             return
         delay = self.backoff(job.attempt)
+        now = self.clock.now()
+        # A cancel recorded after the runner last asked (one that came as the handler
+        # returned, or through another node) makes the store end the job FAILED instead of
+        # requeueing it: a cancelled job never runs again.
         await self.store.requeue(
             Requeue(
                 session_id=job.session_id,
                 attempt=job.attempt,
                 info=RETRYING.format(attempt=job.attempt, delay=delay, error=error),
-                run_after=self.clock.now() + delay,
+                run_after=now + delay,
+                now=now,
             )
         )
 

@@ -12,6 +12,7 @@ import pytest
 
 from provena_jobd.client import (
     BadRequest,
+    Conflict,
     ConnectionFailed,
     EventStream,
     Forbidden,
@@ -66,6 +67,20 @@ async def test_launch_fetch_and_wait_return_the_servers_models(
     assert job.attempt == 1 and job.finished_timestamp is not None
     admin_view = await client.fetch(launched.session_id, admin=True)
     assert msgspec.json.encode(admin_view) == msgspec.json.encode(job)
+
+
+async def test_launch_once_per_key_and_with_a_delay(jobd_server: JobdTestServer) -> None:
+    client = jobd_server.client
+    first = await client.launch(*WAKE, {"reason": "r"}, idempotency_key="k", delay_s=600)
+    again = await client.launch(*WAKE, {"reason": "r"}, idempotency_key="k", delay_s=600)
+    assert again == first
+    with pytest.raises(Conflict) as reused:
+        await client.launch(*WAKE, {"reason": "other"}, idempotency_key="k", delay_s=600)
+    assert reused.value.status == 409 and first.session_id in reused.value.message
+    assert [job.session_id async for job in client.list_jobs()] == [first.session_id]
+    job = await client.fetch(first.session_id)
+    assert job.status is JobStatus.PENDING
+    assert job.info is not None and job.info.startswith("Scheduled: waits until ")
 
 
 async def test_wait_long_polls_instead_of_polling(jobd: JobdTestServer) -> None:

@@ -81,3 +81,21 @@ async def test_the_document_lists_the_public_routes(client: TestClient[Any, Any]
     assert {"session_id", "status", "info", "result", "gsi_status"} <= set(job["required"]) | {
         "gsi_status"
     }
+
+
+async def test_the_launch_route_declares_its_idempotency_key_header(
+    client: TestClient[Any, Any],
+) -> None:
+    document = msgspec.json.decode(await (await client.get("/openapi.json")).read())
+    headers = {
+        (path, method): parameter
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "header"
+    }
+    assert list(headers) == [("/jobs/admin/launch", "post")]
+    header = headers["/jobs/admin/launch", "post"]
+    assert header["name"] == "Idempotency-Key" and header["required"] is False
+    assert header["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+    assert "409" in header["description"] and "idempotency_ttl_s" in header["description"]

@@ -275,8 +275,13 @@ async def test_a_finished_job_never_changes_again(store: JobStore) -> None:
     lease = Lease(held.session_id, held.attempt)
     assert not await store.finish(finish(held, JobStatus.SUCCEEDED))
     assert not await store.start(lease, "late", NOW)
-    assert not await store.requeue(
-        Requeue(session_id=held.session_id, attempt=held.attempt, info=None, run_after=NOW)
+    assert (
+        await store.requeue(
+            Requeue(
+                session_id=held.session_id, attempt=held.attempt, info=None, run_after=NOW, now=NOW
+            )
+        )
+        is None
     )
     assert await store.extend_leases([lease], NOW + 99) == 0
     assert await store.rescue(Rescue(now=NOW + 1_000, horizon=float("inf"))) == []
@@ -360,14 +365,18 @@ async def test_rescue_takes_leases_expired_before_its_horizon(store: JobStore) -
 async def test_a_refunded_requeue_gives_the_attempt_back(store: JobStore) -> None:
     await store.launch([new_job()])
     held = await claim_one(store)
-    assert await store.requeue(
-        Requeue(
-            session_id=held.session_id,
-            attempt=held.attempt,
-            info="shutdown",
-            run_after=NOW,
-            refund=True,
+    assert (
+        await store.requeue(
+            Requeue(
+                session_id=held.session_id,
+                attempt=held.attempt,
+                info="shutdown",
+                run_after=NOW,
+                refund=True,
+                now=NOW,
+            )
         )
+        is JobStatus.PENDING
     )
     job = await store.get(held.session_id)
     assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
@@ -538,6 +547,102 @@ async def test_a_cancel_recorded_on_a_running_job_keeps_it_from_succeeding(
     assert job is not None and job.status is JobStatus.FAILED
 
 
+# A running job whose cancel is recorded must never run again: whatever would put it back
+# in the queue (a shutdown, a retry, a lost worker, a crash) ends it FAILED instead, with the
+# words a user sees when a running job is cancelled normally.
+CANCELLED = "Cancelled by carol. It was running; anything it had launched was discarded."
+
+
+async def cancelled_while_running(store: JobStore, max_attempts: int = 3) -> ClaimedJob:
+    """A job claimed at NOW, started at NOW + 1 and cancelled at NOW + 2 (still running)."""
+    await store.launch([new_job(max_attempts=max_attempts)])
+    held = await claim_one(store)
+    assert await store.start(Lease(held.session_id, held.attempt), "running", NOW + 1)
+    outcome = await store.cancel(held.session_id, "Cancelled by carol.", NOW + 2)
+    assert (outcome.status, outcome.ended) == (JobStatus.IN_PROGRESS, False)
+    return held
+
+
+async def assert_ended_cancelled(store: JobStore, held: ClaimedJob, at: float) -> None:
+    """FAILED at `at` with the cancel's words, its attempt ended `cancelled`, never claimable."""
+    job = await store.get(held.session_id)
+    assert job is not None
+    assert (job.status, job.info, job.attempt) == (JobStatus.FAILED, CANCELLED, held.attempt)
+    assert (job.started_timestamp, job.finished_timestamp) == (NOW + 1, at)
+    [attempt] = await store.attempts(held.session_id)
+    assert (attempt.outcome, attempt.ended_at, attempt.retry_at) == ("cancelled", at, None)
+    assert await store.count_waiting(JobType.EMAIL, NOW + 10_000, 10) == 0
+    claim = Claim(
+        job_type=JobType.EMAIL, limit=10, worker_id="w2", now=NOW + 10_000, lease_expires_at=NOW
+    )
+    assert await store.claim(claim) == []
+
+
+@pytest.mark.parametrize("refund", [True, False], ids=["shutdown", "retry"])
+async def test_a_requeue_ends_a_cancelled_running_job_instead(
+    store: JobStore, refund: bool
+) -> None:
+    held = await cancelled_while_running(store)
+    requeue = Requeue(
+        session_id=held.session_id,
+        attempt=held.attempt,
+        info="Requeued: jobd shut down",
+        run_after=NOW + 3,
+        refund=refund,
+        now=NOW + 3,
+    )
+    assert await store.requeue(requeue) is JobStatus.FAILED
+    await assert_ended_cancelled(store, held, NOW + 3)
+    before = await store.get(held.session_id)
+    assert await store.requeue(requeue) is None  # the attempt no longer holds the job
+    assert await store.get(held.session_id) == before
+
+
+async def test_a_rescue_ends_a_cancelled_running_job_and_requeues_the_others(
+    store: JobStore,
+) -> None:
+    held = await cancelled_while_running(store)
+    await store.launch([plain := new_job()])
+    await claim_one(store)
+    rescued = await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))
+    assert {(r.session_id, r.status, r.worker_id) for r in rescued} == {
+        (held.session_id, JobStatus.FAILED, "w1"),
+        (plain.session_id, JobStatus.PENDING, "w1"),
+    }
+    job = await store.get(plain.session_id)
+    assert job is not None and (job.status, job.finished_timestamp) == (JobStatus.PENDING, None)
+    assert (await claim_one(store, now=NOW + 31)).session_id == plain.session_id
+    await assert_ended_cancelled(store, held, NOW + 31)
+
+
+async def test_a_cancel_outranks_giving_up_on_the_last_attempt(store: JobStore) -> None:
+    held = await cancelled_while_running(store, max_attempts=1)
+    rescued = await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))
+    assert [(r.session_id, r.status) for r in rescued] == [(held.session_id, JobStatus.FAILED)]
+    await assert_ended_cancelled(store, held, NOW + 31)
+
+
+async def test_recovery_after_a_crash_never_requeues_a_cancelled_running_job(
+    store: JobStore,
+) -> None:
+    held = await cancelled_while_running(store)
+    await store.launch([plain := new_job()])
+    await claim_one(store)
+    # SQLite ends it at startup; PostgreSQL recovers nothing (other nodes may be alive) and
+    # leaves both jobs to their leases, which the rescue below finds expired.
+    recovered = await store.recover(NOW + 5, [JobType.EMAIL])
+    job = await store.get(held.session_id)
+    assert job is not None and job.status is not JobStatus.PENDING
+    if recovered:
+        assert {(r.session_id, r.status) for r in recovered} == {
+            (held.session_id, JobStatus.FAILED),
+            (plain.session_id, JobStatus.PENDING),
+        }
+    await store.rescue(Rescue(now=NOW + 31, horizon=NOW + 31))
+    assert (await claim_one(store, now=NOW + 31)).session_id == plain.session_id
+    await assert_ended_cancelled(store, held, NOW + 5 if recovered else NOW + 31)
+
+
 async def test_recover_leaves_jobs_held_by_outside_workers_to_their_lease(store: JobStore) -> None:
     await store.launch([new_job(job_type=JobType.REGISTRY)])
     outside = await claim_one(store, job_type=JobType.REGISTRY)
@@ -616,15 +721,24 @@ async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
     first = await claim_one(store, now=NOW + 1)
     assert await store.start(Lease(job.session_id, first.attempt), "running", NOW + 2)
     retry = Requeue(
-        session_id=job.session_id, attempt=1, info="Attempt 1 failed", run_after=NOW + 13
+        session_id=job.session_id,
+        attempt=1,
+        info="Attempt 1 failed",
+        run_after=NOW + 13,
+        now=NOW + 3,
     )
-    assert await store.requeue(retry)
+    assert await store.requeue(retry) is JobStatus.PENDING
     second = await claim_one(store, now=NOW + 20)
     assert await store.start(Lease(job.session_id, second.attempt), "running", NOW + 21)
     shutdown = Requeue(
-        session_id=job.session_id, attempt=2, info="shut down", run_after=NOW + 22, refund=True
+        session_id=job.session_id,
+        attempt=2,
+        info="shut down",
+        run_after=NOW + 22,
+        refund=True,
+        now=NOW + 22,
     )
-    assert await store.requeue(shutdown)
+    assert await store.requeue(shutdown) is JobStatus.PENDING
     third = await claim_one(store, now=NOW + 30)  # the refunded attempt number again
     await store.rescue(
         Rescue(now=NOW + 100, horizon=NOW + 100, backoff=Backoff(base_s=5, max_s=5))

@@ -10,7 +10,7 @@ import pytest
 
 from provena_jobd.models import JobStatus, JobType
 from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim, JobStore
+from provena_jobd.queue.store import Claim, JobStore, Lease
 
 from .test_contract import NOW, claim_one, finish, new_job
 
@@ -62,4 +62,29 @@ async def test_recover_leaves_jobs_held_by_outside_workers_to_their_lease(store:
     assert await store.recover(NOW + 1, [JobType.EMAIL]) == []
     job = await store.get(outside.session_id)
     assert job is not None and (job.status, job.attempt) == (JobStatus.DEQUEUED, 1)
+    assert await store.count_suspects() == 0
+
+
+async def test_a_suspect_cancelled_while_it_ran_alone_ends_at_the_next_recovery(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job()])
+    await claim_one(store)
+    [recovered] = await store.recover(NOW + 1, [JobType.EMAIL])
+    alone = await store.claim_suspect(
+        Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 2, lease_expires_at=NOW + 32)
+    )
+    assert alone is not None and alone.session_id == recovered.session_id
+    assert await store.start(Lease(alone.session_id, alone.attempt), "running", NOW + 3)
+    await store.cancel(alone.session_id, "Cancelled by carol.", NOW + 4)
+    # jobd died again while it ran alone: not requeued to run alone again, but ended.
+    [ended] = await store.recover(NOW + 5, [JobType.EMAIL])
+    assert (ended.session_id, ended.status) == (alone.session_id, JobStatus.FAILED)
+    job = await store.get(alone.session_id)
+    assert job is not None and (job.status, job.finished_timestamp) == (JobStatus.FAILED, NOW + 5)
+    assert job.info == (
+        "Cancelled by carol. It was running; anything it had launched was discarded."
+    )
+    claim = Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 6, lease_expires_at=NOW)
+    assert await store.claim_suspect(claim) is None
     assert await store.count_suspects() == 0

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from provena_jobd.metrics import Metrics, ScrapeState, sample
+from provena_jobd.models import JobStatus
 from provena_jobd.queue.metered import MeteredStore
 from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim, NewJob, Rescue
+from provena_jobd.queue.store import Claim, Lease, NewJob, Requeue, Rescue
 
 NOW = 1_800_000_000.0
 
@@ -68,3 +69,20 @@ async def test_jobs_of_a_removed_type_count_as_failed(metered: MeteredStore) -> 
     await metered.launch([wake_up(), wake_up()])
     failed = await metered.fail_unknown_types(["REGISTRY"], "gone: {job_type}", NOW)
     assert len(failed) == 2 and finished(metered, "FAILED") == 2
+
+
+async def test_a_retry_that_ends_a_cancelled_job_counts_as_failed_not_as_a_retry(
+    metered: MeteredStore,
+) -> None:
+    await metered.launch([job := wake_up()])
+    claim = Claim(job_type="EMAIL", limit=1, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    [held] = await metered.claim(claim)
+    assert await metered.start(Lease(held.session_id, held.attempt), "running", NOW)
+    await metered.cancel(job.session_id, "Cancelled by alice.", NOW + 1)
+    retry = Requeue(
+        session_id=job.session_id, attempt=1, info="retrying", run_after=NOW + 9, now=NOW + 2
+    )
+    assert await metered.requeue(retry) is JobStatus.FAILED
+    assert finished(metered, "FAILED") == 1
+    text = metered.metrics.exposition(ScrapeState())
+    assert sample(text, "jobd_job_retries_total", {"job_type": "EMAIL"}) == 0

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from provena_jobd.clock import FakeClock
+from provena_jobd.errors import RetryLater
 from provena_jobd.models import JobStatus
 from provena_jobd.workers.handlers import Handler, JobContext
 from provena_jobd.workers.runner import CANCEL_GRACE_S
@@ -187,6 +188,64 @@ async def test_graceful_stop_requeues_a_job_whose_handler_ignores_the_stop(
     reopened = await start({"SEND_EMAIL": sleeping_handler(0)})
     job = await job_in(reopened.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_a_cancelled_job_caught_by_a_shutdown_is_not_run_again(
+    start: Starter, clock: FakeClock
+) -> None:
+    # The cancel is recorded and the handler told to stop, but it ignores the stop, and
+    # jobd shuts down within the cancel's grace: the shutdown's requeue must not put it back.
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await server.service.cancel(session_id, None, by="admin")
+    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    stopping = asyncio.create_task(server.stop(grace_s=1))
+    await settle()
+    await advance(server, clock, 1)
+    await asyncio.wait_for(stopping, 5)
+    ran_again: list[str] = []
+
+    async def counting(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        ran_again.append(context.session_id)
+        return {}
+
+    reopened = await start({"SEND_EMAIL": counting})
+    job = await job_in(reopened.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info == (
+        "Cancelled by admin. It was running; anything it had launched was discarded."
+    )
+    assert job.finished_timestamp is not None
+    other = await launch(reopened)
+    assert (await job_in(reopened.store, other, *DONE)).status is JobStatus.SUCCEEDED
+    # The pool ran the next job, not the cancelled one: its handler was called once only.
+    assert ran_again == [other] and swallowed == [session_id]
+
+
+async def test_a_retry_of_a_job_cancelled_through_another_node_ends_it_instead(
+    start: Starter, clock: FakeClock
+) -> None:
+    # On PostgreSQL a cancel that arrives at another node is only recorded in the database:
+    # the runner here is not told, and its handler asks for a retry.
+    calls: list[str] = []
+
+    async def retrying(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        calls.append(context.session_id)
+        await server.store.cancel(context.session_id, "Cancelled by bob.", clock.now())
+        raise RetryLater("the mail server is busy")
+
+    server = await start({"SEND_EMAIL": retrying})
+    session_id = await launch(server)
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info == "Cancelled by bob. It was running; anything it had launched was discarded."
+    await advance(server, clock, 10)  # past any back-off: nothing runs it again
+    await settle()
+    assert calls == [session_id]
+    [attempt] = await server.store.attempts(session_id)
+    assert attempt.outcome == "cancelled"
 
 
 async def _async(value: bool) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from provena_jobd.clock import FakeClock
 from provena_jobd.errors import RetryLater
 from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
-from provena_jobd.queue.store import Claim
+from provena_jobd.queue.store import Claim, ClaimedJob, Lease
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import Handler, JobContext
 from provena_jobd.workers.pool import Pool, WorkerState
@@ -336,14 +336,9 @@ async def test_heartbeats_keep_a_long_job_from_being_rescued(
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
 
 
-async def test_a_job_whose_worker_vanished_is_rescued_when_its_lease_expires(
-    start: Starter, clock: FakeClock
-) -> None:
-    # The pool's worker is still provisioning, so the job can only be held by a "ghost"
-    # claimant that then dies (as another process's worker would).
-    server = await start(pool={"cold_start_s": 100}, queue={"lease_s": 30})
-    session_id = await launch(server, JobSubType.EMAIL_WAKE_UP)
-    ghost = await server.store.claim(
+async def ghost_claim(server: JobdServer, clock: FakeClock) -> ClaimedJob:
+    """Claim the one waiting EMAIL job for a "ghost" worker, leased for 30 s."""
+    [ghost] = await server.store.claim(
         Claim(
             job_type=JobType.EMAIL,
             limit=1,
@@ -352,7 +347,18 @@ async def test_a_job_whose_worker_vanished_is_rescued_when_its_lease_expires(
             lease_expires_at=clock.now() + 30,
         )
     )
-    assert [g.session_id for g in ghost] == [session_id]
+    return ghost
+
+
+async def test_a_job_whose_worker_vanished_is_rescued_when_its_lease_expires(
+    start: Starter, clock: FakeClock
+) -> None:
+    # The pool's worker is still provisioning, so the job can only be held by a "ghost"
+    # claimant that then dies (as another process's worker would).
+    server = await start(pool={"cold_start_s": 100}, queue={"lease_s": 30})
+    session_id = await launch(server, JobSubType.EMAIL_WAKE_UP)
+    ghost = await ghost_claim(server, clock)
+    assert ghost.session_id == session_id
     await advance(server, clock, 29)
     assert await server.rescuer.run_once() == []
     await advance(server, clock, 2)
@@ -361,6 +367,28 @@ async def test_a_job_whose_worker_vanished_is_rescued_when_its_lease_expires(
     await advance(server, clock, 100)  # the worker is ready, the back-off has passed
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 2)
+
+
+async def test_a_cancelled_job_whose_worker_vanished_ends_failed_and_is_not_requeued(
+    start: Starter, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Cancelled while a "ghost" worker runs it (another process, nobody here to interrupt).
+    server = await start(pool={"cold_start_s": 100}, queue={"lease_s": 30})
+    session_id = await launch(server, JobSubType.EMAIL_WAKE_UP)
+    ghost = await ghost_claim(server, clock)
+    assert await server.store.start(Lease(session_id, ghost.attempt), "running", clock.now())
+    _, running = await server.service.cancel(session_id, None, "alice")
+    assert running
+    await advance(server, clock, 31)
+    rescued = await server.rescuer.run_once()
+    assert [(r.session_id, r.status) for r in rescued] == [(session_id, JobStatus.FAILED)]
+    assert "1 requeued" not in caplog.text and "0 requeued, 1 ended FAILED" in caplog.text
+    await advance(server, clock, 100)  # the pool's worker is ready: nothing for it to run
+    job = await server.store.get(session_id)
+    assert job is not None and (job.status, job.attempt) == (JobStatus.FAILED, 1)
+    assert job.info == (
+        "Cancelled by alice. It was running; anything it had launched was discarded."
+    )
 
 
 async def test_jobs_left_running_by_a_dead_process_are_requeued_at_start(

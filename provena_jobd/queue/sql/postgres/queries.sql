@@ -54,14 +54,26 @@ WHERE jobs.session_id = u.session_id AND jobs.attempt = u.attempt
 RETURNING jobs.session_id, jobs.attempt;
 
 -- name: requeue_jobs
-UPDATE jobs SET status = 'PENDING', info = u.info, run_after = u.run_after,
-                attempt = jobs.attempt - u.refund,
-                lease_expires_at = NULL, worker_id = NULL, started_timestamp = NULL
-FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[], $5::int[])
-     AS u(session_id, attempt, info, run_after, refund)
+-- Back to PENDING, `refund` (1) giving the attempt back. A job whose cancel was recorded
+-- while it ran would run again: it ends FAILED at `now` instead, with the cancel's words
+-- put into $7 at {info}. RETURNING gives the status each was left in.
+UPDATE jobs SET
+    status = CASE WHEN jobs.cancel_requested_by IS NULL THEN 'PENDING' ELSE 'FAILED' END,
+    info = CASE WHEN jobs.cancel_requested_by IS NULL THEN u.info
+                ELSE replace($7, '{info}', jobs.cancel_requested_by) END,
+    run_after = CASE WHEN jobs.cancel_requested_by IS NULL THEN u.run_after
+                     ELSE jobs.run_after END,
+    attempt = CASE WHEN jobs.cancel_requested_by IS NULL THEN jobs.attempt - u.refund
+                   ELSE jobs.attempt END,
+    started_timestamp = CASE WHEN jobs.cancel_requested_by IS NULL THEN NULL
+                             ELSE jobs.started_timestamp END,
+    finished_timestamp = CASE WHEN jobs.cancel_requested_by IS NULL THEN NULL ELSE u.now END,
+    lease_expires_at = NULL, worker_id = NULL
+FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[], $5::int[], $6::float8[])
+     AS u(session_id, attempt, info, run_after, refund, now)
 WHERE jobs.session_id = u.session_id AND jobs.attempt = u.attempt
   AND jobs.status IN ('DEQUEUED', 'IN_PROGRESS')
-RETURNING jobs.session_id, u.attempt, jobs.job_type;
+RETURNING jobs.session_id, u.attempt, jobs.status;
 
 -- name: report_progress
 UPDATE jobs SET info = u.info, progress = coalesce(u.fraction, jobs.progress)
@@ -77,22 +89,28 @@ FROM unnest($1::text[], $2::int[]) AS u(session_id, attempt)
 WHERE jobs.session_id = u.session_id AND jobs.attempt = u.attempt
   AND jobs.status IN ('DEQUEUED', 'IN_PROGRESS');
 
--- name: rescue_give_up
--- Expired leases on their last attempt: FAILED. $3 is the message, with {attempt}.
+-- name: rescue_end
+-- Expired leases that end FAILED: jobs whose cancel was recorded while they ran (they must
+-- not run again; $4 is the message, with {info} for the cancel's words), and jobs on their
+-- last attempt ($3, with {attempt}).
 WITH lost AS (SELECT seq, worker_id FROM jobs
               WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < $1
-                AND attempt >= max_attempts
+                AND (attempt >= max_attempts OR cancel_requested_by IS NOT NULL)
               FOR UPDATE SKIP LOCKED)
-UPDATE jobs SET status = 'FAILED', info = replace($3, '{attempt}', attempt::text),
+UPDATE jobs SET status = 'FAILED',
+                info = CASE WHEN cancel_requested_by IS NULL
+                            THEN replace($3, '{attempt}', attempt::text)
+                            ELSE replace($4, '{info}', cancel_requested_by) END,
                 finished_timestamp = $2, lease_expires_at = NULL, worker_id = NULL
 FROM lost WHERE jobs.seq = lost.seq
 RETURNING jobs.session_id, jobs.job_type, lost.worker_id;
 
 -- name: rescue_requeue
--- Other expired leases: back to PENDING after the back-off (base $4, cap $5) from $2.
+-- Other expired leases: back to PENDING after the back-off (base $4, cap $5) from $2. (A
+-- cancel recorded since `rescue_end` ran is seen here: the row lock re-reads the row.)
 WITH lost AS (SELECT seq, worker_id FROM jobs
               WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < $1
-                AND attempt < max_attempts
+                AND attempt < max_attempts AND cancel_requested_by IS NULL
               FOR UPDATE SKIP LOCKED)
 UPDATE jobs SET status = 'PENDING', info = replace($3, '{attempt}', attempt::text),
                 run_after = $2 + CASE WHEN attempt < 1 THEN 0

@@ -82,17 +82,28 @@ UPDATE jobs SET status = ?, info = ?, result = ?, finished_timestamp = ?,
 WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
 
 -- name: requeue_job
--- Back to PENDING: a lost worker, a transient failure or a graceful shutdown.
-UPDATE jobs SET status = 'PENDING', info = ?, run_after = ?, attempt = attempt - ?,
-                lease_expires_at = NULL, worker_id = NULL, started_timestamp = NULL
-WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
+-- Back to PENDING: a lost worker, a transient failure or a graceful shutdown; :refund (1)
+-- gives the attempt back. A job whose cancel was recorded while it ran would run again: it
+-- ends FAILED at :now instead, with the cancel's words put into :cancelled at {info}.
+UPDATE jobs SET
+    status = CASE WHEN cancel_requested_by IS NULL THEN 'PENDING' ELSE 'FAILED' END,
+    info = CASE WHEN cancel_requested_by IS NULL THEN :info
+                ELSE replace(:cancelled, '{info}', cancel_requested_by) END,
+    run_after = CASE WHEN cancel_requested_by IS NULL THEN :run_after ELSE run_after END,
+    attempt = CASE WHEN cancel_requested_by IS NULL THEN attempt - :refund ELSE attempt END,
+    started_timestamp = CASE WHEN cancel_requested_by IS NULL THEN NULL
+                             ELSE started_timestamp END,
+    finished_timestamp = CASE WHEN cancel_requested_by IS NULL THEN NULL ELSE :now END,
+    lease_expires_at = NULL, worker_id = NULL
+WHERE session_id = :session_id AND attempt = :attempt AND status IN ('DEQUEUED', 'IN_PROGRESS')
+RETURNING status;
 
 -- name: extend_lease
 UPDATE jobs SET lease_expires_at = ?
 WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
 
 -- name: expired_leases
-SELECT session_id, job_type, attempt, max_attempts, worker_id FROM jobs
+SELECT session_id, job_type, attempt, max_attempts, worker_id, cancel_requested_by FROM jobs
 WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < ?;
 
 -- name: count_waiting
@@ -139,7 +150,7 @@ DELETE FROM batches WHERE batch_id = ?;
 
 -- name: held_jobs
 -- Every job a process held (at startup: the process that died).
-SELECT session_id, job_type, attempt, max_attempts, suspect FROM jobs
+SELECT session_id, job_type, attempt, max_attempts, suspect, cancel_requested_by FROM jobs
 WHERE status IN ('DEQUEUED', 'IN_PROGRESS');
 
 -- name: requeue_suspect
