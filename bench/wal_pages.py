@@ -12,9 +12,9 @@ import asyncio
 import sqlite3
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from provena_jobd.job_ids import new_id
 from provena_jobd.models import JobStatus
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import Claim, ClaimedJob, Finish, Lease, NewJob
@@ -28,7 +28,7 @@ def new_jobs(n: int) -> list[NewJob]:
     now = int(time.time())
     return [
         NewJob(
-            session_id=str(uuid.uuid4()),
+            session_id=new_id(now),
             created_timestamp=now,
             username=f"user{i % USERS}",
             batch_id=None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
@@ -12,6 +11,7 @@ from .clock import Clock
 from .coercion import problem
 from .config import Settings
 from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
+from .job_ids import new_id
 from .launch_options import check_replay, delayed_info, fingerprint, idempotency_key, run_after
 from .models import (
     TERMINAL_STATUSES,
@@ -120,18 +120,18 @@ class JobService:
             check(PAYLOAD_MODELS, request.job_sub_type, request.job_payload)
         except PayloadInvalid as exc:
             raise BadRequest(INVALID_PAYLOAD.format(error=exc)) from None
+        now = self.clock.now()
         batch_id = request.add_to_batch
         if request.request_batch_id:
-            batch_id = str(uuid.uuid4())
+            batch_id = new_id(now)
         elif batch_id is not None:
             owner = (pending_batches or {}).get(batch_id) or await self.store.batch_owner(batch_id)
             if owner is None:
                 raise BadRequest(f"add_to_batch names no existing batch: {batch_id}.")
             if owner != username:
                 raise BadRequest(f"Batch {batch_id} belongs to another user; cannot add to it.")
-        now = self.clock.now()
         job = NewJob(
-            session_id=str(uuid.uuid4()),
+            session_id=new_id(now),
             created_timestamp=int(now),
             username=username,
             batch_id=batch_id,

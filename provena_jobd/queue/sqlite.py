@@ -50,6 +50,7 @@ from .store import (
 from .writer import GroupCommitWriter, Step
 
 log = logging.getLogger(__name__)
+WRITER_CACHE_KB = 32 * 1024  # the writer connection's page cache, at most
 
 # The writer's routine steps and their rank in a run of them (see `writer.py`): they only add
 # jobs, claim them, or change jobs their caller holds by lease. Starts go before the holder's
@@ -93,6 +94,10 @@ class SqliteStore(SqliteReads):
             synchronous = "FULL" if self.durability == "full" else "NORMAL"
             connection.execute(f"PRAGMA synchronous = {synchronous}")
             connection.execute("PRAGMA busy_timeout = 5000")
+            # A commit of hundreds of launches, claims and finishes dirties more pages than
+            # SQLite's default 2 MB cache holds; it would then spill them into the WAL
+            # mid-transaction, and write some twice. The cache grows only as pages are used.
+            connection.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KB}")
             connection.row_factory = sqlite3.Row  # rows are read by column name
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {self.path}: {exc}") from None
