@@ -1,0 +1,121 @@
+"""Starting a claimed job without waiting for a commit (`JobStore.start_at_once`).
+
+SQLite has one writer in one process, so it can vouch for a start when nothing but routine
+writes (launches, claims, holders' own writes) was submitted since the job's claim; the job is
+then started before any later write touches it. PostgreSQL never can: another node may have
+cancelled or rescued the job meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from provena_jobd.config import PoolSettings
+from provena_jobd.flow_control import flow_claim
+from provena_jobd.models import INFO_IN_PROGRESS, JobStatus, JobType
+from provena_jobd.queue.sqlite import SqliteStore
+from provena_jobd.queue.store import Claim, ClaimedJob, JobStore, Lease
+
+from .test_contract import NOW, StoreFactory, claim_one, finish, make_store, new_job  # noqa: F401
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[JobStore]:  # noqa: F811
+    opened = make_store()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "jobd.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def flow_claim_one(store: JobStore) -> ClaimedJob:
+    """Claim one EMAIL job as a pool does."""
+    claim = Claim(
+        job_type=JobType.EMAIL, limit=1, worker_id="w1", now=NOW, lease_expires_at=NOW + 30
+    )
+    claimed = await store.claim_flow(flow_claim(claim, PoolSettings()))
+    assert len(claimed.jobs) == 1
+    return claimed.jobs[0]
+
+
+async def status_of(store: JobStore, session_id: str) -> JobStatus:
+    await store.idle()
+    job = await store.get(session_id)
+    assert job is not None
+    return job.status
+
+
+async def test_a_job_claimed_without_a_mark_is_never_started_at_once(store: JobStore) -> None:
+    await store.launch([new_job()])
+    job = await claim_one(store)  # a plain claim, as outside workers make: no mark
+    assert not store.start_at_once(job, INFO_IN_PROGRESS, NOW)
+    assert await status_of(store, job.session_id) is JobStatus.DEQUEUED
+
+
+async def test_only_sqlite_starts_a_pools_claim_at_once(store: JobStore) -> None:
+    await store.launch([new_job()])
+    job = await flow_claim_one(store)
+    started = store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    assert started is isinstance(store, SqliteStore)
+    expected = JobStatus.IN_PROGRESS if started else JobStatus.DEQUEUED
+    assert await status_of(store, job.session_id) is expected
+
+
+async def test_a_start_at_once_and_its_finish_commit_together_with_the_whole_history(
+    sqlite_store: SqliteStore,
+) -> None:
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    # Submitted right after the start, before any commit: the start is applied first.
+    assert await sqlite_store.finish(finish(job, now=NOW + 2))
+    ended = await sqlite_store.get(job.session_id)
+    assert ended is not None and ended.status is JobStatus.SUCCEEDED
+    assert ended.started_timestamp == NOW + 1
+    [attempt] = await sqlite_store.attempts(job.session_id)
+    assert (attempt.started_at, attempt.ended_at, attempt.outcome) == (
+        NOW + 1,
+        NOW + 2,
+        "succeeded",
+    )
+
+
+async def test_a_cancel_submitted_after_the_claim_makes_the_start_wait(
+    sqlite_store: SqliteStore,
+) -> None:
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    cancelling = asyncio.ensure_future(
+        sqlite_store.cancel(job.session_id, "Cancelled by bob.", NOW)
+    )
+    await asyncio.sleep(0)  # the cancel is submitted, not yet committed
+    # It may not have reached the database yet: the store cannot vouch for a start any more.
+    assert not sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    outcome = await cancelling
+    assert outcome.ended and await status_of(sqlite_store, job.session_id) is JobStatus.FAILED
+    assert not await sqlite_store.start(
+        Lease(job.session_id, job.attempt), INFO_IN_PROGRESS, NOW + 1
+    )  # never starts
+
+
+async def test_a_cancel_submitted_after_a_start_at_once_finds_the_job_running(
+    sqlite_store: SqliteStore,
+) -> None:
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    outcome = await sqlite_store.cancel(job.session_id, "Cancelled by bob.", NOW + 2)
+    # Not ended as if it were waiting: its runner is told, and it ends FAILED, cancelled.
+    assert (outcome.status, outcome.ended) == (JobStatus.IN_PROGRESS, False)
+    assert not await sqlite_store.finish(finish(job, now=NOW + 3))
