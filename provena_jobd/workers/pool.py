@@ -6,22 +6,17 @@ spends `cold_start_s` provisioning (its jobs stay PENDING meanwhile), then runs 
 end of its last job. One supervisor loop per pool makes every decision in `tick()`, which
 tests call directly with a fake clock.
 
-Two things keep a worker from waiting on the database between jobs. The pool claims two jobs
-ahead per ready worker: those jobs are DEQUEUED (taken by a worker, not started),
-their leases are heartbeated, and a slot that comes free starts the next one at once instead
-of waiting for a claim's commit. And a slot comes free when its handler returns, not when the
-job's end is committed, so that commit is shared with the next job's start (the pool counts
-the job in `jobs_finished` only once its end is committed).
+Two things keep a worker from waiting on the database between jobs. The pool claims jobs
+ahead of need (`claim_ahead.py`). And a slot comes free when its handler returns, not when
+the job's end is committed, so that commit is shared with the next job's start (the pool
+counts the job in `jobs_finished` only once its end is committed).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import enum
 import itertools
 import logging
-from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
@@ -31,38 +26,13 @@ from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 from ..queue.worker_slots import WorkerSlots
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
+from .claim_ahead import CLAIM_AT_MOST, ClaimAhead
+from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
 
 log = logging.getLogger(__name__)
 
-AHEAD_PER_WORKER = 2  # jobs claimed ahead of need per ready worker (see `Pool._claim`)
 SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
-
-
-class WorkerState(enum.StrEnum):
-    """What a worker is doing."""
-
-    PROVISIONING = "provisioning"
-    IDLE = "idle"
-    BUSY = "busy"
-
-
-@dataclass
-class Worker:
-    """A simulated worker task of one pool."""
-
-    worker_id: str
-    ready_at: float
-    idle_since: float
-    running: dict[asyncio.Task[None], Lease] = field(default_factory=dict)
-    busy_since: float = 0.0  # when its running jobs went from none to some
-    slot: int | None = None  # its cluster-wide worker slot (several nodes on PostgreSQL)
-
-    def state(self, now: float) -> WorkerState:
-        """Provisioning until ready, then busy while it runs anything."""
-        if now < self.ready_at:
-            return WorkerState.PROVISIONING
-        return WorkerState.BUSY if self.running else WorkerState.IDLE
 
 
 class Pool:
@@ -93,7 +63,8 @@ class Pool:
         self.jobs_finished = 0
         self._ids = itertools.count(1)
         # Claimed ahead (DEQUEUED, lease held), waiting for a free slot; oldest first.
-        self._ahead: collections.deque[ClaimedJob] = collections.deque()
+        self.ahead = ClaimAhead()
+        self._ahead = self.ahead.jobs
         # Jobs whose handler is over while their end is being committed.
         self._finishing: dict[asyncio.Task[None], Lease] = {}
         self._wakeup = asyncio.Event()
@@ -222,26 +193,36 @@ class Pool:
     async def _claim(self, now: float) -> tuple[int, int]:
         """Start jobs in the free slots of ready workers, claiming as needed: (wanted, claimed).
 
-        It claims enough to fill the free slots and to hold two jobs ahead per ready worker:
-        a slot that comes free takes one at once, and the claim that replaces it (a commit
-        away) is back before the slot needs the next. Two per worker, not per slot: with many
-        slots, claims are large anyway, and a large hoard only makes transactions longer.
+        It claims enough to fill the free slots and to hold `ahead.per_worker` jobs ahead per
+        ready worker: a slot that comes free takes one at once, and the claim that replaces
+        it (a commit away) is back before the slot needs the next. Per worker, not per slot:
+        with many slots, claims are large anyway, and a large hoard only makes transactions
+        longer. At most `CLAIM_AT_MOST` at a time; a full claim that left slots free looks
+        again at once.
         """
         self._fill_slots(now)
         concurrency = self.settings.concurrency
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         free = sum(concurrency - len(w.running) for w in ready)
-        wanted = free + AHEAD_PER_WORKER * len(ready) - len(self._ahead)
+        wanted = self.ahead.wanted(free, len(ready))
         if wanted <= 0:
             return 0, 0
-        claimed = await self.store.claim_flow(
-            flow_claim(self._claim_of(wanted, now), self.settings)
-        )
+        self.ahead.claim_sent()
+        try:
+            claimed = await self.store.claim_flow(
+                flow_claim(self._claim_of(wanted, now), self.settings)
+            )
+        except BaseException:
+            self.ahead.claim_back(0, wanted)
+            raise
+        self.ahead.claim_back(len(claimed.jobs), wanted)
         jobs = claimed.jobs
         self.type_paused = claimed.paused
         self._limited_until = claimed.retry_at if claimed.retry_at is not None else float("-inf")
         self._ahead.extend(jobs)
         self._fill_slots(now)
+        if len(jobs) >= wanted == CLAIM_AT_MOST:
+            self.notify()  # more may wait for the slots still free: claim again now
         return wanted, len(jobs)
 
     def _claim_of(self, limit: int, now: float) -> Claim:
@@ -287,6 +268,8 @@ class Pool:
                 job = self._ahead.popleft()
                 task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
                 worker.running[task] = Lease(job.session_id, job.attempt)
+            if len(worker.running) < concurrency:
+                self.ahead.slot_found_none()
 
     async def _run(self, job: ClaimedJob, worker: Worker) -> None:
         current = asyncio.current_task()
@@ -346,6 +329,7 @@ class Pool:
         leases += [*self._finishing.values()]
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
         self._next_heartbeat = now + self.queue.lease_s / 3
+        self.ahead.heartbeat()
         if leases:
             await self.store.extend_leases(leases, now + self.queue.lease_s)
         slotted = [w for w in self.workers if w.slot is not None]
@@ -380,26 +364,6 @@ class Pool:
 
     # -- observation ------------------------------------------------------------------------
 
-    async def _cluster_workers(self, now: float) -> list[WorkerInfo]:
-        """With several nodes: every worker of this type in the cluster, with its node."""
-        if self.slots is None:
-            return []
-        here = {w.slot: w for w in self.workers}
-        shown = []
-        for holder in await self.slots.holders():
-            if holder.job_type != self.job_type:
-                continue
-            local = here.get(holder.slot) if holder.node == self.slots.node else None
-            shown.append(
-                WorkerInfo(
-                    worker_id=f"{self.job_type}-{holder.slot}",
-                    state=local.state(now).value if local else "on another node",
-                    jobs=len(local.running) if local else 0,
-                    node=holder.node,
-                )
-            )
-        return shown
-
     @property
     def claimed_ahead(self) -> int:
         """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
@@ -407,26 +371,8 @@ class Pool:
 
     def worker_list(self) -> list[WorkerInfo]:
         """Each worker: its state, since when, and when a provisioning one is ready."""
-        now = self.clock.now()
-        listed = []
-        for worker in self.workers:
-            state = worker.state(now)
-            since = {
-                WorkerState.PROVISIONING: worker.ready_at - self.settings.cold_start_s,
-                WorkerState.IDLE: max(worker.idle_since, worker.ready_at),
-                WorkerState.BUSY: worker.busy_since,
-            }[state]
-            listed.append(
-                WorkerInfo(
-                    worker_id=worker.worker_id,
-                    state=state.value,
-                    jobs=len(worker.running),
-                    since=since,
-                    ready_at=worker.ready_at,
-                    node=self.slots.node if self.slots else None,
-                )
-            )
-        return listed
+        node = self.slots.node if self.slots else None
+        return list_workers(self.workers, self.settings.cold_start_s, self.clock.now(), node)
 
     async def snapshot(self) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters."""
@@ -437,7 +383,7 @@ class Pool:
         # Jobs claimed ahead are DEQUEUED but still wait for a slot.
         waiting = (await self.store.waiting_by_type()).get(self.job_type, 0) + len(self._ahead)
         return PoolSnapshot(
-            processes=await self._cluster_workers(now),
+            processes=await cluster_workers(self.slots, self.job_type, self.workers, now),
             job_type=self.job_type,
             workers=counts,
             running_jobs=self.running_jobs(),

@@ -28,7 +28,8 @@ from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import JobStore, Requeue
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
-from .pool import SHUTDOWN_INFO, WorkerState
+from .pool import SHUTDOWN_INFO
+from .pool_workers import WorkerState
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
 from provena_jobd.queue.store import Claim, ClaimedJob, Lease
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import Handler, JobContext
-from provena_jobd.workers.pool import Pool, WorkerState
+from provena_jobd.workers.pool import Pool
+from provena_jobd.workers.pool_workers import WorkerState
 from tests.helpers import eventually, job_in, settings_for, settle
 
 Starter = Callable[..., Awaitable[JobdServer]]
