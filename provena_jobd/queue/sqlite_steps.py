@@ -76,8 +76,8 @@ def insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]]
         Q["insert_batch"],
         [(j.batch_id, j.username, j.created_timestamp) for j in jobs if j.new_batch],
     )
-    connection.executemany(
-        Q["insert_job"],
+    _insert_many(
+        connection,
         [
             (
                 j.session_id,
@@ -96,6 +96,14 @@ def insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]]
         ],
     )
     return [None] * len(launches)
+
+
+def _insert_many(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """insert_job for each row: in one statement if there are several (see `_apply_each`)."""
+    if len(rows) > 1:
+        connection.execute(Q["insert_jobs_bulk"], (_json_rows(rows),))
+    else:
+        connection.executemany(Q["insert_job"], rows)
 
 
 def _insert_records(connection: sqlite3.Connection, records: list[NewRecord]) -> None:
@@ -136,6 +144,7 @@ def start(
         connection,
         Q["start_job"],
         [(info, round(now, 3), lease.session_id, lease.attempt) for info, now, lease in starts],
+        Q["start_jobs_bulk"],
     )
     return [
         lease.session_id if ok else None for (_, _, lease), ok in zip(starts, applied, strict=True)
@@ -151,6 +160,7 @@ def finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[b
             (f.status.value, f.info, f.result, round(f.now, 3), f.session_id, f.attempt)
             for f in finishes
         ],
+        Q["finish_jobs_bulk"],
     )
     # A handler's launches and records exist only if its success was recorded.
     kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
@@ -267,22 +277,38 @@ def _end(
 
 
 def _apply_each(
-    connection: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
+    connection: sqlite3.Connection,
+    sql: str,
+    rows: list[tuple[Any, ...]],
+    bulk_sql: str | None = None,
 ) -> list[bool]:
     """Apply a guarded UPDATE per row and say which applied.
 
-    One executemany when every guard holds (the normal case); otherwise row by row, which
-    is still inside the same transaction and touches each job once.
+    All at once when every guard holds (the normal case): `bulk_sql`, the same UPDATE over a
+    JSON array of the rows, else an executemany. Otherwise row by row, which is still inside
+    the same transaction and touches each job once. One statement for all rows matters: the
+    sqlite3 module lets go of the GIL and takes it back around every row it steps, and each
+    time it waits for the event-loop thread's turn to end.
     """
     if len(rows) > 1:
         connection.execute("SAVEPOINT guarded")
-        cursor = connection.executemany(sql, rows)
+        if bulk_sql is None:
+            cursor = connection.executemany(sql, rows)
+        else:
+            cursor = connection.execute(bulk_sql, (_json_rows(rows),))
         if cursor.rowcount == len(rows):
             connection.execute("RELEASE guarded")
             return [True] * len(rows)
         connection.execute("ROLLBACK TO guarded")
         connection.execute("RELEASE guarded")
     return [connection.execute(sql, row).rowcount == 1 for row in rows]
+
+
+def _json_rows(rows: list[tuple[Any, ...]]) -> bytes:
+    """Rows as one JSON array for a bulk statement; bytes (JSON documents) as text."""
+    return msgspec.json.encode(
+        [[v.decode() if isinstance(v, bytes) else v for v in row] for row in rows]
+    )
 
 
 def extend_leases(

@@ -9,6 +9,7 @@ cancelled or rescued the job meanwhile.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -119,3 +120,49 @@ async def test_a_cancel_submitted_after_a_start_at_once_finds_the_job_running(
     # Not ended as if it were waiting: its runner is told, and it ends FAILED, cancelled.
     assert (outcome.status, outcome.ended) == (JobStatus.IN_PROGRESS, False)
     assert not await sqlite_store.finish(finish(job, now=NOW + 3))
+
+
+async def test_writes_of_one_job_and_of_many_store_the_same_types(
+    sqlite_store: SqliteStore, tmp_path: Path
+) -> None:
+    """Many launches, starts and finishes go in one JSON-fed statement, one alone does not:
+    both must store every column with the same type (bytes as BLOB, times as REAL)."""
+    alone, together = [new_job()], [new_job() for _ in range(3)]
+    await sqlite_store.launch(alone)
+    await sqlite_store.launch(together)
+    claimed = await sqlite_store.claim(
+        Claim(job_type=JobType.EMAIL, limit=4, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    first, *rest = claimed
+    assert await sqlite_store.start(Lease(first.session_id, first.attempt), "x", NOW + 0.5)
+    await asyncio.gather(
+        *(sqlite_store.start(Lease(j.session_id, j.attempt), "x", NOW + 0.5) for j in rest)
+    )
+    assert await sqlite_store.finish(finish(first, now=NOW + 1.25))
+    await asyncio.gather(*(sqlite_store.finish(finish(j, now=NOW + 1.25)) for j in rest))
+    await sqlite_store.idle()
+    columns = (
+        "session_id created_timestamp username payload result run_after max_attempts "
+        "started_timestamp finished_timestamp status info"
+    )
+    kinds = ", ".join(f"typeof({c})" for c in columns.split())
+    with sqlite3.connect(tmp_path / "jobd.db") as reader:
+        rows = reader.execute(f"SELECT {kinds}, payload, result FROM jobs ORDER BY seq").fetchall()
+    assert len(rows) == 4 and len({row[:-2] for row in rows}) == 1, rows
+    assert rows[0][:11] == (
+        "text",
+        "integer",
+        "text",
+        "blob",
+        "blob",
+        "real",
+        "integer",
+        "real",
+        "real",
+        "text",
+        "null",
+    )
+    stored = {bytes(row[-2]) for row in rows}
+    assert stored == {job.payload for job in alone + together} and {bytes(r[-1]) for r in rows} == {
+        b"{}"
+    }

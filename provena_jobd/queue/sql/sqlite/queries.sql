@@ -4,6 +4,17 @@ INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, j
                   status, payload, max_attempts, run_after, parent_session_id, retry_of)
 VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?);
 
+-- name: insert_jobs_bulk
+-- insert_job for many jobs in one statement: ?1 is a JSON array of insert_job's rows (the
+-- payload as text). One statement runs without taking the Python GIL back per row.
+INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
+                  status, payload, max_attempts, run_after, parent_session_id, retry_of)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+       json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+       'PENDING', CAST(json_extract(value, '$[6]') AS BLOB), json_extract(value, '$[7]'),
+       json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]')
+FROM json_each(?1) ORDER BY key;
+
 -- name: insert_record
 INSERT INTO records (record_id, kind, session_id, username, data, created)
 VALUES (?, ?, ?, ?, ?, ?);
@@ -76,10 +87,30 @@ INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?);
 UPDATE jobs SET status = 'IN_PROGRESS', info = ?, started_timestamp = ?
 WHERE session_id = ? AND attempt = ? AND status = 'DEQUEUED';
 
+-- name: start_jobs_bulk
+-- start_job for many jobs in one statement: ?1 is a JSON array of start_job's rows.
+UPDATE jobs SET status = 'IN_PROGRESS', info = json_extract(u.value, '$[0]'),
+                started_timestamp = json_extract(u.value, '$[1]')
+FROM json_each(?1) AS u
+WHERE jobs.session_id = json_extract(u.value, '$[2]')
+  AND jobs.attempt = json_extract(u.value, '$[3]') AND jobs.status = 'DEQUEUED';
+
 -- name: finish_job
 UPDATE jobs SET status = ?, info = ?, result = ?, finished_timestamp = ?,
                 lease_expires_at = NULL, worker_id = NULL
 WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
+
+-- name: finish_jobs_bulk
+-- finish_job for many jobs in one statement: ?1 is a JSON array of finish_job's rows (the
+-- result as text).
+UPDATE jobs SET status = json_extract(u.value, '$[0]'), info = json_extract(u.value, '$[1]'),
+                result = CAST(json_extract(u.value, '$[2]') AS BLOB),
+                finished_timestamp = json_extract(u.value, '$[3]'),
+                lease_expires_at = NULL, worker_id = NULL
+FROM json_each(?1) AS u
+WHERE jobs.session_id = json_extract(u.value, '$[4]')
+  AND jobs.attempt = json_extract(u.value, '$[5]')
+  AND jobs.status IN ('DEQUEUED', 'IN_PROGRESS');
 
 -- name: requeue_job
 -- Back to PENDING: a lost worker, a transient failure or a graceful shutdown; :refund (1)
