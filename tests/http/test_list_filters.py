@@ -40,7 +40,9 @@ async def test_filters_and_search_cover_every_page_not_just_the_first(
         await launch(client)
     path = "/jobs/user/list"
     assert await walk(client, path, {"search": "needle-in"}) == [needle["session_id"]]
-    assert await walk(client, path, {"search": doomed["session_id"][:8]}) == [doomed["session_id"]]
+    # Ids begin with their launch time (job_ids.py), so the random tail is what tells them apart.
+    tail = doomed["session_id"][-12:]
+    assert await walk(client, path, {"search": tail.upper()}) == [doomed["session_id"]]
     assert await walk(client, path, {"search": "cancelled"}) == [doomed["session_id"]]
     assert await walk(client, path, {"status": "FAILED"}) == [doomed["session_id"]]
     assert await walk(client, path, {"job_type": "REGISTRY"}) == [report["session_id"]]
