@@ -25,11 +25,11 @@ USERS = 50
 
 def new_jobs(n: int) -> list[NewJob]:
     """`n` no-op EMAIL jobs of `USERS` users."""
-    now = int(time.time())
+    now = time.time()  # the launch time, as jobd's service passes it (ms in the ids)
     return [
         NewJob(
             session_id=new_id(now),
-            created_timestamp=now,
+            created_timestamp=int(now),
             username=f"user{i % USERS}",
             batch_id=None,
             new_batch=False,
