@@ -82,5 +82,10 @@ def delayed_info(now: float, at: float) -> str | None:
     """The info a delayed job waits with, or None if it may run now."""
     if at <= now:
         return None
+    return scheduled_info(at)
+
+
+def scheduled_info(at: float) -> str:
+    """The words for a job launched to wait until `at` (its info, and its `waiting` message)."""
     when = datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
     return DELAYED_INFO.format(when=when)

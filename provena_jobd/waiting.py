@@ -1,7 +1,8 @@
 """Why a job that has not started is waiting, in words a user understands.
 
-`explain` is a pure function of the job's place in its queue, its pool's workers, whether its
-type is paused, and the time: the API's `waiting` field and the panel's notice come from it.
+`explain` is a pure function of the job's place in its queue (and whether it was ever
+attempted), its pool's workers, whether its type is paused, and the time: the API's `waiting`
+field and the panel's notice come from it.
 `why_waiting` gathers those facts for one job from the store and the engine's pools.
 """
 
@@ -13,6 +14,7 @@ from typing import Protocol
 import msgspec
 
 from .config import PoolSettings
+from .launch_options import scheduled_info
 from .models import Job, JobStatus, Waiting, WaitReason
 from .pool_models import WorkerInfo
 from .queue.store import JobStore, QueuePlace
@@ -54,10 +56,17 @@ def explain(
             message=f"No worker pool on this jobd runs job type {job_type}.",
         )
     if place.status is JobStatus.PENDING and place.run_after > now:
+        left = _in(place.run_after - now)
+        if not place.attempted:
+            # Never claimed, yet not claimable now: launched with a delay, not retried.
+            return Waiting(
+                reason=WaitReason.SCHEDULED,
+                message=f"{scheduled_info(place.run_after)} The wait ends in about {left}.",
+                ready_at=place.run_after,
+            )
         return Waiting(
             reason=WaitReason.BACKING_OFF,
-            message=f"Backing off after a failed attempt; the next attempt is in about "
-            f"{_in(place.run_after - now)}.",
+            message=f"Backing off after a failed attempt; the next attempt is in about {left}.",
             ready_at=place.run_after,
         )
     ready = [w for w in pool.workers if w.state != "provisioning"]

@@ -126,6 +126,7 @@ class PostgresReads(ABC):
             job_type=row["job_type"],
             run_after=row["run_after"],
             ahead=row["ahead"],
+            attempted=row["attempted"],
         )
 
     async def attempts(self, session_id: str) -> list[Attempt]:

@@ -14,9 +14,16 @@ Read = Callable[[str, Any], Awaitable[list[Sequence[Any]]]]
 
 
 async def queue_place(read: Read, session_id: str, now: float) -> QueuePlace | None:
-    """The job's status, type, back-off and the jobs of its type ahead of it."""
+    """The job's status, type, back-off, whether it was ever claimed, and the jobs of its type
+    ahead of it."""
     rows = await read(Q["queue_place"], {"session_id": session_id, "now": now})
     if not rows:
         return None
-    status, job_type, run_after, ahead = rows[0]
-    return QueuePlace(status=JobStatus(status), job_type=job_type, run_after=run_after, ahead=ahead)
+    status, job_type, run_after, attempted, ahead = rows[0]
+    return QueuePlace(
+        status=JobStatus(status),
+        job_type=job_type,
+        run_after=run_after,
+        ahead=ahead,
+        attempted=bool(attempted),  # SQLite answers 0 or 1
+    )

@@ -50,7 +50,7 @@ async def test_delay_leaves_the_job_pending_until_later(jobd_server: JobdTestSer
     assert job.status is JobStatus.PENDING and job.attempt == 0
     assert job.info is not None and job.info.startswith("Scheduled: waits until ")
     place = await jobd_server.server.store.queue_place(session_id, time.time())
-    assert place is not None
+    assert place is not None and not place.attempted
     assert before + 3600 <= place.run_after <= after + 3600
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from provena_jobd.clock import FakeClock
+from provena_jobd.errors import RetryLater
+from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
-from tests.helpers import eventually
+from provena_jobd.workers.handlers import JobContext
+from tests.helpers import eventually, settings_for
 from tests.http.test_api import call, client, launch, server
 
 __all__ = ["client", "server"]  # the fixtures
@@ -62,3 +67,65 @@ async def test_a_job_of_a_paused_type_says_its_type_is_paused(client: TestClient
     await call(client, "POST", "/admin/resume?job_type=EMAIL", 200)
     body = await call(client, "GET", f"/jobs/user/fetch?session_id={waiting['session_id']}", 200)
     assert body["waiting"]["reason"] != "paused"
+
+
+async def flaky(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Fails its first attempt with a transient error, then succeeds."""
+    if context.attempt == 1:
+        raise RetryLater("the registry was busy")
+    return {}
+
+
+async def test_a_delayed_launch_says_scheduled_and_a_retried_job_backing_off(
+    tmp_path: Path,
+) -> None:
+    # A ready worker (no cold start) on a clock that stays put: the retry waits out its
+    # 30 s back-off and the delayed job its 60 s for as long as the test looks.
+    settings = settings_for(tmp_path, queue={"backoff_base_s": 30.0, "backoff_max_s": 30.0})
+    clock = FakeClock()
+    jobd = JobdServer(settings, clock=clock, handlers={"EMAIL_WAKE_UP": flaky})
+    await jobd.start()
+    try:
+        async with TestClient(TestServer(create_app(jobd))) as client:
+            now = clock.now()
+            delayed = await launch(client, delay_s=60)
+            retried = await launch(client)
+
+            async def fetch(session_id: str) -> dict[str, Any]:
+                body: dict[str, Any] = await call(
+                    client, "GET", f"/jobs/user/fetch?session_id={session_id}", 200
+                )
+                return body
+
+            async def backing_off() -> dict[str, Any] | None:
+                body = await fetch(retried["session_id"])
+                job = body["job"]
+                return body if (job["status"], job["attempt"]) == ("PENDING", 1) else None
+
+            body = await eventually(backing_off, what="the first attempt to fail and retry")
+            history = await call(
+                client, "GET", f"/jobs/user/history?session_id={retried['session_id']}", 200
+            )
+            [attempt] = history["attempts"]
+            assert attempt["outcome"] == "retrying" and attempt["retry_at"] == now + 30
+            assert body["waiting"] == {
+                "reason": "backing_off",
+                "message": "Backing off after a failed attempt; the next attempt is in about 30 s.",
+                "ready_at": now + 30,
+            }
+
+            body = await fetch(delayed["session_id"])
+            assert body["job"]["status"] == "PENDING" and body["job"]["attempt"] == 0
+            info = body["job"]["info"]
+            assert info.startswith("Scheduled: waits until ")  # the launch's words
+            assert body["waiting"] == {
+                "reason": "scheduled",
+                "message": f"{info} The wait ends in about 60 s.",
+                "ready_at": now + 60,
+            }
+            # The API's document lists the new reason with the others.
+            document = await call(client, "GET", "/openapi.json", 200)
+            reasons = document["components"]["schemas"]["WaitReason"]["enum"]
+            assert {"scheduled", "backing_off"} <= set(reasons)
+    finally:
+        await jobd.stop(grace_s=0)

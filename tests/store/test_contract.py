@@ -708,7 +708,41 @@ async def test_queue_place_counts_the_jobs_of_its_type_ahead(store: JobStore) ->
     )
     held = await store.queue_place(backing_off.session_id, NOW)
     assert held is not None and held.run_after == NOW + 60
+    assert not held.attempted and not place.attempted  # never claimed
     assert await store.queue_place("no-such-job", NOW) is None
+
+
+async def test_queue_place_tells_a_job_claimed_before_from_one_never_claimed(
+    store: JobStore,
+) -> None:
+    retried, refunded, delayed = new_job(), new_job(), new_job(run_after=NOW + 60)
+    await store.launch([retried, refunded, delayed])
+    for job, refund in ((retried, False), (refunded, True)):
+        claimed = await claim_one(store)
+        assert claimed.session_id == job.session_id
+        requeue = Requeue(
+            session_id=job.session_id,
+            attempt=claimed.attempt,
+            info="again later",
+            run_after=NOW + 30,
+            now=NOW,
+            refund=refund,
+        )
+        assert await store.requeue(requeue) is JobStatus.PENDING
+    # A refund gives the attempt back (attempt 0 again), yet the job was claimed: only the
+    # delayed launch was never attempted.
+    refunded_job = await store.get(refunded.session_id)
+    assert refunded_job is not None and refunded_job.attempt == 0
+    attempted = {}
+    for job in (retried, refunded, delayed):
+        place = await store.queue_place(job.session_id, NOW)
+        assert place is not None and place.status is JobStatus.PENDING
+        attempted[job.session_id] = (place.attempted, place.run_after)
+    assert attempted == {
+        retried.session_id: (True, NOW + 30),
+        refunded.session_id: (True, NOW + 30),
+        delayed.session_id: (False, NOW + 60),
+    }
 
 
 async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(

@@ -83,13 +83,14 @@ async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
         await manager.__aexit__(None, None, None)
 
 
-async def launch(jobd: Running, job_type: str, sub_type: str, payload: dict[str, Any]) -> str:
+async def launch(
+    jobd: Running, job_type: str, sub_type: str, payload: dict[str, Any], **extra: Any
+) -> str:
+    """Launch one job as admin; `extra` adds launch fields (`delay_s`, ...)."""
+    body = {"job_type": job_type, "job_sub_type": sub_type, "job_payload": payload, **extra}
     async with (
         aiohttp.ClientSession() as session,
-        session.post(
-            jobd.url + "/jobs/admin/launch",
-            json={"job_type": job_type, "job_sub_type": sub_type, "job_payload": payload},
-        ) as response,
+        session.post(jobd.url + "/jobs/admin/launch", json=body) as response,
     ):
         assert response.status == 200, await response.text()
         session_id: str = (await response.json())["session_id"]

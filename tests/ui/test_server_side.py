@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from provena_jobd.errors import RetryLater
+from provena_jobd.http.serve import Running
 from provena_jobd.workers.handlers import JobContext
 from tests.ui.test_panel import Serve, launch, pytestmark, shot
 
@@ -36,19 +37,35 @@ async def test_search_finds_a_job_that_is_not_on_the_first_page(
     await expect(page.locator("#jobs + [role=status]")).to_have_text("No jobs match.")
 
 
+async def waiting_notice(
+    browser: Browser, jobd: Running, job: str, reason: str, words: str, countdown: str
+) -> Page:
+    """Open the job's details page; check its waiting notice gives `reason` in `words` and
+    counts down (`countdown`: a pattern of its text about 30 s ahead)."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{jobd.url}/ui/#/jobs/{job}")
+    notice = page.locator("#waiting")
+    await expect(notice).to_have_attribute("data-reason", reason)
+    await expect(notice).to_contain_text(words)
+    await expect(notice).to_contain_text(re.compile(countdown))
+    before = await notice.inner_text()
+    await expect(notice).not_to_have_text(before, timeout=3000)  # it counts down
+    return page
+
+
 async def test_a_pending_job_in_a_cold_start_says_so_with_a_countdown(
     browser: Browser, serve: Serve
 ) -> None:
     jobd = await serve(cold_start_s=30)
     job = await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {})
-    page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    await page.goto(f"{jobd.url}/ui/#/jobs/{job}")
-    notice = page.locator("#waiting")
-    await expect(notice).to_have_attribute("data-reason", "cold_start")
-    await expect(notice).to_contain_text("Waiting for a worker to finish starting (cold start)")
-    await expect(notice).to_contain_text(re.compile(r"ready in about (2\d|30) s"))
-    before = await notice.inner_text()
-    await expect(notice).not_to_have_text(before, timeout=3000)  # it counts down
+    page = await waiting_notice(
+        browser,
+        jobd,
+        job,
+        "cold_start",
+        "Waiting for a worker to finish starting (cold start)",
+        r"ready in about (2\d|30) s",
+    )
     await shot(page, "details-cold-start")
     # The Pools page counts down the same worker from the server's ready_at.
     await page.goto(f"{jobd.url}/ui/#/pools")
@@ -57,6 +74,23 @@ async def test_a_pending_job_in_a_cold_start_says_so_with_a_countdown(
         re.compile(r"EMAIL-1: provisioning since .*ready in about (2\d|30) s")
     )
     await shot(page, "pools-cold-start")
+
+
+async def test_a_delayed_job_says_it_is_scheduled_with_a_countdown(
+    browser: Browser, serve: Serve
+) -> None:
+    jobd = await serve()  # a worker would be ready at once: only the delay holds the job
+    job = await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {}, delay_s=30)
+    page = await waiting_notice(
+        browser,
+        jobd,
+        job,
+        "scheduled",
+        "Scheduled: waits until ",
+        r"as launched; it may start in about (2\d|30) s",
+    )
+    await expect(page.locator("#waiting")).not_to_contain_text("Backing off")
+    await shot(page, "details-scheduled")
 
 
 async def test_a_retried_jobs_timeline_shows_both_attempts(browser: Browser, serve: Serve) -> None:

@@ -13,9 +13,14 @@ NOW = 1_000.0
 
 
 def place(
-    status: JobStatus = JobStatus.PENDING, run_after: float = NOW, ahead: int = 0
+    status: JobStatus = JobStatus.PENDING,
+    run_after: float = NOW,
+    ahead: int = 0,
+    attempted: bool = False,
 ) -> QueuePlace:
-    return QueuePlace(status=status, job_type="EMAIL", run_after=run_after, ahead=ahead)
+    return QueuePlace(
+        status=status, job_type="EMAIL", run_after=run_after, ahead=ahead, attempted=attempted
+    )
 
 
 def pool(*workers: tuple[str, int, float | None], concurrency: int = 1) -> PoolWorkers:
@@ -56,8 +61,9 @@ CASES = [
         1,
         "1 job is ahead",
     ),
+    # Claimed before, and not claimable until later: a retry's back-off.
     (
-        place(run_after=NOW + 30),
+        place(run_after=NOW + 30, attempted=True),
         pool(("idle", 0, None)),
         False,
         "backing_off",
@@ -65,6 +71,19 @@ CASES = [
         None,
         "next attempt is in about 30 s",
     ),
+    # Never claimed, and not claimable until later: launched with a delay, in its info's words.
+    (
+        place(run_after=NOW + 30),
+        pool(("idle", 0, None)),
+        False,
+        "scheduled",
+        NOW + 30,
+        None,
+        "Scheduled: waits until 1970-01-01 00:17:10 UTC before it runs. The wait ends in about "
+        "30 s.",
+    ),
+    # A delayed job of a paused type waits for the resume, whatever its time.
+    (place(run_after=NOW + 30), pool(("idle", 0, None)), True, "paused", None, None, "paused"),
     (place(), None, False, "no_pool", None, None, "No worker pool"),
     (place(), pool(("idle", 0, None)), True, "paused", None, None, "EMAIL is paused"),
     (

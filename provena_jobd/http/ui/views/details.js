@@ -13,6 +13,7 @@ function waitingNotice(waiting, job) {
   const when = left === null ? "" : left > 0 ? `in about ${left} s` : "any moment now";
   const text = {
     cold_start: left === null ? waiting.message : `Waiting for a worker to finish starting (cold start): ready ${when}.`,
+    scheduled: `Scheduled: waits until ${localTime(waiting.ready_at)} as launched; it may start ${when}.`,
     backing_off: `Backing off after a failed attempt: the next attempt is ${when}.`,
   }[waiting.reason] || waiting.message;
   return [h("p", { class: "info waiting", id: "waiting", "data-reason": waiting.reason },
