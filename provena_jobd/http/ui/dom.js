@@ -3,7 +3,7 @@
 export const TERMINAL = new Set(["SUCCEEDED", "FAILED"]);
 export const STATUSES = ["PENDING", "DEQUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED"];
 export const MEANING = {
-  PENDING: "Waiting for a worker. If the pool was idle, a worker is starting up first.",
+  PENDING: "Waiting in the queue to run.",
   DEQUEUED: "A worker has taken the job from the queue and is about to run it.",
   IN_PROGRESS: "The job is running.",
   SUCCEEDED: "The job finished successfully.",
