@@ -130,6 +130,7 @@ class WorkerGateway:
     async def start(self, request: StartRequest) -> Job:
         """DEQUEUED -> IN_PROGRESS."""
         lease = Lease(request.session_id, request.attempt)
+        await self._outside_job(lease)
         info = request.info or INFO_IN_PROGRESS
         now = self.clock.now()
         if not await self.store.start(lease, info, now):
@@ -163,10 +164,10 @@ class WorkerGateway:
     async def finish(self, request: FinishRequest) -> Job:
         """End the attempt; a SUCCEEDED result that does not fit the sub type ends it FAILED."""
         lease = Lease(request.session_id, request.attempt)
+        job = await self._outside_job(lease)
         status = JobStatus(request.status)
         info, result = request.info, request.result
         if status is JobStatus.SUCCEEDED:
-            job = await self._job(lease.session_id)
             try:
                 check(RESULT_MODELS, job.job_sub_type, result or {})
             except PayloadInvalid as exc:
@@ -192,6 +193,7 @@ class WorkerGateway:
     async def release(self, request: ReleaseRequest) -> Job:
         """Give the job back: PENDING again; its next claim is a new attempt."""
         lease = Lease(request.session_id, request.attempt)
+        await self._outside_job(lease)
         now = self.clock.now()
         released = await self.store.requeue(
             Requeue(
@@ -283,6 +285,19 @@ class WorkerGateway:
         job = await self.store.get(session_id)
         if job is None:
             raise NotFound()
+        return job
+
+    async def _outside_job(self, lease: Lease) -> Job:
+        """The job, if outside workers run its type; else the 409 of a job not held.
+
+        jobd's own pools hold the jobs of the other types: a worker's start, finish or
+        release of one must be refused here, since the pool may start a job it claimed
+        without waiting for its start's commit (`SqliteStore.start_at_once`), trusting
+        that only its own writes touch it.
+        """
+        job = await self._job(lease.session_id)
+        if not self.external(job.job_type):
+            raise await self._not_held(lease)
         return job
 
     async def _not_held(self, lease: Lease) -> Exception:

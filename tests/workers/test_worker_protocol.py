@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,6 +16,9 @@ from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_DEQUEUED, INFO_IN_PROGRESS, JobStatus
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
 from provena_jobd.worker_client import WorkerClient
+from provena_jobd.worker_protocol import ClaimedWork
+from provena_jobd.workers.handlers import JobContext
+from tests.helpers import eventually
 
 REGISTRY = "REGISTRY"
 WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
@@ -213,3 +217,61 @@ async def test_cancelling_a_job_an_outside_worker_runs_ends_it_and_fences_the_wo
     with pytest.raises(Conflict, match="it is FAILED"):
         await worker.finish(work, "SUCCEEDED", result={})
     assert (await jobd.client.fetch(launched.session_id)).info == job.info
+
+
+async def test_a_worker_cannot_start_finish_or_release_a_job_jobd_runs_itself(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    """jobd's own pools may start a job they claimed without waiting for the start's commit,
+    trusting that nothing but their own writes touches it: the worker routes must refuse it."""
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def blocking(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        started.append(context.session_id)
+        await release.wait()
+        return {}
+
+    jobd = await jobd_server_factory(
+        pool={REGISTRY: {"external": True}, "EMAIL": {"max_workers": 1}},
+        handlers={"EMAIL_WAKE_UP": blocking},
+    )
+    first = await jobd.client.launch("EMAIL", "EMAIL_WAKE_UP", {}, username="alice")
+    ahead = await jobd.client.launch("EMAIL", "EMAIL_WAKE_UP", {}, username="alice")
+
+    async def claimed_ahead() -> bool:  # the first runs, the second waits DEQUEUED
+        job = await jobd.client.fetch(ahead.session_id, admin=True)
+        return job.status is JobStatus.DEQUEUED
+
+    await eventually(claimed_ahead, what="the second job claimed ahead")
+    held = await jobd.client.fetch(ahead.session_id, admin=True)
+    assert held.status is JobStatus.DEQUEUED and started == [first.session_id]
+    work = ClaimedWork(
+        session_id=ahead.session_id,
+        attempt=held.attempt,
+        max_attempts=3,
+        created_timestamp=held.created_timestamp,
+        username="alice",
+        batch_id=None,
+        job_type="EMAIL",
+        job_sub_type="EMAIL_WAKE_UP",
+        payload={},
+        lease_expires_at=time.time() + 30,
+    )
+    async with WorkerClient(jobd.url, worker_id="intruder") as intruder:
+        with pytest.raises(Conflict):
+            await intruder.release(work)
+        with pytest.raises(Conflict):
+            await intruder.start(work)
+        with pytest.raises(Conflict):
+            await intruder.finish(work, "SUCCEEDED", result={})
+    unchanged = await jobd.client.fetch(ahead.session_id, admin=True)
+    assert (unchanged.status, unchanged.attempt) == (JobStatus.DEQUEUED, held.attempt)
+    release.set()
+
+    async def both_done() -> bool:
+        jobs = [await jobd.client.fetch(j.session_id, admin=True) for j in (first, ahead)]
+        return all(job.status is JobStatus.SUCCEEDED for job in jobs)
+
+    await eventually(both_done, what="both jobs to succeed")
+    assert started == [first.session_id, ahead.session_id]  # each ran once
