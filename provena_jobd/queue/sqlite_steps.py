@@ -100,8 +100,9 @@ def insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]]
 
 def _insert_many(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """insert_job for each row: in one statement if there are several (see `_apply_each`)."""
-    if len(rows) > 1:
-        connection.execute(Q["insert_jobs_bulk"], (_json_rows(rows),))
+    bulk = _json_rows(rows) if len(rows) > 1 else None
+    if bulk is not None:
+        connection.execute(Q["insert_jobs_bulk"], (bulk,))
     else:
         connection.executemany(Q["insert_job"], rows)
 
@@ -292,10 +293,11 @@ def _apply_each(
     """
     if len(rows) > 1:
         connection.execute("SAVEPOINT guarded")
-        if bulk_sql is None:
+        bulk = _json_rows(rows) if bulk_sql is not None else None
+        if bulk_sql is None or bulk is None:
             cursor = connection.executemany(sql, rows)
         else:
-            cursor = connection.execute(bulk_sql, (_json_rows(rows),))
+            cursor = connection.execute(bulk_sql, (bulk,))
         if cursor.rowcount == len(rows):
             connection.execute("RELEASE guarded")
             return [True] * len(rows)
@@ -304,11 +306,13 @@ def _apply_each(
     return [connection.execute(sql, row).rowcount == 1 for row in rows]
 
 
-def _json_rows(rows: list[tuple[Any, ...]]) -> bytes:
-    """Rows as one JSON array for a bulk statement; bytes (JSON documents) as text."""
-    return msgspec.json.encode(
+def _json_rows(rows: list[tuple[Any, ...]]) -> bytes | None:
+    """Rows as one JSON array for a bulk statement (bytes, JSON documents, as text); None if
+    a text holds a NUL character, which SQLite's JSON functions would cut the text at."""
+    encoded = msgspec.json.encode(
         [[v.decode() if isinstance(v, bytes) else v for v in row] for row in rows]
     )
+    return None if b"\\u0000" in encoded else encoded
 
 
 def extend_leases(

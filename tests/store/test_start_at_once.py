@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from provena_jobd.config import PoolSettings
@@ -166,3 +167,23 @@ async def test_writes_of_one_job_and_of_many_store_the_same_types(
     assert stored == {job.payload for job in alone + together} and {bytes(r[-1]) for r in rows} == {
         b"{}"
     }
+
+
+async def test_a_nul_character_survives_writes_of_many_jobs(
+    sqlite_store: SqliteStore,
+) -> None:
+    """SQLite's JSON functions cut a text at a NUL: such rows take the row-by-row path."""
+    jobs = [new_job(username="bob\x00tail") for _ in range(3)]
+    await sqlite_store.launch(jobs)
+    claimed = await sqlite_store.claim(
+        Claim(job_type=JobType.EMAIL, limit=3, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+    failed = [
+        msgspec.structs.replace(finish(job, JobStatus.FAILED), info=f"bad \x00 byte {n}")
+        for n, job in enumerate(claimed)
+    ]
+    assert await asyncio.gather(*(sqlite_store.finish(f) for f in failed)) == [True] * 3
+    for n, job in enumerate(claimed):
+        stored = await sqlite_store.get(job.session_id)
+        assert stored is not None
+        assert (stored.username, stored.info) == ("bob\x00tail", f"bad \x00 byte {n}")
