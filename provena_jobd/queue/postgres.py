@@ -97,6 +97,7 @@ class PostgresStore(PostgresReads):
         self._relisten: asyncio.Task[None] | None = None
         self._closing = False
         self._group: GroupCommit[Connection] = GroupCommit(self._transaction)
+        self._secrets: dict[str, str] = {}  # read once (see `secret`)
         # Told the ids of the jobs each committed write changed, on any node.
         self.on_change: Callable[[Iterable[str]], None] = _ignore
         # Told a job type when any node made jobs of it claimable (wake-ups across nodes).
@@ -298,9 +299,11 @@ class PostgresStore(PostgresReads):
         return pruned
 
     async def secret(self, name: str) -> str:
-        """A random secret shared by every node, created by whichever asks first."""
-        secret: str = await self._group.submit(steps.secret_step, name)
-        return secret
+        """A random secret shared by every node, created by whichever asks first (kept once
+        read: it never changes)."""
+        if name not in self._secrets:
+            self._secrets[name] = await self._group.submit(steps.secret_step, name)
+        return self._secrets[name]
 
     # -- scheduling and flow control (issue 14; the steps are in postgres_flow) -------------
 

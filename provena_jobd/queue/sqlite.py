@@ -11,6 +11,7 @@ commits before a power cut or kernel crash can be.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -53,19 +54,20 @@ log = logging.getLogger(__name__)
 WRITER_CACHE_KB = 32 * 1024  # the writer connection's page cache, at most
 
 # The writer's routine steps and their rank in a run of them (see `writer.py`): they only add
-# jobs, claim them, or change jobs their caller holds by lease. Starts go before the holder's
-# other writes (a job started at once may finish in the same batch), claims last (they see
-# what the batch launched or requeued). Every other write is a barrier.
+# jobs, claim them, or change jobs their caller holds by lease (the worker routes refuse the
+# jobs jobd runs itself). Starts go before the holder's other writes (a job started at once
+# may finish in the same batch), requeues after finishes, claims last (they see what the
+# batch launched or requeued). Every other write is a barrier.
 ROUTINE_STEPS: dict[Step, int] = {
     steps.insert_jobs: 0,
     launch_once_step: 0,
     steps.start: 1,
     steps.finish: 2,
-    steps.requeue: 2,
     steps.progress: 2,
     steps.extend_leases: 2,
-    steps.claim: 3,
-    claim_flow_step: 3,
+    steps.requeue: 3,  # after finishes: a shutdown's requeue must not undo a queued finish
+    steps.claim: 4,
+    claim_flow_step: 4,
 }
 
 
@@ -80,6 +82,7 @@ class SqliteStore(SqliteReads):
         self.path = str(path)
         self.durability = durability
         self._writer = GroupCommitWriter(self._connect, ROUTINE_STEPS)
+        self._secrets: dict[str, str] = {}  # read once (see `secret`)
         self._reader: aiosqlite.Connection | None = None
         self._lock: DatabaseLock | None = None
         # Told the ids of the jobs each committed write changed (the change feed).
@@ -209,12 +212,19 @@ class SqliteStore(SqliteReads):
         if job.claim_mark is None or job.claim_mark != self._writer.barriers:
             return False
         lease = Lease(job.session_id, job.attempt)
-        self._writer.submit_detached(steps.start, (info, now, lease), self._started_at_once)
+        self._writer.submit_detached(
+            steps.start, (info, now, lease), functools.partial(self._started_at_once, lease)
+        )
         return True
 
-    def _started_at_once(self, started: str | None) -> None:
+    def _started_at_once(self, lease: Lease, started: str | None) -> None:
         if started is None:  # cannot happen unless the barrier rule is broken: say so loudly
-            log.error("a start queued at once did not apply", extra={"action": "start_lost"})
+            log.error(
+                "the start of job %s (attempt %d), queued at once, did not apply",
+                lease.session_id,
+                lease.attempt,
+                extra={"action": "start_lost", "session_id": lease.session_id},
+            )
         else:
             self.on_change((started,))
 
@@ -291,9 +301,11 @@ class SqliteStore(SqliteReads):
         return pruned
 
     async def secret(self, name: str) -> str:
-        """A persistent random secret."""
-        secret: str = await self._writer.submit(steps.secret, name)
-        return secret
+        """A persistent random secret (kept once read: it never changes, and a write per
+        read would be a barrier, see `start_at_once`)."""
+        if name not in self._secrets:
+            self._secrets[name] = await self._writer.submit(steps.secret, name)
+        return self._secrets[name]
 
     # -- scheduling and flow control (issue 14; the steps are in sqlite_flow) ---------------
 

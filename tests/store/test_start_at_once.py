@@ -20,7 +20,7 @@ from provena_jobd.config import PoolSettings
 from provena_jobd.flow_control import flow_claim
 from provena_jobd.models import INFO_IN_PROGRESS, JobStatus, JobType
 from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim, ClaimedJob, JobStore, Lease
+from provena_jobd.queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 
 from .test_contract import NOW, StoreFactory, claim_one, finish, make_store, new_job  # noqa: F401
 
@@ -60,7 +60,7 @@ async def status_of(store: JobStore, session_id: str) -> JobStatus:
 
 async def test_a_job_claimed_without_a_mark_is_never_started_at_once(store: JobStore) -> None:
     await store.launch([new_job()])
-    job = await claim_one(store)  # a plain claim, as outside workers make: no mark
+    job = await claim_one(store)  # a plain `claim` carries no mark
     assert not store.start_at_once(job, INFO_IN_PROGRESS, NOW)
     assert await status_of(store, job.session_id) is JobStatus.DEQUEUED
 
@@ -187,3 +187,41 @@ async def test_a_nul_character_survives_writes_of_many_jobs(
         stored = await sqlite_store.get(job.session_id)
         assert stored is not None
         assert (stored.username, stored.info) == ("bob\x00tail", f"bad \x00 byte {n}")
+
+
+async def test_in_one_batch_a_finish_goes_before_a_requeue_of_the_same_job(
+    sqlite_store: SqliteStore,
+) -> None:
+    """A shutdown requeues what it cancelled; a finish already queued for that job wins."""
+    await sqlite_store.launch([new_job(), new_job()])
+    other, job = await sqlite_store.claim(
+        Claim(job_type=JobType.EMAIL, limit=2, worker_id="w", now=NOW, lease_expires_at=NOW + 30)
+    )
+
+    def requeue(held: ClaimedJob) -> Requeue:
+        return Requeue(
+            session_id=held.session_id,
+            attempt=held.attempt,
+            info="back",
+            run_after=NOW,
+            now=NOW,
+            refund=True,
+        )
+
+    outcomes = await asyncio.gather(
+        sqlite_store.requeue(requeue(other)),
+        sqlite_store.finish(finish(job, now=NOW + 1)),
+        sqlite_store.requeue(requeue(job)),
+    )
+    assert list(outcomes) == [JobStatus.PENDING, True, None]
+    ended = await sqlite_store.get(job.session_id)
+    assert ended is not None and ended.status is JobStatus.SUCCEEDED
+
+
+async def test_reading_a_secret_again_does_not_make_starts_wait(sqlite_store: SqliteStore) -> None:
+    """Report links read a secret on every download; only its first read is a write."""
+    first = await sqlite_store.secret("reports")
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    assert await sqlite_store.secret("reports") == first
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
