@@ -63,7 +63,7 @@ async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_unti
     assert (await registry(jobd.client)).processes == []
 
 
-async def test_a_process_that_dies_is_replaced_while_jobs_wait(
+async def test_a_process_that_dies_is_replaced_after_a_pause_that_admin_pool_shows(
     jobd_server_factory: JobdServerFactory,
 ) -> None:
     jobd = await jobd_server_factory(
@@ -72,10 +72,23 @@ async def test_a_process_that_dies_is_replaced_while_jobs_wait(
     )
     await jobd.client.launch(*WAKE, {})
 
-    async def replaced() -> bool:
-        return (await registry(jobd.client)).cold_starts >= 3
+    async def backing_off() -> PoolSnapshot | None:
+        pool = await registry(jobd.client)
+        return pool if pool.start_backoff is not None else None
 
-    await eventually(replaced, what="dead workers replaced")
+    pool = await eventually(backing_off, what="a failed start in /admin/pool")
+    backoff = pool.start_backoff
+    assert backoff is not None and (backoff.failures, backoff.exit_code) == (1, 3)
+    ran = await run_cli("pool", url=jobd.url)
+    assert "REGISTRY: 1 worker process start failed in a row (the last exited with code 3)" in (
+        ran.out
+    )
+
+    # The supervisor wakes when the pause is over (1 s, then 2 s) to start the next.
+    async def replaced() -> bool:
+        return (await registry(jobd.client)).cold_starts >= 2
+
+    await eventually(replaced, within_s=10, what="the dead worker replaced")
 
 
 async def test_no_process_starts_while_no_job_waits(
