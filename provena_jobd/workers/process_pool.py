@@ -8,6 +8,9 @@ first claim (its real cold start), busy while it holds jobs, idle otherwise; it 
 itself after `idle_timeout_s` without work. A process that dies has its jobs requeued by the
 rescuer when their lease runs out, and the pool starts another if jobs wait - after a growing
 pause if processes keep failing as they start (`start_backoff.py`).
+
+In auth modes `token` and `jwt` each process gets `JOBD_TOKEN`: a token jobd made for its own
+processes when it started (`identity.ProcessWorkerAuth`), unless the pool's `env` sets one.
 """
 
 from __future__ import annotations
@@ -145,6 +148,8 @@ class ProcessPool(ExternalPool):
     ) -> None:
         super().__init__(job_type, settings, queue, store, gateway, clock)
         self.jobd_url = ""  # set once jobd listens; no process starts before
+        # The worker token jobd made for its own processes (auth modes token and jwt): never
+        # logged or shown, only handed to the processes as JOBD_TOKEN.
         self.token: str | None = None
         self.processes: list[WorkerProcess] = []
         self.backoff = StartBackoff()
@@ -267,6 +272,8 @@ class ProcessPool(ExternalPool):
         worker_id = f"{self.job_type}-p{next(self._ids)}"
         environment = {
             **os.environ,
+            # jobd's own token for its processes; a JOBD_TOKEN in the pool's env wins.
+            **({"JOBD_TOKEN": self.token} if self.token else {}),
             **self.settings.env,
             "JOBD_URL": self.jobd_url,
             "JOBD_WORKER_ID": worker_id,
