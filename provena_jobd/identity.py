@@ -8,6 +8,10 @@ Three modes, as configured in `[auth]`:
   published `public_key` (re-fetched when a signature fails, so a rotated key is picked up);
 - `token`: static API tokens, stored in the config only as SHA-256 hashes.
 
+In modes `jwt` and `token`, the worker processes jobd starts (`[pool.<TYPE>] command`) claim
+with a token jobd makes for them as it starts (`ProcessWorkerAuth`): it lives only in memory
+and in those processes' environment, and grants the worker role alone.
+
 Failures raise `Unauthenticated` with the reference's `detail` texts.
 """
 
@@ -35,6 +39,8 @@ INVALID_CREDENTIALS = "Could not validate credentials"
 INCORRECT_STRUCTURE = "Token had incorrect structure."
 MISSING_ROLE = "You are not authorised to access this resource as you don't have the correct role."
 TOKEN_PREFIX = "jobd_"
+# Who the worker processes jobd started are, as callers.
+PROCESS_WORKER_USER = "jobd-worker-process"
 KEY_REFRESH_INTERVAL_S = 30.0
 
 
@@ -240,6 +246,30 @@ class JwtAuth:
             return False
         self._keys = {None: key}
         return True
+
+
+class ProcessWorkerAuth:
+    """Accepts the token jobd made for the worker processes it starts, as the worker role
+    alone; every other caller is left to the configured authenticator.
+
+    jobd cannot mint a Keycloak token, and one pasted into a pool's `env` would expire while
+    its processes still run; this token lives as long as this jobd process.
+    """
+
+    def __init__(self, inner: Authenticator, token: str, settings: AuthSettings) -> None:
+        self.inner = inner
+        self._digest = hash_token(token)  # compared as a hash: no timing tells how much matched
+        roles = frozenset({settings.roles.worker})
+        self._identity = Identity(PROCESS_WORKER_USER, roles, rights_of(roles, settings.roles))
+
+    async def authenticate(self, authorization: str | None) -> Identity:
+        """A worker process of this jobd, or whoever the configured authenticator finds."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() == "bearer" and secrets.compare_digest(
+            hash_token(token.strip()), self._digest
+        ):
+            return self._identity
+        return await self.inner.authenticate(authorization)
 
 
 async def make_authenticator(settings: AuthSettings, clock: Clock) -> Authenticator:

@@ -25,6 +25,27 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     node: str | None = None  # the jobd node hosting it, with several nodes on PostgreSQL
 
 
+class StartBackoffInfo(msgspec.Struct, kw_only=True):
+    """A process pool whose last worker processes failed to start (a crash loop): `failures`
+    in a row, how the last one ended, and when the pool starts the next (epoch seconds).
+
+    `exit_code` is the last process's exit status (negative: killed by that signal), or null
+    when the command could not be run at all; `error` then says why.
+    """
+
+    failures: int
+    exit_code: int | None = None
+    error: str | None = None
+    retry_at: float
+
+
+def exit_words(exit_code: int) -> str:
+    """How a process ended, in words: `exited with code 3` or `was killed by signal 9`."""
+    if exit_code < 0:  # asyncio's returncode for a signal
+        return f"was killed by signal {-exit_code}"
+    return f"exited with code {exit_code}"
+
+
 class PoolSnapshot(msgspec.Struct, kw_only=True):
     """A pool's state for `GET /admin/pool`."""
 
@@ -37,6 +58,8 @@ class PoolSnapshot(msgspec.Struct, kw_only=True):
     settings: PoolSettings
     processes: list[WorkerInfo] = []  # workers outside jobd, with their pids
     worker_list: list[WorkerInfo] = []  # every worker, in jobd or outside it
+    # A process pool backing off after failed starts; null while its processes start well.
+    start_backoff: StartBackoffInfo | None = None
 
 
 class PoolsResponse(msgspec.Struct):

@@ -27,7 +27,7 @@ from .config import Settings, shown_url
 from .errors import StorageError
 from .events import ChangeFeed
 from .flow_control import FlowControl
-from .identity import Authenticator, DenyAll, make_authenticator
+from .identity import Authenticator, DenyAll, ProcessWorkerAuth, make_authenticator, new_token
 from .metrics import Metrics, ScrapeState
 from .pool_models import PoolSnapshot
 from .queue.backends import is_shared, listen_for_waiting, open_store, worker_slots
@@ -184,7 +184,7 @@ class JobdServer:
 
     async def start(self) -> None:
         """Load auth keys, open the store, requeue what a dead process left, start the pools."""
-        self.authenticator = await make_authenticator(self.settings.auth, self.clock)
+        self.authenticator = await self._authenticator()
         await self.scheduler.check()
         await self.store.open()
         try:
@@ -221,6 +221,18 @@ class JobdServer:
                 self.scheduler.run_forever(), name="scheduler"
             )
         self.ready = True
+
+    async def _authenticator(self) -> Authenticator:
+        """The configured mode's authenticator; with auth on and worker processes to start,
+        one that also accepts the token made here for them (handed over as JOBD_TOKEN)."""
+        authenticator = await make_authenticator(self.settings.auth, self.clock)
+        processes = [p for p in self.pools.values() if isinstance(p, ProcessPool)]
+        if self.settings.auth.mode == "none" or not processes:
+            return authenticator
+        token = new_token()
+        for pool in processes:
+            pool.token = token
+        return ProcessWorkerAuth(authenticator, token, self.settings.auth)
 
     async def _maintain_forever(self) -> None:
         """Store housekeeping (the WAL checkpoint) every MAINTAIN_INTERVAL_S."""

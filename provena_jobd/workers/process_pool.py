@@ -6,7 +6,11 @@ with the same pure decisions as the in-process pool (`autoscale.py`): jobs waiti
 than `max_workers` processes -> start one. A process is provisioning from its start until its
 first claim (its real cold start), busy while it holds jobs, idle otherwise; it exits by
 itself after `idle_timeout_s` without work. A process that dies has its jobs requeued by the
-rescuer when their lease runs out, and the pool starts another if jobs wait.
+rescuer when their lease runs out, and the pool starts another if jobs wait - after a growing
+pause if processes keep failing as they start (`start_backoff.py`).
+
+In auth modes `token` and `jwt` each process gets `JOBD_TOKEN`: a token jobd made for its own
+processes when it started (`identity.ProcessWorkerAuth`), unless the pool's `env` sets one.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import msgspec
 
 from ..clock import Clock
 from ..config import REDACTED, PoolSettings, QueueSettings
-from ..pool_models import PoolSnapshot, WorkerInfo
+from ..pool_models import PoolSnapshot, WorkerInfo, exit_words
 from ..queue.store import JobStore, Requeue
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
 from .pool import SHUTDOWN_INFO
 from .pool_workers import WorkerState
+from .start_backoff import StartBackoff, is_failed_start, proved_healthy
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,9 @@ class WorkerProcess:
 
     worker_id: str
     process: asyncio.subprocess.Process
+    started_at: float
+    claimed: bool = False  # it has claimed over the worker protocol at least once
+    proven: bool = False  # it has claimed and run long enough to clear the start back-off
 
 
 class ExternalPool:
@@ -140,8 +148,11 @@ class ProcessPool(ExternalPool):
     ) -> None:
         super().__init__(job_type, settings, queue, store, gateway, clock)
         self.jobd_url = ""  # set once jobd listens; no process starts before
+        # The worker token jobd made for its own processes (auth modes token and jwt): never
+        # logged or shown, only handed to the processes as JOBD_TOKEN.
         self.token: str | None = None
         self.processes: list[WorkerProcess] = []
+        self.backoff = StartBackoff()
         self._ids = itertools.count(1)
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -169,13 +180,20 @@ class ProcessPool(ExternalPool):
             except Exception:
                 log.exception("process pool tick failed", extra={"action": "pool_tick_failed"})
             self._wakeup.clear()
-            await self.clock.wait_event(self._wakeup, self.queue.poll_interval_s)
+            wait = self.queue.poll_interval_s
+            backing_off = self.backoff.retry_at - self.clock.now()
+            if 0 < backing_off < wait:
+                wait = backing_off  # start the next process as soon as the pause is over
+            await self.clock.wait_event(self._wakeup, wait)
 
     async def tick(self) -> None:
         """Forget processes that ended; start processes for jobs nobody will take."""
         self._reap()
         if self._stopping or not self.jobd_url:
             return
+        now = self.clock.now()
+        if not self.backoff.may_start(now):
+            return  # the last processes failed to start: wait before trying again
         concurrency = self.settings.concurrency
         states = [self.state(w) for w in self.processes]
         provisioning = states.count(WorkerState.PROVISIONING)
@@ -192,32 +210,70 @@ class ProcessPool(ExternalPool):
         cap = self.settings.max_workers * concurrency
         waiting = await self.store.count_waiting(self.job_type, self.clock.now(), cap)
         view = PoolView(waiting=waiting, provisioning=provisioning, ready=ready, free_slots=free)
-        for _ in range(workers_to_start(view, self.settings.max_workers, concurrency)):
-            await self._spawn()
+        starts = workers_to_start(view, self.settings.max_workers, concurrency)
+        if self.backoff.probing:
+            # Until a process proves healthy, one at a time: a crash loop costs one process.
+            starts = min(starts, 0 if provisioning else 1)
+        for _ in range(starts):
+            if not await self._spawn():
+                break
 
     def _reap(self) -> None:
+        """Forget processes that ended; count failed starts and healthy processes."""
+        now = self.clock.now()
         for worker in list(self.processes):
+            if self.gateway.worker(worker.worker_id) is not None:
+                worker.claimed = True
             code = worker.process.returncode
             if code is None:
+                if not worker.proven and proved_healthy(worker.claimed, now - worker.started_at):
+                    # Once per process: a long-lived worker does not excuse later failures.
+                    worker.proven = True
+                    self.backoff.healthy()
                 continue
             self.processes.remove(worker)
-            claimed = self.gateway.worker(worker.worker_id) is not None
             held = self.gateway.forget(worker.worker_id)
-            pid = worker.process.pid
-            if held:
-                # Its jobs stay held until their lease runs out; the rescuer requeues them.
-                log.warning(
-                    "worker process %d died holding %d jobs (exit %d)", pid, len(held), code
-                )
-            elif not claimed:
-                log.warning("worker process %d exited (%d) before its first claim", pid, code)
-            else:
-                log.info("worker process %d exited (%d)", pid, code)
+            self._ended(worker, code, len(held), now)
 
-    async def _spawn(self) -> None:
+    def _ended(self, worker: WorkerProcess, code: int, held: int, now: float) -> None:
+        """Log a process that ended on its own; a failed start pauses the next one."""
+        pid, lived = worker.process.pid, now - worker.started_at
+        # Its jobs stay held until their lease runs out; the rescuer requeues them.
+        holding = f" holding {held} job{'s' if held != 1 else ''}" if held else ""
+        if self._stopping or not is_failed_start(worker.claimed, code, lived):
+            if worker.claimed and not worker.proven:
+                self.backoff.healthy()  # it claimed, then stopped well (say, idle)
+            level = logging.WARNING if held else logging.INFO
+            log.log(
+                level, "%s worker process %d %s%s", self.job_type, pid, exit_words(code), holding
+            )
+            return
+        when = f"{lived:.1f} s after it started" if worker.claimed else "before its first claim"
+        self._failed_start(now, f"process {pid} {exit_words(code)} {when}{holding}", code)
+
+    def _failed_start(
+        self, now: float, what: str, code: int | None, error: str | None = None
+    ) -> None:
+        """Count a failed start and log it in one line: how it ended and when the next starts."""
+        delay = self.backoff.failed(now, code, error)
+        failures = self.backoff.failures
+        log.warning(
+            "%s worker %s (%d failed start%s in a row); next start in %g s",
+            self.job_type,
+            what,
+            failures,
+            "" if failures == 1 else "s",
+            delay,
+            extra={"action": "worker_start_failed", "exit_code": code, "retry_in_s": delay},
+        )
+
+    async def _spawn(self) -> bool:
+        """Start one worker process; False if it could not be started (a failed start)."""
         worker_id = f"{self.job_type}-p{next(self._ids)}"
         environment = {
             **os.environ,
+            # jobd's own token for its processes; a JOBD_TOKEN in the pool's env wins.
+            **({"JOBD_TOKEN": self.token} if self.token else {}),
             **self.settings.env,
             "JOBD_URL": self.jobd_url,
             "JOBD_WORKER_ID": worker_id,
@@ -226,19 +282,27 @@ class ProcessPool(ExternalPool):
             # The reference's workers launch follow-up jobs through the Job API: jobd.
             "JOB_API_ENDPOINT": self.jobd_url,
         }
-        process = await asyncio.create_subprocess_exec(
-            *self.settings.command,
-            cwd=self.settings.cwd,
-            env=environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            # Worker output goes to jobd's stderr: stdout carries only jobd's URL.
-            stdout=sys.stderr,
-            stderr=sys.stderr,
-            start_new_session=True,  # a Ctrl-C in jobd's terminal is jobd's to handle
-        )
-        self.processes.append(WorkerProcess(worker_id, process))
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.settings.command,
+                cwd=self.settings.cwd,
+                env=environment,
+                stdin=asyncio.subprocess.DEVNULL,
+                # Worker output goes to jobd's stderr: stdout carries only jobd's URL.
+                stdout=sys.stderr,
+                stderr=sys.stderr,
+                start_new_session=True,  # a Ctrl-C in jobd's terminal is jobd's to handle
+            )
+        except OSError as error:  # no such command or cwd, not executable...
+            reason = f"{type(error).__name__}: {error}"
+            self._failed_start(
+                self.clock.now(), f"process could not be started: {reason}", None, reason
+            )
+            return False
+        self.processes.append(WorkerProcess(worker_id, process, self.clock.now()))
         self.cold_starts += 1
         log.info("worker process %d started for %s", process.pid, self.job_type)
+        return True
 
     async def drain(self, grace_s: float) -> None:
         """Stop starting processes, give their jobs `grace_s`, then stop them; requeue the rest."""
@@ -284,6 +348,11 @@ class ProcessPool(ExternalPool):
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
+
+    async def snapshot(self) -> PoolSnapshot:
+        """As an outside pool's, and the back-off while its processes fail to start."""
+        snapshot = await super().snapshot()
+        return msgspec.structs.replace(snapshot, start_backoff=self.backoff.info())
 
     def _workers(self) -> list[WorkerInfo]:
         return [

@@ -4,6 +4,7 @@ registry-api's `jobs/`) run by a real `jobd serve` as worker processes it starts
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ import pytest
 from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_IN_PROGRESS, INFO_UNHANDLED
 from tests.helpers import eventually, process_alive
+from tests.http.test_auth import Keys
 from tests.process import JobdLauncher, JobdProcess
 
 from .support import fetch_job, launch, wait_all_terminal
@@ -40,13 +42,20 @@ def wake_up(reason: str | None = None, username: str | None = None) -> Json:
 
 
 def write_config(
-    folder: Path, idle_timeout_s: float = 30.0, grace_s: float = 10.0, extra: str = ""
+    folder: Path,
+    idle_timeout_s: float = 30.0,
+    grace_s: float = 10.0,
+    extra: str = "",
+    worker_token: str | None = None,
 ) -> Path:
-    """REGISTRY jobs in up to 2 processes of the test service; short leases for the rescuer."""
+    """REGISTRY jobs in up to 2 processes of the test service; short leases for the rescuer.
+
+    `worker_token`: the JOBD_TOKEN the pool's `env` gives them (else jobd gives its own).
+    """
     config = folder / "jobd.toml"
     env = [f'TEST_MARKERS = "{folder}"', 'PYTHONUNBUFFERED = "1"']
-    if extra:  # auth on: the processes claim with a worker token
-        env.append(f'JOBD_TOKEN = "{WORKER_TOKEN}"')
+    if worker_token is not None:
+        env.append(f'JOBD_TOKEN = "{worker_token}"')
     config.write_text(
         f"""{extra}
 [server]
@@ -223,7 +232,7 @@ sha256 = "{worker}"
 user = "registry-worker"
 roles = ["job-service-worker"]
 """
-    server = start(jobd, tmp_path, extra=tokens)
+    server = start(jobd, tmp_path, extra=tokens, worker_token=WORKER_TOKEN)
     headers = {"Authorization": "Bearer admin-token"}
     async with aiohttp.ClientSession(headers=headers) as session:
         launched = await launch(session, server.url, wake_up())
@@ -236,3 +245,69 @@ roles = ["job-service-worker"]
             headers={"Authorization": f"Bearer {WORKER_TOKEN}"},
         ) as response:
             assert response.status == 401
+
+
+# A token jobd makes: its prefix and 43 characters of base64url.
+MINTED = re.compile(r"jobd_[A-Za-z0-9_-]{43}")
+
+
+async def assert_no_minted_token_shown(session: aiohttp.ClientSession, server: JobdProcess) -> None:
+    """Neither jobd's log (its workers' output included), /admin/pool nor /admin/config shows
+    a token of the kind jobd makes for its processes."""
+    shown = [server.stderr()]
+    for route in ("/admin/pool", "/admin/config"):
+        async with session.get(f"{server.url}{route}") as response:
+            assert response.status == 200
+            shown.append(await response.text())
+    assert not [text for text in shown if MINTED.search(text)]
+
+
+async def test_in_token_mode_the_processes_claim_with_the_token_jobd_gives_them(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    tokens = f"""
+[auth]
+mode = "token"
+[[auth.tokens]]
+sha256 = "{hash_token("admin-token")}"
+user = "ops"
+roles = ["job-service-read", "job-service-write", "job-service-admin"]
+"""
+    server = start(jobd, tmp_path, extra=tokens)  # no JOBD_TOKEN in the pool's env
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer admin-token"}) as session:
+        launched = [await launch(session, server.url, wake_up()) for _ in range(3)]
+        jobs = await wait_all_terminal(session, server.url, launched, 60)
+        assert {job["status"] for job in jobs.values()} == {"SUCCEEDED"}
+        pool = await registry_pool(session, server.url)
+        assert pool["jobs_finished"] == 3 and pool["start_backoff"] is None
+        await assert_no_minted_token_shown(session, server)
+
+
+async def test_in_jwt_mode_the_processes_claim_with_the_token_jobd_gives_them(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    keys = Keys()
+    pem = tmp_path / "realm.pem"
+    pem.write_text(keys.public_pem)
+    realm = f"""
+[auth]
+mode = "jwt"
+public_key_file = "{pem}"
+"""
+    server = start(jobd, tmp_path, extra=realm)
+    admin = keys.token("ops", roles=["job-service-read", "job-service-write", "job-service-admin"])
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as session:
+        launched = await launch(session, server.url, wake_up())
+        [job] = (await wait_all_terminal(session, server.url, [launched], 60)).values()
+        assert job["status"] == "SUCCEEDED", job
+        await assert_no_minted_token_shown(session, server)
+    # Any other bearer that is not a valid JWT is still refused.
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.post(
+            f"{server.url}/jobs/worker/claim",
+            json={"job_type": "REGISTRY", "worker_id": "intruder"},
+            headers={"Authorization": "Bearer jobd_" + "x" * 43},
+        ) as response,
+    ):
+        assert response.status == 401

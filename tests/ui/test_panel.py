@@ -300,3 +300,17 @@ async def test_the_pools_page_lists_worker_processes_with_their_pids(
     await expect(registry.locator(f'ul.workers li[data-pid="{process.pid}"]')).to_have_text(
         f"REGISTRY-p1 (pid {process.pid}): provisioning"
     )
+
+
+async def test_the_pools_page_says_when_worker_processes_fail_to_start(
+    browser: Browser, serve: Serve
+) -> None:
+    dies_at_once = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    jobd = await serve(REGISTRY={"command": dies_at_once, "max_workers": 1})
+    await launch(jobd, "REGISTRY", "REGISTRY_WAKE_UP", {})
+    page = await browser.new_page()
+    await page.goto(f"{jobd.url}/ui/#/pools")
+    registry = page.locator('section[data-job-type="REGISTRY"]')
+    await expect(registry.locator('[data-field="start_backoff"]')).to_contain_text(
+        "failed in a row (the last exited with code 3); next start at"
+    )

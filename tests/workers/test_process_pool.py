@@ -3,17 +3,22 @@ provisioning until their first claim, replaces ones that die, and stops them at 
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import msgspec
 import pytest
 
 from provena_jobd.client import JobdClient
 from provena_jobd.config import REDACTED, flatten, from_dict
 from provena_jobd.errors import ConfigError
+from provena_jobd.identity import PROCESS_WORKER_USER, Right, hash_token
 from provena_jobd.models import JobStatus
 from provena_jobd.pool_models import PoolSnapshot
-from provena_jobd.testing import JobdServerFactory
+from provena_jobd.testing import JobdServerFactory, JobdTestServer
 from provena_jobd.workers.process_pool import ProcessPool
 from tests.client.test_cli import jobd as run_cli
 from tests.helpers import eventually, process_alive
@@ -63,7 +68,7 @@ async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_unti
     assert (await registry(jobd.client)).processes == []
 
 
-async def test_a_process_that_dies_is_replaced_while_jobs_wait(
+async def test_a_process_that_dies_is_replaced_after_a_pause_that_admin_pool_shows(
     jobd_server_factory: JobdServerFactory,
 ) -> None:
     jobd = await jobd_server_factory(
@@ -72,10 +77,23 @@ async def test_a_process_that_dies_is_replaced_while_jobs_wait(
     )
     await jobd.client.launch(*WAKE, {})
 
-    async def replaced() -> bool:
-        return (await registry(jobd.client)).cold_starts >= 3
+    async def backing_off() -> PoolSnapshot | None:
+        pool = await registry(jobd.client)
+        return pool if pool.start_backoff is not None else None
 
-    await eventually(replaced, what="dead workers replaced")
+    pool = await eventually(backing_off, what="a failed start in /admin/pool")
+    backoff = pool.start_backoff
+    assert backoff is not None and (backoff.failures, backoff.exit_code) == (1, 3)
+    ran = await run_cli("pool", url=jobd.url)
+    assert "REGISTRY: 1 worker process start failed in a row (the last exited with code 3)" in (
+        ran.out
+    )
+
+    # The supervisor wakes when the pause is over (1 s, then 2 s) to start the next.
+    async def replaced() -> bool:
+        return (await registry(jobd.client)).cold_starts >= 2
+
+    await eventually(replaced, within_s=10, what="the dead worker replaced")
 
 
 async def test_no_process_starts_while_no_job_waits(
@@ -134,3 +152,88 @@ async def test_no_process_starts_for_a_paused_type(
         return (await registry(jobd.client)).cold_starts == 1
 
     await eventually(started, what="a process once the type is resumed")
+
+
+# A worker that writes the JOBD_TOKEN it was given (or "-") to the file named by its argument.
+WRITES_TOKEN = [
+    sys.executable,
+    "-c",
+    "import os, sys; path = sys.argv[1]; open(path + '.tmp', 'w').write("
+    "os.environ.get('JOBD_TOKEN', '-')); os.replace(path + '.tmp', path)",
+]
+ADMIN_TOKEN = "jobd_admin-t0ken"
+TOKEN_AUTH = {
+    "mode": "token",
+    "tokens": [
+        {
+            "sha256": hash_token(ADMIN_TOKEN),
+            "user": "ops",
+            "roles": ["job-service-read", "job-service-write", "job-service-admin"],
+        }
+    ],
+}
+
+
+def read_if_there(path: Path) -> str | None:
+    """The file's text, or None while it does not exist."""
+    return path.read_text() if path.exists() else None
+
+
+async def token_given(jobd: JobdTestServer, seen: Path) -> str:
+    """Launch a REGISTRY job and return the JOBD_TOKEN its worker process was started with."""
+    await jobd.client.launch(*WAKE, {})
+
+    async def written() -> str | None:
+        return await asyncio.to_thread(read_if_there, seen)
+
+    return await eventually(written, what="a worker process to write its token")
+
+
+async def test_with_auth_on_jobd_gives_its_processes_a_token_for_the_worker_role_only(
+    jobd_server_factory: JobdServerFactory, tmp_path: Path
+) -> None:
+    seen = tmp_path / "token"
+    jobd = await jobd_server_factory(
+        auth=TOKEN_AUTH,
+        pool={"REGISTRY": {"command": [*WRITES_TOKEN, str(seen)]}},
+        token=ADMIN_TOKEN,
+    )
+    token = await token_given(jobd, seen)
+    assert token.startswith("jobd_") and len(token) > 40 and token != ADMIN_TOKEN
+    caller = await jobd.server.authenticator.authenticate(f"Bearer {token}")
+    assert (caller.username, caller.rights) == (PROCESS_WORKER_USER, frozenset({Right.WORKER}))
+    assert caller.token is None  # check-access never echoes it
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        claim = {"job_type": "REGISTRY", "worker_id": "REGISTRY-p9", "wait_s": 0}
+        async with session.post(f"{jobd.url}/jobs/worker/claim", json=claim) as response:
+            assert response.status == 200  # it may run jobs...
+        async with session.get(f"{jobd.url}/admin/pool") as response:
+            assert response.status == 401  # ...and nothing else
+    # The configured tokens still work, and nothing shows the token made for the processes.
+    shown = msgspec.json.encode(await jobd.client.pool()).decode()
+    shown += "".join(f"{k}={v}" for k, v in flatten(jobd.server.settings))
+    assert token not in shown
+
+
+@pytest.mark.parametrize(
+    ("auth", "env", "expected"),
+    [
+        pytest.param(TOKEN_AUTH, {"JOBD_TOKEN": "jobd_from-env"}, "jobd_from-env", id="env wins"),
+        pytest.param({"mode": "none"}, {}, "-", id="no token without auth"),
+    ],
+)
+async def test_the_token_given_is_the_pool_env_s_or_none_without_auth(
+    jobd_server_factory: JobdServerFactory,
+    tmp_path: Path,
+    auth: dict[str, Any],
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    seen = tmp_path / "token"
+    jobd = await jobd_server_factory(
+        auth=auth,
+        pool={"REGISTRY": {"command": [*WRITES_TOKEN, str(seen)], "env": env}},
+        token=ADMIN_TOKEN,
+    )
+    assert await token_given(jobd, seen) == expected

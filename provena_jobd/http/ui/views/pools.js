@@ -38,6 +38,18 @@ function workerList(pool, now) {
   return h("ul", { class: "workers", "aria-label": `${pool.job_type} workers` }, ...items);
 }
 
+// A process pool whose worker processes keep failing to start (`start_backoff`): how many in
+// a row, how the last ended, and when the next start is.
+function startBackoff(pool) {
+  const b = pool.start_backoff;
+  if (!b) return null;
+  const ended = b.exit_code === null || b.exit_code === undefined
+    ? `could not be started (${b.error})`
+    : b.exit_code < 0 ? `was killed by signal ${-b.exit_code}` : `exited with code ${b.exit_code}`;
+  return h("p", { class: "error", "data-field": "start_backoff" },
+    `${b.failures} worker process start${b.failures === 1 ? "" : "s"} failed in a row (the last ${ended}); next start at ${clock(b.retry_at * 1000)}.`);
+}
+
 export async function poolsView(context) {
   const grid = h("div", { class: "pools", id: "pools" });
   const schedules = h("div", {});
@@ -73,6 +85,7 @@ export async function poolsView(context) {
           h("span", {}, "Jobs finished"), h("strong", { "data-field": "jobs_finished" }, String(pool.jobs_finished))),
         h("h3", {}, "Workers"),
         workerList(pool, wall),
+        startBackoff(pool),
         h("h3", {}, "Jobs finished per second"),
         rateChart(rates, HISTORY, `${pool.job_type} jobs finished per second`),
         h("p", { class: "muted" },
