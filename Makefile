@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: all install runtime test lint types bench serve clean
+.PHONY: all install runtime test lint types bench bench-more serve clean
 
 all: lint types test
 
@@ -41,6 +41,15 @@ types: install
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The rows that take longer or need PostgreSQL, each its own command (docs/benchmarks.md):
+# launch latency while retention prunes 1,000,000 jobs, PostgreSQL against SQLite and
+# procrastinate, and the attempt-history triggers' cost as an A/B.
+bench-more: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.retention --seconds 20
+	$(BIN)/python -m bench.postgres
+	$(BIN)/python -m bench.history_ab 20000 5
 
 serve: runtime
 	$(BIN)/jobd serve
