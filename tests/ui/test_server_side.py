@@ -4,7 +4,6 @@ job's attempt timeline. Screenshots go to test-output/ui/, like tests/ui/test_pa
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 from playwright.async_api import Browser, Page, expect
@@ -12,7 +11,6 @@ from playwright.async_api import Browser, Page, expect
 from provena_jobd.errors import RetryLater
 from provena_jobd.http.serve import Running
 from provena_jobd.workers.handlers import JobContext
-from tests.helpers import eventually
 from tests.ui.test_panel import Serve, launch, pytestmark, shot
 
 __all__ = ["pytestmark"]
@@ -93,32 +91,6 @@ async def test_a_delayed_job_says_it_is_scheduled_with_a_countdown(
     )
     await expect(page.locator("#waiting")).not_to_contain_text("Backing off")
     await shot(page, "details-scheduled")
-
-
-async def test_a_job_waiting_for_processes_that_fail_to_start_says_why_with_a_countdown(
-    browser: Browser, serve: Serve
-) -> None:
-    dies_at_once = [sys.executable, "-c", "import sys; sys.exit(3)"]
-    jobd = await serve(REGISTRY={"command": dies_at_once, "max_workers": 1})
-    job = await launch(jobd, "REGISTRY", "REGISTRY_WAKE_UP", {})
-
-    async def long_pause() -> bool:
-        # On the wall clock the pool pauses 1 s, 2 s, 4 s ... after each failed start: open
-        # the page early in a pause of 4 s or more, so that it stays start_failing meanwhile.
-        snapshots = await jobd.server.pool_snapshots()
-        backoff = next(s for s in snapshots if s.job_type == "REGISTRY").start_backoff
-        return backoff is not None and backoff.retry_at - jobd.server.clock.now() > 3
-
-    await eventually(long_pause, within_s=20, what="a pause of 4 s or more")
-    page = await waiting_notice(
-        browser,
-        jobd,
-        job,
-        "start_failing",
-        "The worker processes for REGISTRY keep failing to start (exit code 3, ",
-        r"failed starts in a row\); the next start is at .* UTC, in about \d+ s\.",
-    )
-    await shot(page, "details-start-failing")
 
 
 async def test_a_retried_jobs_timeline_shows_both_attempts(browser: Browser, serve: Serve) -> None:
