@@ -85,7 +85,11 @@ def delayed_info(now: float, at: float) -> str | None:
     return scheduled_info(at)
 
 
+def utc_time(at: float) -> str:
+    """An epoch timestamp as `YYYY-MM-DD HH:MM:SS` in UTC (without the zone's name)."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def scheduled_info(at: float) -> str:
     """The words for a job launched to wait until `at` (its info, and its `waiting` message)."""
-    when = datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return DELAYED_INFO.format(when=when)
+    return DELAYED_INFO.format(when=utc_time(at))

@@ -1,8 +1,8 @@
 """Why a job that has not started is waiting, in words a user understands.
 
 `explain` is a pure function of the job's place in its queue (and whether it was ever
-attempted), its pool's workers, whether its type is paused, and the time: the API's `waiting`
-field and the panel's notice come from it.
+attempted), its pool's workers (and, for a process pool, its crash-loop back-off), whether its
+type is paused, and the time: the API's `waiting` field and the panel's notice come from it.
 `why_waiting` gathers those facts for one job from the store and the engine's pools.
 """
 
@@ -14,25 +14,47 @@ from typing import Protocol
 import msgspec
 
 from .config import PoolSettings
-from .launch_options import scheduled_info
+from .launch_options import scheduled_info, utc_time
 from .models import Job, JobStatus, Waiting, WaitReason
-from .pool_models import WorkerInfo
+from .pool_models import StartBackoffInfo, WorkerInfo, exit_words
 from .queue.store import JobStore, QueuePlace
 
 WAITING_STATUSES = frozenset({JobStatus.PENDING, JobStatus.DEQUEUED})
 
 
 class PoolWorkers(msgspec.Struct, frozen=True, kw_only=True):
-    """What `explain` needs of a pool: its workers and the jobs each may run at once."""
+    """What `explain` needs of a pool: its workers, the jobs each may run at once, and a
+    process pool's back-off after failed starts (None while its processes start well)."""
 
     workers: list[WorkerInfo]
     concurrency: int
     cold_start_s: float
+    start_backoff: StartBackoffInfo | None = None
 
 
 def _in(seconds: float) -> str:
     whole = max(1, round(seconds))
     return f"{whole} s"
+
+
+def _start_failing(job_type: str, backoff: StartBackoffInfo, now: float, ahead: int) -> Waiting:
+    """A process pool pausing after failed starts: how the last one failed, and when the
+    next start is."""
+    if backoff.exit_code is None:
+        ended = f"could not be started: {backoff.error}"
+    elif backoff.exit_code < 0:
+        ended = exit_words(backoff.exit_code).removeprefix("was ")
+    else:
+        ended = f"exit code {backoff.exit_code}"
+    starts = f"{backoff.failures} failed start{'s' if backoff.failures != 1 else ''} in a row"
+    return Waiting(
+        reason=WaitReason.START_FAILING,
+        message=f"The worker processes for {job_type} keep failing to start ({ended}, "
+        f"{starts}); the next start is at {utc_time(backoff.retry_at)} UTC, in about "
+        f"{_in(backoff.retry_at - now)}.",
+        ready_at=backoff.retry_at,
+        ahead=ahead,
+    )
 
 
 def explain(
@@ -89,6 +111,10 @@ def explain(
             ahead=place.ahead,
             ready_at=starting[0] if starting else None,
         )
+    backoff = pool.start_backoff
+    if backoff is not None and backoff.retry_at > now:
+        # Not a cold start: the pool waits out its pause before it starts another process.
+        return _start_failing(job_type, backoff, now, place.ahead)
     if starting:
         return Waiting(
             reason=WaitReason.COLD_START,
@@ -115,6 +141,10 @@ class RunsWorkers(Protocol):
         """Each worker and its state."""
         ...
 
+    def start_backoff(self) -> StartBackoffInfo | None:
+        """A process pool's back-off after failed starts; None for other pools."""
+        ...
+
 
 async def why_waiting(
     store: JobStore,
@@ -137,5 +167,6 @@ async def why_waiting(
             workers=found.worker_list(),
             concurrency=found.settings.concurrency,
             cold_start_s=found.settings.cold_start_s,
+            start_backoff=found.start_backoff(),
         )
     return explain(place, pool, now, paused)

@@ -374,6 +374,9 @@ class Pool:
         node = self.slots.node if self.slots else None
         return list_workers(self.workers, self.settings.cold_start_s, self.clock.now(), node)
 
+    def start_backoff(self) -> None:
+        """None: in-process workers have no start to fail (only process pools back off)."""
+
     async def snapshot(self) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters."""
         now = self.clock.now()

@@ -28,7 +28,7 @@ import msgspec
 
 from ..clock import Clock
 from ..config import REDACTED, PoolSettings, QueueSettings
-from ..pool_models import PoolSnapshot, WorkerInfo, exit_words
+from ..pool_models import PoolSnapshot, StartBackoffInfo, WorkerInfo, exit_words
 from ..queue.store import JobStore, Requeue
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
@@ -132,6 +132,10 @@ class ExternalPool:
     def worker_list(self) -> list[WorkerInfo]:
         """Each worker outside jobd and its state."""
         return self._workers()
+
+    def start_backoff(self) -> StartBackoffInfo | None:
+        """None: nobody here starts these workers, so no start of theirs fails."""
+        return None
 
 
 class ProcessPool(ExternalPool):
@@ -352,7 +356,11 @@ class ProcessPool(ExternalPool):
     async def snapshot(self) -> PoolSnapshot:
         """As an outside pool's, and the back-off while its processes fail to start."""
         snapshot = await super().snapshot()
-        return msgspec.structs.replace(snapshot, start_backoff=self.backoff.info())
+        return msgspec.structs.replace(snapshot, start_backoff=self.start_backoff())
+
+    def start_backoff(self) -> StartBackoffInfo | None:
+        """The back-off while its processes fail to start; None while they start well."""
+        return self.backoff.info()
 
     def _workers(self) -> list[WorkerInfo]:
         return [

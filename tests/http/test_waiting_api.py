@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from provena_jobd.errors import RetryLater
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
+from provena_jobd.workers.process_pool import ProcessPool
 from tests.helpers import eventually, settings_for
 from tests.http.test_api import call, client, launch, server
 
@@ -127,5 +129,64 @@ async def test_a_delayed_launch_says_scheduled_and_a_retried_job_backing_off(
             document = await call(client, "GET", "/openapi.json", 200)
             reasons = document["components"]["schemas"]["WaitReason"]["enum"]
             assert {"scheduled", "backing_off"} <= set(reasons)
+    finally:
+        await jobd.stop(grace_s=0)
+
+
+async def test_a_job_waiting_for_worker_processes_that_fail_to_start_says_so(
+    tmp_path: Path,
+) -> None:
+    # A process pool whose command exits at once, on a clock that moves only when told: the
+    # pool pauses 1 s after the first failed start, 2 s after the second.
+    dies_at_once = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    settings = settings_for(tmp_path, pool={"REGISTRY": {"command": dies_at_once}})
+    clock = FakeClock()
+    jobd = JobdServer(settings, clock=clock)
+    pool = jobd.pools["REGISTRY"]
+    assert isinstance(pool, ProcessPool)
+    await jobd.start()
+    try:
+        async with TestClient(TestServer(create_app(jobd))) as client:
+            jobd.set_public_url("http://127.0.0.1:9")  # as serve does; these never call jobd
+            launched = await launch(
+                client, job_type="REGISTRY", job_sub_type="REGISTRY_WAKE_UP", job_payload={}
+            )
+            fetch = f"/jobs/user/fetch?session_id={launched['session_id']}"
+
+            async def started(count: int) -> bool:
+                return pool.cold_starts == count and len(pool.processes) == 1
+
+            async def failed_start() -> dict[str, Any] | None:
+                body: dict[str, Any] = await call(client, "GET", fetch, 200)
+                return body if body["waiting"]["reason"] == "start_failing" else None
+
+            async def next_start_fails() -> dict[str, Any]:
+                await pool.processes[0].process.wait()
+                pool.notify()  # the pool's next look finds the process gone
+                return await eventually(failed_start, what="the failed start to show")
+
+            await eventually(lambda: started(1), what="the first process to start")
+            body = await next_start_fails()
+            assert body["job"]["status"] == "PENDING"
+            assert body["waiting"] == {
+                "reason": "start_failing",
+                "message": "The worker processes for REGISTRY keep failing to start (exit code "
+                "3, 1 failed start in a row); the next start is at 2027-01-15 08:00:01 UTC, in "
+                "about 1 s.",
+                "ready_at": clock.now() + 1,
+                "ahead": 0,
+            }
+
+            # The pause is over: the next process is a cold start again, until it fails too.
+            await clock.advance(1)  # wakes the pool, asleep until then
+            await eventually(lambda: started(2), what="the second process to start")
+            body = await call(client, "GET", fetch, 200)
+            assert body["waiting"]["reason"] == "cold_start"
+            body = await next_start_fails()
+            assert "(exit code 3, 2 failed starts in a row)" in body["waiting"]["message"]
+            assert body["waiting"]["ready_at"] == clock.now() + 2
+
+            document = await call(client, "GET", "/openapi.json", 200)
+            assert "start_failing" in document["components"]["schemas"]["WaitReason"]["enum"]
     finally:
         await jobd.stop(grace_s=0)

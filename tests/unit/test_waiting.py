@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from provena_jobd.models import JobStatus, WaitReason
-from provena_jobd.pool_models import WorkerInfo
+from provena_jobd.pool_models import StartBackoffInfo, WorkerInfo
 from provena_jobd.queue.store import QueuePlace
 from provena_jobd.waiting import PoolWorkers, explain
 
@@ -142,3 +143,57 @@ def test_why_a_job_waits(
 @pytest.mark.parametrize("status", [JobStatus.IN_PROGRESS, JobStatus.SUCCEEDED, JobStatus.FAILED])
 def test_a_job_that_started_or_ended_is_not_waiting(status: JobStatus) -> None:
     assert explain(place(status), pool(), NOW) is None
+
+
+def failing_pool(exit_code: int | None, retry_at: float, error: str | None = None) -> PoolWorkers:
+    """A process pool with no worker, pausing after two failed starts until `retry_at`."""
+    backoff = StartBackoffInfo(failures=2, exit_code=exit_code, error=error, retry_at=retry_at)
+    return msgspec.structs.replace(pool(), start_backoff=backoff)
+
+
+def test_a_pool_pausing_after_failed_starts_is_not_a_cold_start() -> None:
+    waiting = explain(place(ahead=1), failing_pool(3, NOW + 4), NOW)
+    assert waiting is not None
+    assert (waiting.reason, waiting.ready_at, waiting.ahead) == (
+        WaitReason.START_FAILING,
+        NOW + 4,
+        1,
+    )
+    assert waiting.message == (
+        "The worker processes for EMAIL keep failing to start (exit code 3, 2 failed starts "
+        "in a row); the next start is at 1970-01-01 00:16:44 UTC, in about 4 s."
+    )
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "error", "words"),
+    [
+        (-9, None, "(killed by signal 9, 2 failed starts in a row)"),
+        (None, "FileNotFoundError: no such file", "(could not be started: FileNotFoundError"),
+    ],
+)
+def test_the_start_failing_message_says_how_the_last_start_failed(
+    exit_code: int | None, error: str | None, words: str
+) -> None:
+    waiting = explain(place(), failing_pool(exit_code, NOW + 1, error), NOW)
+    assert waiting is not None and words in waiting.message
+
+
+def test_once_the_pause_is_over_the_next_start_is_a_cold_start_again() -> None:
+    # The pool starts its next process at `retry_at`: from then on the job waits for it.
+    waiting = explain(place(), failing_pool(3, NOW), NOW)
+    assert waiting is not None and waiting.reason is WaitReason.COLD_START
+
+
+def test_a_ready_worker_or_a_pause_decides_before_a_failing_start() -> None:
+    # A running worker with a free slot takes the job whatever the pool's other starts do.
+    idle = pool(("idle", 0, None)).workers
+    free = msgspec.structs.replace(failing_pool(3, NOW + 4), workers=idle)
+    waiting = explain(place(), free, NOW)
+    assert waiting is not None and waiting.reason is WaitReason.STARTING
+    # A paused type, or a retry's own back-off, is the reason first.
+    waiting = explain(place(), failing_pool(3, NOW + 4), NOW, paused=True)
+    assert waiting is not None and waiting.reason is WaitReason.PAUSED
+    retrying = place(run_after=NOW + 30, attempted=True)
+    waiting = explain(retrying, failing_pool(3, NOW + 4), NOW)
+    assert waiting is not None and waiting.reason is WaitReason.BACKING_OFF

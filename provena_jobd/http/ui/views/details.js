@@ -15,6 +15,8 @@ function waitingNotice(waiting, job) {
     cold_start: left === null ? waiting.message : `Waiting for a worker to finish starting (cold start): ready ${when}.`,
     scheduled: `Scheduled: waits until ${localTime(waiting.ready_at)} as launched; it may start ${when}.`,
     backing_off: `Backing off after a failed attempt: the next attempt is ${when}.`,
+    // The message names the failure (exit code, failed starts in a row): keep it, count down.
+    start_failing: waiting.message.replace(/in about \d+ s\.$/, `${when}.`),
   }[waiting.reason] || waiting.message;
   return [h("p", { class: "info waiting", id: "waiting", "data-reason": waiting.reason },
     h("strong", {}, "Why is it waiting? "), text)];
