@@ -23,6 +23,7 @@ import msgspec
 
 from ..errors import StorageError
 from ..models import JobStatus
+from . import sqlite_recovery as recovery
 from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .dialect import migrations
@@ -251,7 +252,7 @@ class SqliteStore(SqliteReads):
 
     async def rescue(self, rescue: Rescue) -> list[Rescued]:
         """Requeue or fail jobs whose worker is gone."""
-        rescued: list[Rescued] = await self._writer.submit(steps.rescue, rescue)
+        rescued: list[Rescued] = await self._writer.submit(recovery.rescue, rescue)
         if rescued:
             self.on_change(r.session_id for r in rescued)
         return rescued
@@ -259,21 +260,21 @@ class SqliteStore(SqliteReads):
     async def recover(self, now: float, job_types: list[str]) -> list[Rescued]:
         """Requeue (or fail) what a dead process held; see `JobStore.recover`."""
         request = (now, frozenset(job_types))
-        rescued: list[Rescued] = await self._writer.submit(steps.recover, request)
+        rescued: list[Rescued] = await self._writer.submit(recovery.recover, request)
         if rescued:
             self.on_change(r.session_id for r in rescued)
         return rescued
 
     async def claim_suspect(self, claim: Claim) -> ClaimedJob | None:
         """Claim the oldest waiting suspect."""
-        claimed: list[ClaimedJob] = await self._writer.submit(steps.claim_suspect, claim)
+        claimed: list[ClaimedJob] = await self._writer.submit(recovery.claim_suspect, claim)
         if claimed:
             self.on_change((claimed[0].session_id,))
         return claimed[0] if claimed else None
 
     async def clear_suspect(self, session_id: str) -> None:
         """No longer a suspect."""
-        await self._writer.submit(steps.clear_suspect, session_id)
+        await self._writer.submit(recovery.clear_suspect, session_id)
 
     async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
         """Show progress on a running job."""

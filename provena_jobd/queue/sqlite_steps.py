@@ -13,7 +13,7 @@ import msgspec
 
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
-from .messages import CANCELLED_RUNNING, CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
+from .messages import CANCELLED_RUNNING
 from .rows import claimed_from_row
 from .store import (
     CancelOutcome,
@@ -24,8 +24,6 @@ from .store import (
     NewJob,
     NewRecord,
     Requeue,
-    Rescue,
-    Rescued,
 )
 
 Q = queries("sqlite")
@@ -235,12 +233,12 @@ def requeue(connection: sqlite3.Connection, requeues: Sequence[Requeue]) -> list
     """Return held jobs to PENDING (FAILED if cancelled while running): the status each was
     left in, None where the attempt no longer held the job."""
     return [
-        _requeue_one(connection, r.session_id, r.attempt, r.info, r.run_after, r.refund, r.now)
+        requeue_one(connection, r.session_id, r.attempt, r.info, r.run_after, r.refund, r.now)
         for r in requeues
     ]
 
 
-def _requeue_one(
+def requeue_one(
     connection: sqlite3.Connection,
     session_id: str,
     attempt: int,
@@ -249,6 +247,7 @@ def _requeue_one(
     refund: bool,
     now: float,
 ) -> JobStatus | None:
+    """Requeue one held job (FAILED if cancelled while running); None if not held."""
     # One statement per job, in the open transaction: a duplicate in the same group finds
     # the job moved on and changes nothing. Read to the end so the statement is done.
     rows = connection.execute(
@@ -264,17 +263,6 @@ def _requeue_one(
         },
     ).fetchall()
     return JobStatus(rows[0]["status"]) if rows else None
-
-
-def _end(
-    connection: sqlite3.Connection, session_id: str, attempt: int, info: str, now: float
-) -> bool:
-    """End a held attempt FAILED with `info` (a rescue or recovery that must not requeue)."""
-    cursor = connection.execute(
-        Q["finish_job"],
-        (JobStatus.FAILED.value, info, None, round(now, 3), session_id, attempt),
-    )
-    return cursor.rowcount == 1
 
 
 def _apply_each(
@@ -326,99 +314,3 @@ def extend_leases(
         )
         results.append(cursor.rowcount)
     return results
-
-
-def rescue(connection: sqlite3.Connection, requests: Sequence[Rescue]) -> list[list[Rescued]]:
-    """Requeue or fail jobs whose lease expired before each horizon."""
-    results = []
-    for request in requests:
-        now, backoff = request.now, request.backoff
-        rescued = []
-        for session_id, job_type, attempt, max_attempts, worker_id, cancel in connection.execute(
-            Q["expired_leases"], (request.horizon,)
-        ).fetchall():
-            status: JobStatus | None
-            if cancel is not None or attempt >= max_attempts:
-                info = _cancelled(cancel) or GAVE_UP.format(attempt=attempt)
-                ended = _end(connection, session_id, attempt, info, now)
-                status = JobStatus.FAILED if ended else None
-            else:
-                status = _requeue_one(
-                    connection,
-                    session_id,
-                    attempt,
-                    LOST.format(attempt=attempt),
-                    now + backoff.after(attempt),
-                    False,
-                    now,
-                )
-            if status is not None:
-                rescued.append(
-                    Rescued(
-                        session_id=session_id, job_type=job_type, status=status, worker_id=worker_id
-                    )
-                )
-        results.append(rescued)
-    return results
-
-
-def recover(
-    connection: sqlite3.Connection, requests: Sequence[tuple[float, frozenset[str]]]
-) -> list[list[Rescued]]:
-    """At startup, requeue what a dead process held as suspects (see `JobStore.recover`)."""
-    results = []
-    for now, job_types in requests:
-        rescued = []
-        for session_id, job_type, attempt, max_attempts, suspect, cancel in connection.execute(
-            Q["held_jobs"]
-        ).fetchall():
-            if job_type not in job_types:
-                continue  # held by a worker outside jobd, which may still be alive
-            if cancel is not None or (suspect and attempt >= max_attempts):
-                info = _cancelled(cancel) or CULPRIT.format(attempt=attempt)
-                _end(connection, session_id, attempt, info, now)
-                rescued.append(
-                    Rescued(session_id=session_id, job_type=job_type, status=JobStatus.FAILED)
-                )
-                continue
-            if not suspect:
-                info, refund = SUSPECT.format(attempt=attempt), 1
-            else:
-                info, refund = RAN_ALONE.format(attempt=attempt), 0
-            connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
-            rescued.append(
-                Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)
-            )
-        results.append(rescued)
-    return results
-
-
-def _cancelled(cancel: str | None) -> str | None:
-    """A held job's info if its cancel was recorded while it ran: it ends FAILED with it
-    rather than run again (whatever else ended its attempt: a lost worker, a crash)."""
-    return None if cancel is None else CANCELLED_RUNNING.format(info=cancel)
-
-
-def claim_suspect(
-    connection: sqlite3.Connection, claims: Sequence[Claim]
-) -> list[list[ClaimedJob]]:
-    """Claim the oldest waiting suspect, to run alone."""
-    results = []
-    for claim in claims:
-        rows = connection.execute(
-            Q["claim_suspect"],
-            {
-                "info": INFO_DEQUEUED,
-                "worker_id": claim.worker_id,
-                "lease_expires_at": claim.lease_expires_at,
-                "now": claim.now,
-            },
-        ).fetchall()
-        results.append([claimed_from_row(row) for row in rows])
-    return results
-
-
-def clear_suspect(connection: sqlite3.Connection, session_ids: Sequence[str]) -> list[None]:
-    """The jobs ran alone without taking jobd down: no longer suspects."""
-    connection.executemany(Q["clear_suspect"], [(s,) for s in session_ids])
-    return [None] * len(session_ids)
