@@ -15,7 +15,7 @@ from provena_jobd.queue.store import Claim
 from tests.helpers import eventually
 from tests.postgres import empty
 
-from .test_contract import NOW, flow, keyed, new_job
+from .contract_helpers import NOW, flow, keyed, new_job
 
 
 async def test_nodes_starting_at_once_migrate_exactly_once(fresh_database: str) -> None:

@@ -12,7 +12,7 @@ from provena_jobd.models import JobStatus, JobType
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import Claim, JobStore, Lease
 
-from .test_contract import NOW, claim_one, finish, new_job
+from .contract_helpers import NOW, claim_one, finish, new_job
 
 
 @pytest.fixture

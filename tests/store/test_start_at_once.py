@@ -22,11 +22,11 @@ from provena_jobd.models import INFO_IN_PROGRESS, JobStatus, JobType
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 
-from .test_contract import NOW, StoreFactory, claim_one, finish, make_store, new_job  # noqa: F401
+from .contract_helpers import NOW, StoreFactory, claim_one, finish, new_job
 
 
 @pytest.fixture
-async def store(make_store: StoreFactory) -> AsyncIterator[JobStore]:  # noqa: F811
+async def store(make_store: StoreFactory) -> AsyncIterator[JobStore]:
     opened = make_store()
     await opened.open()
     yield opened

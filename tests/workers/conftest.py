@@ -1,3 +1,3 @@
-"""The worker suites share test_pool's fixtures: a fake clock and servers on one database."""
+"""The worker suites share pool_helpers' fixtures: a fake clock and servers on one database."""
 
-from tests.workers.test_pool import clock, start  # noqa: F401 - fixtures
+from tests.workers.pool_helpers import clock, start  # noqa: F401 - fixtures

@@ -14,7 +14,7 @@ from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.pool import Pool
 from tests.helpers import eventually, job_in
 
-from .test_pool import DONE, Starter, advance, blocking_handler, launch
+from .pool_helpers import DONE, Starter, advance, blocking_handler, launch
 
 
 def count_claims(pool: Pool) -> list[int]:

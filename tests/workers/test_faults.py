@@ -12,7 +12,7 @@ from provena_jobd.models import JobStatus
 from provena_jobd.workers.handlers import Handler, JobContext
 from provena_jobd.workers.runner import CANCEL_GRACE_S
 from tests.helpers import eventually, job_in, settle
-from tests.workers.test_pool import DONE, Starter, advance, launch, sleeping_handler
+from tests.workers.pool_helpers import DONE, Starter, advance, launch, sleeping_handler
 
 
 class Poison(BaseException):

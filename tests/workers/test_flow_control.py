@@ -9,7 +9,7 @@ from provena_jobd.flow_control import LIMITED_INFO, PAUSED_INFO
 from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
 from provena_jobd.server import JobdServer
 from tests.helpers import eventually, job_in, settle
-from tests.workers.test_pool import DONE, Starter, advance
+from tests.workers.pool_helpers import DONE, Starter, advance
 
 WAKE = {"job_type": JobType.EMAIL, "job_sub_type": JobSubType.EMAIL_WAKE_UP, "job_payload": {}}
 

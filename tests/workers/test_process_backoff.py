@@ -24,7 +24,7 @@ from provena_jobd.server import JobdServer
 from provena_jobd.worker_protocol import ClaimRequest
 from provena_jobd.workers.process_pool import ProcessPool
 from provena_jobd.workers.start_backoff import HEALTHY_AFTER_S, start_delay
-from tests.workers.test_pool import Starter, launch
+from tests.workers.pool_helpers import Starter, launch
 
 DIES_AT_ONCE = [sys.executable, "-c", "import sys; sys.exit(3)"]
 NEVER_CLAIMS = [sys.executable, "-c", "import time; time.sleep(60)"]

@@ -15,7 +15,7 @@ from provena_jobd.models import JobStatus
 from provena_jobd.queue.store import ListScope
 from provena_jobd.server import JobdServer
 from tests.helpers import eventually, job_in
-from tests.workers.test_pool import DONE
+from tests.workers.pool_helpers import DONE
 
 Starter = Callable[..., Awaitable[JobdServer]]
 

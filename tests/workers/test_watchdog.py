@@ -11,7 +11,7 @@ import pytest
 from provena_jobd.models import JobStatus
 from provena_jobd.workers.handlers import JobContext
 from tests.helpers import job_in
-from tests.workers.test_pool import DONE, Starter, launch
+from tests.workers.pool_helpers import DONE, Starter, launch
 
 
 async def test_a_handler_that_blocks_the_loop_is_named_in_a_warning(

@@ -1,0 +1,99 @@
+"""Shared helpers of the worker suites: servers on one database with a fake clock, launches,
+pool snapshots and handlers that block or sleep on the clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provena_jobd.clock import FakeClock
+from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
+from provena_jobd.server import JobdServer
+from provena_jobd.workers.handlers import Handler, JobContext
+from tests.helpers import settings_for
+
+Starter = Callable[..., Awaitable[JobdServer]]
+DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock the servers and the test share."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def start(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Starter]:
+    """Start servers on one database with the fake clock; stops them all afterwards."""
+    started: list[JobdServer] = []
+
+    async def starter(
+        handlers: Mapping[str, Handler] | None = None, **sections: dict[str, Any]
+    ) -> JobdServer:
+        server = JobdServer(settings_for(tmp_path, **sections), clock=clock, handlers=handlers)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield starter
+    for server in started:
+        await server.stop(grace_s=0)
+
+
+async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAIL) -> str:
+    """Launch one job of `sub_type` as alice; returns its id."""
+    job_type = {
+        JobSubType.SEND_EMAIL: JobType.EMAIL,
+        JobSubType.EMAIL_WAKE_UP: JobType.EMAIL,
+        JobSubType.REGISTRY_WAKE_UP: JobType.REGISTRY,
+        JobSubType.GENERATE_REPORT: JobType.REPORT,
+    }[sub_type]
+    payload: dict[str, Any] = {}
+    if sub_type is JobSubType.SEND_EMAIL:
+        payload = {"email_to": "a@example.org", "subject": "s", "body": "b", "reason": "r"}
+    request = LaunchJobRequest(job_type=job_type, job_sub_type=sub_type, job_payload=payload)
+    return (await server.service.launch(request, caller="alice")).session_id
+
+
+async def workers(server: JobdServer, job_type: JobType = JobType.EMAIL) -> dict[str, int]:
+    """How many of the pool's workers are provisioning, idle and busy."""
+    return (await server.pools[job_type].snapshot()).workers
+
+
+async def advance(server: JobdServer, clock: FakeClock, seconds: float) -> None:
+    """Move the fake time, then wake every pool as its next poll would.
+
+    A pool busy with the database (a real thread) while the fake time jumps schedules its next
+    look from the new time, and only the clock moving on would wake it: with a real clock that
+    is its poll interval; here, the nudge.
+    """
+    await clock.advance(seconds)
+    for pool in server.pools.values():
+        pool.notify()
+
+
+def blocking_handler() -> tuple[Handler, asyncio.Event, list[str]]:
+    """A handler that runs until released; records which jobs started."""
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        started.append(context.session_id)
+        await release.wait()
+        return {"ok": True}
+
+    return handler, release, started
+
+
+def sleeping_handler(seconds: float) -> Handler:
+    """A handler that takes `seconds` of clock time."""
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        await context.clock.sleep(seconds)
+        return {"slept": seconds}
+
+    return handler
