@@ -17,7 +17,7 @@ import pytest
 from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_IN_PROGRESS, INFO_UNHANDLED
 from tests.helpers import eventually, process_alive
-from tests.http.test_auth import Keys
+from tests.http.auth_helpers import Keys
 from tests.process import JobdLauncher, JobdProcess
 
 from .support import fetch_job, launch, wait_all_terminal

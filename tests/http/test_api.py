@@ -3,59 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from provena_jobd.clock import FakeClock
-from provena_jobd.http.app import create_app
 from provena_jobd.models import JobSubType
 from provena_jobd.server import JobdServer
-from tests.helpers import REFERENCE_JOB_FIELDS, settings_for
-
-WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[JobdServer]:
-    # Workers never become ready (huge cold start), so jobs stay PENDING and lists are stable.
-    settings = settings_for(
-        tmp_path, pool={"cold_start_s": 1e9}, server={"max_body_bytes": 64 * 1024}
-    )
-    jobd = JobdServer(settings, clock=FakeClock())
-    await jobd.start()
-    yield jobd
-    await jobd.stop(grace_s=0)
-
-
-@pytest.fixture
-async def client(server: JobdServer) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(server))) as test_client:
-        yield test_client
-
-
-async def call(
-    client: TestClient[Any, Any], method: str, path: str, expect: int, **kwargs: Any
-) -> Any:
-    response = await client.request(method, path, **kwargs)
-    assert response.status == expect, await response.text()
-    assert response.content_type == "application/json"
-    return await response.json()
-
-
-async def launch(client: TestClient[Any, Any], **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = await call(
-        client, "POST", "/jobs/admin/launch", 200, json={**WAKE, **overrides}
-    )
-    return body
-
-
-def detail(body: Any) -> Any:
-    assert set(body) == {"detail"}
-    return body["detail"]
+from tests.helpers import REFERENCE_JOB_FIELDS
+from tests.http.api_helpers import WAKE, call, detail, launch
+from tests.http.api_helpers import client as client
+from tests.http.api_helpers import server as server
 
 
 async def test_health(client: TestClient[Any, Any]) -> None:

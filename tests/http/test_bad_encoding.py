@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.http.test_api import WAKE, call
-from tests.http.test_api import client as client
-from tests.http.test_api import server as server
+from tests.http.api_helpers import WAKE, call
+from tests.http.api_helpers import client as client
+from tests.http.api_helpers import server as server
 
 NOT_GZIP = b'{"job_type": "EMAIL"}'
 

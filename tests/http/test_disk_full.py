@@ -17,9 +17,9 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.server import MAINTAIN_INTERVAL_S, JobdServer
 from tests.helpers import eventually
-from tests.http.test_api import WAKE, call
-from tests.http.test_api import client as client
-from tests.http.test_api import server as server
+from tests.http.api_helpers import WAKE, call
+from tests.http.api_helpers import client as client
+from tests.http.api_helpers import server as server
 
 
 async def fill_up(store: SqliteStore, full: bool) -> None:

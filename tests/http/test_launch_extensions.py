@@ -14,7 +14,7 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
 from tests.helpers import settings_for
-from tests.http.test_api import WAKE, call, detail, launch
+from tests.http.api_helpers import WAKE, call, detail, launch
 
 NOW = 1_800_000_000.0
 

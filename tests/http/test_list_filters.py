@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.http.test_api import call, client, detail, launch, server
+from tests.http.api_helpers import call, client, detail, launch, server
 
 __all__ = ["client", "server"]  # the fixtures
 

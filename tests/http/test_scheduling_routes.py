@@ -13,7 +13,7 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.config import from_dict
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
-from tests.http.test_api import call, detail, launch
+from tests.http.api_helpers import call, detail, launch
 
 NOW = 1_800_000_000.0 + 30  # 08:00:30 UTC
 

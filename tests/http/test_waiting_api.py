@@ -15,7 +15,7 @@ from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.process_pool import ProcessPool
 from tests.helpers import eventually, settings_for
-from tests.http.test_api import call, client, launch, server
+from tests.http.api_helpers import call, client, launch, server
 
 __all__ = ["client", "server"]  # the fixtures
 
