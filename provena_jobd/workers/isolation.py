@@ -21,9 +21,10 @@ import logging
 
 from ..clock import Clock
 from ..config import QueueSettings, Settings
-from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
-from .pool import SHUTDOWN_INFO, Pool
+from ..queue.store import Claim, ClaimedJob, JobStore, Lease
+from .pool import Pool
 from .runner import JobRunner
+from .shutdown import return_to_queue
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +110,7 @@ class Isolation:
             await self.runner.run(job, self.settings.pool_for(job.job_type))
         except asyncio.CancelledError:
             # jobd is shutting down: not the job's fault, and it is still a suspect.
-            now = self.clock.now()
-            await self.store.requeue(
-                Requeue(
-                    session_id=job.session_id,
-                    attempt=job.attempt,
-                    info=SHUTDOWN_INFO,
-                    run_after=now,
-                    now=now,
-                    refund=True,
-                )
-            )
+            await return_to_queue(self.store, [lease], self.clock.now())
             raise
         finally:
             heartbeat.cancel()

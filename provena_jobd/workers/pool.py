@@ -23,16 +23,15 @@ from ..config import PoolSettings, QueueSettings
 from ..errors import StorageError
 from ..flow_control import flow_claim
 from ..pool_models import PoolSnapshot, WorkerInfo
-from ..queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
+from ..queue.store import Claim, ClaimedJob, JobStore, Lease
 from ..queue.worker_slots import WorkerSlots
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .claim_ahead import CLAIM_AT_MOST, ClaimAhead
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
+from .shutdown import return_to_queue
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
 
 
 class Pool:
@@ -122,18 +121,7 @@ class Pool:
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
         self._ahead.clear()
         await self._release([w for w in self.workers if w.slot is not None])
-        for lease in leases:
-            # The attempt is refunded: a shutdown is not the job's failure.
-            await self.store.requeue(
-                Requeue(
-                    session_id=lease.session_id,
-                    attempt=lease.attempt,
-                    info=SHUTDOWN_INFO,
-                    run_after=now,
-                    now=now,
-                    refund=True,
-                )
-            )
+        await return_to_queue(self.store, leases, now)
         self.workers.clear()
 
     def hurry(self) -> None:

@@ -29,11 +29,11 @@ import msgspec
 from ..clock import Clock
 from ..config import REDACTED, PoolSettings, QueueSettings
 from ..pool_models import PoolSnapshot, StartBackoffInfo, WorkerInfo, exit_words
-from ..queue.store import JobStore, Requeue
+from ..queue.store import JobStore
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
-from .pool import SHUTDOWN_INFO
 from .pool_workers import WorkerState
+from .shutdown import return_to_queue
 from .start_backoff import StartBackoff, is_failed_start, proved_healthy
 
 log = logging.getLogger(__name__)
@@ -327,18 +327,8 @@ class ProcessPool(ExternalPool):
             await asyncio.wait_for(jobs_done(), grace_s)
         await asyncio.gather(*(self._stop(w) for w in self.processes))
         now = self.clock.now()
-        for worker in self.processes:
-            for lease in self.gateway.forget(worker.worker_id):
-                await self.store.requeue(
-                    Requeue(
-                        session_id=lease.session_id,
-                        attempt=lease.attempt,
-                        info=SHUTDOWN_INFO,
-                        run_after=now,
-                        now=now,
-                        refund=True,
-                    )
-                )
+        leases = [lease for w in self.processes for lease in self.gateway.forget(w.worker_id)]
+        await return_to_queue(self.store, leases, now)
         self.processes.clear()
 
     async def _stop(self, worker: WorkerProcess) -> None:
