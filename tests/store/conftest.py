@@ -32,3 +32,12 @@ async def store(make_store: StoreFactory) -> AsyncIterator[JobStore]:
     await opened.open()
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An open SQLite store, for what only SQLite does (one process owns the file)."""
+    opened = SqliteStore(tmp_path / "jobd.db")
+    await opened.open()
+    yield opened
+    await opened.close()

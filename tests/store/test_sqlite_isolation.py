@@ -3,9 +3,6 @@ held was held by the process that died (on PostgreSQL, other live nodes may hold
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from provena_jobd.models import JobStatus, JobType
@@ -16,11 +13,9 @@ from .contract_helpers import NOW, claim_one, finish, new_job
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    opened = SqliteStore(tmp_path / "jobd.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+def store(sqlite_store: SqliteStore) -> JobStore:
+    """These cases are SQLite's alone (see the module docstring)."""
+    return sqlite_store
 
 
 async def test_recover_refunds_jobs_held_together_and_charges_a_suspect_that_ran_alone(

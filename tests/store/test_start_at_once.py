@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
-import pytest
 
 from provena_jobd.config import PoolSettings
 from provena_jobd.flow_control import flow_claim
@@ -22,23 +20,7 @@ from provena_jobd.models import INFO_IN_PROGRESS, JobStatus, JobType
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
 
-from .contract_helpers import NOW, StoreFactory, claim_one, finish, new_job
-
-
-@pytest.fixture
-async def store(make_store: StoreFactory) -> AsyncIterator[JobStore]:
-    opened = make_store()
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "jobd.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+from .contract_helpers import NOW, claim_one, finish, new_job
 
 
 async def flow_claim_one(store: JobStore) -> ClaimedJob:
