@@ -16,9 +16,9 @@ from typing import Any
 import msgspec
 
 from .dialect import queries
-from .postgres_steps import claim_step, insert_jobs
+from .postgres_steps import atomic, claim_step, insert_jobs
 from .rows import earlier_launch_from_row, launched
-from .start_windows import allowance, counted, reopens_at
+from .start_windows import allowance, counted, limited, reopens_at
 from .store import (
     FlowClaim,
     FlowClaimed,
@@ -27,7 +27,6 @@ from .store import (
     NewJob,
     Pause,
     ScheduleFire,
-    StartLimits,
 )
 
 Q = queries("postgres")
@@ -72,16 +71,14 @@ async def _hold(connection: Connection, job_type: str, info: str, now: float) ->
     await connection.execute(Q["hold_waiting"], info, job_type, now)
 
 
-def _limited(limits: StartLimits) -> bool:
-    return limits.per_s is not None or limits.per_min is not None
-
-
 async def claim_flow_step(connection: Connection, flows: Sequence[FlowClaim]) -> list[FlowClaimed]:
     """Claim within pause and start limits, counting starts in windows every node shares."""
     results = []
-    async with connection.transaction():
+    # One unlimited claim is one statement after a read: no transaction (two round trips
+    # less). Several claims stand or fall together; limited ones lock their windows.
+    async with atomic(connection, len(flows) > 1 or any(limited(f.limits) for f in flows)):
         # Lock in one order (by type), so two nodes' groups never wait on each other.
-        for job_type in sorted({f.claim.job_type for f in flows if _limited(f.limits)}):
+        for job_type in sorted({f.claim.job_type for f in flows if limited(f.limits)}):
             await connection.execute(Q["lock_start_windows"], job_type)
         for flow in flows:
             results.append(await _claim_flow(connection, flow))
@@ -95,7 +92,7 @@ async def _claim_flow(connection: Connection, flow: FlowClaim) -> FlowClaimed:
         return FlowClaimed(jobs=[], paused=True)
     # An unlimited type has no windows to read (one round trip less per claim).
     rows = (
-        await connection.fetch(Q["start_windows"], claim.job_type) if _limited(flow.limits) else []
+        await connection.fetch(Q["start_windows"], claim.job_type) if limited(flow.limits) else []
     )
     counts = {float(row["length"]): (float(row["start"]), int(row["count"])) for row in rows}
     allowed = allowance(claim.now, flow.limits, counts)
@@ -114,10 +111,10 @@ async def _claim_flow(connection: Connection, flow: FlowClaim) -> FlowClaimed:
             [start for start, _ in windows.values()],
             [count for _, count in windows.values()],
         )
-    limited = allowed < claim.limit and bool(
+    held_back = allowed < claim.limit and bool(
         await connection.fetchval(Q["any_claimable"], claim.job_type, claim.now)
     )
-    if not limited:
+    if not held_back:
         return FlowClaimed(jobs=jobs)
     await _hold(connection, claim.job_type, flow.limited_info, claim.now)
     return FlowClaimed(

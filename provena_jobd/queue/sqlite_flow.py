@@ -15,7 +15,7 @@ import msgspec
 from . import sqlite_steps as steps
 from .dialect import queries
 from .rows import earlier_launch_from_row, launched
-from .start_windows import allowance, counted, reopens_at
+from .start_windows import allowance, counted, limited, reopens_at
 from .store import (
     Claim,
     ClaimedJob,
@@ -89,27 +89,31 @@ def claim_flow_step(
             paused = _hold(connection, claim.job_type, flow.paused_info, claim.now)
             results.append((FlowClaimed(jobs=[], paused=True), paused))
             continue
-        counts = {
-            length: (start, count)
-            for length, start, count in connection.execute(Q["start_windows"], (claim.job_type,))
-        }
+        # An unlimited type has no windows to read or keep (the claim's hot path).
+        rows = (
+            connection.execute(Q["start_windows"], (claim.job_type,)).fetchall()
+            if limited(flow.limits)
+            else []
+        )
+        counts = {length: (start, count) for length, start, count in rows}
         allowed = allowance(claim.now, flow.limits, counts)
         limit = min(claim.limit, allowed)
         jobs = _claim(connection, msgspec.structs.replace(claim, limit=limit)) if limit else []
         windows = counted(claim.now, flow.limits, counts, len(jobs))
-        connection.executemany(
-            Q["put_start_window"],
-            [(claim.job_type, length, start, count) for length, (start, count) in windows.items()],
-        )
-        limited = allowed < claim.limit and bool(
+        if windows:
+            connection.executemany(
+                Q["put_start_window"],
+                [(claim.job_type, length, start, n) for length, (start, n) in windows.items()],
+            )
+        held_back = allowed < claim.limit and bool(
             connection.execute(Q["any_claimable"], (claim.job_type, claim.now)).fetchone()
         )
         held: list[str] = []
         retry_at = None
-        if limited:
+        if held_back:
             held = _hold(connection, claim.job_type, flow.limited_info, claim.now)
             retry_at = reopens_at(claim.now, flow.limits, windows)
-        results.append((FlowClaimed(jobs=jobs, limited=limited, retry_at=retry_at), held))
+        results.append((FlowClaimed(jobs=jobs, limited=held_back, retry_at=retry_at), held))
     return results
 
 

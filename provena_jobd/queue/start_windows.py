@@ -23,6 +23,11 @@ def window_start(now: float, length: float) -> float:
     return math.floor(now / length) * length
 
 
+def limited(limits: StartLimits) -> bool:
+    """Whether the type has a start limit at all (without one, no window is read or kept)."""
+    return limits.per_s is not None or limits.per_min is not None
+
+
 def _caps(limits: StartLimits) -> dict[float, int]:
     caps = {}
     if limits.per_s is not None:
