@@ -148,10 +148,8 @@ def check_database_file(path: str, existed: bool, latest_version: int) -> None:
     with open(path, "rb") as handle:
         if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             raise StorageError(f"the file {path} is not a SQLite database")
-    # A read-only look at a WAL database creates its -wal and -shm files; a failed look must
-    # not leave them behind (a schema larger than one page can be what is corrupt).
-    sidecars = [f"{path}{suffix}" for suffix in ("-wal", "-shm")]
-    absent = [sidecar for sidecar in sidecars if not os.path.exists(sidecar)]
+    # A read-only look at a WAL database creates its -wal and -shm files; `take_database`
+    # removes them when this refuses the file.
     try:
         with contextlib.closing(
             sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -159,9 +157,6 @@ def check_database_file(path: str, existed: bool, latest_version: int) -> None:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     except sqlite3.Error as exc:
-        for sidecar in absent:
-            with contextlib.suppress(OSError):
-                os.unlink(sidecar)
         raise StorageError(f"cannot read the database {path}: {exc}") from None
     if version == 0 and tables:
         raise StorageError(f"the database {path} is not a jobd database (another program's)")
