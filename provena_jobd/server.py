@@ -99,9 +99,7 @@ class JobdServer:
         # `self.store` stays the backend itself (its writer's counters, lifecycle).
         metered = self._metered = MeteredStore(self.store, self.metrics)
         self.gateway = WorkerGateway(metered, settings, self.clock)
-        self.cancellations = Cancellations(
-            self.gateway, lambda job_type: isinstance(self.pools[job_type], ExternalPool)
-        )
+        self.cancellations = Cancellations(self.gateway)
         self.service = JobService(
             metered, settings, self.clock, self.notify, self.cancellations.interrupt
         )
@@ -124,9 +122,7 @@ class JobdServer:
         self.pools: dict[str, Pool | ExternalPool] = {
             job_type: self._pool(job_type) for job_type in self.service.catalog.job_types
         }
-        self.rescuer = Rescuer(
-            metered, self.runner, self.clock, settings.queue.rescue_interval_s, self.notify
-        )
+        self.rescuer = Rescuer(metered, settings.queue, self.clock, self.notify)
         self.pruner = Pruner(metered, self.clock, settings.retention)
         self.isolation = Isolation(
             metered,

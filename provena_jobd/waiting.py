@@ -118,7 +118,7 @@ def explain(
     if starting:
         return Waiting(
             reason=WaitReason.COLD_START,
-            message=f"Waiting for a {job_type} worker to finish starting (cold start); "
+            message=f"Waiting for a worker of {job_type} to finish starting (cold start); "
             f"ready in about {_in(starting[0] - now)}.",
             ready_at=starting[0],
             ahead=place.ahead,

@@ -205,7 +205,7 @@ class MeteredStore:
         """Claim a crash suspect, remembering it like any claimed job."""
         job = await self.inner.claim_suspect(claim)
         if job is not None:
-            self._held[job.session_id] = _Held(job)
+            self._remember([job])
         return job
 
     async def clear_suspect(self, session_id: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .dialect import queries
+from .postgres_steps import rows_touched
 from .sqlite_prune import FINISHED, MAX_UNIT_JOBS
 from .store import Prune, Pruned
 
@@ -52,12 +53,9 @@ async def _prune(connection: Any, prune: Prune) -> Pruned:
     records = await connection.execute(Q["delete_records"], ids)
     await connection.execute(Q["delete_jobs"], ids)
     batches = await connection.execute(Q["delete_batches"], list(batch_ids))
-    return Pruned(jobs=len(doomed), records=_count(records), batches=_count(batches), after=last)
-
-
-def _count(status: str) -> int:
-    """Rows a statement touched, from its status tag ("DELETE 3")."""
-    return int(status.rsplit(" ", 1)[-1])
+    return Pruned(
+        jobs=len(doomed), records=rows_touched(records), batches=rows_touched(batches), after=last
+    )
 
 
 async def _unit(connection: Any, seed: str, before: float) -> tuple[set[str], set[str]] | None:

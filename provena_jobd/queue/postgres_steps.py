@@ -80,6 +80,11 @@ async def insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
     await connection.execute(Q["insert_jobs"], *columns)
 
 
+def rows_touched(status: str) -> int:
+    """Rows a statement touched, from its status tag ("UPDATE 3")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 def atomic(connection: Connection, needed: bool) -> Any:
     """A transaction when a step runs several statements that stand or fall together."""
     return connection.transaction() if needed else contextlib.nullcontext()
@@ -211,7 +216,7 @@ async def extend_step(
             [lease.attempt for lease in leases],
             expires,
         )
-        results.append(int(status.rsplit(" ", 1)[-1]))
+        results.append(rows_touched(status))
     return results
 
 

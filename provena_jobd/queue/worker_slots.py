@@ -74,13 +74,10 @@ class PostgresWorkerSlots:
                 slot = await connection.fetchval(
                     Q["take_slot"], job_type, self.node, now, expires_at, max_workers
                 )
-                free = await connection.fetchval(
-                    "SELECT count(*) < $2 FROM worker_slots WHERE job_type = $1",
-                    job_type,
-                    max_workers,
-                )
-            if slot is not None:
-                return int(slot)
+                if slot is not None:
+                    return int(slot)
+                # Lost the race for that number: try again only if some number is free.
+                free = await connection.fetchval(Q["slots_free"], job_type, max_workers)
             if not free:
                 return None
         return None

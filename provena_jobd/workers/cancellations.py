@@ -28,7 +28,6 @@ out handler is being stopped, interrupts nothing twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..models import Job
@@ -40,10 +39,8 @@ if TYPE_CHECKING:  # the gateway imports the runner, which imports this module
 class Cancellations:
     """Interrupts running jobs on request: outside workers' via the gateway, handlers here."""
 
-    def __init__(self, gateway: WorkerGateway, outside: Callable[[str], bool]) -> None:
+    def __init__(self, gateway: WorkerGateway) -> None:
         self.gateway = gateway
-        # Whether a job type is run by workers outside jobd.
-        self._outside = outside
         # Handlers running here: session id -> the future their runner awaits.
         self._awaited: dict[str, asyncio.Future[Any]] = {}
         # Cancels requested for handlers running here: session id -> the job's info.
@@ -56,7 +53,7 @@ class Cancellations:
 
     async def interrupt(self, job: Job, info: str) -> Job:
         """Stop a running job whose cancel the store has recorded; returns the job as it is."""
-        if self._outside(job.job_type):
+        if self.gateway.external(job.job_type):  # run by workers outside jobd
             return await self.gateway.cancel_running(job, info)
         awaited = self._awaited.get(job.session_id)
         if awaited is not None and job.session_id not in self._requests:

@@ -65,6 +65,7 @@ class WorkerGateway:
     def __init__(self, store: JobStore, settings: Settings, clock: Clock) -> None:
         self.store = store
         self.settings = settings
+        self.catalog = settings.catalog()  # built once: every claim checks its type against it
         self.queue: QueueSettings = settings.queue
         self.clock = clock
         self.workers: dict[str, RemoteWorker] = {}
@@ -97,7 +98,7 @@ class WorkerGateway:
 
     async def claim(self, request: ClaimRequest) -> list[ClaimedWork]:
         """Up to `n` jobs; with none waiting, wait up to `wait_s` for one to arrive."""
-        if request.job_type not in self.settings.catalog().job_types:
+        if request.job_type not in self.catalog.job_types:
             raise BadRequest(UNKNOWN_TYPE.format(job_type=request.job_type))
         if not self.external(request.job_type):
             raise BadRequest(NOT_EXTERNAL.format(job_type=request.job_type))

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable
 
 from ..clock import Clock
+from ..config import QueueSettings
 from ..models import JobStatus
 from ..queue.store import Backoff, JobStore, Rescue, Rescued
-from .runner import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +20,14 @@ class Rescuer:
     def __init__(
         self,
         store: JobStore,
-        runner: JobRunner,
+        queue: QueueSettings,
         clock: Clock,
-        interval_s: float,
         notify: Callable[[str], None],
     ) -> None:
         self.store = store
-        self.runner = runner
         self.clock = clock
-        self.interval_s = interval_s
+        self.interval_s = queue.rescue_interval_s
         self.notify = notify
-        queue = runner.queue
         self.backoff = Backoff(base_s=queue.backoff_base_s, max_s=queue.backoff_max_s)
 
     async def run_once(self) -> list[Rescued]:

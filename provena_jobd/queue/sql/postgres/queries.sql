@@ -308,3 +308,7 @@ FROM jobs AS j WHERE j.session_id = $1;
 -- A job's attempts, oldest first (written by the triggers of 0006_attempt_history.sql).
 SELECT attempt, worker_id, node, claimed_at, started_at, ended_at, outcome, info, retry_at
 FROM job_attempts WHERE job_seq = (SELECT seq FROM jobs WHERE session_id = $1) ORDER BY n;
+
+-- name: slots_free
+-- Whether a type's cluster holds fewer than $2 worker slots.
+SELECT count(*) < $2 FROM worker_slots WHERE job_type = $1;
