@@ -288,8 +288,9 @@ class JobdServer:
             pool.hurry()
 
     async def pool_snapshots(self) -> list[PoolSnapshot]:
-        """Every pool's state."""
-        return [await pool.snapshot() for pool in self.pools.values()]
+        """Every pool's state (the waiting counts read once for all of them)."""
+        waiting = await self._metered.waiting_by_type()
+        return [await pool.snapshot(waiting) for pool in self.pools.values()]
 
     async def metrics_text(self) -> bytes:
         """Every metric in the Prometheus text format, the gauges read now."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Mapping
 
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
@@ -365,14 +366,17 @@ class Pool:
     def start_backoff(self) -> None:
         """None: in-process workers have no start to fail (only process pools back off)."""
 
-    async def snapshot(self) -> PoolSnapshot:
-        """The pool's workers by state, waiting jobs and counters."""
+    async def snapshot(self, waiting_by_type: Mapping[str, int] | None = None) -> PoolSnapshot:
+        """The pool's workers by state, waiting jobs and counters (`waiting_by_type`: the
+        store's counts, when the caller read them once for every pool)."""
+        if waiting_by_type is None:
+            waiting_by_type = await self.store.waiting_by_type()
         now = self.clock.now()
         counts = dict.fromkeys((s.value for s in WorkerState), 0)
         for worker in self.workers:
             counts[worker.state(now).value] += 1
         # Jobs claimed ahead are DEQUEUED but still wait for a slot.
-        waiting = (await self.store.waiting_by_type()).get(self.job_type, 0) + len(self._ahead)
+        waiting = waiting_by_type.get(self.job_type, 0) + len(self._ahead)
         return PoolSnapshot(
             processes=await cluster_workers(self.slots, self.job_type, self.workers, now),
             job_type=self.job_type,

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -109,13 +110,16 @@ class ExternalPool:
             if w.job_type == self.job_type and (w.held or w.last_seen >= cutoff)
         ]
 
-    async def snapshot(self) -> PoolSnapshot:
-        """Workers by state (with pids for processes), waiting jobs and settings."""
+    async def snapshot(self, waiting_by_type: Mapping[str, int] | None = None) -> PoolSnapshot:
+        """Workers by state (with pids for processes), waiting jobs and settings
+        (`waiting_by_type` as for `Pool.snapshot`)."""
+        if waiting_by_type is None:
+            waiting_by_type = await self.store.waiting_by_type()
         workers = self._workers()
         counts = dict.fromkeys((s.value for s in WorkerState), 0)
         for worker in workers:
             counts[worker.state] += 1
-        waiting = (await self.store.waiting_by_type()).get(self.job_type, 0)
+        waiting = waiting_by_type.get(self.job_type, 0)
         env = dict.fromkeys(self.settings.env, REDACTED)  # it may hold the workers' token
         return PoolSnapshot(
             job_type=self.job_type,
@@ -343,9 +347,9 @@ class ProcessPool(ExternalPool):
                     process.kill()
                 await process.wait()
 
-    async def snapshot(self) -> PoolSnapshot:
+    async def snapshot(self, waiting_by_type: Mapping[str, int] | None = None) -> PoolSnapshot:
         """As an outside pool's, and the back-off while its processes fail to start."""
-        snapshot = await super().snapshot()
+        snapshot = await super().snapshot(waiting_by_type)
         return msgspec.structs.replace(snapshot, start_backoff=self.start_backoff())
 
     def start_backoff(self) -> StartBackoffInfo | None:
