@@ -131,7 +131,7 @@ class WorkerGateway:
     async def start(self, request: StartRequest) -> Job:
         """DEQUEUED -> IN_PROGRESS."""
         lease = Lease(request.session_id, request.attempt)
-        await self._outside_job(lease)
+        await self._check_outside(lease)
         info = request.info or INFO_IN_PROGRESS
         now = self.clock.now()
         if not await self.store.start(lease, info, now):
@@ -194,7 +194,7 @@ class WorkerGateway:
     async def release(self, request: ReleaseRequest) -> Job:
         """Give the job back: PENDING again; its next claim is a new attempt."""
         lease = Lease(request.session_id, request.attempt)
-        await self._outside_job(lease)
+        await self._check_outside(lease)
         now = self.clock.now()
         released = await self.store.requeue(
             Requeue(
@@ -298,13 +298,21 @@ class WorkerGateway:
         """
         job = await self._job(lease.session_id)
         if not self.external(job.job_type):
-            raise await self._not_held(lease)
+            raise await self._not_held(lease, job)
         return job
 
-    async def _not_held(self, lease: Lease) -> Exception:
-        """The 409 for a refused call (400 for a job that does not exist at all)."""
+    async def _check_outside(self, lease: Lease) -> None:
+        """As `_outside_job`, without a read for a lease this gateway handed out (claims
+        give only outside workers' types)."""
+        if not any(lease in worker.held for worker in self.workers.values()):
+            await self._outside_job(lease)
+
+    async def _not_held(self, lease: Lease, job: Job | None = None) -> Exception:
+        """The 409 for a refused call (400 for a job that does not exist at all); `job`,
+        if the caller has just read it."""
         self._drop(lease)
-        job = await self.store.get(lease.session_id)
+        if job is None:
+            job = await self.store.get(lease.session_id)
         if job is None:
             return NotFound()
         return Conflict(
