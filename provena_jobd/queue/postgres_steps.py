@@ -17,7 +17,7 @@ import msgspec
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, GAVE_UP, LOST
-from .rows import claimed_from_row
+from .rows import claimed_from_row, new_job_row
 from .store import (
     CancelOutcome,
     Claim,
@@ -57,26 +57,9 @@ async def insert_jobs(connection: Connection, jobs: list[NewJob]) -> None:
             [j.username for j in batches],
             [j.created_timestamp for j in batches],
         )
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(11))
-    for j in jobs:
-        for column, value in zip(
-            columns,
-            (
-                j.session_id,
-                j.created_timestamp,
-                j.username,
-                j.batch_id,
-                j.job_type,
-                j.job_sub_type,
-                j.payload,
-                j.max_attempts,
-                j.run_after,
-                j.parent_session_id,
-                j.retry_of,
-            ),
-            strict=True,
-        ):
-            column.append(value)
+    if not jobs:
+        return
+    columns = [list(column) for column in zip(*map(new_job_row, jobs), strict=True)]
     await connection.execute(Q["insert_jobs"], *columns)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from ..models import NULL_RAW, Attempt, Job, JobStatus
-from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome
+from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome, NewJob
 
 
 def job_from_row(row: Any) -> Job:
@@ -89,4 +89,21 @@ def attempt_from_row(row: Any) -> Attempt:
         outcome=row["outcome"],
         info=row["info"],
         retry_at=row["retry_at"],
+    )
+
+
+def new_job_row(job: NewJob) -> tuple[Any, ...]:
+    """A launched job's values in the column order of every backend's insert statement."""
+    return (
+        job.session_id,
+        job.created_timestamp,
+        job.username,
+        job.batch_id,
+        job.job_type,
+        job.job_sub_type,
+        job.payload,
+        job.max_attempts,
+        job.run_after,
+        job.parent_session_id,
+        job.retry_of,
     )

@@ -14,7 +14,7 @@ import msgspec
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
-from .rows import claimed_from_row
+from .rows import claimed_from_row, new_job_row
 from .store import (
     CancelOutcome,
     Claim,
@@ -74,25 +74,7 @@ def insert_jobs(connection: sqlite3.Connection, launches: Sequence[list[NewJob]]
         Q["insert_batch"],
         [(j.batch_id, j.username, j.created_timestamp) for j in jobs if j.new_batch],
     )
-    _insert_many(
-        connection,
-        [
-            (
-                j.session_id,
-                j.created_timestamp,
-                j.username,
-                j.batch_id,
-                j.job_type,
-                j.job_sub_type,
-                j.payload,
-                j.max_attempts,
-                j.run_after,
-                j.parent_session_id,
-                j.retry_of,
-            )
-            for j in jobs
-        ],
-    )
+    _insert_many(connection, [new_job_row(j) for j in jobs])
     return [None] * len(launches)
 
 
