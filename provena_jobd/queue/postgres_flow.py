@@ -34,9 +34,9 @@ Connection = Any  # asyncpg.Connection (or a pool's proxy of one); asyncpg has n
 
 
 async def _insert(connection: Connection, job: NewJob, info: str | None) -> None:
-    await insert_jobs(connection, [job])
     if info is not None:
-        await connection.execute(Q["set_info"], info, job.session_id)
+        job = msgspec.structs.replace(job, info=info)
+    await insert_jobs(connection, [job])
 
 
 async def launch_once_step(

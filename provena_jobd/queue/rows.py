@@ -106,4 +106,5 @@ def new_job_row(job: NewJob) -> tuple[Any, ...]:
         job.run_after,
         job.parent_session_id,
         job.retry_of,
+        job.info,
     )

@@ -32,9 +32,9 @@ Q = queries("sqlite")
 
 
 def _insert(connection: sqlite3.Connection, job: NewJob, info: str | None) -> None:
-    steps.insert_jobs(connection, [[job]])
     if info is not None:
-        connection.execute(Q["set_info"], (info, job.session_id))
+        job = msgspec.structs.replace(job, info=info)
+    steps.insert_jobs(connection, [[job]])
 
 
 def _claim(connection: sqlite3.Connection, claim: Claim) -> list[ClaimedJob]:

@@ -26,6 +26,7 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True):
     run_after: float
     parent_session_id: str | None = None
     retry_of: str | None = None
+    info: str | None = None  # what a fetch says while it waits (a delayed job's run time)
 
 
 class NewRecord(msgspec.Struct, frozen=True, kw_only=True):

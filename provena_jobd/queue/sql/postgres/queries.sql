@@ -7,11 +7,11 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]);
 
 -- name: insert_jobs
 INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
-                  status, payload, max_attempts, run_after, parent_session_id, retry_of)
-SELECT s, c, u, b, t, st, 'PENDING', p, m, r, ps, ro
+                  status, payload, max_attempts, run_after, parent_session_id, retry_of, info)
+SELECT s, c, u, b, t, st, 'PENDING', p, m, r, ps, ro, i
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::bytea[], $8::int[], $9::float8[], $10::text[], $11::text[])
-     WITH ORDINALITY AS u(s, c, u, b, t, st, p, m, r, ps, ro, n)
+            $7::bytea[], $8::int[], $9::float8[], $10::text[], $11::text[], $12::text[])
+     WITH ORDINALITY AS u(s, c, u, b, t, st, p, m, r, ps, ro, i, n)
 ORDER BY n;
 
 -- name: insert_records
@@ -238,9 +238,6 @@ RETURNING 1;
 
 -- name: get_launch_key
 SELECT session_id, batch_id, fingerprint FROM launch_keys WHERE username = $1 AND key = $2;
-
--- name: set_info
-UPDATE jobs SET info = $1 WHERE session_id = $2;
 
 -- name: is_paused
 SELECT 1 FROM paused_types WHERE job_type = $1;

@@ -1,18 +1,19 @@
 -- Named queries of the SQLite backend, parsed once by provena_jobd.queue.dialect.
 -- name: insert_job
 INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
-                  status, payload, max_attempts, run_after, parent_session_id, retry_of)
-VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?);
+                  status, payload, max_attempts, run_after, parent_session_id, retry_of, info)
+VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?);
 
 -- name: insert_jobs_bulk
 -- insert_job for many jobs in one statement: ?1 is a JSON array of insert_job's rows (the
 -- payload as text). One statement runs without taking the Python GIL back per row.
 INSERT INTO jobs (session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
-                  status, payload, max_attempts, run_after, parent_session_id, retry_of)
+                  status, payload, max_attempts, run_after, parent_session_id, retry_of, info)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
        json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
        'PENDING', CAST(json_extract(value, '$[6]') AS BLOB), json_extract(value, '$[7]'),
-       json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]')
+       json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]'),
+       json_extract(value, '$[11]')
 FROM json_each(?1) ORDER BY key;
 
 -- name: insert_record
@@ -216,9 +217,6 @@ VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING;
 
 -- name: get_launch_key
 SELECT session_id, batch_id, fingerprint FROM launch_keys WHERE username = ? AND key = ?;
-
--- name: set_info
-UPDATE jobs SET info = ? WHERE session_id = ?;
 
 -- name: is_paused
 SELECT 1 FROM paused_types WHERE job_type = ?;
