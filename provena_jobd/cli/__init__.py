@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from .common import DEFAULT_URL, ClientDefaults
+from ..settings import DEFAULT_URL
+from .common import ClientDefaults
 
 # Each command: the module that defines it, and its name there.
 COMMANDS = {

@@ -18,13 +18,13 @@ import click
 
 from ..errors import JobdError
 from ..models import JobStatus
+from ..settings import DEFAULT_URL
 from .output import show, show_job
 
 if TYPE_CHECKING:
     from ..client import JobdClient
     from ..models import Job
 
-DEFAULT_URL = "http://127.0.0.1:8421"
 WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long without an event
 
 

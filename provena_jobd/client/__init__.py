@@ -27,6 +27,7 @@ with `job_payload(job)` and `job_result(job)`.
 from __future__ import annotations
 
 from ..models import MAX_WAIT_S
+from ..settings import DEFAULT_URL
 from .errors import (
     NOT_FOUND,
     BadRequest,
@@ -45,7 +46,6 @@ from .errors import (
 )
 from .events import EventStream
 from .jobs import JobdClient, is_finished, job_payload, job_result
-from .transport import DEFAULT_URL
 
 __all__ = [
     "DEFAULT_URL",

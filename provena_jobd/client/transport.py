@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Self
 import aiohttp
 import msgspec
 
+from ..settings import DEFAULT_URL
 from .errors import ConnectionFailed, error_for
 
 if TYPE_CHECKING:
     from .events import EventStream
-
-DEFAULT_URL = "http://127.0.0.1:8421"
 
 
 class Transport:
