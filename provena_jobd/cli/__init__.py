@@ -35,6 +35,9 @@ COMMANDS = {
     "resume": ("scheduling", "resume"),
     "paused": ("scheduling", "paused"),
 }
+# Commands that work on a database file or serve one, not talk to a server: a --url given to
+# them would be silently ignored (`jobd --url X backup` copied ./jobd.db), so it is refused.
+LOCAL_COMMANDS = frozenset({"serve", "backup", "migrate", "token"})
 
 
 class LazyGroup(click.Group):
@@ -87,6 +90,12 @@ def main(context: click.Context, url: str, token: str | None, as_json: bool) -> 
     reached (one line on stderr, `jobd: error: <detail>`) or when a job or batch they wait
     for ends FAILED; 2 on a usage error.
     """
+    given = context.get_parameter_source("url") is click.core.ParameterSource.COMMANDLINE
+    if given and context.invoked_subcommand in LOCAL_COMMANDS:
+        raise click.UsageError(
+            f"--url is for the client commands; `jobd {context.invoked_subcommand}` talks to no "
+            "server (it works on the database or config named by --db or --config)"
+        )
     context.obj = ClientDefaults(url, token, as_json)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from provena_jobd.identity import hash_token
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
 from tests.client.test_cli import environment, finish, one_error_line, start
@@ -39,3 +41,25 @@ async def test_token_before_the_command(jobd_server_factory: JobdServerFactory) 
         await start("--url", server.url, "--token", secret, "--json", "jobs", "list")
     )
     assert ran.status == 0 and ran.json() == []
+
+
+async def test_a_url_given_to_a_command_that_talks_to_no_server_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`jobd --url X backup PATH` used to copy ./jobd.db whatever server X used."""
+    copy = tmp_path / "copy.db"
+    refused = await finish(await start("--url", "http://127.0.0.1:8421", "backup", str(copy)))
+    assert refused.status == 2, refused
+    assert "--url is for the client commands; `jobd backup` talks to no server" in refused.err
+    assert not copy.exists()
+    # JOBD_URL set for the client commands does not get in the way.
+    allowed = await finish(
+        await start(
+            "backup",
+            str(copy),
+            "--db",
+            str(tmp_path / "none.db"),
+            env=environment(JOBD_URL="http://127.0.0.1:8421"),
+        )
+    )
+    assert "--url" not in allowed.err
