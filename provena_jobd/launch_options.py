@@ -74,7 +74,10 @@ def run_after(request: LaunchJobRequest, now: float, max_delay_s: float) -> floa
     else:
         return now
     if at - now > max_delay_s:
-        raise _problem("delay_s", f"a launch may wait at most {max_delay_s:g} seconds")
+        field = "delay_s" if request.delay_s is not None else "not_before"
+        days = max_delay_s / 86_400
+        limit = f"{max_delay_s:.0f} seconds" + (f" ({days:.4g} days)" if days >= 1 else "")
+        raise _problem(field, f"a launch may wait at most {limit}")
     return at
 
 

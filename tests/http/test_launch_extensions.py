@@ -92,6 +92,7 @@ async def test_a_key_is_forgotten_after_its_ttl(
         ({"delay_s": -1}, {}, "0 or more"),
         ({"delay_s": 10, "not_before": NOW + 10}, {}, "not both"),
         ({"delay_s": 3601}, {}, "at most 3600 seconds"),
+        ({"not_before": NOW + 3601}, {}, "at most 3600 seconds"),
     ],
 )
 async def test_bad_extensions_are_422_and_launch_nothing(
@@ -101,6 +102,16 @@ async def test_bad_extensions_are_422_and_launch_nothing(
         client, "POST", "/jobs/admin/launch", 422, json={**WAKE, **extra}, headers=headers
     )
     assert problem in detail(body)[0]["msg"]
+    assert await count_jobs(client) == 0
+
+
+async def test_a_not_before_too_far_is_reported_at_not_before(
+    client: TestClient[Any, Any],
+) -> None:
+    body = await call(
+        client, "POST", "/jobs/admin/launch", 422, json={**WAKE, "not_before": NOW + 1e12}
+    )
+    assert detail(body)[0]["loc"] == ["body", "not_before"]
     assert await count_jobs(client) == 0
 
 
