@@ -1,8 +1,9 @@
 """Routes for operators: liveness, readiness and Prometheus metrics.
 
 `GET /livez` answers 200 while the process can answer at all. `GET /readyz` answers 200 only
-when the database is open and migrated and the pools run, and 503 while starting and from
-the moment shutdown begins, so a load balancer stops sending work before jobd drains. Both
+when the database is open and migrated and the pools run, and 503 while starting and while
+the worker processes jobd started finish at shutdown (without them the listener closes as
+shutdown begins). Both
 are unauthenticated and say nothing but their state. `GET /metrics` needs the read role, like
 the admin routes; `[metrics] listen` serves it without auth on its own address instead.
 """
