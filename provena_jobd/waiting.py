@@ -159,7 +159,7 @@ async def why_waiting(
     place = await store.queue_place(job.session_id, now)
     if place is None:
         return None
-    paused = job.job_type in await store.paused_types()
+    paused = place.paused
     found = pools.get(job.job_type)
     pool = None
     if found is not None:

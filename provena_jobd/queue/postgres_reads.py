@@ -10,13 +10,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-import msgspec
-
 from ..models import Attempt, Job, JobStatus
 from .dialect import queries
 from .list_query import list_sql
 from .postgres_flow import paused_from_rows
-from .rows import attempt_from_row, job_from_row, last_fires_from_rows
+from .rows import (
+    attempt_from_row,
+    job_from_row,
+    last_fires_from_rows,
+    queue_place_from_row,
+    record_from_row,
+)
 from .store import (
     InvalidPosition,
     LastFire,
@@ -95,17 +99,7 @@ class PostgresReads(ABC):
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
         """Records with the id `text` or whose JSON mentions it."""
         rows = await self._fetch(Q["records_mentioning"], text, limit)
-        return [
-            NewRecord(
-                record_id=row["record_id"],
-                kind=row["kind"],
-                session_id=row["session_id"],
-                username=row["username"],
-                data=msgspec.json.decode(row["data"]),
-                created=row["created"],
-            )
-            for row in rows
-        ]
+        return [record_from_row(row) for row in rows]
 
     async def paused_types(self) -> list[str]:
         """Paused job types, sorted."""
@@ -120,14 +114,7 @@ class PostgresReads(ABC):
         rows = await self._fetch(Q["queue_place"], session_id, now)
         if not rows:
             return None
-        row = rows[0]
-        return QueuePlace(
-            status=JobStatus(row["status"]),
-            job_type=row["job_type"],
-            run_after=row["run_after"],
-            ahead=row["ahead"],
-            attempted=row["attempted"],
-        )
+        return queue_place_from_row(rows[0])
 
     async def attempts(self, session_id: str) -> list[Attempt]:
         """A job's attempts, oldest first (written by the triggers of migration 0006)."""

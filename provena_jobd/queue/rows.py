@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from ..models import NULL_RAW, Attempt, Job, JobStatus
-from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome, NewJob
+from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome, NewJob, NewRecord, QueuePlace
 
 
 def job_from_row(row: Any) -> Job:
@@ -107,4 +107,28 @@ def new_job_row(job: NewJob) -> tuple[Any, ...]:
         job.parent_session_id,
         job.retry_of,
         job.info,
+    )
+
+
+def queue_place_from_row(row: Any) -> QueuePlace:
+    """A waiting job's place from a `queue_place` row (SQLite answers 0 or 1 for booleans)."""
+    return QueuePlace(
+        status=JobStatus(row["status"]),
+        job_type=row["job_type"],
+        run_after=row["run_after"],
+        ahead=row["ahead"],
+        attempted=bool(row["attempted"]),
+        paused=bool(row["paused"]),
+    )
+
+
+def record_from_row(row: Any) -> NewRecord:
+    """A handler's record from a `records_mentioning` row."""
+    return NewRecord(
+        record_id=row["record_id"],
+        kind=row["kind"],
+        session_id=row["session_id"],
+        username=row["username"],
+        data=msgspec.json.decode(row["data"]),
+        created=row["created"],
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,9 @@ class SqliteStore(SqliteReads):
         """The group-commit writer (its counters show how well writes batch)."""
         return self._writer
 
-    async def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+    async def _read(
+        self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[Any]:
         """The rows of one query, on the read-only connection (for `SqliteReads`)."""
         reader = self._reader
         if reader is None:

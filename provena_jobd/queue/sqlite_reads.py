@@ -8,17 +8,19 @@ for the writer, and see only committed rows.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-import msgspec
 
 from ..models import Attempt, Job, JobStatus
 from .dialect import queries
 from .list_query import list_sql
-from .rows import job_from_row, last_fires_from_rows
-from .sqlite_history import attempts
-from .sqlite_waiting import queue_place
+from .rows import (
+    attempt_from_row,
+    job_from_row,
+    last_fires_from_rows,
+    queue_place_from_row,
+    record_from_row,
+)
 from .store import (
     InvalidPosition,
     LastFire,
@@ -54,7 +56,9 @@ class SqliteReads(ABC):
     """The queries of a `JobStore` on SQLite; `SqliteStore` runs them on its reader."""
 
     @abstractmethod
-    async def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+    async def _read(
+        self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[Any]:
         """The rows of one query (sqlite3.Row, read by column name or position)."""
 
     async def get(self, session_id: str) -> Job | None:
@@ -121,17 +125,7 @@ class SqliteReads(ABC):
     async def records_mentioning(self, text: str, limit: int) -> list[NewRecord]:
         """Records with the id `text` or whose JSON mentions it."""
         rows = await self._read(Q["records_mentioning"], (text, limit))
-        return [
-            NewRecord(
-                record_id=row[0],
-                kind=row[1],
-                session_id=row[2],
-                username=row[3],
-                data=msgspec.json.decode(row[4]),
-                created=row[5],
-            )
-            for row in rows
-        ]
+        return [record_from_row(row) for row in rows]
 
     async def paused_types(self) -> list[str]:
         """Paused job types."""
@@ -142,9 +136,10 @@ class SqliteReads(ABC):
         return last_fires_from_rows(await self._read(Q["last_fires"]))
 
     async def queue_place(self, session_id: str, now: float) -> QueuePlace | None:
-        """Where a job stands in its type's queue (see sqlite_waiting.py)."""
-        return await queue_place(self._read, session_id, now)
+        """Where a job stands in its type's queue."""
+        rows = await self._read(Q["queue_place"], {"session_id": session_id, "now": now})
+        return queue_place_from_row(rows[0]) if rows else None
 
     async def attempts(self, session_id: str) -> list[Attempt]:
-        """A job's attempts (see sqlite_history.py)."""
-        return await attempts(self._read, session_id)
+        """A job's attempts, oldest first (written by the triggers of migration 0006)."""
+        return [attempt_from_row(row) for row in await self._read(Q["job_attempts"], (session_id,))]

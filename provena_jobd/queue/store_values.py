@@ -280,13 +280,15 @@ class LastFire(msgspec.Struct, frozen=True, kw_only=True):
 class QueuePlace(msgspec.Struct, frozen=True, kw_only=True):
     """Where a waiting job stands: not claimable before `run_after`; `ahead` jobs of its type
     come first (claimed ones, and PENDING ones claimable now that were queued before it);
-    `attempted`: it was claimed at least once (a refunded attempt included)."""
+    `attempted`: it was claimed at least once (a refunded attempt included); `paused`: its
+    type is paused."""
 
     status: JobStatus
     job_type: str
     run_after: float
     ahead: int
     attempted: bool
+    paused: bool = False
 
 
 class InvalidPosition(Exception):

@@ -124,3 +124,13 @@ async def test_a_schedule_due_time_fires_once(make_store: StoreFactory) -> None:
     page = await store.list_jobs(ListScope(), 10, None)
     assert [j.session_id for j in page.jobs] == [job.session_id]
     await store.close()
+
+
+async def test_a_waiting_jobs_place_says_whether_its_type_is_paused(store: JobStore) -> None:
+    job = new_job()
+    await store.launch([job])
+    place = await store.queue_place(job.session_id, NOW)
+    assert place is not None and not place.paused
+    await store.set_paused(Pause(job_type=JobType.EMAIL, paused=True, info=PAUSED, now=NOW))
+    place = await store.queue_place(job.session_id, NOW)
+    assert place is not None and place.paused

@@ -290,7 +290,7 @@ ORDER BY schedule, due_at DESC;
 -- A job's status, type and back-off, and how many jobs of its type come before it: those
 -- claimed (DEQUEUED, waiting for or taking a slot on any node) and those PENDING, claimable
 -- at $2 and queued before it (claims take the oldest first).
--- `attempted`: claimed at least once. `claimed_at` stays set through a requeue, and a
+-- `paused`: its type is paused. `attempted`: claimed at least once. `claimed_at` stays set through a requeue, and a
 -- refund may put `attempt` back to 0; `attempt > 0` covers rows claimed before 0006.
 SELECT j.status, j.job_type, j.run_after,
        j.attempt > 0 OR j.claimed_at IS NOT NULL AS attempted,
@@ -298,7 +298,8 @@ SELECT j.status, j.job_type, j.run_after,
         WHERE o.job_type = j.job_type AND o.status = 'PENDING' AND o.seq < j.seq
           AND o.run_after <= $2)
      + (SELECT count(*) FROM jobs AS o
-        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq) AS ahead
+        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq) AS ahead,
+       EXISTS (SELECT 1 FROM paused_types AS p WHERE p.job_type = j.job_type) AS paused
 FROM jobs AS j WHERE j.session_id = $1;
 
 -- name: job_attempts

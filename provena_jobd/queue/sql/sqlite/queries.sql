@@ -262,7 +262,7 @@ SELECT schedule, max(due_at) AS due_at, session_id FROM schedule_fires GROUP BY 
 -- A job's status, type and back-off, and how many jobs of its type come before it: those
 -- claimed (DEQUEUED, waiting for or taking a slot) and those PENDING, claimable at :now and
 -- queued before it (claims take the oldest first).
--- `attempted`: claimed at least once. `claimed_at` stays set through a requeue, and a
+-- `paused`: its type is paused. `attempted`: claimed at least once. `claimed_at` stays set through a requeue, and a
 -- refund may put `attempt` back to 0; `attempt > 0` covers rows claimed before 0006.
 SELECT j.status, j.job_type, j.run_after,
        j.attempt > 0 OR j.claimed_at IS NOT NULL AS attempted,
@@ -270,7 +270,8 @@ SELECT j.status, j.job_type, j.run_after,
         WHERE o.job_type = j.job_type AND o.status = 'PENDING' AND o.seq < j.seq
           AND o.run_after <= :now)
      + (SELECT count(*) FROM jobs AS o
-        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq)
+        WHERE o.job_type = j.job_type AND o.status = 'DEQUEUED' AND o.seq < j.seq) AS ahead,
+       EXISTS (SELECT 1 FROM paused_types AS p WHERE p.job_type = j.job_type) AS paused
 FROM jobs AS j WHERE j.session_id = :session_id;
 
 -- name: job_attempts
