@@ -314,3 +314,25 @@ async def test_the_pools_page_says_when_worker_processes_fail_to_start(
     await expect(registry.locator('[data-field="start_backoff"]')).to_contain_text(
         "failed in a row (the last exited with code 3); next start at"
     )
+
+
+async def test_the_list_shows_a_batchs_counts_without_asking_for_each_batch(
+    browser: Browser, serve: Serve
+) -> None:
+    jobd = await serve()
+    for _ in range(2):
+        await launch(jobd, "EMAIL", "EMAIL_WAKE_UP", {}, request_batch_id=True)
+    page = await browser.new_page()
+    asked: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(jobd.url + "/ui/")
+    batches = page.locator("#jobs tbody tr[data-batch-id]")
+    await expect(batches).to_have_count(2)
+    await expect(batches.locator(".c-count")).to_have_text(["1", "1"])
+    await expect(batches.locator(".c-status")).to_have_text(["SUCCEEDED", "SUCCEEDED"])
+    await page.get_by_role("button", name="Refresh").click()
+    await expect(batches.locator(".c-count")).to_have_text(["1", "1"])
+    assert not [url for url in asked if url.endswith("/batch_summary")]
+    assert errors == []

@@ -58,7 +58,16 @@ export class BatchSummaries {
     this.timers.set(batchId, setTimeout(() => { this.timers.delete(batchId); this.fetch(batchId); }, 250));
   }
 
-  refreshAll() { for (const batchId of this.known.keys()) this.fetch(batchId); }
+  // Counts that came with a list page (`group_batches`): no request of its own needed.
+  seed(batchId, counts) {
+    const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    const finished = (counts.SUCCEEDED || 0) + (counts.FAILED || 0);
+    this.known.set(batchId, {
+      batch_id: batchId, total, counts,
+      done: total > 0 && finished === total,
+      all_succeeded: total > 0 && (counts.SUCCEEDED || 0) === total,
+    });
+  }
 
   // Resolves when the summaries asked for so far have arrived (so the first screen is whole).
   async ready() { await Promise.allSettled([...this.pending.values()]); }

@@ -50,6 +50,8 @@ export async function listView(context) {
       if (!rank.has(job.session_id)) rank.set(job.session_id, -++loadedCount);
       jobs.set(job.session_id, job);
     }
+    // The page brings its batches' whole counts: no batch_summary request per batch.
+    for (const [batchId, counts] of Object.entries(answer.batches || {})) summaries.seed(batchId, counts);
     key = answer.pagination_key;
     return true;
   }
@@ -165,7 +167,7 @@ export async function listView(context) {
     if (job.batch_id) summaries.changed(job.batch_id);
     draw();
   });
-  context.onPoll(() => { summaries.refreshAll(); return load(true); });
+  context.onPoll(() => load(true)); // the reload brings fresh batch counts with it
 
   const statusFilter = h("select", { id: "filter-status", onchange: (e) => { filters.status = e.target.value; load(true); } },
     h("option", { value: "" }, "Any status"), ...STATUSES.map((s) => h("option", { value: s }, s)));
@@ -202,7 +204,7 @@ export async function listView(context) {
     h("p", { class: "muted" }, "Newest first. Statuses update live; click a job for its details, or a batch for its members."),
     wakers,
     h("div", { class: "toolbar", role: "search" },
-      h("button", { type: "button", class: "primary", onclick: () => { summaries.refreshAll(); load(true); } }, "Refresh"),
+      h("button", { type: "button", class: "primary", onclick: () => load(true) }, "Refresh"),
       h("label", {}, "Status", statusFilter),
       h("label", {}, "Job type", subTypeFilter),
       h("label", {}, "Search all jobs", textFilter),
