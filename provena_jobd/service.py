@@ -55,14 +55,7 @@ def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> Request
         listed = ", ".join(f"'{v}'" for v in permitted)
         message = f"value is not a valid enumeration member; permitted: {listed}"
     return RequestInvalid(
-        [
-            {
-                "loc": ["body", field],
-                "msg": message,
-                "type": "type_error.enum",
-                "ctx": {"enum_values": list(permitted)},
-            }
-        ]
+        [problem(["body", field], message, "type_error.enum", enum_values=list(permitted))]
     )
 
 
@@ -283,7 +276,9 @@ class JobService:
         if filters.search is not None and len(filters.search) > MAX_SEARCH:
             message = f"ensure this value has at most {MAX_SEARCH} characters"
             kind = "value_error.any_str.max_length"
-            raise RequestInvalid([problem(["body", "search"], message, kind, limit_value=200)])
+            raise RequestInvalid(
+                [problem(["body", "search"], message, kind, limit_value=MAX_SEARCH)]
+            )
 
     async def batch_summary(self, batch_id: str, owner: str | None) -> BatchSummary:
         """Counts by status for a batch of any size, and whether all of it has finished."""

@@ -8,12 +8,10 @@ import msgspec
 from aiohttp import web
 
 from .. import coercion
+from ..coercion import problem
 from ..errors import RequestInvalid, UnsupportedMediaType
 
 T = TypeVar("T")
-
-
-problem = coercion.problem
 
 
 def missing(where: str, name: str | None = None) -> RequestInvalid:
