@@ -18,11 +18,11 @@ from .rows import (
     attempt_from_row,
     job_from_row,
     last_fires_from_rows,
+    position_seq,
     queue_place_from_row,
     record_from_row,
 )
 from .store import (
-    InvalidPosition,
     LastFire,
     ListScope,
     NewRecord,
@@ -62,16 +62,7 @@ class PostgresReads(ABC):
 
     async def _position(self, scope: ListScope, after: Position) -> int:
         rows = await self._fetch(Q["get_position"], after.session_id)
-        if not rows:
-            raise InvalidPosition(after.session_id)
-        row = rows[0]
-        if (
-            row["created_timestamp"] != after.created_timestamp
-            or (scope.username is not None and row["username"] != scope.username)
-            or (scope.batch_id is not None and row["batch_id"] != scope.batch_id)
-        ):
-            raise InvalidPosition(after.session_id)
-        return int(row["seq"])
+        return position_seq(rows, scope, after)
 
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Claimable jobs of a type, up to `cap`."""

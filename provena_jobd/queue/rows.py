@@ -8,7 +8,18 @@ from typing import Any
 import msgspec
 
 from ..models import NULL_RAW, Attempt, Job, JobStatus
-from .store import ClaimedJob, KeyedLaunch, LastFire, LaunchOutcome, NewJob, NewRecord, QueuePlace
+from .store import (
+    ClaimedJob,
+    InvalidPosition,
+    KeyedLaunch,
+    LastFire,
+    LaunchOutcome,
+    ListScope,
+    NewJob,
+    NewRecord,
+    Position,
+    QueuePlace,
+)
 
 
 def job_from_row(row: Any) -> Job:
@@ -132,3 +143,18 @@ def record_from_row(row: Any) -> NewRecord:
         data=msgspec.json.decode(row["data"]),
         created=row["created"],
     )
+
+
+def position_seq(rows: list[Any], scope: ListScope, after: Position) -> int:
+    """The `seq` a list resumes after, from the `get_position` rows of `after`'s job; refused
+    (`InvalidPosition`) unless that job exists and belongs to the list `scope` walks."""
+    if not rows:
+        raise InvalidPosition(after.session_id)
+    row = rows[0]
+    if (
+        row["created_timestamp"] != after.created_timestamp
+        or (scope.username is not None and row["username"] != scope.username)
+        or (scope.batch_id is not None and row["batch_id"] != scope.batch_id)
+    ):
+        raise InvalidPosition(after.session_id)
+    return int(row["seq"])

@@ -18,11 +18,11 @@ from .rows import (
     attempt_from_row,
     job_from_row,
     last_fires_from_rows,
+    position_seq,
     queue_place_from_row,
     record_from_row,
 )
 from .store import (
-    InvalidPosition,
     LastFire,
     ListScope,
     NewRecord,
@@ -83,16 +83,7 @@ class SqliteReads(ABC):
 
     async def _position(self, scope: ListScope, after: Position) -> int:
         rows = await self._read(Q["get_position"], (after.session_id,))
-        if not rows:
-            raise InvalidPosition(after.session_id)
-        seq, created, username, batch_id = rows[0]
-        if (
-            created != after.created_timestamp
-            or (scope.username is not None and username != scope.username)
-            or (scope.batch_id is not None and batch_id != scope.batch_id)
-        ):
-            raise InvalidPosition(after.session_id)
-        return int(seq)
+        return position_seq(rows, scope, after)
 
     async def count_suspects(self) -> int:
         """Unfinished suspects."""
