@@ -19,6 +19,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Every 401 names the scheme it wants: the reference's authentication failures do, and jobd's
 # "not yours" refusals do too, so a client can treat every 401 alike.
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# nginx's "client closed request": the client hung up before jobd could answer. The answer is
+# never sent; the status is what /metrics counts it under, so a hang-up is not a 500.
+CLIENT_CLOSED = 499
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -34,6 +37,18 @@ def error_response(status: int, detail: Any, headers: dict[str, str] | None = No
     if headers:
         response.headers.update(headers)
     return response
+
+
+def _body_cut_off(request: web.Request, exc: Exception) -> bool:
+    """Did `exc` come from reading a request body whose client hung up while sending it?
+
+    When the connection ends, aiohttp stores one exception on the body's stream and raises
+    that very object from every read of it (`request.read()`, `.json()`, `.content`): a
+    ConnectionResetError, "Connection lost" for a close, errno 104 for a reset. Only that
+    object is the client's doing; a ConnectionResetError raised by anything else (the
+    database's socket, SMTP's) is jobd's failure and stays a 500.
+    """
+    return exc is request.content.exception()
 
 
 @web.middleware
@@ -80,5 +95,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, exc.reason, allow)
     except Exception as exc:
+        if _body_cut_off(request, exc):
+            # Every handler reads its body before it acts, so nothing was done; the answer
+            # has nobody to go to, but its status is what /metrics counts.
+            log.info(
+                "client closed the connection while sending its request (%s %s)",
+                request.method,
+                request.path,
+                extra={"action": "http_499", "path": request.path},
+            )
+            response = error_response(CLIENT_CLOSED, "The client closed the connection.")
+            response.force_close()
+            return response
         log.exception("unexpected error", extra={"action": "http_500", "path": request.path})
         return error_response(500, f"Unexpected internal error occurred: {exc}")

@@ -1,0 +1,134 @@
+"""A client that hangs up is not a server error: counted as 499 (nginx's "client closed
+request") or with the answer it left behind, logged without a traceback, and nothing is done.
+A ConnectionResetError that is not the client's stays a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from provena_jobd.clock import FakeClock
+from provena_jobd.http.serve import Running, running
+from provena_jobd.metrics import sample
+from tests.helpers import eventually, settings_for
+
+WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
+HUNG_UP = "client closed the connection while sending its request"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def jobd(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    # Workers never become ready, so a launched job would stay PENDING and show in the list.
+    settings = settings_for(tmp_path, server={"port": 0}, pool={"cold_start_s": 1e9})
+    async with running(settings, clock=clock) as served:
+        yield served
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="provena_jobd")
+    return caplog
+
+
+async def open_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = url.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+def hang_up(writer: asyncio.StreamWriter, reset: bool) -> None:
+    """Close the client's socket: a FIN, or (`reset`) a TCP RST as a crashed client sends."""
+    if reset:
+        linger_at_once = struct.pack("ii", 1, 0)
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, linger_at_once
+        )
+    writer.close()
+
+
+async def requests_counted(url: str, route: str, status: str, count: int = 1) -> str | None:
+    """The exposition once `count` requests to `route` have been counted under `status`."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+        text = await response.text()
+    labels = {"route": route, "status": status}
+    return text if sample(text, "jobd_http_requests_total", labels) >= count else None
+
+
+def no_500(text: str, logs: pytest.LogCaptureFixture) -> None:
+    """Nothing counted as a 500, nothing logged as an error or with a traceback."""
+    assert 'status="500"' not in text
+    assert not [r for r in logs.records if getattr(r, "action", None) == "http_500"]
+    assert not [r for r in logs.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_client_that_hangs_up_mid_body_is_a_499_and_launches_nothing(
+    jobd: Running, logs: pytest.LogCaptureFixture, reset: bool, framing: str
+) -> None:
+    start = b'{"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {"x": "'
+    sent = start + b"a" * (1000 - len(start))
+    if framing == "chunked":
+        head = b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % 60_000
+    else:
+        head = b"Content-Length: 60000\r\n\r\n"
+    reader, writer = await open_raw(jobd.url)
+    writer.write(
+        b"POST /jobs/admin/launch HTTP/1.1\r\nHost: jobd\r\nContent-Type: application/json\r\n"
+    )
+    if reset:
+        # A reset can drop what jobd has not read yet: wait until it has the headers (as
+        # curl does for a large body) so that it is reading the body when the reset comes.
+        writer.write(b"Expect: 100-continue\r\n" + head)
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2) == (
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+        )
+        writer.write(sent)
+    else:
+        writer.write(head + sent)
+    await writer.drain()
+    hang_up(writer, reset)
+
+    text = await eventually(
+        lambda: requests_counted(jobd.url, "/jobs/admin/launch", "499"), what="the 499"
+    )
+    no_500(text, logs)
+    hung_up = [r for r in logs.records if r.getMessage().startswith(HUNG_UP)]
+    assert len(hung_up) == 1 and hung_up[0].levelno == logging.INFO
+    assert hung_up[0].getMessage().endswith("(POST /jobs/admin/launch)")  # says which route
+    assert sample(text, "jobd_jobs_launched_total") == 0
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{jobd.url}/jobs/admin/list", json={}) as listed,
+    ):
+        assert (await listed.json())["jobs"] == []
+
+
+async def test_a_connection_reset_that_is_not_the_clients_is_still_a_500(
+    jobd: Running, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def database_socket_reset(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionResetError(104, "Connection reset by peer")  # as asyncpg's socket would
+
+    monkeypatch.setattr(jobd.server.service, "launch", database_socket_reset)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{jobd.url}/jobs/admin/launch", json=WAKE) as response,
+    ):
+        assert response.status == 500
+        assert "Connection reset by peer" in (await response.json())["detail"]
+    assert await requests_counted(jobd.url, "/jobs/admin/launch", "500")
+    assert [r for r in logs.records if getattr(r, "action", None) == "http_500"]
+    assert not [r for r in logs.records if r.getMessage().startswith(HUNG_UP)]
