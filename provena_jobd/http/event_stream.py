@@ -33,9 +33,11 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
         }
     )
     async with server.feed.subscribe(username) as subscription:
-        await response.prepare(request)
-        await response.write(b"retry: 2000\n: connected\n\n")
+        # Only the client's socket is written to here: a ConnectionResetError is the client
+        # leaving, at any moment, even before the headers go out (not a 500).
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            await response.prepare(request)
+            await response.write(b"retry: 2000\n: connected\n\n")
             quiet_s = 0.0
             while True:
                 try:

@@ -132,3 +132,49 @@ async def test_a_connection_reset_that_is_not_the_clients_is_still_a_500(
     assert await requests_counted(jobd.url, "/jobs/admin/launch", "500")
     assert [r for r in logs.records if getattr(r, "action", None) == "http_500"]
     assert not [r for r in logs.records if r.getMessage().startswith(HUNG_UP)]
+
+
+async def test_a_client_that_leaves_an_event_stream_is_not_a_500(
+    jobd: Running, logs: pytest.LogCaptureFixture
+) -> None:
+    # Gone at once (most often before the headers go out), and gone after reading some.
+    for _ in range(5):
+        _, writer = await open_raw(jobd.url)
+        writer.write(b"GET /jobs/admin/events HTTP/1.1\r\nHost: jobd\r\n\r\n")
+        await writer.drain()
+        # A FIN, not a reset: a reset may drop the request before jobd reads it.
+        hang_up(writer, reset=False)
+    reader, writer = await open_raw(jobd.url)
+    writer.write(b"GET /jobs/admin/events HTTP/1.1\r\nHost: jobd\r\n\r\n")
+    await asyncio.wait_for(reader.readuntil(b": connected\n\n"), 2)
+    hang_up(writer, reset=False)
+
+    async def all_counted() -> str | None:
+        text = await requests_counted(jobd.url, "/jobs/admin/events", "500")
+        return text or await requests_counted(jobd.url, "/jobs/admin/events", "200", count=6)
+
+    no_500(await eventually(all_counted, what="six event streams counted"), logs)
+    assert jobd.server.feed.subscribers == 0  # every place freed
+
+
+async def test_a_client_that_leaves_a_long_poll_is_not_a_500(
+    jobd: Running, clock: FakeClock, logs: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{jobd.url}/jobs/admin/launch", json=WAKE) as launched,
+    ):
+        session_id = (await launched.json())["session_id"]
+    _, writer = await open_raw(jobd.url)
+    writer.write(
+        f"GET /jobs/admin/fetch?session_id={session_id}&wait_s=20 HTTP/1.1\r\n"
+        "Host: jobd\r\n\r\n".encode()
+    )
+    await writer.drain()
+    hang_up(writer, reset=False)  # a FIN follows the request, which jobd still takes up
+
+    async def poll_over() -> str | None:
+        await clock.advance(20)  # the poll ends, with nobody left to answer
+        return await requests_counted(jobd.url, "/jobs/admin/fetch", "200")
+
+    no_500(await eventually(poll_over, what="the fetch counted"), logs)
