@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from provena_jobd.metrics import DURATION_BUCKETS, LoopCounter, LoopHistogram, Metric
+from provena_jobd.metrics import DURATION_BUCKETS, LoopCounter, LoopHistogram
 
 
 class _Families(Collector):
