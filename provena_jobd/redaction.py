@@ -8,7 +8,7 @@ value wherever it appears in a message.
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -80,9 +80,18 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
     return found
 
 
-def redact(text: str, secrets: set[str]) -> str:
+def redact(text: str, secrets: Set[str]) -> str:
     """`text` with every secret value replaced by `<redacted>` (longest first)."""
     for secret in sorted(secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def redact_cut(text: str, secrets: Set[str]) -> str:
+    """`redact(text)` for text cut short: a secret's beginning left at its end is redacted
+    too (the longest one found; even one character, since the rest of the line is lost)."""
+    text = redact(text, secrets)
+    starts = (secret[:n] for secret in secrets for n in range(1, len(secret)))
+    size = max((len(start) for start in starts if text.endswith(start)), default=0)
+    return text[:-size] + REDACTED if size else text

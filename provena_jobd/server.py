@@ -33,6 +33,7 @@ from .pool_models import PoolSnapshot
 from .queue.backends import is_shared, listen_for_waiting, open_store, worker_slots
 from .queue.metered import MeteredStore
 from .queue.store import JobStore
+from .redaction import secret_values
 from .service import JobService
 from .workers.builtin import builtin_handlers
 from .workers.cancellations import Cancellations
@@ -150,7 +151,11 @@ class JobdServer:
         settings = self.settings.pool_for(job_type)
         queue = self.settings.queue
         if settings.command:
-            return ProcessPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
+            # The configuration's secrets are redacted in what its processes write.
+            secrets = secret_values(self.settings)
+            return ProcessPool(
+                job_type, settings, queue, self._metered, self.gateway, self.clock, secrets
+            )
         if settings.external:
             return ExternalPool(job_type, settings, queue, self._metered, self.gateway, self.clock)
         return Pool(job_type, settings, queue, self._metered, self.runner, self.clock, self.slots)

@@ -12,7 +12,7 @@ from ..clock import SystemClock
 from ..errors import JobdError
 from ..models import TERMINAL_STATUSES, JobStatus
 from .common import WATCH_RECHECK_S, admin_option, client_command, finished_status
-from .output import list_table, print_json, show, show_job
+from .output import fetched_json, list_table, print_json, show, show_job
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -62,8 +62,15 @@ async def jobs_list(
 @admin_option
 @client_command
 async def jobs_show(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
-    """Show one job, every field."""
-    show(await client.fetch(session_id, admin=admin), as_json, show_job)
+    """Show one job, every field, and why it waits if it has not started.
+
+    With --json, the job's fields on one line, and its `waiting` while it waits.
+    """
+    answer = await client.fetch_response(session_id, admin=admin)
+    if as_json:
+        print_json(fetched_json(answer))
+    else:
+        show_job(answer.job, answer.waiting)
     return 0
 
 

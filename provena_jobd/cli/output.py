@@ -10,7 +10,7 @@ import click
 import msgspec
 
 if TYPE_CHECKING:
-    from ..models import BatchSummary, Job, LaunchJobResponse
+    from ..models import BatchSummary, Job, JobResponse, LaunchJobResponse, Waiting
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 T = TypeVar("T")
@@ -53,12 +53,13 @@ def _raw(value: msgspec.Raw) -> str:
     return bytes(value).decode()
 
 
-def show_job(job: Job) -> None:
-    """Every field of a job, one per line."""
+def show_job(job: Job, waiting: Waiting | None = None) -> None:
+    """Every field of a job, one per line; after its info, why it waits (if it does)."""
     fields = [
         ("session_id", job.session_id),
         ("status", job.status.value),
         ("info", job.info or "-"),
+        *_waiting_rows(waiting),
         ("job_type", job.job_type),
         ("job_sub_type", job.job_sub_type),
         ("username", job.username),
@@ -74,6 +75,29 @@ def show_job(job: Job) -> None:
         ("result", _raw(job.result)),
     ]
     table(("field", "value"), fields)
+
+
+def _waiting_rows(waiting: Waiting | None) -> list[tuple[str, str]]:
+    """A fetch's `waiting` as rows of `show_job`: the reason, the sentence, and (when jobd
+    says) the local time it may start and the jobs of its type ahead of it."""
+    if waiting is None:
+        return []
+    rows = [("waiting", waiting.reason.value), ("why", waiting.message)]
+    if waiting.ready_at is not None:
+        rows.append(("ready_at", when(waiting.ready_at)))
+    if waiting.ahead is not None:
+        jobs = "job" if waiting.ahead == 1 else "jobs"
+        rows.append(("ahead", f"{waiting.ahead} {jobs} of its type before it"))
+    return rows
+
+
+def fetched_json(answer: JobResponse) -> Any:
+    """A fetched job as `jobs show --json` prints it: its fields, plus `waiting` (the API's,
+    as is) while it waits."""
+    shown = msgspec.json.decode(msgspec.json.encode(answer.job))
+    if answer.waiting is not None:
+        shown["waiting"] = msgspec.to_builtins(answer.waiting)
+    return shown
 
 
 def list_table(listed: Sequence[Job], info_width: int = 60) -> None:

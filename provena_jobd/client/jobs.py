@@ -96,6 +96,12 @@ class JobdClient(Transport):
 
     async def fetch(self, session_id: str, *, admin: bool = False, wait_s: float = 0.0) -> Job:
         """One job; with `wait_s` (at most 60) jobd answers once it finishes or after that long."""
+        return (await self.fetch_response(session_id, admin=admin, wait_s=wait_s)).job
+
+    async def fetch_response(
+        self, session_id: str, *, admin: bool = False, wait_s: float = 0.0
+    ) -> JobResponse:
+        """A fetch's whole answer: the job and, while it has not started, `waiting` (why)."""
         params = {"session_id": session_id}
         if wait_s > 0:
             params["wait_s"] = f"{min(wait_s, MAX_WAIT_S):g}"
@@ -105,7 +111,7 @@ class JobdClient(Transport):
             params=params,
             timeout_s=self.timeout_s + min(wait_s, MAX_WAIT_S),
         )
-        return msgspec.json.decode(body, type=JobResponse).job
+        return msgspec.json.decode(body, type=JobResponse)
 
     async def wait(
         self, session_id: str, *, timeout_s: float | None = None, admin: bool = False

@@ -11,6 +11,7 @@ from .auth import auth_middleware
 from .cors import cors_configured, cors_middleware
 from .errors import error_middleware
 from .keys import ENGINE
+from .limits import limits_middleware
 from .openapi import openapi_json
 from .ops_routes import metrics_middleware
 from .route_table import add_routes
@@ -28,6 +29,9 @@ def create_app(server: JobdServer) -> web.Application:
         # Only then: every request pays for each layer, and by default no origin is allowed.
         middlewares.append(cors_middleware)
     middlewares += [
+        # Before anything reads the request: a URL, header or declared body over jobd's
+        # limits is refused as it is, unauthenticated, unredirected (limits.py).
+        limits_middleware,
         normalize_path_middleware(
             append_slash=False,
             remove_slash=True,

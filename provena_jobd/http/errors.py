@@ -51,6 +51,14 @@ def _body_cut_off(request: web.Request, exc: Exception) -> bool:
     return exc is request.content.exception()
 
 
+def body_too_large(limit: int) -> web.Response:
+    """The 413 for a body over `max_body_bytes` (declared up front, or found while reading)."""
+    response = error_response(413, f"Request body too large: the limit is {limit} bytes.")
+    # The rest of the body is not read: aiohttp drains it briefly, then closes the connection.
+    response.force_close()
+    return response
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map jobd's exceptions and aiohttp's own HTTP errors to `{"detail": ...}` bodies."""
@@ -61,8 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except NotAuthorised as exc:
         return error_response(401, str(exc), CHALLENGE)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app._client_max_size  # aiohttp keeps the limit only here
-        return error_response(413, f"Request body too large: the limit is {limit} bytes.")
+        return body_too_large(request.client_max_size)
     except StorageError as exc:
         # The database cannot take the write now (a full disk, most often): nothing was
         # stored or acknowledged, and the client may retry later.

@@ -19,6 +19,7 @@ from ..models import (
     ErrorResponse,
 )
 from .auth import Access
+from .limits import MAX_HEADER_BYTES, MAX_HEADERS_BYTES, MAX_URL_BYTES
 from .routes import ROUTES
 
 _ERRORS = {
@@ -26,9 +27,12 @@ _ERRORS = {
     "401": "Not authenticated, or not authorised",
     "409": "A worker's attempt no longer holds the job (worker protocol), or an "
     "Idempotency-Key was already used for a different launch",
-    "413": "Request body too large",
+    "413": "Request body too large: over `max_body_bytes` (1 MiB by default)",
+    "414": f"Request URL too long: over {MAX_URL_BYTES} bytes (path and query)",
     "415": "The body is not JSON",
     "422": "The request does not validate",
+    "431": f"Request headers too large: one over {MAX_HEADER_BYTES} bytes (name and value), "
+    f"or all together over {MAX_HEADERS_BYTES}",
 }
 
 

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from ..config import metrics_address
 from ..errors import ConfigError
-from ..metrics import CONTENT_TYPE, Children
+from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
 from .auth import Access
 from .errors import Handler, json_response
@@ -60,12 +60,12 @@ OPS_ROUTES = [
 
 def metrics_middleware(server: JobdServer) -> Middleware:
     """Count every request by method, route template (not the raw path) and status."""
-    requests = Children(server.metrics.http_requests)
+    requests = server.metrics.http_requests
 
     def count(request: web.Request, status: int) -> None:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        requests(request.method, route, str(status)).inc()
+        requests.inc(request.method, route, str(status))
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

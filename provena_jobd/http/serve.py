@@ -14,6 +14,7 @@ from ..config import Settings
 from ..server import JobdServer
 from ..workers.handlers import Handler
 from .app import create_app
+from .limits import MAX_HEADERS, PARSER_MAX_HEADER_BYTES, PARSER_MAX_URL_BYTES
 from .ops_routes import metrics_listener
 
 
@@ -45,6 +46,11 @@ async def running(
         handle_signals=False,
         shutdown_timeout=5.0,
         keepalive_timeout=settings.server.idle_timeout_s,
+        # aiohttp's parser would answer a long URL or header with its own plain-text 400;
+        # raised, jobd's middleware answers first, in JSON (limits.py).
+        max_line_size=PARSER_MAX_URL_BYTES,
+        max_field_size=PARSER_MAX_HEADER_BYTES,
+        max_headers=MAX_HEADERS,
     )
     try:
         await runner.setup()

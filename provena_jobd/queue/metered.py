@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..metrics import Children, Metrics
+from ..metrics import Metrics
 from ..models import Attempt, Job, JobStatus
 from .store import (
     CancelOutcome,
@@ -59,11 +59,6 @@ class MeteredStore:
     def __init__(self, inner: JobStore, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
-        # The children counted for every job, kept (see `Children`); rarer counts use labels().
-        self._launched_n = Children(metrics.launched)
-        self._finished_n = Children(metrics.finished)
-        self._wait = Children(metrics.wait_seconds)
-        self._run = Children(metrics.run_seconds)
         # Jobs claimed through this store and not yet ended, by session id.
         self._held: dict[str, _Held] = {}
         # When waiting jobs were launched (created_timestamp has whole seconds only); bounded,
@@ -98,7 +93,7 @@ class MeteredStore:
 
     def _count_launched(self, jobs: list[NewJob]) -> None:
         for job in jobs:
-            self._launched_n(job.job_type, job.job_sub_type).inc()
+            self.metrics.launched.inc(job.job_type, job.job_sub_type)
             if len(self._launched) < MAX_TRACKED_LAUNCHES:
                 self._launched[job.session_id] = job.run_after
 
@@ -143,7 +138,7 @@ class MeteredStore:
         held = self._held.get(session_id)
         if held is not None:
             held.started = now
-            self._wait(held.job_type).observe(max(0.0, now - held.created))
+            self.metrics.wait_seconds.observe(max(0.0, now - held.created), held.job_type)
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt: counts the final status and run time, or a lost lease."""
@@ -152,12 +147,12 @@ class MeteredStore:
         if held is None:
             return finished
         if not finished:
-            self.metrics.lease_losses.labels(held.job_type).inc()
+            self.metrics.lease_losses.inc(held.job_type)
             return finished
-        self._finished_n(held.job_type, held.sub_type, finish.status.value).inc()
+        self.metrics.finished.inc(held.job_type, held.sub_type, finish.status.value)
         if held.started is not None:
             run = max(0.0, finish.now - held.started)
-            self._run(held.job_type).observe(run)
+            self.metrics.run_seconds.observe(run, held.job_type)
         if finish.status is JobStatus.SUCCEEDED:
             self._count_launched(finish.launches)
         return finished
@@ -170,13 +165,15 @@ class MeteredStore:
         if held is None:
             return status
         if status is None:
-            self.metrics.lease_losses.labels(held.job_type).inc()
+            self.metrics.lease_losses.inc(held.job_type)
         elif status is JobStatus.FAILED:
-            self._finished_n(held.job_type, held.sub_type, status.value).inc()
+            self.metrics.finished.inc(held.job_type, held.sub_type, status.value)
             if held.started is not None:
-                self._run(held.job_type).observe(max(0.0, requeue.now - held.started))
+                self.metrics.run_seconds.observe(
+                    max(0.0, requeue.now - held.started), held.job_type
+                )
         elif not requeue.refund:
-            self.metrics.retries.labels(held.job_type).inc()
+            self.metrics.retries.inc(held.job_type)
         return status
 
     async def extend_leases(self, leases: list[Lease], lease_expires_at: float) -> int:
@@ -188,7 +185,7 @@ class MeteredStore:
         rescued = await self.inner.rescue(rescue)
         for job in rescued:
             self._held.pop(job.session_id, None)
-            self.metrics.rescued.labels(job.job_type, job.status.value).inc()
+            self.metrics.rescued.inc(job.job_type, job.status.value)
         # Given up: rare, so reading each one for its sub type costs nothing that matters.
         await self._count_failed(r.session_id for r in rescued if r.status is JobStatus.FAILED)
         return rescued
@@ -197,7 +194,7 @@ class MeteredStore:
         """Recover at startup, counting what was requeued and what was given up."""
         rescued = await self.inner.recover(now, job_types)
         for job in rescued:
-            self.metrics.rescued.labels(job.job_type, job.status.value).inc()
+            self.metrics.rescued.inc(job.job_type, job.status.value)
         await self._count_failed(r.session_id for r in rescued if r.status is JobStatus.FAILED)
         return rescued
 
@@ -225,7 +222,7 @@ class MeteredStore:
         for session_id in session_ids:
             job = await self.inner.get(session_id)
             if job is not None:
-                self.metrics.finished.labels(job.job_type, job.job_sub_type, "FAILED").inc()
+                self.metrics.finished.inc(job.job_type, job.job_sub_type, "FAILED")
 
     async def count_waiting(self, job_type: str, now: float, cap: int) -> int:
         """Pass through."""

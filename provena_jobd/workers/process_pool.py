@@ -11,6 +11,8 @@ pause if processes keep failing as they start (`start_backoff.py`).
 
 In auth modes `token` and `jwt` each process gets `JOBD_TOKEN`: a token jobd made for its own
 processes when it started (`identity.ProcessWorkerAuth`), unless the pool's `env` sets one.
+What the processes write is logged line by line, that token and the configuration's secrets
+redacted (`process_output.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import itertools
 import logging
 import os
 import signal
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 import msgspec
@@ -34,6 +35,7 @@ from ..queue.store import JobStore
 from .autoscale import PoolView, workers_to_start
 from .gateway import WorkerGateway
 from .pool_workers import WorkerState
+from .process_output import ProcessOutput
 from .shutdown import return_to_queue
 from .start_backoff import StartBackoff, is_failed_start, proved_healthy
 
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # After the grace period, how long a process has between SIGTERM and SIGKILL.
 TERMINATE_WAIT_S = 5.0
+# After the processes stopped, how long their output may take to end (a child they left
+# behind may hold it open).
+OUTPUT_WAIT_S = 1.0
 
 
 @dataclass
@@ -50,6 +55,7 @@ class WorkerProcess:
     worker_id: str
     process: asyncio.subprocess.Process
     started_at: float
+    output: ProcessOutput  # its stdout and stderr, logged redacted
     claimed: bool = False  # it has claimed over the worker protocol at least once
     proven: bool = False  # it has claimed and run long enough to clear the start back-off
 
@@ -153,12 +159,15 @@ class ProcessPool(ExternalPool):
         store: JobStore,
         gateway: WorkerGateway,
         clock: Clock,
+        secrets: Set[str] = frozenset(),
     ) -> None:
         super().__init__(job_type, settings, queue, store, gateway, clock)
         self.jobd_url = ""  # set once jobd listens; no process starts before
         # The worker token jobd made for its own processes (auth modes token and jwt): never
         # logged or shown, only handed to the processes as JOBD_TOKEN.
         self.token: str | None = None
+        self.secrets = secrets  # the configuration's: redacted in the processes' output too
+        self.outputs: list[ProcessOutput] = []  # those still read (a process may have ended)
         self.processes: list[WorkerProcess] = []
         self.backoff = StartBackoff()
         self._ids = itertools.count(1)
@@ -229,6 +238,7 @@ class ProcessPool(ExternalPool):
     def _reap(self) -> None:
         """Forget processes that ended; count failed starts and healthy processes."""
         now = self.clock.now()
+        self.outputs = [output for output in self.outputs if not output.done]
         for worker in list(self.processes):
             if self.gateway.worker(worker.worker_id) is not None:
                 worker.claimed = True
@@ -290,26 +300,33 @@ class ProcessPool(ExternalPool):
             # The reference's workers launch follow-up jobs through the Job API: jobd.
             "JOB_API_ENDPOINT": self.jobd_url,
         }
+        # The token is made once the pools exist (as jobd starts): known by now.
+        secrets = {*self.secrets, self.token} if self.token else self.secrets
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self.settings.command,
-                cwd=self.settings.cwd,
-                env=environment,
-                stdin=asyncio.subprocess.DEVNULL,
-                # Worker output goes to jobd's stderr: stdout carries only jobd's URL.
-                stdout=sys.stderr,
-                stderr=sys.stderr,
-                start_new_session=True,  # a Ctrl-C in jobd's terminal is jobd's to handle
-            )
-        except OSError as error:  # no such command or cwd, not executable...
+            output = await ProcessOutput.open(worker_id, secrets)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self.settings.command,
+                    cwd=self.settings.cwd,
+                    env=environment,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    # Logged line by line, redacted (never on jobd's stdout: it has its URL).
+                    stdout=output.stdout,
+                    stderr=output.stderr,
+                    start_new_session=True,  # a Ctrl-C in jobd's terminal is jobd's to handle
+                )
+            finally:
+                output.started()  # the process holds the write ends now (or never will)
+        except OSError as error:  # no such command or cwd, not executable, out of files...
             reason = f"{type(error).__name__}: {error}"
             self._failed_start(
                 self.clock.now(), f"process could not be started: {reason}", None, reason
             )
             return False
-        self.processes.append(WorkerProcess(worker_id, process, self.clock.now()))
+        self.outputs.append(output)
+        self.processes.append(WorkerProcess(worker_id, process, self.clock.now(), output))
         self.cold_starts += 1
-        log.info("worker process %d started for %s", process.pid, self.job_type)
+        log.info("worker process %d (%s) started for %s", process.pid, worker_id, self.job_type)
         return True
 
     async def drain(self, grace_s: float) -> None:
@@ -330,6 +347,9 @@ class ProcessPool(ExternalPool):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(jobs_done(), grace_s)
         await asyncio.gather(*(self._stop(w) for w in self.processes))
+        # What they wrote as they stopped is logged before jobd goes on (and stops reading).
+        await asyncio.gather(*(output.finish(OUTPUT_WAIT_S) for output in self.outputs))
+        self.outputs.clear()
         now = self.clock.now()
         leases = [lease for w in self.processes for lease in self.gateway.forget(w.worker_id)]
         await return_to_queue(self.store, leases, now)

@@ -3,6 +3,7 @@ registry-api's `jobs/`) run by a real `jobd serve` as worker processes it starts
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -255,6 +256,7 @@ async def assert_no_minted_token_shown(session: aiohttp.ClientSession, server: J
     """Neither jobd's log (its workers' output included), /admin/pool nor /admin/config shows
     a token of the kind jobd makes for its processes."""
     shown = [server.stderr()]
+    assert "REGISTRY-p1 stdout: Launching worker." in shown[0]  # the workers' output is there
     for route in ("/admin/pool", "/admin/config"):
         async with session.get(f"{server.url}{route}") as response:
             assert response.status == 200
@@ -262,10 +264,8 @@ async def assert_no_minted_token_shown(session: aiohttp.ClientSession, server: J
     assert not [text for text in shown if MINTED.search(text)]
 
 
-async def test_in_token_mode_the_processes_claim_with_the_token_jobd_gives_them(
-    jobd: JobdLauncher, tmp_path: Path
-) -> None:
-    tokens = f"""
+# Token mode with an admin token only: the processes get the token jobd makes.
+ADMIN_TOKEN_ONLY = f"""
 [auth]
 mode = "token"
 [[auth.tokens]]
@@ -273,7 +273,12 @@ sha256 = "{hash_token("admin-token")}"
 user = "ops"
 roles = ["job-service-read", "job-service-write", "job-service-admin"]
 """
-    server = start(jobd, tmp_path, extra=tokens)  # no JOBD_TOKEN in the pool's env
+
+
+async def test_in_token_mode_the_processes_claim_with_the_token_jobd_gives_them(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    server = start(jobd, tmp_path, extra=ADMIN_TOKEN_ONLY)  # no JOBD_TOKEN in the pool's env
     async with aiohttp.ClientSession(headers={"Authorization": "Bearer admin-token"}) as session:
         launched = [await launch(session, server.url, wake_up()) for _ in range(3)]
         jobs = await wait_all_terminal(session, server.url, launched, 60)
@@ -281,6 +286,33 @@ roles = ["job-service-read", "job-service-write", "job-service-admin"]
         pool = await registry_pool(session, server.url)
         assert pool["jobs_finished"] == 3 and pool["start_backoff"] is None
         await assert_no_minted_token_shown(session, server)
+
+
+async def test_a_process_printing_its_environment_shows_in_jobd_log_without_its_token(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    prints_its_environment = [sys.executable, "-c", "import os; print(dict(os.environ))"]
+    config = tmp_path / "jobd.toml"
+    config.write_text(
+        f"""{ADMIN_TOKEN_ONLY}
+[pool.REGISTRY]
+max_workers = 1
+command = {json.dumps(prints_its_environment)}
+"""
+    )
+    server = jobd.start("--config", str(config), "--port", "0", "--db", str(tmp_path / "j.db"))
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer admin-token"}) as session:
+        await launch(session, server.url, wake_up())
+
+        async def printed() -> str | None:
+            said = [
+                line for line in server.stderr().splitlines() if "REGISTRY-p1 stdout: {" in line
+            ]
+            return said[0] if said else None
+
+        line = await until(printed, what="the process's environment in jobd's log")
+    assert "'JOBD_TOKEN': '<redacted>'" in line and "'JOBD_WORKER_ID': 'REGISTRY-p1'" in line
+    assert not MINTED.search(server.stderr())
 
 
 async def test_in_jwt_mode_the_processes_claim_with_the_token_jobd_gives_them(

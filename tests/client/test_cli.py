@@ -8,12 +8,14 @@ import json
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from provena_jobd.cli.output import TIME_FORMAT
 from provena_jobd.client import job_result
 from provena_jobd.identity import hash_token
 from provena_jobd.models import JobStatus
@@ -151,10 +153,43 @@ async def test_jobs_list_and_show(server: JobdTestServer) -> None:
     shown = await jobd("jobs", "show", ids[0], url=server.url)
     assert shown.status == 0
     assert shown.out.splitlines()[1].split() == ["session_id", ids[0]]
+    assert "waiting" not in fields_of(shown)  # it has finished: nothing to explain
     refused = await jobd("jobs", "show", theirs, url=server.url)
     one_error_line(refused, "Not authorised to view this record.")
     as_admin = await jobd("jobs", "show", theirs, "--admin", "--json", url=server.url)
     assert as_admin.json()["username"] == "alice"
+
+
+def fields_of(shown: Ran) -> dict[str, str]:
+    """`jobs show`'s table as {field: value}."""
+    return dict(line.split(None, 1) for line in shown.out.splitlines()[1:])
+
+
+async def test_jobs_show_says_why_a_job_waits(jobd_server_factory: JobdServerFactory) -> None:
+    server = await jobd_server_factory(jobs=JOBS, pool={JOB_TYPE: {"cold_start_s": 3600}})
+    client = server.client
+    await client.launch(JOB_TYPE, STEP)
+    second = (await client.launch(JOB_TYPE, STEP)).session_id
+    delayed = (await client.launch("EMAIL", "EMAIL_WAKE_UP", delay_s=3600)).session_id
+
+    shown = await jobd("jobs", "show", second, url=server.url)
+    assert shown.status == 0, shown
+    rows = fields_of(shown)
+    assert (rows["status"], rows["waiting"]) == ("PENDING", "cold_start")
+    assert "cold start" in rows["why"] and JOB_TYPE in rows["why"]
+    ready_at = time.mktime(time.strptime(rows["ready_at"], TIME_FORMAT))  # local time
+    assert 3500 < ready_at - time.time() <= 3600
+    assert rows["ahead"] == "1 job of its type before it"
+    assert list(rows).index("waiting") == list(rows).index("info") + 1
+
+    as_json = (await jobd("jobs", "show", second, "--json", url=server.url)).json()
+    assert (as_json["session_id"], as_json["status"]) == (second, "PENDING")
+    assert (as_json["waiting"]["reason"], as_json["waiting"]["ahead"]) == ("cold_start", 1)
+
+    scheduled = fields_of(await jobd("jobs", "show", delayed, url=server.url))
+    assert scheduled["waiting"] == "scheduled"
+    assert scheduled["why"].startswith("Scheduled: waits until ")
+    assert "ahead" not in scheduled  # jobd does not count a scheduled job's place
 
 
 async def test_jobs_watch_follows_a_job_until_it_finishes(server: JobdTestServer) -> None:

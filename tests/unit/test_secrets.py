@@ -16,7 +16,7 @@ from provena_jobd import config, logs
 from provena_jobd.cli import main
 from provena_jobd.errors import ConfigError
 from provena_jobd.identity import hash_token
-from provena_jobd.redaction import REDACTED, SECRET, secret_fields, secret_values
+from provena_jobd.redaction import REDACTED, SECRET, redact_cut, secret_fields, secret_values
 
 # A key whose name says it may hold a secret.
 SECRET_LOOKING = re.compile(r"password|passwd|token|secret|key|hash|sha|credential|env", re.I)
@@ -106,6 +106,15 @@ def test_log_lines_redact_secrets_in_text_and_json() -> None:
     for log_format in ("text", "json"):
         line = logs.formatter(log_format, secret_values(settings)).format(record)
         assert "hunter2-smtp" not in line and REDACTED in line
+
+
+def test_text_cut_short_hides_the_beginning_of_a_secret_at_its_end() -> None:
+    secrets = {"ab-one-secret", "b-two-secret-longer"}
+    assert redact_cut("key ab-one-sec", secrets) == f"key {REDACTED}"
+    # The longest beginning found wins ("ab", not the "b" that begins the other secret).
+    assert redact_cut("key ab", secrets) == f"key {REDACTED}"
+    assert redact_cut("ab-one-secret, then b", secrets) == f"{REDACTED}, then {REDACTED}"
+    assert redact_cut("nothing secret", secrets) == "nothing secret"
 
 
 def test_help_shows_no_token_from_the_environment() -> None:

@@ -14,9 +14,11 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import Handler, JobContext
+from provena_jobd.workers.process_pool import ProcessPool
 from tests.helpers import settings_for
 
 Starter = Callable[..., Awaitable[JobdServer]]
+MakePool = Callable[..., Awaitable[tuple[JobdServer, ProcessPool]]]
 DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
@@ -42,6 +44,44 @@ async def start(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Starter]:
     yield starter
     for server in started:
         await server.stop(grace_s=0)
+
+
+@pytest.fixture
+async def make_pool(start: Starter, clock: FakeClock) -> AsyncIterator[MakePool]:
+    """A REGISTRY process pool over a real jobd engine's store and gateway, ticked by hand
+    (the engine's own pool never starts a process: it is given no URL).
+
+    `make(command, sections, **settings)`: `settings` for `[pool.REGISTRY]`, `sections` for
+    the rest of the config. The pool redacts what the engine's own would: the configuration's
+    secrets and the worker token the engine made.
+    """
+    made: list[ProcessPool] = []
+
+    async def make(
+        command: list[str], sections: Mapping[str, dict[str, Any]] | None = None, **settings: Any
+    ) -> tuple[JobdServer, ProcessPool]:
+        server = await start(
+            pool={"REGISTRY": {"command": command, **settings}}, **(sections or {})
+        )
+        own = server.pools["REGISTRY"]
+        assert isinstance(own, ProcessPool)
+        pool = ProcessPool(
+            "REGISTRY",
+            server.settings.pool_for("REGISTRY"),
+            server.settings.queue,
+            server.store,
+            server.gateway,
+            clock,
+            own.secrets,
+        )
+        pool.token = own.token
+        pool.jobd_url = "http://127.0.0.1:9"  # these workers never call jobd
+        made.append(pool)
+        return server, pool
+
+    yield make
+    for pool in made:
+        await pool.drain(grace_s=0)  # stops the processes still running
 
 
 async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAIL) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import msgspec
 import pytest
@@ -20,41 +18,14 @@ import pytest
 from provena_jobd.clock import FakeClock
 from provena_jobd.models import JobSubType
 from provena_jobd.pool_models import StartBackoffInfo
-from provena_jobd.server import JobdServer
 from provena_jobd.worker_protocol import ClaimRequest
 from provena_jobd.workers.process_pool import ProcessPool
 from provena_jobd.workers.start_backoff import HEALTHY_AFTER_S, start_delay
-from tests.workers.pool_helpers import Starter, launch
+from tests.workers.pool_helpers import MakePool, launch
 
 DIES_AT_ONCE = [sys.executable, "-c", "import sys; sys.exit(3)"]
 NEVER_CLAIMS = [sys.executable, "-c", "import time; time.sleep(60)"]
 WAKE = JobSubType.REGISTRY_WAKE_UP
-
-MakePool = Callable[..., Awaitable[tuple[JobdServer, ProcessPool]]]
-
-
-@pytest.fixture
-async def make_pool(start: Starter, clock: FakeClock) -> AsyncIterator[MakePool]:
-    """A REGISTRY process pool over a real jobd engine's store and gateway, ticked by hand."""
-    made: list[ProcessPool] = []
-
-    async def make(command: list[str], **settings: Any) -> tuple[JobdServer, ProcessPool]:
-        server = await start(pool={"REGISTRY": {"command": command, **settings}})
-        pool = ProcessPool(
-            "REGISTRY",
-            server.settings.pool_for("REGISTRY"),
-            server.settings.queue,
-            server.store,
-            server.gateway,
-            clock,
-        )
-        pool.jobd_url = "http://127.0.0.1:9"  # these workers never call jobd
-        made.append(pool)
-        return server, pool
-
-    yield make
-    for pool in made:
-        await pool.drain(grace_s=0)  # stops the processes still running
 
 
 async def all_exited(pool: ProcessPool) -> None:
