@@ -40,25 +40,22 @@ class ClaimAhead:
 
     def claim_sent(self) -> None:
         """A claim is on its way."""
-        self.claiming = True
+        self.claiming, self._ran_dry = True, False
 
-    def slot_found_none(self, after_job: bool = False) -> None:
-        """A free slot found nothing claimed ahead: while a claim is on its way, or right
-        after its job ended (a handler that returns at once can end it before the claim
-        that would refill the slot is even sent)."""
-        if self.claiming or after_job:
+    def slot_found_none(self) -> None:
+        """A free slot found nothing claimed ahead."""
+        if self.claiming:
             self._ran_dry = True
 
     def claim_back(self, claimed: int, wanted: int) -> None:
-        """The claim came back: reach further if slots ran dry since the last one came back
-        and it was full (more would have been there), else step back."""
+        """The claim came back: reach further if slots ran dry meanwhile and it was full
+        (more would have been there), else step back."""
         self.claiming = False
         if self._ran_dry and claimed >= wanted:
             self.per_worker = min(self.per_worker * 2, AHEAD_MAX_PER_WORKER)
             self._grew = True
         elif not self._ran_dry:
             self.per_worker = max(self.per_worker - 1, AHEAD_PER_WORKER)
-        self._ran_dry = False
 
     def heartbeat(self) -> None:
         """A heartbeat period passed: without growth in it, back to the minimum reach."""

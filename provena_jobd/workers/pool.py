@@ -31,7 +31,6 @@ from .claim_ahead import CLAIM_AT_MOST, ClaimAhead
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
 from .shutdown import return_to_queue
-from .watchdog import JOB_TASK_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +242,8 @@ class Pool:
         self._paused_read_at = self.clock.now()
         self.notify()
 
-    def _fill_slots(self, now: float, after_job: bool = False) -> None:
-        """Start jobs claimed ahead in free slots, the oldest workers first; `after_job`: a
-        slot's job just ended.
+    def _fill_slots(self, now: float) -> None:
+        """Start jobs claimed ahead in free slots, the oldest workers first.
 
         Oldest first so that surplus workers can go idle and retire.
         """
@@ -259,12 +257,10 @@ class Pool:
                 if not worker.running:
                     worker.busy_since = now
                 job = self._ahead.popleft()
-                task = asyncio.create_task(
-                    self._run(job, worker), name=f"{JOB_TASK_PREFIX}{job.session_id}"
-                )
+                task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
                 worker.running[task] = Lease(job.session_id, job.attempt)
             if len(worker.running) < concurrency:
-                self.ahead.slot_found_none(after_job)
+                self.ahead.slot_found_none()
 
     async def _run(self, job: ClaimedJob, worker: Worker) -> None:
         current = asyncio.current_task()
@@ -274,7 +270,7 @@ class Pool:
             if current is not None and current in worker.running:
                 self._finishing[current] = worker.running.pop(current)
                 worker.idle_since = self.clock.now()
-                self._fill_slots(self.clock.now(), after_job=True)
+                self._fill_slots(self.clock.now())
                 self.notify()
 
         try:

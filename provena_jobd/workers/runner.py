@@ -17,7 +17,6 @@ from ..payloads import RESULT_MODELS, check
 from ..queue.backoff import backoff_s
 from ..queue.messages import CANCELLED_RUNNING
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
-from .eager import Finished, start_eagerly
 from .handlers import Handler, HandlerRegistry, JobContext, Launcher
 from .watchdog import HANDLER_TASK_PREFIX, LoopWatchdog
 
@@ -70,7 +69,6 @@ class JobRunner:
         self.watchdog = LoopWatchdog()
         # Handlers that ignored a stop: kept referenced until they end on their own.
         self._abandoned: set[asyncio.Task[Any]] = set()
-        self._done_future: asyncio.Future[None] | None = None
 
     @property
     def abandoned(self) -> int:
@@ -131,41 +129,20 @@ class JobRunner:
             public_url=self.public_url,
         )
 
-        # The handler runs at once, up to its first wait: one that returns by then needs no
-        # task, timer or shield. One that waits goes on in its own task, so that a handler
-        # which swallows cancellation can be abandoned: the runner stops awaiting it and
-        # ends the attempt regardless.
+        # The handler runs in its own task, so that a handler which swallows cancellation
+        # can be abandoned: the runner stops awaiting it and ends the attempt regardless.
+        task = asyncio.create_task(
+            _call(handler, context, job.payload), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
+        )
         self.watchdog.running(job.session_id, job.job_sub_type)
+        # What the runner awaits; a cancel cancels this, never the handler or this task.
+        awaited = asyncio.shield(task)
+        self.cancellations.running(job.session_id, awaited)
         try:
-            started = start_eagerly(
-                _call(handler, context, job.payload), f"{HANDLER_TASK_PREFIX}{job.session_id}"
-            )
-        except BaseException:
-            self.watchdog.done(job.session_id)
-            raise
-        # What the runner awaits; a cancel cancels this, never the handler or this task. A
-        # handler that already returned leaves a cancel only to be recorded, and taken below.
-        shielded = None if isinstance(started, Finished) else asyncio.shield(started)
-        self.cancellations.running(job.session_id, shielded or self._returned)
-        try:
-            if isinstance(started, Finished):
-                release()
-                result, error = started.value
-                await self._end(job, context, result, error)
-            else:
-                assert shielded is not None
-                await self._run_handler(job, started, shielded, context, settings, release)
+            await self._run_handler(job, task, awaited, context, settings, release)
         finally:
             self.cancellations.done(job.session_id)
             self.watchdog.done(job.session_id)
-
-    @property
-    def _returned(self) -> asyncio.Future[None]:
-        """A future that is already done: what a cancel finds for a handler that returned."""
-        if self._done_future is None:
-            self._done_future = asyncio.get_running_loop().create_future()
-            self._done_future.set_result(None)
-        return self._done_future
 
     async def _run_handler(
         self,
@@ -195,12 +172,6 @@ class JobRunner:
             return
         finally:
             release()
-        await self._end(job, context, result, error)
-
-    async def _end(
-        self, job: ClaimedJob, context: JobContext, result: Any, error: BaseException | None
-    ) -> None:
-        """End the attempt after its handler returned `result` or raised `error`."""
         cancelled = self.cancellations.requested(job.session_id)
         if cancelled is not None:
             # Cancelled as it returned: whatever it returned, the cancel was answered first.
@@ -224,37 +195,33 @@ class JobRunner:
         elif not isinstance(result, dict):
             await self._fail(job, BAD_RESULT.format(kind=type(result).__name__))
         else:
-            await self._succeed(job, context, result)
-
-    async def _succeed(self, job: ClaimedJob, context: JobContext, result: dict[str, Any]) -> None:
-        """Write the job's success, unless its result does not fit or a cancel came first."""
-        try:
-            check(RESULT_MODELS, job.job_sub_type, result)
-        except PayloadInvalid as exc:
-            await self._fail(job, BAD_RESULT_SHAPE.format(sub_type=job.job_sub_type, error=exc))
-            return
-        try:
-            encoded = msgspec.json.encode(result)
-        except (TypeError, ValueError, OverflowError) as exc:
-            await self._fail(job, NOT_JSON.format(error=exc))
-            return
-        succeeded = await self.store.finish(
-            Finish(
-                session_id=job.session_id,
-                attempt=job.attempt,
-                status=JobStatus.SUCCEEDED,
-                info=context.info,
-                result=encoded,
-                now=self.clock.now(),
-                launches=context.launches,
-                records=context.records,
+            try:
+                check(RESULT_MODELS, job.job_sub_type, result)
+            except PayloadInvalid as exc:
+                await self._fail(job, BAD_RESULT_SHAPE.format(sub_type=job.job_sub_type, error=exc))
+                return
+            try:
+                encoded = msgspec.json.encode(result)
+            except (TypeError, ValueError, OverflowError) as exc:
+                await self._fail(job, NOT_JSON.format(error=exc))
+                return
+            succeeded = await self.store.finish(
+                Finish(
+                    session_id=job.session_id,
+                    attempt=job.attempt,
+                    status=JobStatus.SUCCEEDED,
+                    info=context.info,
+                    result=encoded,
+                    now=self.clock.now(),
+                    launches=context.launches,
+                    records=context.records,
+                )
             )
-        )
-        if not succeeded:
-            # Either the attempt lost its lease (then this is a no-op too), or a cancel
-            # was committed first: the store never lets a cancelled job succeed.
-            cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
-            await self._fail(job, CANCELLED_RUNNING.format(info=cancel))
+            if not succeeded:
+                # Either the attempt lost its lease (then this is a no-op too), or a cancel
+                # was committed first: the store never lets a cancelled job succeed.
+                cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
+                await self._fail(job, CANCELLED_RUNNING.format(info=cancel))
 
     async def _retry_or_fail(self, job: ClaimedJob, error: str) -> None:
         if job.attempt >= job.max_attempts:

@@ -5,8 +5,7 @@ synchronous HTTP call, heavy CPU work) stalls every request and every other job 
 returns. asyncio's own slow-callback warning needs debug mode, which slows everything down.
 Instead a loop task stamps the time every `interval_s`, and a small thread looks: when the
 stamp is older than `threshold_s`, the loop is blocked, and the task running on it (a
-handler's task, and the pool's task that runs its first step, are named after its job) is
-named in a warning. Blocking code belongs in a
+handler's task is named after its job) is named in a warning. Blocking code belongs in a
 thread: `await asyncio.to_thread(blocking_function, ...)` (see "Handlers" in the README).
 
 This measures real time on purpose (the injected Clock is the jobs' time, not the CPU's).
@@ -23,8 +22,6 @@ from ..clock import monotonic
 log = logging.getLogger(__name__)
 
 HANDLER_TASK_PREFIX = "handler-"
-# A pool's task for one job; a handler's first step runs in it (workers/eager.py).
-JOB_TASK_PREFIX = "job-"
 
 
 class LoopWatchdog:
@@ -98,9 +95,8 @@ class LoopWatchdog:
         if task is None:
             return "a callback outside any task"
         name = task.get_name()
-        for prefix in (HANDLER_TASK_PREFIX, JOB_TASK_PREFIX):
-            session_id = name.removeprefix(prefix)
-            sub_type = self._handlers.get(session_id)
-            if name.startswith(prefix) and sub_type is not None:
-                return f"the handler of job {session_id} (job sub type {sub_type})"
+        if name.startswith(HANDLER_TASK_PREFIX):
+            session_id = name.removeprefix(HANDLER_TASK_PREFIX)
+            sub_type = self._handlers.get(session_id, "?")
+            return f"the handler of job {session_id} (job sub type {sub_type})"
         return f"task {name}"
