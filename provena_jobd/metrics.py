@@ -110,6 +110,8 @@ class LoopCounter:
 
     def inc(self, *values: str, amount: float = 1.0) -> None:
         """Add `amount` to the count of these label values (one per label, in order)."""
+        if len(values) != len(self.labels) or amount < 0:
+            raise ValueError(f"{self.name}: {len(self.labels)} label values and amount >= 0")
         self.counts[values] = self.counts.get(values, 0.0) + amount
 
     def family(self) -> CounterMetricFamily:
@@ -139,6 +141,8 @@ class LoopHistogram:
         """Count one observation of `value` for these label values."""
         series = self._series.get(values)
         if series is None:
+            if len(values) != len(self.labels):
+                raise ValueError(f"{self.name}: {len(self.labels)} label values")
             series = self._series[values] = [0.0] * (len(self._bounds) + 2)
         # A value equal to a bound belongs to that bound's bucket (le: less or equal).
         series[bisect.bisect_left(self._bounds, value)] += 1

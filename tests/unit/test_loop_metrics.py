@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -51,3 +52,14 @@ def test_a_metric_never_counted_still_shows_its_help_and_type() -> None:
         "# HELP jobd_none_total Never counted",
         "# TYPE jobd_none_total counter",
     ]
+
+
+def test_a_count_with_the_wrong_labels_or_a_negative_amount_is_refused() -> None:
+    counter = LoopCounter("jobd_c", "Counted", ["job_type", "status"])
+    histogram = LoopHistogram("jobd_h", "Observed", ["job_type"], DURATION_BUCKETS)
+    for wrong in (lambda: counter.inc("EMAIL"), lambda: counter.inc("EMAIL", "X", amount=-1)):
+        with pytest.raises(ValueError, match="jobd_c"):
+            wrong()
+    with pytest.raises(ValueError, match="jobd_h"):
+        histogram.observe(1.0, "EMAIL", "extra")
+    assert counter.family().samples == [] and histogram.family().samples == []
