@@ -8,7 +8,7 @@ import contextlib
 from aiohttp import web
 
 from ..identity import Right
-from .errors import error_response
+from .errors import client_gone, error_response
 from .keys import CALLER, ENGINE
 
 KEEPALIVE_S = 15.0
@@ -45,7 +45,7 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
                 except TimeoutError:
                     # aiohttp does not tell a handler that its client left: look, so that a
                     # closed stream frees its place (and its buffer) within a second.
-                    if request.transport is None or request.transport.is_closing():
+                    if client_gone(request):
                         break
                     quiet_s += GONE_CHECK_S
                     if quiet_s >= KEEPALIVE_S:

@@ -21,17 +21,18 @@ from ..worker_protocol import (
     StartRequest,
 )
 from .auth import Access
-from .errors import json_response
+from .errors import client_gone, json_response
 from .keys import ENGINE
 from .route_table import Route
 from .validation import decode_body
 
 
 async def claim(request: web.Request) -> web.Response:
-    """`POST /jobs/worker/claim`: up to `n` jobs of a type, long-polling up to `wait_s`."""
+    """`POST /jobs/worker/claim`: up to `n` jobs of a type, long-polling up to `wait_s`;
+    a claim whose worker hung up stops polling, and gives back what it claimed."""
     body = await decode_body(request, ClaimRequest)
     server = request.app[ENGINE]
-    jobs = await server.gateway.claim(body)
+    jobs = await server.gateway.claim(body, gone=lambda: client_gone(request))
     return json_response(ClaimResponse(jobs=jobs, lease_s=server.settings.queue.lease_s))
 
 

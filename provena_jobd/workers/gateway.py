@@ -9,7 +9,9 @@ they hold, for the pools that start worker processes and for `/admin/pool`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -33,6 +35,9 @@ from ..worker_protocol import (
     StartRequest,
 )
 from .runner import BAD_RESULT_SHAPE
+from .shutdown import return_to_queue
+
+log = logging.getLogger(__name__)
 
 NOT_EXTERNAL = (
     "Job type {job_type} is run inside jobd; to run it in your own workers set "
@@ -44,9 +49,15 @@ NOT_HELD = (
     "Stop working on it; nothing was changed."
 )
 RELEASED = "Returned to the queue by its worker."
+WORKER_LEFT = "Returned to the queue: its worker left before it was handed the job."
 CANCELLED_OUTSIDE = (
     "{info} It was running in a worker outside jobd, whose further calls are refused."
 )
+
+
+def _stays() -> bool:
+    """The caller of a claim made without a connection to watch never leaves."""
+    return False
 
 
 @dataclass
@@ -96,15 +107,23 @@ class WorkerGateway:
 
     # -- the protocol ---------------------------------------------------------------------------
 
-    async def claim(self, request: ClaimRequest) -> list[ClaimedWork]:
-        """Up to `n` jobs; with none waiting, wait up to `wait_s` for one to arrive."""
+    async def claim(
+        self, request: ClaimRequest, gone: Callable[[], bool] = _stays
+    ) -> list[ClaimedWork]:
+        """Up to `n` jobs; with none waiting, wait up to `wait_s` for one to arrive.
+
+        `gone` says whether the caller has left. Nothing stops a claim whose caller left
+        (aiohttp does not cancel its handler), so the poll looks before each try: a poll
+        nobody waits for anymore claims nothing. Jobs claimed as the caller leaves go back
+        to the queue at once, not after a lease held by nobody.
+        """
         if request.job_type not in self.catalog.job_types:
             raise BadRequest(UNKNOWN_TYPE.format(job_type=request.job_type))
         if not self.external(request.job_type):
             raise BadRequest(NOT_EXTERNAL.format(job_type=request.job_type))
         deadline = self.clock.now() + request.wait_s
         worker = self._seen(request.worker_id, request.job_type)
-        while not self._closed:
+        while not self._closed and not gone():
             # Take the event before claiming, so a launch between the two still wakes us.
             event = self._arrivals.setdefault(request.job_type, asyncio.Event())
             now = self.clock.now()
@@ -118,6 +137,9 @@ class WorkerGateway:
             # Within the type's pause and start limits, like jobd's own pools.
             pool = self.settings.pool_for(request.job_type)
             jobs = (await self.store.claim_flow(flow_claim(claim, pool))).jobs
+            if jobs and gone():
+                await self._give_back(request, jobs)
+                return []
             if jobs or now >= deadline:
                 worker.last_seen = self.clock.now()
                 worker.held.update(Lease(job.session_id, job.attempt) for job in jobs)
@@ -127,6 +149,24 @@ class WorkerGateway:
             wait = min(deadline - now, self.queue.poll_interval_s)
             await self.clock.wait_event(event, wait)
         return []
+
+    async def _give_back(self, request: ClaimRequest, jobs: list[ClaimedJob]) -> None:
+        """Return jobs claimed for a caller that left before its answer: PENDING again in
+        their place in the queue, the attempt refunded, since nobody was ever handed them
+        (so no worker can hold this attempt number and write under it later)."""
+        leases = [Lease(job.session_id, job.attempt) for job in jobs]
+        await return_to_queue(self.store, leases, self.clock.now(), WORKER_LEFT)
+        self.notify(request.job_type)  # another worker's claim may be waiting for them
+        log.info(
+            "worker %s left before its claim was answered; %d %s job%s returned to the "
+            "queue, attempt not counted: %s",
+            request.worker_id,
+            len(jobs),
+            request.job_type,
+            "" if len(jobs) == 1 else "s",
+            ", ".join(lease.session_id for lease in leases),
+            extra={"action": "claim_returned", "worker_id": request.worker_id},
+        )
 
     async def start(self, request: StartRequest) -> Job:
         """DEQUEUED -> IN_PROGRESS."""

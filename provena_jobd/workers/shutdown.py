@@ -1,4 +1,8 @@
-"""What a shutdown does with the jobs this node holds: back to the queue, attempt refunded."""
+"""Held jobs that never ran through any fault of theirs: back to the queue, attempt refunded.
+
+A shutdown returns what this node holds; the worker gateway returns what it claimed for an
+outside worker that left before it was answered.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,19 @@ from ..queue.store import JobStore, Lease, Requeue
 SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
 
 
-async def return_to_queue(store: JobStore, leases: Iterable[Lease], now: float) -> None:
-    """Requeue held jobs at `now`, refunding the attempt (a shutdown is not the job's
-    failure); all at once, so they share one commit instead of one each."""
+async def return_to_queue(
+    store: JobStore, leases: Iterable[Lease], now: float, info: str = SHUTDOWN_INFO
+) -> None:
+    """Requeue held jobs at `now` with `info`, refunding the attempt (a shutdown is not the
+    job's failure); all at once, so they share one commit instead of one each. Each keeps
+    its place in its queue (claims take the oldest launch first)."""
     await asyncio.gather(
         *(
             store.requeue(
                 Requeue(
                     session_id=lease.session_id,
                     attempt=lease.attempt,
-                    info=SHUTDOWN_INFO,
+                    info=info,
                     run_after=now,
                     now=now,
                     refund=True,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.http.serve import Running, running
 from provena_jobd.metrics import sample
 from tests.helpers import eventually, settings_for
+from tests.http.hangup_helpers import hang_up, no_500, open_raw, requests_counted
 
 WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
 HUNG_UP = "client closed the connection while sending its request"
@@ -41,36 +40,6 @@ async def jobd(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="provena_jobd")
     return caplog
-
-
-async def open_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, port = url.removeprefix("http://").split(":")
-    return await asyncio.open_connection(host, int(port))
-
-
-def hang_up(writer: asyncio.StreamWriter, reset: bool) -> None:
-    """Close the client's socket: a FIN, or (`reset`) a TCP RST as a crashed client sends."""
-    if reset:
-        linger_at_once = struct.pack("ii", 1, 0)
-        writer.get_extra_info("socket").setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, linger_at_once
-        )
-    writer.close()
-
-
-async def requests_counted(url: str, route: str, status: str, count: int = 1) -> str | None:
-    """The exposition once `count` requests to `route` have been counted under `status`."""
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    labels = {"route": route, "status": status}
-    return text if sample(text, "jobd_http_requests_total", labels) >= count else None
-
-
-def no_500(text: str, logs: pytest.LogCaptureFixture) -> None:
-    """Nothing counted as a 500, nothing logged as an error or with a traceback."""
-    assert 'status="500"' not in text
-    assert not [r for r in logs.records if getattr(r, "action", None) == "http_500"]
-    assert not [r for r in logs.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])

@@ -14,6 +14,7 @@ from provena_jobd.config import Settings
 from provena_jobd.events import Subscription
 from provena_jobd.http.serve import running
 from tests.helpers import eventually, settings_for
+from tests.http.hangup_helpers import open_raw
 
 WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
 
@@ -27,11 +28,6 @@ async def url(tmp_path: Path) -> AsyncIterator[str]:
     settings = limited(tmp_path, idle_timeout_s=0.2, max_event_streams=2)
     async with running(settings) as jobd:
         yield jobd.url
-
-
-async def open_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, port = url.removeprefix("http://").split(":")
-    return await asyncio.open_connection(host, int(port))
 
 
 async def test_a_connection_that_sends_nothing_is_closed(url: str) -> None:
