@@ -52,7 +52,9 @@ class Pool:
         self.job_type = job_type
         # With several nodes, a worker needs one of the cluster's `max_workers` slots.
         self.slots = slots
-        self._claimant = f"{slots.node}/{job_type}" if slots else f"{job_type}-claim"
+        # Who claims, in the attempt history: the pool claims ahead for its workers, so it is
+        # named, not a worker (and, with several nodes, its node, which the rescuer names).
+        self._claimant = f"{slots.node}/{job_type}" if slots else f"{job_type}-pool"
         self.settings = settings
         self.queue = queue
         self.store = store

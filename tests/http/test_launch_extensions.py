@@ -127,3 +127,13 @@ async def test_a_delayed_job_waits_pending_and_says_until_when(
     at = await launch(client, not_before=NOW + 30)
     fetched = await server.service.fetch(at["session_id"], None)
     assert fetched.info == "Scheduled: waits until 2027-01-15 08:00:30 UTC before it runs."
+
+
+async def test_a_not_before_already_past_launches_the_job_as_due_now(
+    client: TestClient[Any, Any], server: JobdServer
+) -> None:
+    # A caller whose clock is behind jobd's (or a retry of an old request) is not refused.
+    answer = await launch(client, not_before=NOW - 3600)
+    body = await call(client, "GET", f"/jobs/admin/fetch?session_id={answer['session_id']}", 200)
+    assert not (body["job"]["info"] or "").startswith("Scheduled")
+    assert body.get("waiting", {}).get("reason") != "scheduled"

@@ -110,6 +110,8 @@ async def test_a_delayed_launch_says_scheduled_and_a_retried_job_backing_off(
             )
             [attempt] = history["attempts"]
             assert attempt["outcome"] == "retrying" and attempt["retry_at"] == now + 30
+            # Claimed by jobd's own pool of EMAIL (which claims ahead for its workers).
+            assert attempt["worker_id"] == "EMAIL-pool" and attempt["node"] is None
             assert body["waiting"] == {
                 "reason": "backing_off",
                 "message": "Backing off after a failed attempt; the next attempt is in about 30 s.",
