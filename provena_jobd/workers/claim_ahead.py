@@ -1,19 +1,31 @@
-"""A pool's jobs claimed ahead of need, and how far ahead it claims.
+"""A pool's jobs claimed ahead of need, how far ahead it claims, and handing back the rest.
 
 Jobs claimed ahead are DEQUEUED (taken by a worker, not started) and wait in memory for a free
 slot, so a slot that comes free starts its next job at once instead of waiting for a claim's
 commit. The pool starts by claiming two per ready worker. When slots still run dry while a
 claim is on its way (jobs shorter than a commit), it claims twice as far ahead next time, up
 to `AHEAD_MAX_PER_WORKER`; each claim that does not run dry steps back by one, and a heartbeat
-period without growth resets it to two, so long jobs are not hoarded where another node could
-run them (what was claimed ahead before still runs here, in order).
+period without growth resets it to two.
+
+At every heartbeat, after the reset, the jobs held beyond the reach (beyond what the free
+slots take at once plus the reach per ready worker) go back to the queue, the newest claimed
+first, with the attempt refunded and their place in the queue kept, as at a shutdown. So when
+short jobs turn long, the up to 32 per worker claimed for them do not wait here behind long
+jobs one slot at a time: within two heartbeat periods (2/3 of `lease_s`: the one they turned
+in still had growth) they are PENDING again, and another node, idle, claims them at once.
+Only jobs still waiting in the hold go back; a job leaves it as a slot starts it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import logging
 
-from ..queue.store import ClaimedJob
+from ..models import JobStatus
+from ..queue.store import ClaimedJob, JobStore, Requeue
+
+log = logging.getLogger(__name__)
 
 AHEAD_PER_WORKER = 2  # jobs claimed ahead of need per ready worker, at least
 AHEAD_MAX_PER_WORKER = 32  # ... and at most, for jobs shorter than a commit
@@ -21,6 +33,7 @@ AHEAD_MAX_PER_WORKER = 32  # ... and at most, for jobs shorter than a commit
 # loop and the writer take turns (all starts, then one long commit of all finishes); claims
 # of this size keep both busy at once (in-process bench at 3 x 256: 6,550 -> 8,240 jobs/s).
 CLAIM_AT_MOST = 128
+HANDED_BACK_INFO = "Returned to the queue: claimed ahead by a pool busy with longer jobs."
 
 
 class ClaimAhead:
@@ -57,8 +70,69 @@ class ClaimAhead:
         elif not self._ran_dry:
             self.per_worker = max(self.per_worker - 1, AHEAD_PER_WORKER)
 
+    def take_surplus(self, free_slots: int, ready_workers: int) -> list[ClaimedJob]:
+        """Take out the jobs held beyond what the free slots take at once plus the reach, the
+        newest claimed first (the oldest stay, to run next here). Out of `jobs` at once, so
+        no slot can start one while it goes back."""
+        keep = free_slots + self.per_worker * ready_workers
+        surplus = []
+        while len(self.jobs) > keep:
+            surplus.append(self.jobs.pop())
+        return surplus
+
     def heartbeat(self) -> None:
         """A heartbeat period passed: without growth in it, back to the minimum reach."""
         if not self._grew:
             self.per_worker = AHEAD_PER_WORKER
         self._grew = False
+
+
+async def hand_back(
+    store: JobStore, jobs: list[ClaimedJob], now: float, job_type: str
+) -> list[ClaimedJob]:
+    """Requeue jobs taken out of the hold as a shutdown does (`shutdown.return_to_queue`):
+    claimable at `now`, the attempt refunded (they never started), their place in the queue
+    kept (claims take the lowest `seq` first, and a requeue leaves it); all at once, so they
+    share one commit. One INFO line says how many went back.
+
+    Returns those whose requeue failed, oldest first: they are still held (DEQUEUED under
+    this pool's lease) and go back into the hold. Should such a requeue have applied after
+    all, the job still runs once: only one start of a DEQUEUED job succeeds, and a start of a
+    PENDING one fails.
+    """
+    requeues = [
+        Requeue(
+            session_id=job.session_id,
+            attempt=job.attempt,
+            info=HANDED_BACK_INFO,
+            run_after=now,
+            now=now,
+            refund=True,
+        )
+        for job in jobs
+    ]
+    # Each job's own outcome: one failed requeue must not hide which others went back.
+    outcomes = await asyncio.gather(*map(store.requeue, requeues), return_exceptions=True)
+    # A job not PENDING now was cancelled or rescued meanwhile: it is not ours either way.
+    returned = sum(1 for outcome in outcomes if outcome is JobStatus.PENDING)
+    failed = [
+        (job, error)
+        for job, error in zip(jobs, outcomes, strict=True)
+        if isinstance(error, BaseException)
+    ]
+    if returned:
+        log.info(
+            "handed %d %s jobs claimed ahead back to the queue (held beyond the pool's reach)",
+            returned,
+            job_type,
+            extra={"action": "claimed_ahead_returned", "job_type": job_type, "jobs": returned},
+        )
+    if failed:
+        log.warning(
+            "could not hand %d %s jobs claimed ahead back to the queue; they stay here: %s",
+            len(failed),
+            job_type,
+            failed[0][1],
+            extra={"action": "hand_back_failed", "job_type": job_type},
+        )
+    return [job for job, _ in reversed(failed)]

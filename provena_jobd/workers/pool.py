@@ -27,7 +27,7 @@ from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease
 from ..queue.worker_slots import WorkerSlots
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
-from .claim_ahead import CLAIM_AT_MOST, ClaimAhead
+from .claim_ahead import CLAIM_AT_MOST, ClaimAhead, hand_back
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
 from .shutdown import return_to_queue
@@ -192,10 +192,8 @@ class Pool:
         again at once.
         """
         self._fill_slots(now)
-        concurrency = self.settings.concurrency
-        ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
-        free = sum(concurrency - len(w.running) for w in ready)
-        wanted = self.ahead.wanted(free, len(ready))
+        ready, free = self._capacity(now)
+        wanted = self.ahead.wanted(free, ready)
         if wanted <= 0:
             return 0, 0
         self.ahead.claim_sent()
@@ -215,6 +213,11 @@ class Pool:
         if len(jobs) >= wanted == CLAIM_AT_MOST:
             self.notify()  # more may wait for the slots still free: claim again now
         return wanted, len(jobs)
+
+    def _capacity(self, now: float) -> tuple[int, int]:
+        """The ready (not provisioning) workers, and their free slots."""
+        ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
+        return len(ready), sum(self.settings.concurrency - len(w.running) for w in ready)
 
     def _claim_of(self, limit: int, now: float) -> Claim:
         return Claim(
@@ -287,16 +290,11 @@ class Pool:
 
     async def _scale(self, now: float) -> None:
         concurrency = self.settings.concurrency
-        provisioning = sum(1 for w in self.workers if w.state(now) is WorkerState.PROVISIONING)
-        ready = len(self.workers) - provisioning
         cap = self.settings.max_workers * concurrency
         # Jobs claimed ahead wait for a slot just like PENDING ones.
         waiting = await self.store.count_waiting(self.job_type, now, cap) + len(self._ahead)
-        free = sum(
-            concurrency - len(w.running)
-            for w in self.workers
-            if w.state(now) is not WorkerState.PROVISIONING
-        )
+        ready, free = self._capacity(now)
+        provisioning = len(self.workers) - ready
         view = PoolView(waiting=waiting, provisioning=provisioning, ready=ready, free_slots=free)
         for _ in range(workers_to_start(view, self.settings.max_workers, concurrency)):
             slot = None
@@ -316,11 +314,17 @@ class Pool:
                 self.notify()  # ready at once: claim on the next round without waiting
 
     async def _heartbeat(self, now: float) -> None:
+        self._next_heartbeat = now + self.queue.lease_s / 3
+        self.ahead.heartbeat()
+        # Jobs held beyond the (perhaps just reset) reach go back for other nodes to run;
+        # first, so that their leases are not extended. What could not go back stays held.
+        ready, free = self._capacity(now)
+        surplus = self.ahead.take_surplus(free, ready)
+        if surplus:
+            self._ahead.extend(await hand_back(self.store, surplus, now, self.job_type))
         leases = [lease for w in self.workers for lease in w.running.values()]
         leases += [*self._finishing.values()]
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
-        self._next_heartbeat = now + self.queue.lease_s / 3
-        self.ahead.heartbeat()
         if leases:
             await self.store.extend_leases(leases, now + self.queue.lease_s)
         slotted = [w for w in self.workers if w.slot is not None]

@@ -84,8 +84,8 @@ async def make_pool(start: Starter, clock: FakeClock) -> AsyncIterator[MakePool]
         await pool.drain(grace_s=0)  # stops the processes still running
 
 
-async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAIL) -> str:
-    """Launch one job of `sub_type` as alice; returns its id."""
+def launch_request(sub_type: JobSubType) -> LaunchJobRequest:
+    """A valid launch of one job of `sub_type`."""
     job_type = {
         JobSubType.SEND_EMAIL: JobType.EMAIL,
         JobSubType.EMAIL_WAKE_UP: JobType.EMAIL,
@@ -95,8 +95,22 @@ async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAI
     payload: dict[str, Any] = {}
     if sub_type is JobSubType.SEND_EMAIL:
         payload = {"email_to": "a@example.org", "subject": "s", "body": "b", "reason": "r"}
-    request = LaunchJobRequest(job_type=job_type, job_sub_type=sub_type, job_payload=payload)
-    return (await server.service.launch(request, caller="alice")).session_id
+    return LaunchJobRequest(job_type=job_type, job_sub_type=sub_type, job_payload=payload)
+
+
+async def launch(server: JobdServer, sub_type: JobSubType = JobSubType.SEND_EMAIL) -> str:
+    """Launch one job of `sub_type` as alice; returns its id."""
+    return (await server.service.launch(launch_request(sub_type), caller="alice")).session_id
+
+
+async def launch_together(server: JobdServer, sub_type: JobSubType, count: int) -> list[str]:
+    """Launch `count` jobs of `sub_type` as alice in one commit, in queue order (so one claim
+    may take them all); returns their ids in that order."""
+    request = launch_request(sub_type)
+    jobs = [(await server.service.prepare(request, caller="alice"))[0] for _ in range(count)]
+    await server.service.store.launch(jobs)
+    server.notify(request.job_type)
+    return [job.session_id for job in jobs]
 
 
 async def workers(server: JobdServer, job_type: JobType = JobType.EMAIL) -> dict[str, int]:

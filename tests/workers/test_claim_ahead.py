@@ -8,7 +8,7 @@ from typing import Any
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.models import JobStatus, JobSubType, JobType
-from provena_jobd.queue.store import FlowClaim, FlowClaimed
+from provena_jobd.queue.store import ClaimedJob, FlowClaim, FlowClaimed
 from provena_jobd.workers.claim_ahead import AHEAD_PER_WORKER, CLAIM_AT_MOST, ClaimAhead
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.pool import Pool
@@ -124,3 +124,31 @@ def test_the_reach_doubles_on_a_dry_full_claim_and_steps_back_otherwise() -> Non
     ahead.heartbeat()  # no growth since the last one: back to the minimum
     assert ahead.per_worker == AHEAD_PER_WORKER
     assert ahead.wanted(free_slots=1000, ready_workers=3) == CLAIM_AT_MOST
+
+
+def test_the_jobs_held_beyond_the_reach_are_the_newest_claimed() -> None:
+    ahead = ClaimAhead()
+    ahead.jobs.extend(claimed(f"job-{n}") for n in range(10))
+    # Three free slots take three at once, and two ready workers keep two each ahead.
+    surplus = ahead.take_surplus(free_slots=3, ready_workers=2)
+    assert [job.session_id for job in surplus] == ["job-9", "job-8", "job-7"]
+    assert [job.session_id for job in ahead.jobs] == [f"job-{n}" for n in range(7)]
+    assert ahead.take_surplus(free_slots=3, ready_workers=2) == []
+    # No worker left to run them: all go.
+    assert len(ahead.take_surplus(free_slots=0, ready_workers=0)) == 7
+    assert not ahead.jobs
+
+
+def claimed(session_id: str) -> ClaimedJob:
+    """A job claimed on its first attempt."""
+    return ClaimedJob(
+        session_id=session_id,
+        created_timestamp=0,
+        username="alice",
+        batch_id=None,
+        job_type=JobType.EMAIL,
+        job_sub_type=JobSubType.SEND_EMAIL,
+        payload=b"{}",
+        attempt=1,
+        max_attempts=3,
+    )
