@@ -169,7 +169,9 @@ class Waiting(msgspec.Struct, kw_only=True, omit_defaults=True):
 class Attempt(msgspec.Struct, kw_only=True):
     """One attempt of a job: when it was claimed, started and ended (epoch seconds), by which
     worker (and node, once there are several), and how it ended: `succeeded`, `failed`,
-    `cancelled`, `lease_lost`, `requeued_at_shutdown`, `crash_suspect`, `retrying` (requeued
+    `cancelled`, `lease_lost`, `requeued_at_shutdown`, `returned` (handed back before it could
+    run: its worker left mid-claim, or its pool held it beyond its reach; `info` says which),
+    `crash_suspect`, `retrying` (requeued
     after an error, not before `retry_at`), or null while it runs."""
 
     attempt: int

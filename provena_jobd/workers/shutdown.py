@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 from ..queue.store import JobStore, Lease, Requeue
 
+# The attempt history calls a refunded requeue with this info `requeued_at_shutdown`, and one
+# with any other "Returned to the queue:" info `returned` (migration 0007): keep the prefixes.
 SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
 
 

@@ -168,6 +168,16 @@ async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
         now=NOW + 22,
     )
     assert await store.requeue(shutdown) is JobStatus.PENDING
+    handed_back = await claim_one(store, now=NOW + 25)  # the refunded number again
+    worker_left = Requeue(
+        session_id=job.session_id,
+        attempt=handed_back.attempt,
+        info="Returned to the queue: its worker left before it was handed the job.",
+        run_after=NOW + 26,
+        refund=True,
+        now=NOW + 26,
+    )
+    assert await store.requeue(worker_left) is JobStatus.PENDING
     third = await claim_one(store, now=NOW + 30)  # the refunded attempt number again
     await store.rescue(
         Rescue(now=NOW + 100, horizon=NOW + 100, backoff=Backoff(base_s=5, max_s=5))
@@ -187,6 +197,7 @@ async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
     assert rows == [
         (1, "w1", NOW + 1, NOW + 2, None, "retrying", NOW + 13),
         (2, "w1", NOW + 20, NOW + 21, NOW + 22, "requeued_at_shutdown", NOW + 22),
+        (2, "w1", NOW + 25, None, NOW + 26, "returned", NOW + 26),
         (third.attempt, "w1", NOW + 30, None, NOW + 60, "lease_lost", NOW + 105),
         (fourth.attempt, "w1", NOW + 200, None, NOW + 205, "succeeded", None),
     ]

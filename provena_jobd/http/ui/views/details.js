@@ -24,7 +24,7 @@ function waitingNotice(waiting, job) {
 
 const OUTCOMES = {
   succeeded: "succeeded", failed: "failed", cancelled: "cancelled", lease_lost: "its worker was lost (lease expired)",
-  requeued_at_shutdown: "returned to the queue as jobd shut down", crash_suspect: "requeued as a suspect of a crash",
+  requeued_at_shutdown: "returned to the queue as jobd shut down", returned: "returned to the queue before it ran", crash_suspect: "requeued as a suspect of a crash",
   retrying: "failed; retried",
 };
 
@@ -35,7 +35,7 @@ function timeline(attempts) {
     const steps = [
       ["Claimed", a.claimed_at], ["Started", a.started_at], ["Ended", a.ended_at],
     ].filter(([, at]) => at !== null).map(([name, at]) => h("li", {}, `${name} ${localTime(at)}`));
-    if (a.retry_at !== null && a.outcome !== "requeued_at_shutdown") steps.push(h("li", {}, `Next attempt not before ${localTime(a.retry_at)}`));
+    if (a.retry_at !== null && !["requeued_at_shutdown", "returned"].includes(a.outcome)) steps.push(h("li", {}, `Next attempt not before ${localTime(a.retry_at)}`));
     const how = a.outcome ? OUTCOMES[a.outcome] || a.outcome : "running";
     return h("li", { class: `attempt o-${a.outcome || "running"}`, "data-attempt": String(index + 1) },
       h("strong", {}, `Attempt ${a.attempt}: ${how}`),
