@@ -18,6 +18,7 @@ from ..models import (
     BatchSummaryRequest,
     Job,
     JobResponse,
+    JobStatus,
     LaunchJobRequest,
     LaunchJobResponse,
     ListBatchRequest,
@@ -138,18 +139,24 @@ class JobdClient(Transport):
         username: str | None = None,
         page_size: int = 100,
         limit: int | None = None,
+        status: JobStatus | None = None,
+        search: str | None = None,
     ) -> AsyncIterator[Job]:
         """The caller's jobs, newest first, fetched page by page as you iterate.
 
         `admin` lists everyone's jobs; `username` (admin) only that user's; `limit` stops after
-        that many jobs.
+        that many jobs. `status` keeps the jobs in that status; `search` those whose session
+        id, username, sub type, batch id, info or payload contains that text (ASCII letters
+        in either case; jobd applies both, over every job, before it pages).
         """
         request: msgspec.Struct
         if admin or username is not None:
-            request = AdminListJobsRequest(username_filter=username, limit=page_size)
+            request = AdminListJobsRequest(
+                username_filter=username, limit=page_size, status=status, search=search
+            )
             path = "/jobs/admin/list"
         else:
-            request = ListJobsRequest(limit=page_size)
+            request = ListJobsRequest(limit=page_size, status=status, search=search)
             path = "/jobs/user/list"
         async for job in self._pages(path, request, limit):
             yield job
@@ -162,16 +169,25 @@ class JobdClient(Transport):
         username: str | None = None,
         page_size: int = 100,
         limit: int | None = None,
+        status: JobStatus | None = None,
+        search: str | None = None,
     ) -> AsyncIterator[Job]:
-        """A batch's jobs, newest first, fetched page by page as you iterate."""
+        """A batch's jobs, newest first, fetched page by page as you iterate; `status` and
+        `search` narrow them as in `list_jobs`."""
         request: msgspec.Struct
         if admin or username is not None:
             request = AdminListBatchRequest(
-                batch_id=batch_id, username_filter=username, limit=page_size
+                batch_id=batch_id,
+                username_filter=username,
+                limit=page_size,
+                status=status,
+                search=search,
             )
             path = "/jobs/admin/list_batch"
         else:
-            request = ListBatchRequest(batch_id=batch_id, limit=page_size)
+            request = ListBatchRequest(
+                batch_id=batch_id, limit=page_size, status=status, search=search
+            )
             path = "/jobs/user/list_batch"
         async for job in self._pages(path, request, limit):
             yield job
