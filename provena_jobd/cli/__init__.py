@@ -89,6 +89,11 @@ def main(context: click.Context, url: str, token: str | None, as_json: bool) -> 
     JSON with --json, and exit 0 on success; 1 when jobd refuses the request or cannot be
     reached (one line on stderr, `jobd: error: <detail>`) or when a job or batch they wait
     for ends FAILED; 2 on a usage error.
+
+    Times are printed in the local time zone (TZ chooses it) followed by the zone's
+    abbreviation, `2026-12-02 07:46:35 AEDT`, or its UTC offset (`+11:00`) where the system
+    names none; --json gives epoch seconds. Texts from jobd (a job's info, why it waits)
+    give their times in UTC.
     """
     given = context.get_parameter_source("url") is click.core.ParameterSource.COMMANDLINE
     if given and context.invoked_subcommand in LOCAL_COMMANDS:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,7 +11,7 @@ from ..clock import SystemClock
 from ..errors import JobdError
 from ..models import TERMINAL_STATUSES, JobStatus
 from .common import WATCH_RECHECK_S, admin_option, client_command, finished_status
-from .output import fetched_json, list_table, print_json, show, show_job
+from .output import CLOCK_FORMAT, fetched_json, list_table, print_json, show, show_job, when
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -105,7 +104,7 @@ async def jobs_watch(
         # A finished job shows when it finished, not when we looked.
         finished = job.finished_timestamp if job.status in TERMINAL_STATUSES else None
         seen = SystemClock().now() if finished is None else finished
-        stamp = time.strftime("%H:%M:%S", time.localtime(seen))
+        stamp = when(seen, CLOCK_FORMAT)
         click.echo(f"{stamp}  {job.status.value}{progress}  {job.info or ''}".rstrip())
 
     try:

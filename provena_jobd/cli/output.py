@@ -12,7 +12,11 @@ import msgspec
 if TYPE_CHECKING:
     from ..models import BatchSummary, Job, JobResponse, LaunchJobResponse, Waiting
 
+# Every time the CLI prints is local (TZ chooses the zone) and followed by its zone, as `when`
+# writes it: jobd's own texts (a job's `info`, `why`) say their times in UTC, and a local time
+# printed beside them without a zone reads as the same clock.
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+CLOCK_FORMAT = "%H:%M:%S"  # `jobs watch`: one line per change, the date would be noise
 T = TypeVar("T")
 
 
@@ -37,9 +41,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
-def when(timestamp: float | None) -> str:
-    """An epoch timestamp in local time, or `-`."""
-    return "-" if timestamp is None else time.strftime(TIME_FORMAT, time.localtime(timestamp))
+def when(timestamp: float | None, layout: str = TIME_FORMAT) -> str:
+    """An epoch timestamp in local time with its zone (`2026-12-02 07:46:35 AEDT`), or `-`."""
+    if timestamp is None:
+        return "-"
+    local = time.localtime(timestamp)
+    return f"{time.strftime(layout, local)} {zone(local)}"
+
+
+def zone(local: time.struct_time) -> str:
+    """The zone of a local time as the system abbreviates it (`AEDT`, `UTC`, `+04`), or as
+    its UTC offset (`+11:00`) where the system gives a long name (Windows: `AUS Eastern
+    Daylight Time`) or none: short, so the tables stay narrow."""
+    name = local.tm_zone
+    if name and " " not in name:
+        return name
+    sign = "-" if local.tm_gmtoff < 0 else "+"
+    hours, seconds = divmod(abs(local.tm_gmtoff), 3600)
+    return f"{sign}{hours:02d}:{seconds // 60:02d}"
 
 
 def cut(text: str, width: int) -> str:

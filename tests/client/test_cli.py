@@ -145,7 +145,7 @@ async def test_jobs_list_and_show(server: JobdTestServer) -> None:
     header, *rows = table.out.splitlines()
     assert header.split()[:6] == ["SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER"]
     assert [row.split()[0] for row in rows] == ids[::-1]
-    assert all(row.split()[3] == "SUCCEEDED" for row in rows)
+    assert all(row.split()[4] == "SUCCEEDED" for row in rows)  # CREATED: date, time, zone
     everyone = await jobd("jobs", "list", "--admin", "--limit", "2", "--json", url=server.url)
     assert [job["session_id"] for job in everyone.json()] == [theirs, ids[2]]
     alice = await jobd("jobs", "list", "--user", "alice", "--json", url=server.url)
@@ -177,7 +177,9 @@ async def test_jobs_show_says_why_a_job_waits(jobd_server_factory: JobdServerFac
     rows = fields_of(shown)
     assert (rows["status"], rows["waiting"]) == ("PENDING", "cold_start")
     assert "cold start" in rows["why"] and JOB_TYPE in rows["why"]
-    ready_at = time.mktime(time.strptime(rows["ready_at"], TIME_FORMAT))  # local time
+    local, zone = rows["ready_at"].rsplit(" ", 1)  # local time, then its zone
+    ready_at = time.mktime(time.strptime(local, TIME_FORMAT))
+    assert zone == time.localtime(ready_at).tm_zone
     assert 3500 < ready_at - time.time() <= 3600
     assert rows["ahead"] == "1 job of its type before it"
     assert list(rows).index("waiting") == list(rows).index("info") + 1
@@ -205,7 +207,7 @@ async def test_jobs_watch_follows_a_job_until_it_finishes(server: JobdTestServer
     opened.set()
     ran = await finish(watcher)
     assert ran.status == 0, ran
-    assert ran.out.split()[1] == "SUCCEEDED"
+    assert ran.out.split()[2] == "SUCCEEDED"  # after the time and its zone
     again = await jobd("jobs", "watch", launched.session_id, "--json", url=server.url)
     assert again.status == 0 and again.json()["status"] == "SUCCEEDED"  # one line: finished
 
@@ -352,8 +354,8 @@ async def test_watch_sees_a_job_whose_events_it_is_not_sent(
     assert watcher.stdout is not None
     async with asyncio.timeout(20):
         first = (await watcher.stdout.readline()).decode()
-    assert first.split()[1] in {"PENDING", "DEQUEUED", "IN_PROGRESS"}
+    assert first.split()[2] in {"PENDING", "DEQUEUED", "IN_PROGRESS"}  # after time and zone
     opened.set()
     ran = await finish(watcher)
     assert ran.status == 0, ran
-    assert ran.out.splitlines()[-1].split()[1] == "SUCCEEDED"
+    assert ran.out.splitlines()[-1].split()[2] == "SUCCEEDED"

@@ -57,7 +57,8 @@ async def test_bulk_launch_and_wait_exits_1_if_any_failed(
     assert ran.status == 1, ran
     header, *rows = ran.out.splitlines()
     assert header.split()[:3] == ["SESSION_ID", "CREATED", "STATUS"]
-    assert [row.split()[3] for row in rows] == ["SUCCEEDED", "FAILED"]  # CREATED is 2 words
+    # CREATED is 3 words (date, time, zone).
+    assert [row.split()[4] for row in rows] == ["SUCCEEDED", "FAILED"]
 
 
 async def test_bulk_wait_gives_up_after_the_timeout(
@@ -128,10 +129,10 @@ async def test_jobs_list_shows_batch_and_info(jobd_server: JobdTestServer) -> No
     ]  # fmt: skip
     info = (await client.fetch(failed.session_id)).info
     assert info is not None
-    # CREATED is two words (date and time).
-    assert newest.split()[3] == "FAILED" and newest.split()[7] == "-"
-    assert newest.split(None, 8)[8] == (info if len(info) <= 60 else info[:59] + "…")
-    assert oldest.split()[7] == batched.batch_id and oldest.split()[8] == "-"
+    # CREATED is three words (date, time and zone).
+    assert newest.split()[4] == "FAILED" and newest.split()[8] == "-"
+    assert newest.split(None, 9)[9] == (info if len(info) <= 60 else info[:59] + "…")
+    assert oldest.split()[8] == batched.batch_id and oldest.split()[9] == "-"
 
 
 async def test_watch_on_a_finished_job_shows_when_it_finished(tmp_path: Path) -> None:
@@ -146,4 +147,4 @@ async def test_watch_on_a_finished_job_shows_when_it_finished(tmp_path: Path) ->
     assert ran.status == 0, ran
     expected = datetime.fromtimestamp(job.finished_timestamp or 0, UTC).strftime("%H:%M:%S")
     assert expected == "08:00:00"
-    assert ran.out == f"{expected}  SUCCEEDED\n"  # a wake-up job has no info
+    assert ran.out == f"{expected} UTC  SUCCEEDED\n"  # a wake-up job has no info
