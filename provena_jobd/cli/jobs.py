@@ -23,6 +23,36 @@ def jobs() -> None:
     """List, show and watch jobs."""
 
 
+_STATUSES = ", ".join(status.value for status in JobStatus)
+
+
+def _read_status(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> JobStatus | None:
+    """`--status`: one of jobd's statuses, in either case (jobd lists by one at a time)."""
+    if value is None:
+        return None
+    try:
+        return JobStatus(value.upper())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a status; use one of {_STATUSES}") from None
+
+
+def _check_search(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> str | None:
+    """`--search`: some text, no longer than jobd searches for (it refuses a longer one)."""
+    from ..service import MAX_SEARCH  # here: only a search pays for importing the service
+
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("give some text to search for (jobd ignores an empty search)")
+    if len(value) > MAX_SEARCH:
+        raise click.BadParameter(f"at most {MAX_SEARCH} characters, not {len(value)}")
+    return value
+
+
 @jobs.command("list")
 @click.option(
     "--limit",
@@ -34,6 +64,20 @@ def jobs() -> None:
 )
 @click.option("--batch", "batch_id", metavar="ID", help="Only the jobs of this batch.")
 @click.option("--user", help="Only this user's jobs (admin route).")
+@click.option(
+    "--status",
+    metavar="STATUS",
+    callback=_read_status,
+    help=f"Only the jobs in STATUS: {_STATUSES} (either case).",
+)
+@click.option(
+    "--search",
+    metavar="TEXT",
+    callback=_check_search,
+    help="Only the jobs whose session id, batch id, username, sub type, info or payload "
+    "contains TEXT (ASCII letters in either case). Ids launched in the same minute share "
+    "their first characters: search for the last ones.",
+)
 @admin_option
 @client_command
 async def jobs_list(
@@ -41,17 +85,25 @@ async def jobs_list(
     limit: int,
     batch_id: str | None,
     user: str | None,
+    status: JobStatus | None,
+    search: str | None,
     admin: bool,
     as_json: bool,
 ) -> int:
-    """List your jobs (or a batch's), newest first."""
+    """List your jobs (or a batch's), newest first; --status and --search narrow them."""
     most = limit or None
     page_size = min(limit or 1000, 1000)
     found = (
-        client.list_batch(batch_id, admin=admin, username=user, page_size=page_size, limit=most)
+        client.list_batch(
+            batch_id, admin=admin, username=user, page_size=page_size, limit=most,
+            status=status, search=search,
+        )
         if batch_id is not None
-        else client.list_jobs(admin=admin, username=user, page_size=page_size, limit=most)
-    )
+        else client.list_jobs(
+            admin=admin, username=user, page_size=page_size, limit=most,
+            status=status, search=search,
+        )
+    )  # fmt: skip
     show([job async for job in found], as_json, list_table)
     return 0
 

@@ -1,5 +1,5 @@
-"""The time zone every time the CLI prints carries, run as subprocesses against a real
-jobd."""
+"""Finding jobs from the CLI (`jobs list --search/--status`) and the time zone every printed
+time carries, run as subprocesses against a real jobd."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from provena_jobd.cli.output import zone
+from provena_jobd.models import JobStatus
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
-from tests.client.handlers import JOBS
+from tests.client.handlers import JOB_TYPE, JOBS, STEP
 from tests.client.test_cli import environment, fields_of, jobd
 
 SYDNEY = "Australia/Sydney"
@@ -71,3 +72,50 @@ def test_a_zone_without_a_short_name_is_its_utc_offset() -> None:
     unnamed = time.struct_time((2026, 12, 2, 7, 46, 35, 2, 336, 0, "", -12600))
     assert zone(unnamed) == "-03:30"
     assert zone(time.localtime(0)) == time.localtime(0).tm_zone  # a system's name is kept
+
+
+async def test_search_finds_a_job_by_the_tail_of_its_id(server: JobdTestServer) -> None:
+    ids = [(await server.client.launch(*WAKE)).session_id for _ in range(3)]
+    tail = ids[1][-8:]
+    found = await jobd("jobs", "list", "--search", tail, "--json", url=server.url)
+    assert found.status == 0, found
+    assert [job["session_id"] for job in found.json()] == [ids[1]]
+    upper = await jobd("jobs", "list", "--search", tail.upper(), url=server.url)
+    assert [row.split()[0] for row in upper.out.splitlines()[1:]] == [ids[1]]
+    nothing = await jobd("jobs", "list", "--search", "no job has this", "--json", url=server.url)
+    assert (nothing.status, nothing.json()) == (0, [])
+
+
+async def test_status_filters_the_list_and_a_batch(server: JobdTestServer) -> None:
+    client = server.client
+    ok = await client.launch(JOB_TYPE, STEP, new_batch=True)
+    assert ok.batch_id is not None
+    failed = await client.launch(JOB_TYPE, STEP, {"fail": "no"}, batch_id=ok.batch_id)
+    alone = await client.launch(JOB_TYPE, STEP, {"fail": "also no"})
+    for launched in (ok, failed, alone):
+        await client.wait(launched.session_id, timeout_s=10)
+
+    failures = await jobd("jobs", "list", "--status", "FAILED", "--json", url=server.url)
+    assert [job["session_id"] for job in failures.json()] == [alone.session_id, failed.session_id]
+    in_batch = await jobd(
+        "jobs", "list", "--batch", ok.batch_id, "--status", "failed", "--json", url=server.url
+    )
+    assert [job["session_id"] for job in in_batch.json()] == [failed.session_id]
+    both = await jobd(
+        "jobs", "list", "--status", "succeeded", "--search", ok.session_id[-8:], "--json",
+        url=server.url,
+    )  # fmt: skip
+    assert [(job["session_id"], job["status"]) for job in both.json()] == [
+        (ok.session_id, JobStatus.SUCCEEDED.value)
+    ]
+
+
+async def test_a_bad_status_or_search_is_a_usage_error(server: JobdTestServer) -> None:
+    bad = await jobd("jobs", "list", "--status", "DONE", url=server.url)
+    assert (bad.status, bad.out) == (2, "")
+    assert "Invalid value for '--status': 'DONE' is not a status; use one of PENDING, " in bad.err
+    empty = await jobd("jobs", "list", "--search", "", url=server.url)
+    assert (empty.status, empty.out) == (2, "")
+    assert "Invalid value for '--search': give some text to search for" in empty.err
+    too_long = await jobd("jobs", "list", "--search", "x" * 201, url=server.url)
+    assert too_long.status == 2 and "at most 200 characters, not 201" in too_long.err
