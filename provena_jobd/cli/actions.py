@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import admin_option, client_command, wait_and_show, with_wait
+from .common import admin_option, client_command, found_by_whole_id, wait_and_show, with_wait
 from .output import print_json
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ async def retry(
     as_json: bool,
 ) -> int:
     """Relaunch a FAILED job as a new job; print the new session id."""
-    retried = await client.retry(session_id, admin=admin)
+    with found_by_whole_id(session_id, admin):
+        retried = await client.retry(session_id, admin=admin)
     if wait:
         return await wait_and_show(client, "retried as", retried.session_id, timeout_s, as_json)
     if as_json:
@@ -43,7 +44,8 @@ async def retry(
 @client_command
 async def cancel(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
     """Cancel a job: a waiting one ends FAILED now, a running one is asked to stop."""
-    job = await client.cancel(session_id, admin=admin)
+    with found_by_whole_id(session_id, admin):
+        job = await client.cancel(session_id, admin=admin)
     if as_json:
         print_json(job)
     else:

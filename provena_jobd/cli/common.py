@@ -8,10 +8,13 @@ server's refusal into `jobd: error: <detail>` and exit status 1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
+import re
+import shlex
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from ..models import Job
 
 WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long without an event
+# A whole session id, as jobd (and the reference) write them: a lower-case UUID.
+WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +121,24 @@ def with_wait(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--wait", is_flag=True, help="Wait until the job finishes; exit 1 if it FAILED."
     )(command)
+
+
+@contextlib.contextmanager
+def found_by_whole_id(session_id: str, admin: bool) -> Iterator[None]:
+    """When jobd finds no job for `session_id` and it is not a whole id (the tail of one, say:
+    ids launched in the same minute share their start), say how to find the job."""
+    from ..client import NotFound
+
+    try:
+        yield
+    except NotFound as exc:
+        if WHOLE_ID.fullmatch(session_id):
+            raise
+        search = ["jobd", "jobs", "list", *(["--admin"] if admin else []), "--search", session_id]
+        raise JobdError(
+            f"{exc.message} {session_id!r} is not a whole session id; to find the job by part "
+            f"of its id: {shlex.join(search)}"
+        ) from None
 
 
 def run(url: str, token: str | None, action: Callable[[JobdClient], Awaitable[int]]) -> None:

@@ -10,7 +10,13 @@ import click
 from ..clock import SystemClock
 from ..errors import JobdError
 from ..models import TERMINAL_STATUSES, JobStatus
-from .common import WATCH_RECHECK_S, admin_option, client_command, finished_status
+from .common import (
+    WATCH_RECHECK_S,
+    admin_option,
+    client_command,
+    finished_status,
+    found_by_whole_id,
+)
 from .output import CLOCK_FORMAT, fetched_json, list_table, print_json, show, show_job, when
 
 if TYPE_CHECKING:
@@ -117,7 +123,8 @@ async def jobs_show(client: JobdClient, session_id: str, admin: bool, as_json: b
 
     With --json, the job's fields on one line, and its `waiting` while it waits.
     """
-    answer = await client.fetch_response(session_id, admin=admin)
+    with found_by_whole_id(session_id, admin):
+        answer = await client.fetch_response(session_id, admin=admin)
     if as_json:
         print_json(fetched_json(answer))
     else:
@@ -161,7 +168,8 @@ async def jobs_watch(
 
     try:
         async with asyncio.timeout(timeout_s), client.events() as events:
-            job = await client.fetch(session_id, admin=admin)
+            with found_by_whole_id(session_id, admin):
+                job = await client.fetch(session_id, admin=admin)
             show_change(job)
             while job.status not in TERMINAL_STATUSES:
                 try:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import admin_option, client_command
+from .common import admin_option, client_command, found_by_whole_id
 from .output import print_json, table, when
 
 if TYPE_CHECKING:
@@ -23,7 +23,8 @@ async def workflow(client: JobdClient, session_id: str, admin: bool, as_json: bo
     A step's PARENT is the job that launched it. The last line says whether every step has
     finished. Exit 1 if a step FAILED.
     """
-    chain = await client.workflow(session_id, admin=admin)
+    with found_by_whole_id(session_id, admin):
+        chain = await client.workflow(session_id, admin=admin)
     if as_json:
         print_json(chain)
     else:

@@ -130,7 +130,7 @@ async def test_usage_errors_exit_2_and_server_errors_exit_1(server: JobdTestServ
     assert unknown.status == 1 and unknown.out == ""
     assert unknown.err.startswith("jobd: error: body.job_sub_type: value is not a valid")
     assert unknown.err.count("\n") == 1
-    missing = await jobd("jobs", "show", "no-such-job", url=server.url)
+    missing = await jobd("jobs", "show", "00000000-0000-4000-8000-000000000000", url=server.url)
     one_error_line(missing, "Item was not found.")
 
 

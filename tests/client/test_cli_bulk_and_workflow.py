@@ -112,7 +112,7 @@ async def test_workflow_shows_each_step_and_its_parent(jobd_server: JobdTestServ
     assert header == ["SESSION_ID", "STATUS", "SUB_TYPE", "PARENT", "FINISHED", "INFO"]
     assert first[:4] == [root.session_id, "SUCCEEDED", sub_type, "-"]
     assert second[1:4] == ["SUCCEEDED", "LODGE_CREATE_ACTIVITY", root.session_id]
-    missing = await jobd("workflow", "no-such-job", url=jobd_server.url)
+    missing = await jobd("workflow", "00000000-0000-4000-8000-000000000000", url=jobd_server.url)
     one_error_line(missing, "Item was not found.")
 
 

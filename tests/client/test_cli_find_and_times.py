@@ -1,5 +1,5 @@
-"""Finding jobs from the CLI (`jobs list --search/--status`) and the time zone every printed
-time carries, run as subprocesses against a real jobd."""
+"""Finding jobs from the CLI (`jobs list --search/--status`, a partial id given to `show`) and
+the time zone every printed time carries, run as subprocesses against a real jobd."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from provena_jobd.cli.output import zone
 from provena_jobd.models import JobStatus
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
 from tests.client.handlers import JOB_TYPE, JOBS, STEP
-from tests.client.test_cli import environment, fields_of, jobd
+from tests.client.test_cli import environment, fields_of, jobd, one_error_line
 
 SYDNEY = "Australia/Sydney"
 WAKE = ("EMAIL", "EMAIL_WAKE_UP")
+NOT_A_JOB = "00000000-0000-4000-8000-000000000000"  # a whole id no job has
 
 
 @pytest.fixture
@@ -119,3 +120,24 @@ async def test_a_bad_status_or_search_is_a_usage_error(server: JobdTestServer) -
     assert "Invalid value for '--search': give some text to search for" in empty.err
     too_long = await jobd("jobs", "list", "--search", "x" * 201, url=server.url)
     assert too_long.status == 2 and "at most 200 characters, not 201" in too_long.err
+
+
+async def test_a_partial_id_says_how_to_find_the_job(server: JobdTestServer) -> None:
+    session_id = (await server.client.launch(*WAKE)).session_id
+    tail = session_id[-8:]
+    partial = await jobd("jobs", "show", tail, url=server.url)
+    hint = f"jobd jobs list --search {tail}"
+    one_error_line(
+        partial,
+        f"Item was not found. {tail!r} is not a whole session id; to find the job by part of "
+        f"its id: {hint}",
+    )
+    followed = await jobd(*hint.split()[1:], "--json", url=server.url)
+    assert [job["session_id"] for job in followed.json()] == [session_id]
+    as_admin = await jobd("jobs", "show", tail, "--admin", url=server.url)
+    assert as_admin.err.endswith(f": jobd jobs list --admin --search {tail}\n")
+    for command in (("jobs", "watch"), ("workflow",), ("retry",), ("cancel",)):
+        ran = await jobd(*command, tail, url=server.url)
+        assert ran.status == 1 and ran.err.endswith(f": {hint}\n"), (command, ran)
+    whole = await jobd("jobs", "show", NOT_A_JOB, url=server.url)
+    one_error_line(whole, "Item was not found.")  # a whole id: nothing to search for
