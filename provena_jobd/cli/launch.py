@@ -91,7 +91,12 @@ def _read_delay(
     help="'new' starts a batch with this job (with --payloads: with all of them); an ID adds "
     "to that batch.",
 )
-@click.option("--username", help="Launch for this user (needs the admin role).")
+@click.option(
+    "--username",
+    help="Launch for this user instead of yourself. Anyone who may launch (the read and "
+    "write roles) may, unless jobd's [auth] restrict_on_behalf is on: then only the admin "
+    "role and the names in [auth] service_accounts.",
+)
 @click.option(
     "--idempotency-key",
     metavar="KEY",
