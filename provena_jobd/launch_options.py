@@ -15,6 +15,9 @@ from .errors import Conflict, RequestInvalid
 from .models import LaunchJobRequest
 
 MAX_KEY_LENGTH = 255
+# The response header that marks a launch answered from an earlier one with the same key
+# (the name Stripe's API uses for the same thing).
+REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_RULE = f"must be 1 to {MAX_KEY_LENGTH} printable characters"
 DELAY_RULE = "must be a number of seconds, 0 or more"
 KEY_REUSED = (

@@ -142,6 +142,11 @@ class LaunchJobResponse(msgspec.Struct):
     batch_id: str | None
 
 
+class ReplayedLaunch(LaunchJobResponse):
+    """A launch answered with the job an earlier launch with the same idempotency key made:
+    the same body; the API adds the `Idempotent-Replayed: true` header."""
+
+
 class WaitReason(enum.StrEnum):
     """The one reason a job is not running yet."""
 

@@ -23,6 +23,7 @@ from .models import (
     ListFilters,
     ListJobsResponse,
     PaginationKey,
+    ReplayedLaunch,
     WorkflowResponse,
 )
 from .pagination import INVALID_KEY, key_for, position_of
@@ -170,7 +171,7 @@ class JobService:
         if not outcome.launched:
             assert key is not None
             check_replay(key, digest, outcome.fingerprint, outcome.session_id)
-            return LaunchJobResponse(session_id=outcome.session_id, batch_id=outcome.batch_id)
+            return ReplayedLaunch(session_id=outcome.session_id, batch_id=outcome.batch_id)
         self.notify(job.job_type)
         return response
 

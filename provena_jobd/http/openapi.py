@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..launch_options import MAX_KEY_LENGTH
+from ..launch_options import MAX_KEY_LENGTH, REPLAYED_HEADER
 from ..models import (
     MAX_WAIT_S,
     ErrorResponse,
@@ -52,13 +52,22 @@ _IDEMPOTENCY_KEY = {
     "required": False,
     "description": "Launch at most once per key. Keys are per user: the user the job is "
     "launched for (`username`, else the caller). A repeat with the same key and the same "
-    "request answers 200 with the first launch's `session_id` and `batch_id` and launches "
-    "nothing, also after a restart or on another node. The same key with a different request "
+    "request answers 200 with the first launch's `session_id` and `batch_id`, and the header "
+    "`Idempotent-Replayed: true`, and launches nothing, also after a restart or on another "
+    "node. The same key with a different request "
     "(another payload, type, batch option or delay) is a 409 naming the job the key launched, "
     "and launches nothing. A key is kept for `[queue] idempotency_ttl_s` (a day by default); "
     "after that it launches a new job. The body's `idempotency_key` is the same key: if both "
     "are given they must be equal. 1 to 255 printable characters; else 422.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+}
+
+
+_REPLAYED = {
+    "description": "`true` when the launch repeated an earlier one with the same "
+    "Idempotency-Key: the body names the job that one launched, and nothing was launched now. "
+    "Absent otherwise.",
+    "schema": {"type": "string", "enum": ["true"]},
 }
 
 
@@ -101,6 +110,7 @@ def openapi_document() -> bytes:
             parameters.append(_WAIT_S)
         if route.idempotent:
             parameters.append(_IDEMPOTENCY_KEY)
+            responses["200"]["headers"] = {REPLAYED_HEADER: _REPLAYED}
         if parameters:
             operation["parameters"] = parameters
         if body is not None:

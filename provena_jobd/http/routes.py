@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..config import flatten
 from ..identity import may_act_for_others
+from ..launch_options import REPLAYED_HEADER
 from ..models import (
     MAX_WAIT_S,
     TERMINAL_STATUSES,
@@ -23,6 +24,7 @@ from ..models import (
     ListBatchRequest,
     ListJobsRequest,
     ListJobsResponse,
+    ReplayedLaunch,
     RetryResponse,
     WorkflowResponse,
 )
@@ -116,7 +118,11 @@ async def launch(request: web.Request) -> web.Response:
         may_act_for_others=may_act_for_others(caller, server.settings.auth),
         key_header=request.headers.get("Idempotency-Key"),
     )
-    return json_response(response)
+    answer = json_response(response)
+    if isinstance(response, ReplayedLaunch):
+        # The same body as the first time; this says nothing new was launched.
+        answer.headers[REPLAYED_HEADER] = "true"
+    return answer
 
 
 async def pool_state(request: web.Request) -> web.Response:

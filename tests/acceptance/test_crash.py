@@ -12,7 +12,7 @@ import pytest
 
 from tests.process import JobdLauncher, JobdProcess
 
-from .handlers import HOLD_CONFIG
+from .handlers import BRIEF_WAKE_UP_CONFIG, HOLD_CONFIG
 from .support import (
     Json,
     burst_until_struck,
@@ -113,8 +113,10 @@ def stop_with_a_job_in_flight(victim: JobdProcess, db: Path, within_s: float) ->
 async def test_sigkill_with_jobs_running_requeues_them_and_reruns_nothing_finished(
     jobd: JobdLauncher, tmp_path: Path, db_path: Path
 ) -> None:
+    # One at a time, 10 ms each: jobs are still running when the launches end, however fast
+    # jobd runs no-op jobs (with instant ones it could finish all 400 first on a slow machine).
     slow = tmp_path / "one-at-a-time.toml"
-    slow.write_text("[pool]\nconcurrency = 1\nmax_workers = 1\n")
+    slow.write_text(BRIEF_WAKE_UP_CONFIG)
     first = jobd.start("--config", str(slow), "--port", "0", "--db", str(db_path))
     async with aiohttp.ClientSession() as session:
         launched = await launch_many(session, first.url, 400)

@@ -49,9 +49,14 @@ async def test_a_repeated_key_returns_the_first_job_and_launches_nothing(
 ) -> None:
     headers = {"Idempotency-Key": "order-17"}
     body = {**WAKE, "request_batch_id": True}
-    one = await call(client, "POST", "/jobs/admin/launch", 200, json=body, headers=headers)
-    two = await call(client, "POST", "/jobs/admin/launch", 200, json=body, headers=headers)
+    first = await client.post("/jobs/admin/launch", json=body, headers=headers)
+    again = await client.post("/jobs/admin/launch", json=body, headers=headers)
+    assert (first.status, again.status) == (200, 200)
+    one, two = await first.json(), await again.json()
     assert one == two and one["batch_id"] is not None
+    # Only the repeat says it launched nothing new.
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
     via_body = await launch(client, request_batch_id=True, idempotency_key="order-17")
     assert via_body == one
     assert await count_jobs(client) == 1

@@ -31,7 +31,7 @@ SELECT seq, created_timestamp, username, batch_id FROM jobs WHERE session_id = $
 -- Up to $5 waiting jobs of one type, oldest first; rows another node is claiming are skipped.
 UPDATE jobs
 SET status = 'DEQUEUED', info = $1, attempt = attempt + 1, worker_id = $2,
-    lease_expires_at = $3, claimed_at = $6
+    lease_expires_at = $3, claimed_at = round($6::numeric, 3)::double precision
 WHERE seq IN (SELECT seq FROM jobs
               WHERE status = 'PENDING' AND job_type = $4 AND run_after <= $6
               ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED)

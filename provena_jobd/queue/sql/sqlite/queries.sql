@@ -39,7 +39,7 @@ SELECT seq, created_timestamp, username, batch_id FROM jobs WHERE session_id = ?
 -- Claim up to :limit waiting jobs of one type, oldest first, in one statement.
 UPDATE jobs
 SET status = 'DEQUEUED', info = :info, attempt = attempt + 1, worker_id = :worker_id,
-    lease_expires_at = :lease_expires_at, claimed_at = :now
+    lease_expires_at = :lease_expires_at, claimed_at = round(:now, 3)
 WHERE seq IN (SELECT seq FROM jobs
               WHERE status = 'PENDING' AND job_type = :job_type AND run_after <= :now
               ORDER BY seq LIMIT :limit)
@@ -195,7 +195,7 @@ WHERE session_id = ? AND attempt = ? AND status IN ('DEQUEUED', 'IN_PROGRESS');
 -- The oldest suspect, whatever its type, to run alone.
 UPDATE jobs
 SET status = 'DEQUEUED', info = :info, attempt = attempt + 1, worker_id = :worker_id,
-    lease_expires_at = :lease_expires_at, claimed_at = :now
+    lease_expires_at = :lease_expires_at, claimed_at = round(:now, 3)
 WHERE seq = (SELECT seq FROM jobs WHERE suspect = 1 AND status = 'PENDING' ORDER BY seq LIMIT 1)
 RETURNING seq, session_id, created_timestamp, username, batch_id, job_type, job_sub_type,
           payload, attempt, max_attempts;
