@@ -23,7 +23,8 @@ import collections
 import logging
 
 from ..models import JobStatus
-from ..queue.store import ClaimedJob, JobStore, Requeue
+from ..queue.store import ClaimedJob, JobStore, Lease
+from .shutdown import refunded
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +101,7 @@ async def hand_back(
     all, the job still runs once: only one start of a DEQUEUED job succeeds, and a start of a
     PENDING one fails.
     """
-    requeues = [
-        Requeue(
-            session_id=job.session_id,
-            attempt=job.attempt,
-            info=HANDED_BACK_INFO,
-            run_after=now,
-            now=now,
-            refund=True,
-        )
-        for job in jobs
-    ]
+    requeues = [refunded(Lease(job.session_id, job.attempt), now, HANDED_BACK_INFO) for job in jobs]
     # Each job's own outcome: one failed requeue must not hide which others went back.
     outcomes = await asyncio.gather(*map(store.requeue, requeues), return_exceptions=True)
     # A job not PENDING now was cancelled or rescued meanwhile: it is not ours either way.

@@ -16,24 +16,22 @@ from ..queue.store import JobStore, Lease, Requeue
 SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
 
 
+def refunded(lease: Lease, now: float, info: str) -> Requeue:
+    """The requeue of a held job that never ran by its own fault: claimable at `now`, its
+    attempt refunded, its place in its queue kept (claims take the oldest launch first)."""
+    return Requeue(
+        session_id=lease.session_id,
+        attempt=lease.attempt,
+        info=info,
+        run_after=now,
+        now=now,
+        refund=True,
+    )
+
+
 async def return_to_queue(
     store: JobStore, leases: Iterable[Lease], now: float, info: str = SHUTDOWN_INFO
 ) -> None:
     """Requeue held jobs at `now` with `info`, refunding the attempt (a shutdown is not the
-    job's failure); all at once, so they share one commit instead of one each. Each keeps
-    its place in its queue (claims take the oldest launch first)."""
-    await asyncio.gather(
-        *(
-            store.requeue(
-                Requeue(
-                    session_id=lease.session_id,
-                    attempt=lease.attempt,
-                    info=info,
-                    run_after=now,
-                    now=now,
-                    refund=True,
-                )
-            )
-            for lease in leases
-        )
-    )
+    job's failure); all at once, so they share one commit instead of one each."""
+    await asyncio.gather(*(store.requeue(refunded(lease, now, info)) for lease in leases))
