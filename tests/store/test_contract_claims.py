@@ -253,10 +253,14 @@ async def test_the_change_feed_names_changed_jobs_only_once_they_are_committed(
 ) -> None:
     seen: dict[str, list[JobStatus | None]] = {}
     reads: list[asyncio.Task[None]] = []
+    # One read at a time, in the order of the notices (a lock is fair): on PostgreSQL reads
+    # run on several connections, and an earlier one could otherwise end last.
+    in_order = asyncio.Lock()
 
     async def read_back(session_id: str) -> None:
-        job = await store.get(session_id)
-        seen.setdefault(session_id, []).append(job.status if job else None)
+        async with in_order:
+            job = await store.get(session_id)
+            seen.setdefault(session_id, []).append(job.status if job else None)
 
     def changed(session_ids: Iterable[str]) -> None:
         reads.extend(asyncio.create_task(read_back(s)) for s in session_ids)
