@@ -81,6 +81,7 @@ class JobStatus(enum.StrEnum):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 # The longest a fetch waits for its job to finish (`wait_s`); a client waiting longer asks again.
 MAX_WAIT_S = 60.0
+MAX_SEARCH = 200  # the longest text a list's `search` may be
 
 # The reference worker's fixed `info` strings (provena-job-api.md section 4).
 INFO_DEQUEUED = "Job removed from queue ready for processing by worker task."

@@ -14,6 +14,7 @@ from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, Request
 from .job_ids import new_id
 from .launch_options import check_replay, delayed_info, fingerprint, idempotency_key, run_after
 from .models import (
+    MAX_SEARCH,
     TERMINAL_STATUSES,
     BatchSummary,
     Job,
@@ -41,9 +42,6 @@ INVALID_PAYLOAD = (
     "Invalid payload supplied: Failed to parse the payload as specified job type. Err: {error}."
 )
 WORKFLOW_LIMIT = 1000
-
-# The longest text a list's `search` may be.
-MAX_SEARCH = 200
 
 
 def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:

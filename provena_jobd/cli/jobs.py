@@ -9,7 +9,7 @@ import click
 
 from ..clock import SystemClock
 from ..errors import JobdError
-from ..models import TERMINAL_STATUSES, JobStatus
+from ..models import MAX_SEARCH, TERMINAL_STATUSES, JobStatus
 from .common import (
     WATCH_RECHECK_S,
     admin_option,
@@ -48,8 +48,6 @@ def _check_search(
     context: click.Context, parameter: click.Parameter, value: str | None
 ) -> str | None:
     """`--search`: some text, no longer than jobd searches for (it refuses a longer one)."""
-    from ..service import MAX_SEARCH  # here: only a search pays for importing the service
-
     if value is None:
         return None
     if not value:

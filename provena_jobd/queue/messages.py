@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The attempt-history triggers (migrations 0006 and 0007) tell outcomes apart by these words:
+# `lease_lost` by LOST's start; a refunded requeue is `requeued_at_shutdown` with SHUTDOWN's
+# and `returned` with any other "Returned to the queue:" info. Keep those beginnings.
 LOST = "Requeued: its worker was lost (lease expired or jobd restarted) on attempt {attempt}."
 GAVE_UP = (
     "Job failed: its worker was lost (lease expired or jobd restarted) on each of "
@@ -23,3 +26,8 @@ CULPRIT = (
 # the runner ends it with, and what a requeue, rescue or recovery ends it with instead of
 # putting it back in the queue (its handler was stopped or its worker lost, either way).
 CANCELLED_RUNNING = "{info} It was running; anything it had launched was discarded."
+# Held jobs handed back unstarted, attempt refunded: a shutdown; an outside worker that left
+# before its claim was answered; a pool holding more than its reach (workers/shutdown.py).
+SHUTDOWN = "Returned to the queue: jobd shut down before the job finished."
+WORKER_LEFT = "Returned to the queue: its worker left before it was handed the job."
+HANDED_BACK = "Returned to the queue: claimed ahead by a pool busy with longer jobs."

@@ -23,6 +23,7 @@ import collections
 import logging
 
 from ..models import JobStatus
+from ..queue.messages import HANDED_BACK
 from ..queue.store import ClaimedJob, JobStore, Lease
 from .shutdown import refunded
 
@@ -34,7 +35,6 @@ AHEAD_MAX_PER_WORKER = 32  # ... and at most, for jobs shorter than a commit
 # loop and the writer take turns (all starts, then one long commit of all finishes); claims
 # of this size keep both busy at once (in-process bench at 3 x 256: 6,550 -> 8,240 jobs/s).
 CLAIM_AT_MOST = 128
-HANDED_BACK_INFO = "Returned to the queue: claimed ahead by a pool busy with longer jobs."
 
 
 class ClaimAhead:
@@ -101,7 +101,7 @@ async def hand_back(
     all, the job still runs once: only one start of a DEQUEUED job succeeds, and a start of a
     PENDING one fails.
     """
-    requeues = [refunded(Lease(job.session_id, job.attempt), now, HANDED_BACK_INFO) for job in jobs]
+    requeues = [refunded(Lease(job.session_id, job.attempt), now, HANDED_BACK) for job in jobs]
     # Each job's own outcome: one failed requeue must not hide which others went back.
     outcomes = await asyncio.gather(*map(store.requeue, requeues), return_exceptions=True)
     # A job not PENDING now was cancelled or rescued meanwhile: it is not ours either way.

@@ -22,6 +22,7 @@ from ..errors import BadRequest, Conflict, NotFound, PayloadInvalid
 from ..flow_control import flow_claim
 from ..models import INFO_IN_PROGRESS, Job, JobStatus
 from ..payloads import RESULT_MODELS, check
+from ..queue.messages import WORKER_LEFT
 from ..queue.store import Claim, ClaimedJob, Finish, JobStore, Lease, Requeue
 from ..worker_protocol import (
     MAX_CLAIM_WAIT_S,
@@ -49,7 +50,6 @@ NOT_HELD = (
     "Stop working on it; nothing was changed."
 )
 RELEASED = "Returned to the queue by its worker."
-WORKER_LEFT = "Returned to the queue: its worker left before it was handed the job."
 CANCELLED_OUTSIDE = (
     "{info} It was running in a worker outside jobd, whose further calls are refused."
 )

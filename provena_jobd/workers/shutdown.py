@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from ..queue.messages import SHUTDOWN
 from ..queue.store import JobStore, Lease, Requeue
-
-# The attempt history calls a refunded requeue with this info `requeued_at_shutdown`, and one
-# with any other "Returned to the queue:" info `returned` (migration 0007): keep the prefixes.
-SHUTDOWN_INFO = "Returned to the queue: jobd shut down before the job finished."
 
 
 def refunded(lease: Lease, now: float, info: str) -> Requeue:
@@ -30,7 +27,7 @@ def refunded(lease: Lease, now: float, info: str) -> Requeue:
 
 
 async def return_to_queue(
-    store: JobStore, leases: Iterable[Lease], now: float, info: str = SHUTDOWN_INFO
+    store: JobStore, leases: Iterable[Lease], now: float, info: str = SHUTDOWN
 ) -> None:
     """Requeue held jobs at `now` with `info`, refunding the attempt (a shutdown is not the
     job's failure); all at once, so they share one commit instead of one each."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from provena_jobd.models import JobStatus, JobType
+from provena_jobd.queue.messages import WORKER_LEFT
 from provena_jobd.queue.store import (
     Backoff,
     Claim,
@@ -173,7 +174,7 @@ async def test_every_attempt_is_kept_with_its_times_worker_and_outcome(
     worker_left = Requeue(
         session_id=job.session_id,
         attempt=handed_back.attempt,
-        info="Returned to the queue: its worker left before it was handed the job.",
+        info=WORKER_LEFT,
         run_after=NOW + 26,
         refund=True,
         now=NOW + 26,

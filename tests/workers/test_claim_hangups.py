@@ -17,9 +17,9 @@ from provena_jobd.client import JobdClient
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.serve import Running, running
 from provena_jobd.models import INFO_DEQUEUED, Job, JobStatus
+from provena_jobd.queue.messages import WORKER_LEFT
 from provena_jobd.queue.store import FlowClaim, FlowClaimed
 from provena_jobd.worker_client import WorkerClient
-from provena_jobd.workers.gateway import WORKER_LEFT
 from tests.helpers import eventually, settings_for
 from tests.http.hangup_helpers import no_500, open_raw, requests_counted
 from tests.postgres import empty

@@ -13,9 +13,10 @@ import pytest
 from provena_jobd.clock import FakeClock
 from provena_jobd.errors import StorageError
 from provena_jobd.models import JobStatus, JobSubType, JobType
+from provena_jobd.queue.messages import HANDED_BACK
 from provena_jobd.queue.store import Requeue
 from provena_jobd.server import JobdServer
-from provena_jobd.workers.claim_ahead import AHEAD_PER_WORKER, HANDED_BACK_INFO
+from provena_jobd.workers.claim_ahead import AHEAD_PER_WORKER
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.pool import Pool
 from tests.helpers import eventually, job_in
@@ -153,7 +154,7 @@ async def test_jobs_claimed_ahead_beyond_a_shrunk_reach_go_back_to_the_queue_in_
     for place, session_id in enumerate(surplus, start=len(hoard.kept)):
         job = await server.store.get(session_id)
         assert job is not None
-        assert (job.status, job.attempt, job.info) == (JobStatus.PENDING, 0, HANDED_BACK_INFO)
+        assert (job.status, job.attempt, job.info) == (JobStatus.PENDING, 0, HANDED_BACK)
         waiting = await server.store.queue_place(session_id, clock.now())
         assert waiting is not None and waiting.ahead == place
     # The oldest stay, two per worker, still held; the running ones were never touched.
