@@ -28,6 +28,7 @@ from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .dialect import migrations
 from .sqlite_flow import claim_flow_step, fire_schedule_step, launch_once_step, set_paused_step
+from .sqlite_fold import QueuedStart, StartFolder
 from .sqlite_prune import prune_step
 from .sqlite_reads import SqliteReads
 from .store import (
@@ -83,6 +84,7 @@ class SqliteStore(SqliteReads):
         self.path = str(path)
         self.durability = durability
         self._writer = GroupCommitWriter(self._connect, ROUTINE_STEPS)
+        self._folder = StartFolder(self._writer)
         self._secrets: dict[str, str] = {}  # read once (see `secret`)
         self._reader: aiosqlite.Connection | None = None
         self._lock: DatabaseLock | None = None
@@ -199,7 +201,7 @@ class SqliteStore(SqliteReads):
         after it sees IN_PROGRESS. Readers see IN_PROGRESS only once it is committed.
         """
         started: str | None = await self._writer.submit_early(
-            steps.start, (info, now, lease), self._start_committed
+            steps.start, QueuedStart(info, now, lease), self._start_committed
         )
         return started is not None
 
@@ -214,26 +216,27 @@ class SqliteStore(SqliteReads):
         (see `writer.py`); a cancel or rescue submitted later is applied after the start."""
         if job.claim_mark is None or job.claim_mark != self._writer.barriers:
             return False
-        lease = Lease(job.session_id, job.attempt)
+        start = QueuedStart(info, now, Lease(job.session_id, job.attempt))
         self._writer.submit_detached(
-            steps.start, (info, now, lease), functools.partial(self._started_at_once, lease)
+            steps.start, start, functools.partial(self._started_at_once, start)
         )
+        self._folder.queued(start)
         return True
 
-    def _started_at_once(self, lease: Lease, started: str | None) -> None:
+    def _started_at_once(self, start: QueuedStart, started: str | None) -> None:
         if started is None:  # cannot happen unless the barrier rule is broken: say so loudly
             log.error(
                 "the start of job %s (attempt %d), queued at once, did not apply",
-                lease.session_id,
-                lease.attempt,
-                extra={"action": "start_lost", "session_id": lease.session_id},
+                start.lease.session_id,
+                start.lease.attempt,
+                extra={"action": "start_lost", "session_id": start.lease.session_id},
             )
-        else:
+        elif not start.folded:  # a folded start is told with its finish
             self.on_change((started,))
 
     async def finish(self, finish: Finish) -> bool:
-        """End an attempt."""
-        finished: bool = await self._writer.submit(steps.finish, finish)
+        """End an attempt (with its start, if that is still queued: `sqlite_fold.py`)."""
+        finished: bool = await self._writer.submit(steps.finish, self._folder.fold(finish))
         if finished:
             self.on_change([finish.session_id, *(job.session_id for job in finish.launches)])
         return finished
@@ -280,6 +283,7 @@ class SqliteStore(SqliteReads):
 
     async def progress(self, lease: Lease, info: str, fraction: float | None) -> bool:
         """Show progress on a running job."""
+        self._folder.keep(lease.session_id)  # it needs the job IN_PROGRESS first
         shown: bool = await self._writer.submit(steps.progress, (lease, info, fraction))
         if shown:
             self.on_change((lease.session_id,))

@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 
-from ..models import INFO_DEQUEUED, JobStatus
+from ..models import INFO_DEQUEUED, INFO_IN_PROGRESS, JobStatus
 from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
 from .rows import claimed_from_row, new_job_row
+from .sqlite_fold import QueuedFinish, QueuedStart
 from .store import (
     CancelOutcome,
     Claim,
@@ -117,34 +118,46 @@ def claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[
     return results
 
 
-def start(
-    connection: sqlite3.Connection, starts: Sequence[tuple[str, float, Lease]]
-) -> list[str | None]:
-    """The session id of each start that applied, else None."""
-    applied = _apply_each(
-        connection,
-        Q["start_job"],
-        [(info, round(now, 3), lease.session_id, lease.attempt) for info, now, lease in starts],
-        Q["start_jobs_bulk"],
+def start(connection: sqlite3.Connection, starts: Sequence[QueuedStart]) -> list[str | None]:
+    """The session id of each start that applied (or was folded into its finish), else None."""
+    todo = [s for s in starts if not s.folded]
+    applied = iter(
+        _apply_each(
+            connection,
+            Q["start_job"],
+            [(s.info, round(s.now, 3), s.lease.session_id, s.lease.attempt) for s in todo],
+            Q["start_jobs_bulk"],
+        )
     )
-    return [
-        lease.session_id if ok else None for (_, _, lease), ok in zip(starts, applied, strict=True)
-    ]
+    # A folded start is written by its finish, later in this batch (sqlite_fold.py).
+    return [s.lease.session_id if s.folded or next(applied) else None for s in starts]
 
 
-def finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:
-    """End attempts, with what their handlers launched and recorded."""
-    applied = _apply_each(
-        connection,
-        Q["finish_job"],
-        [
-            (f.status.value, f.info, f.result, round(f.now, 3), f.session_id, f.attempt)
-            for f in finishes
-        ],
-        Q["finish_jobs_bulk"],
-    )
+def finish(connection: sqlite3.Connection, finishes: Sequence[QueuedFinish]) -> list[bool]:
+    """End attempts, with what their handlers launched and recorded (and their folded
+    starts, see `sqlite_fold.py`)."""
+    applied = [False] * len(finishes)
+    plain = [i for i, q in enumerate(finishes) if q.started_at is None]
+    folded = [i for i, q in enumerate(finishes) if q.started_at is not None]
+    if plain:
+        rows = [_finish_row(finishes[i].finish) for i in plain]
+        for i, ok in zip(
+            plain,
+            _apply_each(connection, Q["finish_job"], rows, Q["finish_jobs_bulk"]),
+            strict=True,
+        ):
+            applied[i] = ok
+    if folded:
+        rows = [_finish_row(finishes[i].finish, finishes[i].started_at) for i in folded]
+        done = _apply_each(
+            connection, Q["start_and_finish_job"], rows, Q["start_and_finish_jobs_bulk"]
+        )
+        for i, ok in zip(folded, done, strict=True):
+            # Not applied in one: a trigger refused the finish (a cancelled job never
+            # succeeds). Write the start and the finish apart, as if never folded.
+            applied[i] = ok or _start_then_finish(connection, finishes[i])
     # A handler's launches and records exist only if its success was recorded.
-    kept = [f for f, ok in zip(finishes, applied, strict=True) if ok]
+    kept = [q.finish for q, ok in zip(finishes, applied, strict=True) if ok]
     launches = [job for f in kept for job in f.launches]
     if launches:
         insert_jobs(connection, [launches])
@@ -152,6 +165,23 @@ def finish(connection: sqlite3.Connection, finishes: Sequence[Finish]) -> list[b
     if records:
         _insert_records(connection, records)
     return applied
+
+
+def _finish_row(f: Finish, started_at: float | None = None) -> tuple[Any, ...]:
+    """finish_job's parameters; start_and_finish_job's when `started_at` is given."""
+    ended = (f.status.value, f.info, f.result, round(f.now, 3))
+    started = () if started_at is None else (round(started_at, 3),)
+    return (*ended, *started, f.session_id, f.attempt)
+
+
+def _start_then_finish(connection: sqlite3.Connection, queued: QueuedFinish) -> bool:
+    """A folded finish written the unfolded way: its start, then itself; did it apply?"""
+    f = queued.finish
+    assert queued.started_at is not None
+    started = connection.execute(
+        Q["start_job"], (INFO_IN_PROGRESS, round(queued.started_at, 3), f.session_id, f.attempt)
+    ).rowcount
+    return bool(started) and connection.execute(Q["finish_job"], _finish_row(f)).rowcount == 1
 
 
 def progress(

@@ -69,6 +69,7 @@ class GroupCommitWriter:
         self.batches = 0
         self.writes = 0
         self.barriers = 0  # barrier writes submitted so far (see the module docstring)
+        self.taken = 0  # batches taken from the queue so far (the next one is still open)
 
     async def start(self) -> None:
         """Open the connection on the writer thread and start batching."""
@@ -159,6 +160,7 @@ class GroupCommitWriter:
             await asyncio.sleep(0)
             self._wakeup.clear()
             batch, self._pending = self._pending, []
+            self.taken += 1
             if batch:
                 self._applying = True
                 try:

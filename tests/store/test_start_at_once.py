@@ -207,3 +207,62 @@ async def test_reading_a_secret_again_does_not_make_starts_wait(sqlite_store: Sq
     job = await flow_claim_one(sqlite_store)
     assert await sqlite_store.secret("reports") == first
     assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+
+
+# -- a start folded into its finish (sqlite_fold.py) ------------------------------------------
+
+
+async def test_a_cancel_between_a_start_and_its_finish_in_one_batch_finds_the_job_running(
+    sqlite_store: SqliteStore,
+) -> None:
+    """The finish may not carry its start past a cancel submitted in between: the cancel
+    must find the job running (and the job end cancelled), as without folding."""
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    outcome, finished = await asyncio.gather(
+        sqlite_store.cancel(job.session_id, "Cancelled by bob.", NOW + 2),
+        sqlite_store.finish(finish(job, now=NOW + 3)),
+    )
+    assert (outcome.status, outcome.ended) == (JobStatus.IN_PROGRESS, False)
+    assert not finished  # a cancelled job never succeeds
+    stored = await sqlite_store.get(job.session_id)
+    assert stored is not None and stored.started_timestamp == NOW + 1
+
+
+async def test_a_progress_report_between_a_start_and_its_finish_is_shown(
+    sqlite_store: SqliteStore,
+) -> None:
+    """Progress needs the job IN_PROGRESS: its start is then written apart, before it."""
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    shown, finished = await asyncio.gather(
+        sqlite_store.progress(Lease(job.session_id, job.attempt), "half way", 0.5),
+        sqlite_store.finish(finish(job, now=NOW + 2)),
+    )
+    assert shown and finished
+    [attempt] = await sqlite_store.attempts(job.session_id)
+    assert (attempt.started_at, attempt.outcome) == (NOW + 1, "succeeded")
+
+
+async def test_a_folded_finish_that_is_refused_is_written_apart(
+    sqlite_store: SqliteStore, tmp_path: Path
+) -> None:
+    """Whatever refuses the one UPDATE of a folded start and finish, the two are then tried
+    apart: the start applies, and the finish is judged on its own (here: a job flagged as
+    cancelled never succeeds; a cancel always comes through the writer, so this flag is set
+    by hand)."""
+    await sqlite_store.launch([new_job()])
+    job = await flow_claim_one(sqlite_store)
+    await sqlite_store.idle()
+    with sqlite3.connect(tmp_path / "jobd.db") as other:
+        other.execute(
+            "UPDATE jobs SET cancel_requested_by = 'Cancelled by bob.' WHERE session_id = ?",
+            (job.session_id,),
+        )
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    assert not await sqlite_store.finish(finish(job, now=NOW + 2))
+    stored = await sqlite_store.get(job.session_id)
+    assert stored is not None
+    assert (stored.status, stored.started_timestamp) == (JobStatus.IN_PROGRESS, NOW + 1)

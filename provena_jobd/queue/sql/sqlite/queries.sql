@@ -113,6 +113,25 @@ WHERE jobs.session_id = json_extract(u.value, '$[4]')
   AND jobs.attempt = json_extract(u.value, '$[5]')
   AND jobs.status IN ('DEQUEUED', 'IN_PROGRESS');
 
+-- name: start_and_finish_job
+-- start_job and finish_job in one UPDATE, for a start folded into its finish (sqlite_fold.py):
+-- the job goes from DEQUEUED to its end, with its started time.
+UPDATE jobs SET status = ?, info = ?, result = ?, finished_timestamp = ?, started_timestamp = ?,
+                lease_expires_at = NULL, worker_id = NULL
+WHERE session_id = ? AND attempt = ? AND status = 'DEQUEUED';
+
+-- name: start_and_finish_jobs_bulk
+-- start_and_finish_job for many jobs in one statement: ?1 is a JSON array of its rows.
+UPDATE jobs SET status = json_extract(u.value, '$[0]'), info = json_extract(u.value, '$[1]'),
+                result = CAST(json_extract(u.value, '$[2]') AS BLOB),
+                finished_timestamp = json_extract(u.value, '$[3]'),
+                started_timestamp = json_extract(u.value, '$[4]'),
+                lease_expires_at = NULL, worker_id = NULL
+FROM json_each(?1) AS u
+WHERE jobs.session_id = json_extract(u.value, '$[5]')
+  AND jobs.attempt = json_extract(u.value, '$[6]')
+  AND jobs.status = 'DEQUEUED';
+
 -- name: requeue_job
 -- Back to PENDING: a lost worker, a transient failure or a graceful shutdown; :refund (1)
 -- gives the attempt back. A job whose cancel was recorded while it ran would run again: it
