@@ -8,7 +8,7 @@ job (`started_timestamp`, `finished_timestamp`, `attempt`); clients ignore unkno
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -141,11 +141,23 @@ class LaunchJobResponse(msgspec.Struct):
 
     session_id: str
     batch_id: str | None
+    # Not a field (the body stays the reference's): True only on a `ReplayedLaunch`.
+    replayed: ClassVar[bool] = False
 
 
 class ReplayedLaunch(LaunchJobResponse):
     """A launch answered with the job an earlier launch with the same idempotency key made:
-    the same body; the API adds the `Idempotent-Replayed: true` header."""
+    the same body; the API adds the `Idempotent-Replayed: true` header, from which the
+    client returns this type (`replayed` is True): nothing new was launched."""
+
+    replayed: ClassVar[bool] = True
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the first launch's answer with the same body: the same job (a caller's
+        `again == first` held before the client told replays apart, and still does)."""
+        if not isinstance(other, LaunchJobResponse):
+            return NotImplemented
+        return (self.session_id, self.batch_id) == (other.session_id, other.batch_id)
 
 
 class WaitReason(enum.StrEnum):

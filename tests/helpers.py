@@ -9,7 +9,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aiohttp.test_utils import TestServer
+
 from provena_jobd.config import Settings, from_dict
+from provena_jobd.http.limits import PARSER_LIMITS
 from provena_jobd.models import Job, JobStatus
 from provena_jobd.queue.store import JobStore
 
@@ -78,3 +81,15 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+class ServedAsJobd(TestServer):
+    """aiohttp's TestServer with the HTTP parser limits `jobd serve` runs with."""
+
+    async def start_server(
+        self, loop: asyncio.AbstractEventLoop | None = None, **kwargs: Any
+    ) -> None:
+        """Start as aiohttp's does, with jobd's parser limits unless `kwargs` say otherwise."""
+        # Limits given to TestServer() itself are dropped, and TestClient starts its server
+        # with no arguments: this is where they reach the AppRunner.
+        await super().start_server(loop, **{**PARSER_LIMITS, **kwargs})

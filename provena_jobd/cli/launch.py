@@ -21,10 +21,11 @@ from .common import (
     wait_and_show,
     with_wait,
 )
-from .output import list_table, print_json, show, show_launched, table
+from .output import REPLAYED_NOTE, list_table, show, show_launch, show_launched
 
 if TYPE_CHECKING:
     from ..client import JobdClient
+    from ..models import LaunchJobResponse
 
 
 def _read_payload(context: click.Context, parameter: click.Parameter, value: str) -> dict[str, Any]:
@@ -67,6 +68,17 @@ def _read_delay(
     return seconds
 
 
+def _launched_count(launched: list[LaunchJobResponse]) -> str:
+    """`launched 3 jobs`, or `launched 1 job, replayed 2 (...)` where an earlier run with the
+    same idempotency key had launched some lines."""
+    replayed = sum(one.replayed for one in launched)
+    made = len(launched) - replayed
+    said = f"launched {made} job{'' if made == 1 else 's'}"
+    if replayed:
+        said += f", replayed {replayed} (launched earlier with their idempotency keys)"
+    return said
+
+
 @click.command()
 @click.argument("job_type")
 @click.argument("sub_type")
@@ -102,9 +114,10 @@ def _read_delay(
     metavar="KEY",
     callback=_check_key,
     help="Launch at most once for KEY: the same launch again (same KEY, request and user) "
-    "prints the first job and launches nothing; the same KEY with another request is "
-    "refused. jobd keeps a key for a day ([queue] idempotency_ttl_s). With --payloads, "
-    "line N uses KEY-N, so running the file again launches only the missing lines.",
+    "prints the first job with a 'replayed' line (with --json, \"replayed\": true) and "
+    "launches nothing; the same KEY with another request is refused. jobd keeps a key for "
+    "a day ([queue] idempotency_ttl_s). With --payloads, line N uses KEY-N, so running the "
+    "file again launches only the missing lines.",
 )
 @click.option(
     "--delay",
@@ -158,7 +171,7 @@ async def launch(
             show_launched(launched, as_json)
             return 0
         if not as_json:
-            click.echo(f"launched {len(launched)} jobs; waiting for them to finish", err=True)
+            click.echo(f"{_launched_count(launched)}; waiting for them to finish", err=True)
         try:
             async with asyncio.timeout(timeout_s):  # for all of them together
                 jobs = [await client.wait(one.session_id) for one in launched]
@@ -174,14 +187,11 @@ async def launch(
         idempotency_key=idempotency_key, delay_s=delay_s,
     )  # fmt: skip
     if wait:
-        return await wait_and_show(client, "launched", launched_one.session_id, timeout_s, as_json)
-    if as_json:
-        print_json(launched_one)
-    else:
-        table(
-            ("field", "value"),
-            [("session_id", launched_one.session_id), ("batch_id", launched_one.batch_id or "-")],
-        )
+        if launched_one.replayed and not as_json:
+            click.echo(f"replayed: {REPLAYED_NOTE}", err=True)
+        started = "replayed" if launched_one.replayed else "launched"
+        return await wait_and_show(client, started, launched_one.session_id, timeout_s, as_json)
+    show_launch(launched_one, as_json)
     return 0
 
 

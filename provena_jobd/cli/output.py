@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 CLOCK_FORMAT = "%H:%M:%S"  # `jobs watch`: one line per change, the date would be noise
 T = TypeVar("T")
+# What `jobd launch` says of a launch jobd answered from an earlier one with the same
+# idempotency key (the API's `Idempotent-Replayed: true`): the output is otherwise the same.
+REPLAYED_NOTE = (
+    "an earlier launch with this idempotency key made this job; nothing new was launched"
+)
 
 
 def print_json(value: Any) -> None:
@@ -137,10 +142,31 @@ def list_table(listed: Sequence[Job], info_width: int = 60) -> None:
     table(("SESSION_ID", "CREATED", "STATUS", "TYPE", "SUB_TYPE", "USER", "BATCH", "INFO"), rows)
 
 
-def show_launched(launched: Sequence[LaunchJobResponse], as_json: bool) -> None:
-    """The jobs a bulk launch started: a JSON list, or SESSION_ID and BATCH_ID columns."""
+def launched_json(launched: LaunchJobResponse) -> dict[str, Any]:
+    """A launch as `jobd launch --json` prints it: the API's body, plus `replayed`."""
+    return {**msgspec.to_builtins(launched), "replayed": launched.replayed}
+
+
+def show_launch(launched: LaunchJobResponse, as_json: bool) -> None:
+    """One launch: its session id and batch id and, if it was replayed, that nothing new was
+    launched."""
     if as_json:
-        print_json(launched)
+        print_json(launched_json(launched))
+        return
+    rows = [("session_id", launched.session_id), ("batch_id", launched.batch_id or "-")]
+    if launched.replayed:
+        rows.append(("replayed", REPLAYED_NOTE))
+    table(("field", "value"), rows)
+
+
+def show_launched(launched: Sequence[LaunchJobResponse], as_json: bool) -> None:
+    """The jobs a bulk launch started: a JSON list, or SESSION_ID and BATCH_ID columns (and
+    REPLAYED, `yes` for each line an earlier launch with its key made, if any was)."""
+    if as_json:
+        print_json([launched_json(one) for one in launched])
+    elif any(one.replayed for one in launched):
+        rows = [(j.session_id, j.batch_id or "-", "yes" if j.replayed else "-") for j in launched]
+        table(("SESSION_ID", "BATCH_ID", "REPLAYED"), rows)
     elif launched:
         table(("SESSION_ID", "BATCH_ID"), [(j.session_id, j.batch_id or "-") for j in launched])
 

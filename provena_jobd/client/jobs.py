@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..clock import monotonic
+from ..launch_options import REPLAYED_HEADER
 from ..models import (
     MAX_WAIT_S,
     TERMINAL_STATUSES,
@@ -24,6 +25,7 @@ from ..models import (
     ListBatchRequest,
     ListJobsRequest,
     ListJobsResponse,
+    ReplayedLaunch,
     RetryResponse,
     WorkflowResponse,
 )
@@ -78,9 +80,10 @@ class JobdClient(Transport):
         """Launch a job; `new_batch` starts a batch with it, `batch_id` adds it to one.
 
         With `idempotency_key`, a repeat of the same launch (same key, same request, same
-        user) answers with the first launch's job and launches nothing; the same key with
-        another request raises `Conflict`. With `delay_s`, the job waits PENDING that many
-        seconds before it may run.
+        user) answers with the first launch's job and launches nothing: it returns a
+        `ReplayedLaunch`, whose `replayed` is True (False on a launch that made a job). The
+        same key with another request raises `Conflict`. With `delay_s`, the job waits
+        PENDING that many seconds before it may run.
         """
         request = LaunchJobRequest(
             job_type=job_type,
@@ -92,8 +95,9 @@ class JobdClient(Transport):
             idempotency_key=idempotency_key,
             delay_s=delay_s,
         )
-        body = await self._call("POST", "/jobs/admin/launch", body=request)
-        return msgspec.json.decode(body, type=LaunchJobResponse)
+        body, headers = await self._exchange("POST", "/jobs/admin/launch", body=request)
+        replayed = headers.get(REPLAYED_HEADER) == "true"
+        return msgspec.json.decode(body, type=ReplayedLaunch if replayed else LaunchJobResponse)
 
     async def fetch(self, session_id: str, *, admin: bool = False, wait_s: float = 0.0) -> Job:
         """One job; with `wait_s` (at most 60) jobd answers once it finishes or after that long."""

@@ -69,6 +69,22 @@ class Transport:
         timeout_s: float | None = None,
     ) -> bytes:
         """Send one request; the body of a 2xx answer, or the exception for an error."""
+        content, _ = await self._exchange(
+            method, path, params=params, body=body, timeout_s=timeout_s
+        )
+        return content
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: msgspec.Struct | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """`_call`, also returning the answer's headers (looked up in any case, as aiohttp's
+        are): a launch's say whether it was replayed."""
         data = None if body is None else msgspec.json.encode(body)
         headers = None if body is None else {"Content-Type": "application/json"}
         timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
@@ -83,6 +99,7 @@ class Transport:
             ) as response:
                 content = await response.read()
                 status = response.status
+                answer_headers = response.headers
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(f"cannot reach jobd at {self.url}: {_reason(exc)}") from exc
         except TimeoutError as exc:
@@ -91,7 +108,7 @@ class Transport:
             ) from exc
         if status >= 400:
             raise error_for(status, content)
-        return content
+        return content, answer_headers
 
     async def _open_stream(self, path: str) -> aiohttp.ClientResponse:
         """Open a streaming GET (no read timeout); raises as `_call` does."""

@@ -10,6 +10,8 @@ parser's raised limits still gets aiohttp's plain-text 400 (README, "Request lim
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aiohttp import web
 
 from .errors import Handler, body_too_large, error_response
@@ -25,6 +27,23 @@ MAX_HEADERS = 128  # header fields per request: aiohttp's parser counts, and ref
 # request (aiohttp's defaults allow 1 MiB).
 PARSER_MAX_URL_BYTES = 65536
 PARSER_MAX_HEADER_BYTES = 16384
+
+
+class ParserLimits(TypedDict):
+    """aiohttp's parser limits, as its AppRunner takes them."""
+
+    max_line_size: int
+    max_field_size: int
+    max_headers: int
+
+
+# What every jobd listener runs with: `jobd serve` and the fixtures (`running`), and the
+# tests' aiohttp TestServer (tests/helpers.py), so the tests see what users run.
+PARSER_LIMITS = ParserLimits(
+    max_line_size=PARSER_MAX_URL_BYTES,
+    max_field_size=PARSER_MAX_HEADER_BYTES,
+    max_headers=MAX_HEADERS,
+)
 
 _SHOWN_NAME = 64  # a header named in a 431 is cut to this many characters
 

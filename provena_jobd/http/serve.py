@@ -14,7 +14,7 @@ from ..config import Settings
 from ..server import JobdServer
 from ..workers.handlers import Handler
 from .app import create_app
-from .limits import MAX_HEADERS, PARSER_MAX_HEADER_BYTES, PARSER_MAX_URL_BYTES
+from .limits import PARSER_LIMITS
 from .ops_routes import metrics_listener
 
 
@@ -48,9 +48,7 @@ async def running(
         keepalive_timeout=settings.server.idle_timeout_s,
         # aiohttp's parser would answer a long URL or header with its own plain-text 400;
         # raised, jobd's middleware answers first, in JSON (limits.py).
-        max_line_size=PARSER_MAX_URL_BYTES,
-        max_field_size=PARSER_MAX_HEADER_BYTES,
-        max_headers=MAX_HEADERS,
+        **PARSER_LIMITS,
     )
     try:
         await runner.setup()

@@ -110,7 +110,8 @@ async def test_launch_without_wait_and_batches(server: JobdTestServer, tmp_path:
     )  # fmt: skip
     assert first.status == 0, first
     launched = first.json()
-    assert set(launched) == {"session_id", "batch_id"} and launched["batch_id"]
+    assert set(launched) == {"session_id", "batch_id", "replayed"} and launched["batch_id"]
+    assert launched["replayed"] is False
     second = await jobd("launch", *("EMAIL", "EMAIL_WAKE_UP"), "--batch", launched["batch_id"],
                         url=server.url)  # fmt: skip
     assert second.status == 0, second

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from provena_jobd.cli.output import REPLAYED_NOTE
 from provena_jobd.launch_options import DELAY_RULE, KEY_RULE
 from provena_jobd.models import JobStatus
 from provena_jobd.testing import JobdTestServer
@@ -24,9 +25,10 @@ async def test_the_same_key_launches_one_job(jobd_server: JobdTestServer) -> Non
     url = jobd_server.url
     first = await jobd(*WAKE, "--idempotency-key", "order-17", "--json", url=url)
     assert first.status == 0, first
+    assert first.json()["replayed"] is False
     again = await jobd(*WAKE, "--idempotency-key", "order-17", "--json", url=url)
     assert again.status == 0, again
-    assert again.json() == first.json()
+    assert again.json() == {**first.json(), "replayed": True}
     assert await session_ids(jobd_server) == [first.json()["session_id"]]
     other = await jobd(*WAKE, "--idempotency-key", "order-17", "--payload", '{"reason": "x"}',
                        url=url)  # fmt: skip
@@ -94,7 +96,9 @@ async def test_a_bulk_launch_run_again_with_its_key_launches_only_the_missing_li
     again = await jobd("launch", "EMAIL", "SEND_EMAIL", "--payloads", fixed, *options, url=url)
     assert again.status == 0, again
     launched = again.json()
-    assert launched[0] == first  # line 1 was launched by the first run: the same job
+    assert first["replayed"] is False
+    assert launched[0] == {**first, "replayed": True}  # line 1 was launched by the first run
+    assert [one["replayed"] for one in launched] == [True, False, False]
     assert len({one["session_id"] for one in launched}) == 3
     assert {one["batch_id"] for one in launched} == {first["batch_id"]}
     assert sorted(await session_ids(jobd_server)) == sorted(one["session_id"] for one in launched)
@@ -106,3 +110,43 @@ async def test_a_bulk_launch_run_again_with_its_key_launches_only_the_missing_li
         for one in launched
     ]
     assert subjects == ["s", "fixed", "s"]
+
+
+async def test_a_replayed_launch_says_nothing_new_was_launched(
+    jobd_server: JobdTestServer, tmp_path: Path
+) -> None:
+    url = jobd_server.url
+    first = await jobd(*WAKE, "--idempotency-key", "order-19", url=url)
+    assert first.status == 0, first
+    fields = dict(line.split(None, 1) for line in first.out.splitlines()[1:])
+    assert list(fields) == ["session_id", "batch_id"]
+    again = await jobd(*WAKE, "--idempotency-key", "order-19", url=url)
+    assert again.status == 0, again
+    assert dict(line.split(None, 1) for line in again.out.splitlines()[1:]) == {
+        **fields,
+        "replayed": REPLAYED_NOTE,
+    }
+    waited = await jobd(*WAKE, "--idempotency-key", "order-19", "--wait", url=url)
+    assert waited.status == 0, waited
+    assert waited.err.splitlines() == [
+        f"replayed: {REPLAYED_NOTE}",
+        f"replayed {fields['session_id']}; waiting for it to finish",
+    ]
+    assert await session_ids(jobd_server) == [fields["session_id"]]
+
+    payloads = jsonl(tmp_path / "p.jsonl", {"reason": "a"}, {"reason": "b"})
+    bulk = ("launch", "EMAIL", "EMAIL_WAKE_UP", "--payloads", payloads, "--idempotency-key", "m")
+    ran = await jobd(*bulk, "--wait", url=url)
+    assert ran.status == 0 and ran.err == "launched 2 jobs; waiting for them to finish\n", ran
+    rerun = await jobd(*bulk, "--wait", url=url)
+    assert rerun.status == 0, rerun
+    assert rerun.err == (
+        "launched 0 jobs, replayed 2 (launched earlier with their idempotency keys); "
+        "waiting for them to finish\n"
+    )
+    listed = await jobd(*bulk, url=url)
+    assert listed.status == 0, listed
+    header, *rows = listed.out.splitlines()
+    assert header.split() == ["SESSION_ID", "BATCH_ID", "REPLAYED"]
+    assert [row.split()[1:] for row in rows] == [["-", "yes"], ["-", "yes"]]
+    assert len(await session_ids(jobd_server)) == 3

@@ -35,6 +35,7 @@ from provena_jobd.models import (
     Job,
     JobStatus,
     LaunchJobResponse,
+    ReplayedLaunch,
     RetryResponse,
     WorkflowResponse,
 )
@@ -73,7 +74,10 @@ async def test_launch_once_per_key_and_with_a_delay(jobd_server: JobdTestServer)
     client = jobd_server.client
     first = await client.launch(*WAKE, {"reason": "r"}, idempotency_key="k", delay_s=600)
     again = await client.launch(*WAKE, {"reason": "r"}, idempotency_key="k", delay_s=600)
-    assert again == first
+    assert again == first  # the same job, as before the client told replays apart
+    assert isinstance(again, ReplayedLaunch) and again.replayed  # and launched nothing
+    assert type(first) is LaunchJobResponse and not first.replayed
+    assert msgspec.json.encode(again) == msgspec.json.encode(first)  # the API's body, as is
     with pytest.raises(Conflict) as reused:
         await client.launch(*WAKE, {"reason": "other"}, idempotency_key="k", delay_s=600)
     assert reused.value.status == 409 and first.session_id in reused.value.message

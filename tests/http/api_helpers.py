@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
-from tests.helpers import settings_for
+from tests.helpers import ServedAsJobd, settings_for
 
 WAKE = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "job_payload": {}}
 
@@ -34,7 +34,7 @@ async def server(tmp_path: Path) -> AsyncIterator[JobdServer]:
 @pytest.fixture
 async def client(server: JobdServer) -> AsyncIterator[TestClient[Any, Any]]:
     """A test client of `server`."""
-    async with TestClient(TestServer(create_app(server))) as test_client:
+    async with TestClient(ServedAsJobd(create_app(server))) as test_client:
         yield test_client
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -20,7 +20,7 @@ from provena_jobd.http.app import create_app
 from provena_jobd.http.auth import Access
 from provena_jobd.http.routes import ROUTES
 from provena_jobd.server import JobdServer
-from tests.helpers import settings_for
+from tests.helpers import ServedAsJobd, settings_for
 
 READ, WRITE, ADMIN = "job-service-read", "job-service-write", "job-service-admin"
 NOT_AUTHENTICATED = "Not authenticated"
@@ -85,7 +85,7 @@ async def serve(settings: Settings) -> tuple[JobdServer, TestClient[Any, Any]]:
     """Start a server and a test client on it."""
     server = JobdServer(settings)
     await server.start()
-    client: Client = TestClient(TestServer(create_app(server)))
+    client: Client = TestClient(ServedAsJobd(create_app(server)))
     await client.start_server()
     return server, client
 

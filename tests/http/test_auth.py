@@ -18,7 +18,7 @@ from provena_jobd.http.app import create_app
 from provena_jobd.http.auth import Access
 from provena_jobd.identity import hash_token
 from provena_jobd.server import JobdServer
-from tests.helpers import settings_for
+from tests.helpers import ServedAsJobd, settings_for
 from tests.http.auth_helpers import (
     ADMIN,
     INVALID,
@@ -338,7 +338,7 @@ async def test_no_cors_by_default(start: Started) -> None:
 async def test_an_engine_that_has_not_started_lets_nobody_in(tmp_path: Path) -> None:
     # Even in auth mode `none`, until `start()` has loaded the configured authenticator.
     server = JobdServer(settings_for(tmp_path))
-    async with TestClient(TestServer(create_app(server))) as client:
+    async with TestClient(ServedAsJobd(create_app(server))) as client:
         response = await client.get("/jobs/admin/fetch", params={"session_id": "x"})
         assert response.status == 401
         assert (await response.json()) == {"detail": NOT_AUTHENTICATED}

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
-from tests.helpers import settings_for
+from tests.helpers import ServedAsJobd, settings_for
 from tests.http.api_helpers import WAKE, call, detail, launch
 
 NOW = 1_800_000_000.0
@@ -35,7 +35,7 @@ async def server(tmp_path: Path, clock: FakeClock) -> AsyncIterator[JobdServer]:
 
 @pytest.fixture
 async def client(server: JobdServer) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(server))) as test_client:
+    async with TestClient(ServedAsJobd(create_app(server))) as test_client:
         yield test_client
 
 

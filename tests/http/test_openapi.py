@@ -8,11 +8,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
-from tests.helpers import settings_for
+from tests.helpers import ServedAsJobd, settings_for
 
 REFERENCE_PATHS = {
     "/",
@@ -35,7 +35,7 @@ REFERENCE_PATHS = {
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     server = JobdServer(settings_for(tmp_path))
     await server.start()
-    async with TestClient(TestServer(create_app(server))) as test_client:
+    async with TestClient(ServedAsJobd(create_app(server))) as test_client:
         yield test_client
     await server.stop(grace_s=0)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,7 +22,7 @@ from provena_jobd.metrics import sample
 from provena_jobd.models import JobStatus, LaunchJobRequest
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
-from tests.helpers import job_in, settings_for
+from tests.helpers import ServedAsJobd, job_in, settings_for
 
 ANY_PORT = {"port": 0}  # never the default port: other jobds may run on this machine
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ async def test_liveness_and_readiness(tmp_path: Path) -> None:
 
 async def test_not_ready_before_the_server_started(tmp_path: Path) -> None:
     server = JobdServer(settings_for(tmp_path))
-    async with TestClient(TestServer(create_app(server))) as client:
+    async with TestClient(ServedAsJobd(create_app(server))) as client:
         response = await client.get("/readyz")
         assert response.status == 503
         assert (await client.get("/livez")).status == 200

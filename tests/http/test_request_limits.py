@@ -13,11 +13,14 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
+from aiohttp.test_utils import TestClient
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.serve import running
 from tests.helpers import settings_for
-from tests.http.api_helpers import WAKE, detail
+from tests.http.api_helpers import WAKE, call, client, detail, server
+
+__all__ = ["client", "server"]  # the fixtures
 
 LAUNCH = "/jobs/admin/launch"
 BODY_LIMIT = 64 * 1024
@@ -138,3 +141,14 @@ async def test_past_the_parsers_raised_limits_aiohttp_answers_a_plain_400(url: s
         status, kind, _ = await answer(url, json=WAKE, **kwargs)
         assert (status, kind) == (400, "text/plain")
     assert await jobs(url) == []
+
+
+async def test_the_suites_test_client_parses_requests_as_jobd_serve_does(
+    client: TestClient[Any, Any],
+) -> None:
+    # The HTTP suites' TestClient (api_helpers) gets `jobd serve`'s parser limits: a URL or
+    # header past aiohttp's defaults reaches jobd, and gets its JSON answer, as users see.
+    await call(client, "POST", launch_path(9000), 414, json=WAKE)
+    headers = {"X-Padding": "a" * (9000 - len("X-Padding"))}
+    await call(client, "POST", LAUNCH, 431, json=WAKE, headers=headers)
+    assert (await call(client, "POST", "/jobs/admin/list", 200, json={}))["jobs"] == []

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.config import from_dict
 from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
+from tests.helpers import ServedAsJobd
 from tests.http.api_helpers import call, detail, launch
 
 NOW = 1_800_000_000.0 + 30  # 08:00:30 UTC
@@ -37,7 +38,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     )
     jobd = JobdServer(settings, clock=FakeClock(NOW))
     await jobd.start()
-    async with TestClient(TestServer(create_app(jobd))) as test_client:
+    async with TestClient(ServedAsJobd(create_app(jobd))) as test_client:
         yield test_client
     await jobd.stop(grace_s=0)
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.errors import RetryLater
@@ -14,7 +14,7 @@ from provena_jobd.http.app import create_app
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.process_pool import ProcessPool
-from tests.helpers import eventually, settings_for
+from tests.helpers import ServedAsJobd, eventually, settings_for
 from tests.http.api_helpers import call, client, launch, server
 
 __all__ = ["client", "server"]  # the fixtures
@@ -88,7 +88,7 @@ async def test_a_delayed_launch_says_scheduled_and_a_retried_job_backing_off(
     jobd = JobdServer(settings, clock=clock, handlers={"EMAIL_WAKE_UP": flaky})
     await jobd.start()
     try:
-        async with TestClient(TestServer(create_app(jobd))) as client:
+        async with TestClient(ServedAsJobd(create_app(jobd))) as client:
             now = clock.now()
             delayed = await launch(client, delay_s=60)
             retried = await launch(client)
@@ -148,7 +148,7 @@ async def test_a_job_waiting_for_worker_processes_that_fail_to_start_says_so(
     assert isinstance(pool, ProcessPool)
     await jobd.start()
     try:
-        async with TestClient(TestServer(create_app(jobd))) as client:
+        async with TestClient(ServedAsJobd(create_app(jobd))) as client:
             jobd.set_public_url("http://127.0.0.1:9")  # as serve does; these never call jobd
             launched = await launch(
                 client, job_type="REGISTRY", job_sub_type="REGISTRY_WAKE_UP", job_payload={}
