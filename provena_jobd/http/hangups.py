@@ -25,7 +25,7 @@ def client_gone(request: web.Request) -> bool:
 
 async def _client_left(request: web.Request) -> None:
     """Return once the client of `request` has closed its connection."""
-    # Polled: no event says so (see the module's docstring).
+    # Looked at, not told: aiohttp has no event for a client that left.
     while True:
         await asyncio.sleep(GONE_CHECK_S)
         if client_gone(request):
