@@ -135,6 +135,9 @@ class FakeClock:
         timer = asyncio.ensure_future(self.sleep(timeout_s))
         try:
             await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()  # the caller was cancelled: what it waited for goes too, not left behind
+            raise
         finally:
             timer.cancel()
         if task.done():

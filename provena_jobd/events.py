@@ -132,6 +132,11 @@ class ChangeFeed:
                     del self._waiters[session_id]
 
     @property
+    def waiters(self) -> int:
+        """Long-polling fetches waiting for a job to finish."""
+        return sum(len(events) for events in self._waiters.values())
+
+    @property
     def subscribers(self) -> int:
         """Open subscriptions (event streams)."""
         return len(self._subscriptions)

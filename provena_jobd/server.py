@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import logging
 import os
 import socket
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 # How often the store is checkpointed (its WAL copied back and truncated).
 MAINTAIN_INTERVAL_S = 60.0
 
+# Engines made in this process so far: the second and later get a suffix in their node name.
+_ENGINES = itertools.count(1)
+
 UNKNOWN_JOB_TYPE = (
     "Job type {job_type} is not configured in this jobd any more, so nothing can run this job."
 )
@@ -61,6 +65,19 @@ UNKNOWN_JOB_TYPE = (
 def _reason(error: Exception) -> str:
     """A storage error's own words, without the writer's "write failed: " prefix."""
     return str(error).removeprefix("write failed: ")
+
+
+def node_name() -> str:
+    """A new engine's name among the nodes on one database: `host-pid`, then `host-pid-2`,
+    `host-pid-3`... for later engines in the same process.
+
+    Worker slots are renewed and given back under the node's name: two engines sharing one
+    (a service's tests starting two nodes in one process) would each take the other's slot
+    for its own, never see a slot taken over and free the slot another node holds.
+    """
+    base = f"{socket.gethostname()}-{os.getpid()}"
+    number = next(_ENGINES)
+    return base if number == 1 else f"{base}-{number}"
 
 
 def tune_gc() -> None:
@@ -90,7 +107,7 @@ class JobdServer:
         self.store: JobStore = store or open_store(settings.storage)
         # Several nodes on one database: no node may treat what is held as its own.
         self.shared = is_shared(settings.storage)
-        self.node = f"{socket.gethostname()}-{os.getpid()}"
+        self.node = node_name()
         self.slots = worker_slots(self.store, self.node)
         listen_for_waiting(self.store, self.notify)
         self.feed = ChangeFeed(self.store, self.clock, settings.server.event_buffer)

@@ -51,16 +51,6 @@ def _body_cut_off(request: web.Request, exc: Exception) -> bool:
     return exc is request.content.exception()
 
 
-def client_gone(request: web.Request) -> bool:
-    """Has the client of `request` closed its connection?
-
-    aiohttp does not cancel a handler whose client left (nor tell it): a handler that waits
-    (a long poll, an event stream) looks between its waits.
-    """
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 def body_too_large(limit: int) -> web.Response:
     """The 413 for a body over `max_body_bytes` (declared up front, or found while reading)."""
     response = error_response(413, f"Request body too large: the limit is {limit} bytes.")

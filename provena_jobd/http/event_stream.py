@@ -8,11 +8,11 @@ import contextlib
 from aiohttp import web
 
 from ..identity import Right
-from .errors import client_gone, error_response
+from .errors import error_response
+from .hangups import GONE_CHECK_S, client_gone
 from .keys import CALLER, ENGINE
 
 KEEPALIVE_S = 15.0
-GONE_CHECK_S = 1.0
 
 
 async def _stream(request: web.Request, username: str | None) -> web.StreamResponse:

@@ -35,6 +35,7 @@ from .auth import Access
 from .catalog_routes import CATALOG_ROUTES
 from .errors import json_response
 from .event_stream import events
+from .hangups import unless_client_leaves
 from .history_routes import HISTORY_ROUTES
 from .keys import CALLER, ENGINE
 from .ops_routes import OPS_ROUTES
@@ -65,7 +66,8 @@ async def fetch(request: web.Request, owner: str | None) -> web.Response:
     server = request.app[ENGINE]
     job = await server.service.fetch(session_id, caller=owner)
     if wait_s and job.status not in TERMINAL_STATUSES:
-        await server.feed.wait_finished(session_id, wait_s)
+        # A client that hung up waits for nothing: its waiter goes, not after `wait_s`.
+        await unless_client_leaves(request, server.feed.wait_finished(session_id, wait_s))
         job = await server.service.fetch(session_id, caller=owner)
     waiting = await why_waiting(server.store, job, server.pools, server.clock.now())
     return json_response(JobResponse(job, waiting))

@@ -21,7 +21,8 @@ from ..worker_protocol import (
     StartRequest,
 )
 from .auth import Access
-from .errors import client_gone, json_response
+from .errors import json_response
+from .hangups import client_gone
 from .keys import ENGINE
 from .route_table import Route
 from .validation import decode_body

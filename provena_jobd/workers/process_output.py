@@ -161,12 +161,16 @@ class ProcessOutput:
         """Whether both streams were read to their end."""
         return all(relay.closed.done() for relay in self.relays)
 
-    async def finish(self, timeout_s: float) -> None:
-        """Wait up to `timeout_s` (wall clock) for both streams to end, then stop reading: a
-        child the process left behind may hold them open for ever."""
+    async def ended(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` (wall clock) for both streams to end, every line logged; a
+        child the process left behind may hold them open for ever (reading goes on)."""
         pending = [relay.closed for relay in self.relays if not relay.closed.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout_s)
+
+    async def finish(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` (wall clock) for both streams to end, then stop reading."""
+        await self.ended(timeout_s)
         for relay in self.relays:
             relay.close()
         await asyncio.gather(*(relay.closed for relay in self.relays))

@@ -205,7 +205,7 @@ class ProcessPool(ExternalPool):
 
     async def tick(self) -> None:
         """Forget processes that ended; start processes for jobs nobody will take."""
-        self._reap()
+        await self._reap()
         if self._stopping or not self.jobd_url:
             return
         now = self.clock.now()
@@ -235,15 +235,19 @@ class ProcessPool(ExternalPool):
             if not await self._spawn():
                 break
 
-    def _reap(self) -> None:
+    async def _reap(self) -> None:
         """Forget processes that ended; count failed starts and healthy processes."""
         now = self.clock.now()
+        ended = [w for w in self.processes if w.process.returncode is not None]
+        # What a process wrote is logged before its end is: its pipes may still hold its last
+        # lines. Not for long, though: a child it left behind may keep them open.
+        await asyncio.gather(*(w.output.ended(OUTPUT_WAIT_S) for w in ended))
         self.outputs = [output for output in self.outputs if not output.done]
         for worker in list(self.processes):
             if self.gateway.worker(worker.worker_id) is not None:
                 worker.claimed = True
             code = worker.process.returncode
-            if code is None:
+            if worker not in ended or code is None:
                 if not worker.proven and proved_healthy(worker.claimed, now - worker.started_at):
                     # Once per process: a long-lived worker does not excuse later failures.
                     worker.proven = True
@@ -338,7 +342,7 @@ class ProcessPool(ExternalPool):
 
         async def jobs_done() -> None:
             while not self._hurry.is_set():
-                self._reap()  # a process that died holding a job is not worth waiting for
+                await self._reap()  # a process that died holding a job is not worth waiting for
                 if all(self.state(w) is not WorkerState.BUSY for w in self.processes):
                     return
                 self.gateway.released.clear()

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from provena_jobd.clock import FakeClock
+from provena_jobd.http import hangups
 from provena_jobd.http.serve import Running, running
 from provena_jobd.metrics import sample
 from tests.helpers import eventually, settings_for
@@ -147,3 +148,39 @@ async def test_a_client_that_leaves_a_long_poll_is_not_a_500(
         return await requests_counted(jobd.url, "/jobs/admin/fetch", "200")
 
     no_500(await eventually(poll_over, what="the fetch counted"), logs)
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_long_poll_stops_waiting_once_its_client_has_left(
+    jobd: Running, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, reset: bool
+) -> None:
+    monkeypatch.setattr(hangups, "GONE_CHECK_S", 0.01)  # jobd looks every second
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{jobd.url}/jobs/admin/launch", json=WAKE) as launched,
+    ):
+        session_id = (await launched.json())["session_id"]  # never runs: no worker is ready
+    feed = jobd.server.feed
+    reader, writer = await open_raw(jobd.url)
+    writer.write(
+        f"GET /jobs/admin/fetch?session_id={session_id}&wait_s=60 HTTP/1.1\r\n"
+        "Host: jobd\r\n\r\n".encode()
+    )
+    await writer.drain()
+
+    async def waiting() -> bool:
+        return feed.waiters == 1
+
+    await eventually(waiting, what="the fetch to wait for the job")
+    hang_up(writer, reset)
+    assert await asyncio.wait_for(reader.read(), 2) == b""  # nothing was answered
+
+    # The fake clock stands still: only its client leaving can end this poll.
+    async def gone() -> bool:
+        return feed.waiters == 0
+
+    await eventually(gone, within_s=2, what="the poll to stop waiting")
+    text = await eventually(
+        lambda: requests_counted(jobd.url, "/jobs/admin/fetch", "200"), what="the fetch counted"
+    )
+    no_500(text, logs)

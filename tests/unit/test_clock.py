@@ -39,6 +39,29 @@ async def test_wait_for_times_out_on_fake_time_only() -> None:
         await waiter
 
 
+async def test_a_cancelled_wait_for_cancels_what_it_waited_for() -> None:
+    # As asyncio.wait_for does: nothing is left pending (and destroyed pending at the end).
+    clock = FakeClock()
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def waited() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    waiter = asyncio.create_task(clock.wait_for(waited(), 5))
+    await started.wait()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await settle()
+    assert cancelled.is_set()
+    assert clock.sleepers == 0
+
+
 async def test_wait_event_returns_true_when_set_before_timeout() -> None:
     clock = FakeClock()
     event = asyncio.Event()

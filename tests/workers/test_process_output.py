@@ -1,7 +1,7 @@
 """What jobd's worker processes write: every line of their stdout and stderr is in jobd's log,
 prefixed with the worker's id, with the token jobd gave them and the configuration's secrets
-redacted; nothing is lost when a process exits or crashes, and one that writes a lot is never
-stalled.
+redacted; nothing is lost when a process exits or crashes, its exit is logged after its last
+line, and one that writes a lot is never stalled.
 
 Real `ProcessPool`s starting real processes on a real store, with a fake clock; each test
 ticks its pool by hand (see test_process_backoff.py).
@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,7 @@ from tests.workers.pool_helpers import MakePool, launch
 
 WAKE = JobSubType.REGISTRY_WAKE_UP
 OUTPUT_LOGGER = process_output.log.name
+POOL_LOGGER = process_pool.log.name
 SMTP_PASSWORD = "hunter2-smtp"
 ENV_SECRET = "s3cret-from-env"
 # Auth on (so jobd makes its processes a token), a mail password and a secret in the pool's
@@ -184,6 +186,104 @@ async def test_a_child_left_holding_the_output_does_not_hang_jobd_shutdown(
         assert all(relay.closed.done() for relay in worker.output.relays)  # no longer read
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+# A worker that leaves a child holding its stdout and exits: the child writes its last line
+# once the test lets it (a FIFO opened and closed; its path is the argument), and ends.
+LEAVES_A_CHILD_WITH_THE_LAST_WORD = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys\n"
+    "child = 'import sys; open(sys.argv[1]).read(); print(\"the child ends\")'\n"
+    "subprocess.Popen([sys.executable, '-c', child, sys.argv[1]])\n"
+    "print('the worker ends', flush=True)",
+]
+
+
+def opened_and_closed(fifo: Path) -> bool:
+    """Hand whoever waits on `fifo` its end of file; False if nobody waits on it yet."""
+    try:
+        end = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: nobody has it open for reading
+        return False
+    os.close(end)
+    return True
+
+
+async def release(fifo: Path) -> None:
+    """Let the child go on, once it waits on `fifo`."""
+
+    async def released() -> bool:
+        return opened_and_closed(fifo)
+
+    await eventually(released, what="the child to wait on its FIFO")
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    """The FIFO a worker's child waits on; a child still waiting at the end is let go."""
+    path = tmp_path / "go"
+    os.mkfifo(path)
+    yield path
+    opened_and_closed(path)
+
+
+def exit_and_output(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The workers' output lines and the pool's lines about their processes ending, in order."""
+    shown = [r.getMessage() for r in caplog.records if r.name in (OUTPUT_LOGGER, POOL_LOGGER)]
+    return [line for line in shown if line.startswith("REGISTRY-p1 ") or "exited with" in line]
+
+
+async def test_a_worker_process_exit_is_logged_after_everything_it_wrote(
+    make_pool: MakePool,
+    logged: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    fifo: Path,
+) -> None:
+    monkeypatch.setattr(process_pool, "OUTPUT_WAIT_S", 10.0)  # the child ends well before
+    logged.set_level(logging.INFO, logger=POOL_LOGGER)
+    server, pool = await make_pool([*LEAVES_A_CHILD_WITH_THE_LAST_WORD, str(fifo)])
+    await launch(server, WAKE)
+    await pool.tick()
+    [worker] = pool.processes
+    assert await asyncio.wait_for(worker.process.wait(), 5) == 0
+
+    # The pool sees the process has ended while its pipes still hold a last line: the child's
+    # stands for any line not yet read then, and comes only once the test lets it.
+    reaping = asyncio.create_task(pool.tick())
+    await release(fifo)
+    await asyncio.wait_for(reaping, 5)
+    [*output, ended] = exit_and_output(logged)
+    assert output == ["REGISTRY-p1 stdout: the worker ends", "REGISTRY-p1 stdout: the child ends"]
+    assert f"process {worker.process.pid} exited with code 0" in ended
+    assert pool.processes == []
+
+
+async def test_a_child_left_holding_the_output_delays_the_exit_line_only_briefly(
+    make_pool: MakePool,
+    logged: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    fifo: Path,
+) -> None:
+    monkeypatch.setattr(process_pool, "OUTPUT_WAIT_S", 0.05)
+    logged.set_level(logging.INFO, logger=POOL_LOGGER)
+    server, pool = await make_pool([*LEAVES_A_CHILD_WITH_THE_LAST_WORD, str(fifo)])
+    await launch(server, WAKE)
+    await pool.tick()
+    [worker] = pool.processes
+    assert await asyncio.wait_for(worker.process.wait(), 5) == 0
+
+    await asyncio.wait_for(pool.tick(), 2)  # the child still holds the pipe: not waited for
+    [*output, ended] = exit_and_output(logged)
+    assert output == ["REGISTRY-p1 stdout: the worker ends"]
+    assert "exited with code 0" in ended
+    # The pipe is still read: what the child writes later is logged, after the exit line.
+    await release(fifo)
+
+    async def child_ended() -> bool:
+        return exit_and_output(logged)[-1] == "REGISTRY-p1 stdout: the child ends"
+
+    await eventually(child_ended, what="the child's last line")
 
 
 def test_lines_are_split_across_reads_and_capped() -> None:
