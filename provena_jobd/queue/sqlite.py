@@ -28,7 +28,7 @@ from . import sqlite_steps as steps
 from .dbfile import DatabaseLock, real_path, remove_if_created, take_database
 from .dialect import migrations
 from .sqlite_flow import claim_flow_step, fire_schedule_step, launch_once_step, set_paused_step
-from .sqlite_fold import QueuedStart, StartFolder
+from .sqlite_fold import QueuedStart, StartFolder, unfold
 from .sqlite_prune import prune_step
 from .sqlite_reads import SqliteReads
 from .store import (
@@ -83,7 +83,7 @@ class SqliteStore(SqliteReads):
     def __init__(self, path: str | Path, durability: str = "full") -> None:
         self.path = str(path)
         self.durability = durability
-        self._writer = GroupCommitWriter(self._connect, ROUTINE_STEPS)
+        self._writer = GroupCommitWriter(self._connect, ROUTINE_STEPS, before_alone=unfold)
         self._folder = StartFolder(self._writer)
         self._secrets: dict[str, str] = {}  # read once (see `secret`)
         self._reader: aiosqlite.Connection | None = None
@@ -236,7 +236,11 @@ class SqliteStore(SqliteReads):
 
     async def finish(self, finish: Finish) -> bool:
         """End an attempt (with its start, if that is still queued: `sqlite_fold.py`)."""
-        finished: bool = await self._writer.submit(steps.finish, self._folder.fold(finish))
+        queued = self._folder.fold(finish)
+        future = self._writer.submit(steps.finish, queued)
+        if queued.start is not None:
+            queued.start.folded = True  # only once the finish that writes it is queued
+        finished: bool = await future
         if finished:
             self.on_change([finish.session_id, *(job.session_id for job in finish.launches)])
         return finished

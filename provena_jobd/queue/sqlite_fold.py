@@ -12,11 +12,17 @@ A start is folded only while nothing can come between it and its finish:
 - no barrier write (a cancel, a rescue, ...) was submitted since the start: a barrier
   between them would otherwise see the job DEQUEUED instead of IN_PROGRESS;
 - no progress report of the job was submitted since: it needs the job IN_PROGRESS.
+
+A folded start exists only if its finish commits. So when a batch fails and the writer
+applies its writes one by one, each in its own transaction, the starts are unfolded first
+(`unfold`): a finish that fails alone then leaves its job started, as it would have been.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .store import Finish, Lease
 from .writer import GroupCommitWriter
@@ -34,10 +40,24 @@ class QueuedStart:
 
 @dataclass(slots=True, frozen=True)
 class QueuedFinish:
-    """A finish for the writer; `started_at` is set if it also writes its job's start."""
+    """A finish for the writer, with its job's queued start if that can be folded into it
+    (it is, once `start.folded` is set)."""
 
     finish: Finish
-    started_at: float | None = None
+    start: QueuedStart | None = None
+
+    @property
+    def folded_start(self) -> QueuedStart | None:
+        """The start this finish writes too, if any."""
+        start = self.start
+        return start if start is not None and start.folded else None
+
+
+def unfold(arguments: Sequence[Any]) -> None:
+    """Before a failed batch's writes are applied one by one: every start writes itself."""
+    for argument in arguments:
+        if isinstance(argument, QueuedStart):
+            argument.folded = False
 
 
 class StartFolder:
@@ -62,15 +82,15 @@ class StartFolder:
         self._current()[start.lease.session_id] = (start, self._writer.barriers)
 
     def fold(self, finish: Finish) -> QueuedFinish:
-        """The finish to queue: folding its job's start in, if that start can be."""
+        """The finish to queue, with its job's start if that can be folded into it; the
+        caller sets `start.folded` once the finish is queued."""
         entry = self._current().pop(finish.session_id, None)
         if entry is None:
             return QueuedFinish(finish)
         start, barriers = entry
         if start.lease.attempt != finish.attempt or barriers != self._writer.barriers:
             return QueuedFinish(finish)
-        start.folded = True
-        return QueuedFinish(finish, started_at=start.now)
+        return QueuedFinish(finish, start)
 
     def keep(self, session_id: str) -> None:
         """Never fold this job's queued start: another write needs the job IN_PROGRESS."""

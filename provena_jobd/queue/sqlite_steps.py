@@ -4,6 +4,7 @@ group-commit writer's open transaction (see `writer.py`). Rows are read by colum
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from ..models import INFO_DEQUEUED, INFO_IN_PROGRESS, JobStatus
+from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
 from .rows import claimed_from_row, new_job_row
@@ -28,6 +29,7 @@ from .store import (
 )
 
 Q = queries("sqlite")
+log = logging.getLogger(__name__)
 
 
 # -- writer-thread steps: each applies many arguments of one kind inside the open transaction --
@@ -137,8 +139,8 @@ def finish(connection: sqlite3.Connection, finishes: Sequence[QueuedFinish]) -> 
     """End attempts, with what their handlers launched and recorded (and their folded
     starts, see `sqlite_fold.py`)."""
     applied = [False] * len(finishes)
-    plain = [i for i, q in enumerate(finishes) if q.started_at is None]
-    folded = [i for i, q in enumerate(finishes) if q.started_at is not None]
+    plain = [i for i, q in enumerate(finishes) if q.folded_start is None]
+    folded = [i for i, q in enumerate(finishes) if q.folded_start is not None]
     if plain:
         rows = [_finish_row(finishes[i].finish) for i in plain]
         for i, ok in zip(
@@ -148,13 +150,13 @@ def finish(connection: sqlite3.Connection, finishes: Sequence[QueuedFinish]) -> 
         ):
             applied[i] = ok
     if folded:
-        rows = [_finish_row(finishes[i].finish, finishes[i].started_at) for i in folded]
+        rows = [_finish_row(finishes[i].finish, finishes[i].folded_start) for i in folded]
         done = _apply_each(
             connection, Q["start_and_finish_job"], rows, Q["start_and_finish_jobs_bulk"]
         )
         for i, ok in zip(folded, done, strict=True):
-            # Not applied in one: a trigger refused the finish (a cancelled job never
-            # succeeds). Write the start and the finish apart, as if never folded.
+            # Not applied in one (a trigger refuses a cancelled job's success; else a broken
+            # rule): the start and the finish are tried apart, as if never folded.
             applied[i] = ok or _start_then_finish(connection, finishes[i])
     # A handler's launches and records exist only if its success was recorded.
     kept = [q.finish for q, ok in zip(finishes, applied, strict=True) if ok]
@@ -167,21 +169,29 @@ def finish(connection: sqlite3.Connection, finishes: Sequence[QueuedFinish]) -> 
     return applied
 
 
-def _finish_row(f: Finish, started_at: float | None = None) -> tuple[Any, ...]:
-    """finish_job's parameters; start_and_finish_job's when `started_at` is given."""
+def _finish_row(f: Finish, start: QueuedStart | None = None) -> tuple[Any, ...]:
+    """finish_job's parameters; start_and_finish_job's when the finish writes `start` too."""
     ended = (f.status.value, f.info, f.result, round(f.now, 3))
-    started = () if started_at is None else (round(started_at, 3),)
+    started = () if start is None else (round(start.now, 3),)
     return (*ended, *started, f.session_id, f.attempt)
 
 
 def _start_then_finish(connection: sqlite3.Connection, queued: QueuedFinish) -> bool:
-    """A folded finish written the unfolded way: its start, then itself; did it apply?"""
-    f = queued.finish
-    assert queued.started_at is not None
+    """A folded finish written the unfolded way, its start and then itself; did it apply?"""
+    start, f = queued.folded_start, queued.finish
+    assert start is not None
+    lease = start.lease
     started = connection.execute(
-        Q["start_job"], (INFO_IN_PROGRESS, round(queued.started_at, 3), f.session_id, f.attempt)
+        Q["start_job"], (start.info, round(start.now, 3), lease.session_id, lease.attempt)
     ).rowcount
-    return bool(started) and connection.execute(Q["finish_job"], _finish_row(f)).rowcount == 1
+    if not started:  # cannot happen unless the barrier rule is broken (as in `SqliteStore`)
+        log.error(
+            "the start of job %s (attempt %d), folded into its finish, did not apply",
+            lease.session_id,
+            lease.attempt,
+            extra={"action": "start_lost", "session_id": lease.session_id},
+        )
+    return bool(connection.execute(Q["finish_job"], _finish_row(f)).rowcount)
 
 
 def progress(

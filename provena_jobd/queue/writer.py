@@ -53,8 +53,11 @@ class GroupCommitWriter:
         self,
         connect: Callable[[], sqlite3.Connection],
         routine: Mapping[Step, int] | None = None,
+        before_alone: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self._connect = connect
+        # Told a failed batch's arguments before they are applied one by one (thread side).
+        self._before_alone = before_alone
         # Routine steps and their rank inside a run of routine writes; None: every step is
         # routine and keeps the order of first appearance (no barriers).
         self._routine = routine
@@ -207,6 +210,8 @@ class GroupCommitWriter:
             if len(batch) == 1:
                 return [(False, StorageError(f"write failed: {exc}"))]  # nothing to isolate
             log.warning("group commit failed; applying its writes one by one", exc_info=True)
+        if self._before_alone is not None:
+            self._before_alone([argument for _, argument, _, _, _ in batch])
         outcomes: list[tuple[bool, Any]] = []
         for step, argument, _, _, _ in batch:
             try:

@@ -9,16 +9,27 @@ cancelled or rescued the job meanwhile.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from provena_jobd.config import PoolSettings
+from provena_jobd.errors import StorageError
 from provena_jobd.flow_control import flow_claim
 from provena_jobd.models import INFO_IN_PROGRESS, JobStatus, JobType
 from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim, ClaimedJob, JobStore, Lease, Requeue
+from provena_jobd.queue.store import (
+    Claim,
+    ClaimedJob,
+    Finish,
+    JobStore,
+    Lease,
+    NewRecord,
+    Requeue,
+)
 
 from .contract_helpers import NOW, claim_one, finish, new_job
 
@@ -266,3 +277,81 @@ async def test_a_folded_finish_that_is_refused_is_written_apart(
     stored = await sqlite_store.get(job.session_id)
     assert stored is not None
     assert (stored.status, stored.started_timestamp) == (JobStatus.IN_PROGRESS, NOW + 1)
+
+
+async def _flow_claim(store: SqliteStore, count: int) -> list[ClaimedJob]:
+    """Claim `count` EMAIL jobs as a pool does."""
+    claim = Claim(
+        job_type=JobType.EMAIL, limit=count, worker_id="w1", now=NOW, lease_expires_at=NOW + 30
+    )
+    claimed = await store.claim_flow(flow_claim(claim, PoolSettings()))
+    assert len(claimed.jobs) == count
+    return claimed.jobs
+
+
+def _with_record(job: ClaimedJob, record_id: str, now: float) -> Finish:
+    """A success that stores a record under `record_id` (an id already stored fails it)."""
+    record = NewRecord(
+        record_id=record_id, kind="K", session_id=job.session_id, username="alice", data={},
+        created=now,
+    )  # fmt: skip
+    return msgspec.structs.replace(finish(job, now=now), records=[record])
+
+
+async def test_a_folded_finish_that_fails_leaves_its_job_started(
+    sqlite_store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A finish that cannot be written fails its batch; the writer then applies each write
+    alone. The start it was to write goes in on its own: the job is left IN_PROGRESS with its
+    start in the history, as without folding, until its lease runs out."""
+    await sqlite_store.launch([new_job(), new_job()])
+    first, job = await _flow_claim(sqlite_store, 2)
+    assert await sqlite_store.finish(_with_record(first, "taken", NOW))
+    assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1)
+    with caplog.at_level(logging.WARNING), pytest.raises(StorageError):
+        await sqlite_store.finish(_with_record(job, "taken", NOW + 2))
+    assert "group commit failed" in caplog.text
+    stored = await sqlite_store.get(job.session_id)
+    assert stored is not None
+    assert (stored.status, stored.started_timestamp) == (JobStatus.IN_PROGRESS, NOW + 1)
+    [attempt] = await sqlite_store.attempts(job.session_id)
+    assert attempt.started_at == NOW + 1
+
+
+async def test_many_folded_finishes_are_written_in_one_statement_each_with_its_times(
+    sqlite_store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch of folded finishes, successes and failures, goes in one statement (no group
+    commit that failed, no savepoint rolled back to try row by row), and every job gets its
+    own start and end, in the row and in the history."""
+    await sqlite_store.launch([new_job() for _ in range(4)])
+    jobs = await _flow_claim(sqlite_store, 4)
+    statements: list[str] = []
+    await sqlite_store._writer.call(lambda c: c.set_trace_callback(statements.append))
+    for n, job in enumerate(jobs):
+        assert sqlite_store.start_at_once(job, INFO_IN_PROGRESS, NOW + 1 + n / 1000)
+    ends = [
+        finish(job, JobStatus.SUCCEEDED if n % 2 == 0 else JobStatus.FAILED, now=NOW + 5 + n)
+        for n, job in enumerate(jobs)
+    ]
+    with caplog.at_level(logging.WARNING):
+        assert await asyncio.gather(*(sqlite_store.finish(end) for end in ends)) == [True] * 4
+    assert "group commit failed" not in caplog.text
+    assert not [s for s in statements if s.startswith("ROLLBACK")]
+    # (SQLite traces the statement again as each of its triggers starts.)
+    [update] = {s for s in statements if s.startswith("UPDATE jobs")}
+    assert "json_each" in update
+    for n, job in enumerate(jobs):
+        stored = await sqlite_store.get(job.session_id)
+        assert stored is not None
+        assert (stored.status, stored.started_timestamp, stored.finished_timestamp) == (
+            ends[n].status,
+            NOW + 1 + n / 1000,
+            NOW + 5 + n,
+        )
+        [attempt] = await sqlite_store.attempts(job.session_id)
+        assert (attempt.started_at, attempt.ended_at, attempt.outcome) == (
+            NOW + 1 + n / 1000,
+            NOW + 5 + n,
+            "succeeded" if n % 2 == 0 else "failed",
+        )

@@ -1,8 +1,8 @@
 -- A job whose start was folded into its finish (SQLite only: sqlite_fold.py) goes from
 -- DEQUEUED to its end in one UPDATE that also sets its started time, so job_attempt_started
 -- does not fire; the attempt's end records the start then. A job ended from DEQUEUED that
--- never started keeps its started time as it was (that of an earlier attempt, or none),
--- and its attempt's stays empty. The trigger is 0007's with that one column added.
+-- never started has no started time (every way back to PENDING clears it), and its
+-- attempt's stays empty. The trigger is 0007's with that one column added.
 
 DROP TRIGGER job_attempt_ended;
 
