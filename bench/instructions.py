@@ -12,8 +12,11 @@ a minute per 3,000 jobs. Not part of `make bench`; it needs valgrind (`apt insta
 valgrind`).
 
 What it does not count: time waited (fsyncs, the GIL, the other thread), and the kernel's
-work. The batch sizes still depend on timing, so per-commit costs move by a few percent
-between runs; compare differences above ~2%.
+work. The batch sizes still depend on timing, so per-commit costs (SQLite's, libc's) move
+by a few percent between runs; compare differences above ~3%. One start-up cost lands in
+one of the two runs but not the other on this machine, and shows as a library with ~15 K
+per job at N = 3,000 (libcrypto or cryptography's `_rust`; no-op jobs run no crypto):
+leave it out of a comparison.
 """
 
 from __future__ import annotations
