@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..config import flatten
 from ..identity import may_act_for_others
-from ..launch_options import REPLAYED_HEADER
+from ..launch_options import KEY_HEADER, REPLAYED_HEADER
 from ..models import (
     MAX_WAIT_S,
     TERMINAL_STATUSES,
@@ -118,7 +118,7 @@ async def launch(request: web.Request) -> web.Response:
         body,
         caller=caller.username,
         may_act_for_others=may_act_for_others(caller, server.settings.auth),
-        key_header=request.headers.get("Idempotency-Key"),
+        key_header=request.headers.get(KEY_HEADER),
     )
     answer = json_response(response)
     if isinstance(response, ReplayedLaunch):
