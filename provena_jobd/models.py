@@ -168,8 +168,9 @@ class WaitReason(enum.StrEnum):
     SCHEDULED = "scheduled"  # launched with a delay, never attempted: not before `ready_at`
     BACKING_OFF = "backing_off"  # a failed attempt: not claimable before `ready_at`
     COLD_START = "cold_start"  # no worker is ready; one is provisioning
-    # No worker is ready and the pool's worker processes keep failing to start: the pool
-    # pauses until `ready_at` before it starts the next (a crash loop's back-off).
+    # No worker is ready and the pool's last worker processes failed to start (a crash
+    # loop): the pool pauses until `ready_at` before it starts the next, or the next is under
+    # way, ready about `ready_at` unless it fails too.
     START_FAILING = "start_failing"
     WORKERS_BUSY = "workers_busy"  # every ready worker is full; `ahead` jobs come first
     STARTING = "starting"  # a worker has a free slot: it starts at the next claim
