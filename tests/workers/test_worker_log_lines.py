@@ -75,8 +75,11 @@ async def test_a_worker_process_starting_and_exiting_says_which(
     pid = worker.process.pid
     started = logged(caplog, process_pool.log.name, "worker_process_started")
     assert started["message"] == f"REGISTRY worker process {pid} (REGISTRY-p1) started"
-    fields = (started["job_type"], started["worker_id"], started["pid"])
-    assert fields == ("REGISTRY", "REGISTRY-p1", pid)
+    assert (started["job_type"], started["worker_id"], started["pid"]) == (
+        "REGISTRY",
+        "REGISTRY-p1",
+        pid,
+    )
 
     # It claims (so it started well), runs a while, and exits 0 when told to.
     claim = ClaimRequest(job_type="REGISTRY", worker_id=worker.worker_id)
@@ -94,5 +97,5 @@ async def test_a_worker_process_starting_and_exiting_says_which(
     assert ended["message"] == (
         f"REGISTRY worker process {pid} (REGISTRY-p1) exited with code 0 holding 1 job"
     )
-    fields = (ended["job_type"], ended["worker_id"], ended["pid"], ended["exit_code"])
-    assert fields == ("REGISTRY", "REGISTRY-p1", pid, 0)
+    said = {key: ended[key] for key in ("job_type", "worker_id", "pid", "exit_code")}
+    assert said == {"job_type": "REGISTRY", "worker_id": "REGISTRY-p1", "pid": pid, "exit_code": 0}
