@@ -27,6 +27,11 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+def rounded_to_ms(at: float) -> float:
+    """Epoch seconds to the millisecond, as every time the API shows is kept."""
+    return round(at, 3)
+
+
 class Clock(Protocol):
     """Where jobd gets the time and how it waits."""
 

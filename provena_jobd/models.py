@@ -12,6 +12,8 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from .clock import rounded_to_ms
+
 
 class JobType(enum.StrEnum):
     """The four job types of the reference; one worker pool each."""
@@ -183,6 +185,11 @@ class Waiting(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: str
     ready_at: float | None = None
     ahead: int | None = None
+
+    def __post_init__(self) -> None:
+        """`ready_at` to the millisecond (it comes from the pools' and the store's clocks)."""
+        if self.ready_at is not None:
+            self.ready_at = rounded_to_ms(self.ready_at)
 
 
 class Attempt(msgspec.Struct, kw_only=True):

@@ -86,7 +86,9 @@ def recover(
                 info, refund = SUSPECT.format(attempt=attempt), 1
             else:
                 info, refund = RAN_ALONE.format(attempt=attempt), 0
-            connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
+            connection.execute(
+                Q["requeue_suspect"], (info, round(now, 3), refund, session_id, attempt)
+            )
             rescued.append(
                 Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)
             )
@@ -111,7 +113,7 @@ def claim_suspect(
             {
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
-                "lease_expires_at": claim.lease_expires_at,
+                "lease_expires_at": round(claim.lease_expires_at, 3),
                 "now": claim.now,
             },
         ).fetchall()
