@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from ..clock import truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, GAVE_UP, LOST
@@ -162,7 +163,7 @@ async def requeue_step(
         [r.session_id for r in requeues],
         [r.attempt for r in requeues],
         [r.info for r in requeues],
-        [round(r.run_after, 3) for r in requeues],
+        [truncated_to_ms(r.run_after) for r in requeues],
         [1 if r.refund else 0 for r in requeues],
         [round(r.now, 3) for r in requeues],
         CANCELLED_RUNNING,

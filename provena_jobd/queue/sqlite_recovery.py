@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ..clock import truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
@@ -87,7 +88,7 @@ def recover(
             else:
                 info, refund = RAN_ALONE.format(attempt=attempt), 0
             connection.execute(
-                Q["requeue_suspect"], (info, round(now, 3), refund, session_id, attempt)
+                Q["requeue_suspect"], (info, truncated_to_ms(now), refund, session_id, attempt)
             )
             rescued.append(
                 Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)

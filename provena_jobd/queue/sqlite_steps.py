@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from ..clock import truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
@@ -277,7 +278,7 @@ def requeue_one(
         {
             "info": info,
             "cancelled": CANCELLED_RUNNING,
-            "run_after": round(run_after, 3),
+            "run_after": truncated_to_ms(run_after),
             "refund": 1 if refund else 0,
             "now": round(now, 3),
             "session_id": session_id,
