@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
@@ -25,6 +26,17 @@ def monotonic() -> float:
     test drives with a `FakeClock`.
     """
     return time.monotonic()
+
+
+def rounded_to_ms(at: float) -> float:
+    """Epoch seconds to the millisecond, as every time the API shows is kept."""
+    return round(at, 3)
+
+
+def truncated_to_ms(at: float) -> float:
+    """Epoch seconds down to the millisecond, for a time a job may run from (`run_after`):
+    never later than asked, so a job handed back "now" can be claimed at once."""
+    return math.floor(at * 1000) / 1000
 
 
 class Clock(Protocol):

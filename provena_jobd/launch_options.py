@@ -15,6 +15,7 @@ from .errors import Conflict, RequestInvalid
 from .models import LaunchJobRequest
 
 MAX_KEY_LENGTH = 255
+KEY_HEADER = "Idempotency-Key"
 # The response header that marks a launch answered from an earlier one with the same key
 # (the name Stripe's API uses for the same thing).
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -27,8 +28,8 @@ KEY_REUSED = (
 DELAYED_INFO = "Scheduled: waits until {when} UTC before it runs."
 
 
-def _problem(field: str, message: str) -> RequestInvalid:
-    return RequestInvalid([{"loc": ["body", field], "msg": message, "type": "value_error"}])
+def _problem(field: str, message: str, where: str = "body") -> RequestInvalid:
+    return RequestInvalid([{"loc": [where, field], "msg": message, "type": "value_error"}])
 
 
 def is_valid_key(key: str) -> bool:
@@ -43,10 +44,12 @@ def idempotency_key(request: LaunchJobRequest, header: str | None) -> str | None
         raise _problem(
             "idempotency_key", "differs from the Idempotency-Key header; send one or the other"
         )
-    key = header if header is not None else body
-    if key is not None and not is_valid_key(key):
+    # The problem's loc says where the bad key came from: the header or the body's field.
+    if header is not None and not is_valid_key(header):
+        raise _problem(KEY_HEADER, KEY_RULE, where="header")
+    if body is not None and not is_valid_key(body):
         raise _problem("idempotency_key", KEY_RULE)
-    return key
+    return header if header is not None else body
 
 
 def fingerprint(request: LaunchJobRequest, username: str) -> str:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from .clock import rounded_to_ms
+
 
 class JobType(enum.StrEnum):
     """The four job types of the reference; one worker pool each."""
@@ -168,8 +170,9 @@ class WaitReason(enum.StrEnum):
     SCHEDULED = "scheduled"  # launched with a delay, never attempted: not before `ready_at`
     BACKING_OFF = "backing_off"  # a failed attempt: not claimable before `ready_at`
     COLD_START = "cold_start"  # no worker is ready; one is provisioning
-    # No worker is ready and the pool's worker processes keep failing to start: the pool
-    # pauses until `ready_at` before it starts the next (a crash loop's back-off).
+    # No worker is ready and the pool's last worker processes failed to start (a crash
+    # loop): the pool pauses until `ready_at` before it starts the next, or the next is under
+    # way, ready about `ready_at` unless it fails too.
     START_FAILING = "start_failing"
     WORKERS_BUSY = "workers_busy"  # every ready worker is full; `ahead` jobs come first
     STARTING = "starting"  # a worker has a free slot: it starts at the next claim
@@ -182,6 +185,11 @@ class Waiting(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: str
     ready_at: float | None = None
     ahead: int | None = None
+
+    def __post_init__(self) -> None:
+        """`ready_at` to the millisecond (it comes from the pools' and the store's clocks)."""
+        if self.ready_at is not None:
+            self.ready_at = rounded_to_ms(self.ready_at)
 
 
 class Attempt(msgspec.Struct, kw_only=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from .clock import rounded_to_ms
 from .config import PoolSettings
 
 
@@ -24,6 +25,13 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
     ready_at: float | None = None
     node: str | None = None  # the jobd node hosting it, with several nodes on PostgreSQL
 
+    def __post_init__(self) -> None:
+        """Its times to the millisecond (the pools compute them from their clock)."""
+        if self.since is not None:
+            self.since = rounded_to_ms(self.since)
+        if self.ready_at is not None:
+            self.ready_at = rounded_to_ms(self.ready_at)
+
 
 class StartBackoffInfo(msgspec.Struct, kw_only=True):
     """A process pool whose last worker processes failed to start (a crash loop): `failures`
@@ -37,6 +45,10 @@ class StartBackoffInfo(msgspec.Struct, kw_only=True):
     exit_code: int | None = None
     error: str | None = None
     retry_at: float
+
+    def __post_init__(self) -> None:
+        """`retry_at` to the millisecond (the pool computes it from its clock)."""
+        self.retry_at = rounded_to_ms(self.retry_at)
 
 
 def exit_words(exit_code: int) -> str:

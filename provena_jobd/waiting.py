@@ -37,9 +37,12 @@ def _in(seconds: float) -> str:
     return f"{whole} s"
 
 
-def _start_failing(job_type: str, backoff: StartBackoffInfo, now: float, ahead: int) -> Waiting:
-    """A process pool pausing after failed starts: how the last one failed, and when the
-    next start is."""
+def _start_failing(
+    job_type: str, backoff: StartBackoffInfo, now: float, ahead: int, started_ready_at: float
+) -> Waiting:
+    """A process pool whose last starts failed: how the last one failed, and when the next
+    start is (pausing until `retry_at`), or, once it is under way, when it may be ready
+    (`started_ready_at`)."""
     if backoff.exit_code is None:
         ended = f"could not be started: {backoff.error}"
     elif backoff.exit_code < 0:
@@ -47,12 +50,20 @@ def _start_failing(job_type: str, backoff: StartBackoffInfo, now: float, ahead: 
     else:
         ended = f"exit code {backoff.exit_code}"
     starts = f"{backoff.failures} failed start{'s' if backoff.failures != 1 else ''} in a row"
+    failing = f"The worker processes for {job_type} keep failing to start ({ended}, {starts})"
+    if backoff.retry_at > now:
+        return Waiting(
+            reason=WaitReason.START_FAILING,
+            message=f"{failing}; the next start is at {utc_time(backoff.retry_at)} UTC, in "
+            f"about {_in(backoff.retry_at - now)}.",
+            ready_at=backoff.retry_at,
+            ahead=ahead,
+        )
     return Waiting(
         reason=WaitReason.START_FAILING,
-        message=f"The worker processes for {job_type} keep failing to start ({ended}, "
-        f"{starts}); the next start is at {utc_time(backoff.retry_at)} UTC, in about "
-        f"{_in(backoff.retry_at - now)}.",
-        ready_at=backoff.retry_at,
+        message=f"{failing}; another is being started, ready in about "
+        f"{_in(started_ready_at - now)}.",
+        ready_at=started_ready_at,
         ahead=ahead,
     )
 
@@ -111,10 +122,12 @@ def explain(
             ahead=place.ahead,
             ready_at=starting[0] if starting else None,
         )
-    backoff = pool.start_backoff
-    if backoff is not None and backoff.retry_at > now:
-        # Not a cold start: the pool waits out its pause before it starts another process.
-        return _start_failing(job_type, backoff, now, place.ahead)
+    cold_start_over = starting[0] if starting else now + pool.cold_start_s
+    if pool.start_backoff is not None:
+        # Not a plain cold start: the pool's starts have been failing. It waits out its pause
+        # before the next, or the next is under way and may fail as the others did; until a
+        # process claims, the job waits on a start that keeps failing either way.
+        return _start_failing(job_type, pool.start_backoff, now, place.ahead, cold_start_over)
     if starting:
         return Waiting(
             reason=WaitReason.COLD_START,
@@ -127,7 +140,7 @@ def explain(
         reason=WaitReason.COLD_START,
         message=f"No {job_type} worker is running; one is being started (cold start of "
         f"about {_in(pool.cold_start_s)}).",
-        ready_at=now + pool.cold_start_s,
+        ready_at=cold_start_over,
         ahead=place.ahead,
     )
 

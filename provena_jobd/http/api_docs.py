@@ -10,6 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 from openapi_ui_bundles import redoc, swagger_ui
 
+from .static_files import add_static_folder
+
 SWAGGER_ASSETS = "/docs/assets"
 REDOC_ASSETS = "/redoc/assets"
 _TITLE = "provena-jobd Job API"
@@ -78,5 +80,5 @@ def add_docs_routes(app: web.Application) -> None:
     """Serve `/docs`, `/redoc` and the assets they load."""
     app.router.add_get("/docs", swagger_page)
     app.router.add_get("/redoc", redoc_page)
-    app.router.add_static(SWAGGER_ASSETS, swagger_ui.static_path)
-    app.router.add_static(REDOC_ASSETS, redoc.static_path)
+    add_static_folder(app, SWAGGER_ASSETS, swagger_ui.static_path)
+    add_static_folder(app, REDOC_ASSETS, redoc.static_path)

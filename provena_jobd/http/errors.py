@@ -51,6 +51,14 @@ def _body_cut_off(request: web.Request, exc: Exception) -> bool:
     return exc is request.content.exception()
 
 
+def client_closed() -> web.Response:
+    """The answer to a client that left before it was answered: never sent (the connection is
+    closed), but what /metrics counts the request under, `499`."""
+    response = error_response(CLIENT_CLOSED, "The client closed the connection.")
+    response.force_close()
+    return response
+
+
 def body_too_large(limit: int) -> web.Response:
     """The 413 for a body over `max_body_bytes` (declared up front, or found while reading)."""
     response = error_response(413, f"Request body too large: the limit is {limit} bytes.")
@@ -111,8 +119,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 request.path,
                 extra={"action": "http_499", "path": request.path},
             )
-            response = error_response(CLIENT_CLOSED, "The client closed the connection.")
-            response.force_close()
-            return response
+            return client_closed()
         log.exception("unexpected error", extra={"action": "http_500", "path": request.path})
         return error_response(500, f"Unexpected internal error occurred: {exc}")

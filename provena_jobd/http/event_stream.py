@@ -8,7 +8,7 @@ import contextlib
 from aiohttp import web
 
 from ..identity import Right
-from .errors import error_response
+from .errors import client_closed, error_response
 from .hangups import GONE_CHECK_S, client_gone
 from .keys import CALLER, ENGINE
 
@@ -32,12 +32,14 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
             "X-Accel-Buffering": "no",
         }
     )
+    connected = False  # the headers and the first line went out to the client
     async with server.feed.subscribe(username) as subscription:
         # Only the client's socket is written to here: a ConnectionResetError is the client
         # leaving, at any moment, even before the headers go out (not a 500).
         with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
             await response.prepare(request)
             await response.write(b"retry: 2000\n: connected\n\n")
+            connected = True
             quiet_s = 0.0
             while True:
                 try:
@@ -62,6 +64,10 @@ async def _stream(request: web.Request, username: str | None) -> web.StreamRespo
                 await response.write(b"".join(f for f in frames if f is not None))
                 if ended:
                     break
+    if not connected and client_gone(request):
+        # Gone before its stream began: a 499, as nginx counts a client that left before
+        # the answer. A stream its client closes later was answered: a 200, as streams end.
+        return client_closed()
     return response
 
 

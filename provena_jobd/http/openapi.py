@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..launch_options import MAX_KEY_LENGTH, REPLAYED_HEADER
+from ..launch_options import KEY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 from ..models import (
     MAX_WAIT_S,
     ErrorResponse,
@@ -47,7 +47,7 @@ _WAIT_S = {
 
 # What service.launch and launch_options do with the key (README "Idempotent launch").
 _IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
+    "name": KEY_HEADER,
     "in": "header",
     "required": False,
     "description": "Launch at most once per key. Keys are per user: the user the job is "

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..config import flatten
 from ..identity import may_act_for_others
-from ..launch_options import REPLAYED_HEADER
+from ..launch_options import KEY_HEADER, REPLAYED_HEADER
 from ..models import (
     MAX_WAIT_S,
     TERMINAL_STATUSES,
@@ -33,9 +33,9 @@ from ..waiting import why_waiting
 from .actions import batch_summary, cancel, retry, workflow
 from .auth import Access
 from .catalog_routes import CATALOG_ROUTES
-from .errors import json_response
+from .errors import client_closed, json_response
 from .event_stream import events
-from .hangups import unless_client_leaves
+from .hangups import client_gone, unless_client_leaves
 from .history_routes import HISTORY_ROUTES
 from .keys import CALLER, ENGINE
 from .ops_routes import OPS_ROUTES
@@ -68,6 +68,8 @@ async def fetch(request: web.Request, owner: str | None) -> web.Response:
     if wait_s and job.status not in TERMINAL_STATUSES:
         # A client that hung up waits for nothing: its waiter goes, not after `wait_s`.
         await unless_client_leaves(request, server.feed.wait_finished(session_id, wait_s))
+        if client_gone(request):
+            return client_closed()  # nobody to answer: a 499, as nginx counts it
         job = await server.service.fetch(session_id, caller=owner)
     waiting = await why_waiting(server.store, job, server.pools, server.clock.now())
     return json_response(JobResponse(job, waiting))
@@ -118,7 +120,7 @@ async def launch(request: web.Request) -> web.Response:
         body,
         caller=caller.username,
         may_act_for_others=may_act_for_others(caller, server.settings.auth),
-        key_header=request.headers.get("Idempotency-Key"),
+        key_header=request.headers.get(KEY_HEADER),
     )
     answer = json_response(response)
     if isinstance(response, ReplayedLaunch):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .static_files import add_static_folder
+
 UI_FOLDER = Path(__file__).with_name("ui")
 
 
@@ -23,4 +25,4 @@ def add_ui_routes(app: web.Application) -> None:
     """Serve the panel at /ui/."""
     app.router.add_get("/ui", ui_redirect)
     app.router.add_get("/ui/", ui_index)
-    app.router.add_static("/ui/", UI_FOLDER, append_version=False)
+    add_static_folder(app, "/ui", UI_FOLDER)

@@ -21,7 +21,7 @@ from ..worker_protocol import (
     StartRequest,
 )
 from .auth import Access
-from .errors import json_response
+from .errors import client_closed, json_response
 from .hangups import client_gone
 from .keys import ENGINE
 from .route_table import Route
@@ -34,6 +34,8 @@ async def claim(request: web.Request) -> web.Response:
     body = await decode_body(request, ClaimRequest)
     server = request.app[ENGINE]
     jobs = await server.gateway.claim(body, gone=lambda: client_gone(request))
+    if client_gone(request):
+        return client_closed()  # nobody to answer: a 499, as a fetch's long poll
     return json_response(ClaimResponse(jobs=jobs, lease_s=server.settings.queue.lease_s))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from ..clock import truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, GAVE_UP, LOST
@@ -89,7 +90,7 @@ async def claim_step(connection: Connection, claims: Sequence[Claim]) -> list[li
             Q["claim_jobs"],
             INFO_DEQUEUED,
             claim.worker_id,
-            claim.lease_expires_at,
+            round(claim.lease_expires_at, 3),
             claim.job_type,
             claim.limit,
             claim.now,
@@ -162,7 +163,7 @@ async def requeue_step(
         [r.session_id for r in requeues],
         [r.attempt for r in requeues],
         [r.info for r in requeues],
-        [r.run_after for r in requeues],
+        [truncated_to_ms(r.run_after) for r in requeues],
         [1 if r.refund else 0 for r in requeues],
         [round(r.now, 3) for r in requeues],
         CANCELLED_RUNNING,
@@ -197,7 +198,7 @@ async def extend_step(
             Q["extend_leases"],
             [lease.session_id for lease in leases],
             [lease.attempt for lease in leases],
-            expires,
+            round(expires, 3),
         )
         results.append(rows_touched(status))
     return results

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from ..clock import truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
@@ -86,7 +87,9 @@ def recover(
                 info, refund = SUSPECT.format(attempt=attempt), 1
             else:
                 info, refund = RAN_ALONE.format(attempt=attempt), 0
-            connection.execute(Q["requeue_suspect"], (info, now, refund, session_id, attempt))
+            connection.execute(
+                Q["requeue_suspect"], (info, truncated_to_ms(now), refund, session_id, attempt)
+            )
             rescued.append(
                 Rescued(session_id=session_id, job_type=job_type, status=JobStatus.PENDING)
             )
@@ -111,7 +114,7 @@ def claim_suspect(
             {
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
-                "lease_expires_at": claim.lease_expires_at,
+                "lease_expires_at": round(claim.lease_expires_at, 3),
                 "now": claim.now,
             },
         ).fetchall()

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from ..clock import truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
@@ -109,7 +110,7 @@ def claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[
             {
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
-                "lease_expires_at": claim.lease_expires_at,
+                "lease_expires_at": round(claim.lease_expires_at, 3),
                 "job_type": claim.job_type,
                 "now": claim.now,
                 "limit": claim.limit,
@@ -277,7 +278,7 @@ def requeue_one(
         {
             "info": info,
             "cancelled": CANCELLED_RUNNING,
-            "run_after": run_after,
+            "run_after": truncated_to_ms(run_after),
             "refund": 1 if refund else 0,
             "now": round(now, 3),
             "session_id": session_id,
@@ -332,7 +333,8 @@ def extend_leases(
     results = []
     for leases, expires in heartbeats:
         cursor = connection.executemany(
-            Q["extend_lease"], [(expires, lease.session_id, lease.attempt) for lease in leases]
+            Q["extend_lease"],
+            [(round(expires, 3), lease.session_id, lease.attempt) for lease in leases],
         )
         results.append(cursor.rowcount)
     return results

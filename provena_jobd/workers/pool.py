@@ -31,6 +31,7 @@ from .claim_ahead import CLAIM_AT_MOST, ClaimAhead, hand_back
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
 from .shutdown import return_to_queue
+from .worker_logs import log_worker
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class Pool:
                 self.workers.remove(worker)
                 retired.append(worker)
                 self.idle_stops += 1
-                log.info("worker stopped", extra={"action": "worker_stopped"})
+                log_worker(log, self.job_type, worker.worker_id, "stopped")
         await self._release(retired)
         # Jobs wait if some claimed ahead found no slot, or a full claim left more behind.
         waiting = bool(self._ahead) or claimed >= wanted
@@ -309,7 +310,7 @@ class Pool:
             worker = Worker(f"{self.job_type}-{number}", ready_at, ready_at, slot=slot)
             self.workers.append(worker)
             self.cold_starts += 1
-            log.info("worker starting", extra={"action": "worker_starting"})
+            log_worker(log, self.job_type, worker.worker_id, "starting")
             if self.settings.cold_start_s <= 0:
                 self.notify()  # ready at once: claim on the next round without waiting
 

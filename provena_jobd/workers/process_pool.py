@@ -38,6 +38,7 @@ from .pool_workers import WorkerState
 from .process_output import ProcessOutput
 from .shutdown import return_to_queue
 from .start_backoff import StartBackoff, is_failed_start, proved_healthy
+from .worker_logs import process_exited, process_started
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +267,8 @@ class ProcessPool(ExternalPool):
             if worker.claimed and not worker.proven:
                 self.backoff.healthy()  # it claimed, then stopped well (say, idle)
             level = logging.WARNING if held else logging.INFO
-            log.log(
-                level, "%s worker process %d %s%s", self.job_type, pid, exit_words(code), holding
-            )
+            how = f"{exit_words(code)}{holding}"
+            process_exited(log, level, self.job_type, worker.worker_id, pid, how, code)
             return
         when = f"{lived:.1f} s after it started" if worker.claimed else "before its first claim"
         self._failed_start(now, f"process {pid} {exit_words(code)} {when}{holding}", code)
@@ -330,7 +330,7 @@ class ProcessPool(ExternalPool):
         self.outputs.append(output)
         self.processes.append(WorkerProcess(worker_id, process, self.clock.now(), output))
         self.cold_starts += 1
-        log.info("worker process %d (%s) started for %s", process.pid, worker_id, self.job_type)
+        process_started(log, self.job_type, worker_id, process.pid)
         return True
 
     async def drain(self, grace_s: float) -> None:

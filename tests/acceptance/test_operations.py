@@ -86,7 +86,13 @@ async def test_json_log_lines_name_their_action(jobd: JobdLauncher, tmp_path: Pa
     assert server.wait() == 0
     lines = [json.loads(line) for line in server.stderr().splitlines() if line.startswith("{")]
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
-    assert "worker_starting" in {entry.get("action") for entry in lines}
+    # A worker starting says which: its job type and id are fields of the line.
+    starting = [entry for entry in lines if entry.get("action") == "worker_starting"]
+    assert starting and all(
+        entry["message"] == f"{entry['job_type']} worker {entry['worker_id']} starting"
+        and entry["worker_id"].startswith(f"{entry['job_type']}-")
+        for entry in starting
+    )
 
 
 def test_a_busy_metrics_address_is_one_clear_error(jobd: JobdLauncher, tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from provena_jobd.clock import FakeClock
-from provena_jobd.http import hangups
+from provena_jobd.http import event_stream, hangups
 from provena_jobd.http.serve import Running, running
 from provena_jobd.metrics import sample
 from tests.helpers import eventually, settings_for
@@ -121,13 +122,59 @@ async def test_a_client_that_leaves_an_event_stream_is_not_a_500(
 
     async def all_counted() -> str | None:
         text = await requests_counted(jobd.url, "/jobs/admin/events", "500")
-        return text or await requests_counted(jobd.url, "/jobs/admin/events", "200", count=6)
+        if text:
+            return text
+        async with aiohttp.ClientSession() as http, http.get(f"{jobd.url}/metrics") as response:
+            text = await response.text()
+        # 499 for a client gone before its stream began, 200 once it had begun.
+        began, gone = (counted(text, "/jobs/admin/events", s) for s in ("200", "499"))
+        return text if began >= 1 and began + gone == 6 else None
 
     no_500(await eventually(all_counted, what="six event streams counted"), logs)
     assert jobd.server.feed.subscribers == 0  # every place freed
 
 
-async def test_a_client_that_leaves_a_long_poll_is_not_a_500(
+def counted(text: str, route: str, status: str) -> float:
+    """The requests to `route` /metrics counted under `status`."""
+    return sample(text, "jobd_http_requests_total", {"route": route, "status": status})
+
+
+async def leave(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The client closes its side (a FIN) and returns once jobd has closed the connection
+    too, so jobd knows it is gone. Nothing was answered on it."""
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+    writer.close()
+
+
+async def test_an_event_stream_whose_client_left_before_it_began_is_a_499(
+    jobd: Running, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = event_stream._stream
+
+    async def once_its_client_left(request: web.Request, owner: str | None) -> Any:
+        """The stream begins only once its client has gone: deterministically too late."""
+
+        async def gone() -> bool:
+            return hangups.client_gone(request)
+
+        await eventually(gone, what="the client to leave")
+        return await stream(request, owner)
+
+    monkeypatch.setattr(event_stream, "_stream", once_its_client_left)
+    reader, writer = await open_raw(jobd.url)
+    writer.write(b"GET /jobs/admin/events HTTP/1.1\r\nHost: jobd\r\n\r\n")
+    await writer.drain()
+    await leave(reader, writer)
+    text = await eventually(
+        lambda: requests_counted(jobd.url, "/jobs/admin/events", "499"), what="the 499"
+    )
+    assert counted(text, "/jobs/admin/events", "200") == 0
+    no_500(text, logs)
+    assert jobd.server.feed.subscribers == 0
+
+
+async def test_a_client_that_leaves_a_long_poll_is_a_499(
     jobd: Running, clock: FakeClock, logs: pytest.LogCaptureFixture
 ) -> None:
     async with (
@@ -135,19 +182,26 @@ async def test_a_client_that_leaves_a_long_poll_is_not_a_500(
         http.post(f"{jobd.url}/jobs/admin/launch", json=WAKE) as launched,
     ):
         session_id = (await launched.json())["session_id"]
-    _, writer = await open_raw(jobd.url)
+    reader, writer = await open_raw(jobd.url)
     writer.write(
         f"GET /jobs/admin/fetch?session_id={session_id}&wait_s=20 HTTP/1.1\r\n"
         "Host: jobd\r\n\r\n".encode()
     )
     await writer.drain()
-    hang_up(writer, reset=False)  # a FIN follows the request, which jobd still takes up
+
+    async def waiting() -> bool:
+        return jobd.server.feed.waiters == 1
+
+    await eventually(waiting, what="the fetch to wait for the job")
+    await leave(reader, writer)
 
     async def poll_over() -> str | None:
-        await clock.advance(20)  # the poll ends, with nobody left to answer
-        return await requests_counted(jobd.url, "/jobs/admin/fetch", "200")
+        await clock.advance(20)  # the poll ends (if its client leaving has not ended it)
+        return await requests_counted(jobd.url, "/jobs/admin/fetch", "499")
 
-    no_500(await eventually(poll_over, what="the fetch counted"), logs)
+    text = await eventually(poll_over, what="the fetch counted")
+    assert counted(text, "/jobs/admin/fetch", "200") == 0  # nobody was answered
+    no_500(text, logs)
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
@@ -181,6 +235,6 @@ async def test_a_long_poll_stops_waiting_once_its_client_has_left(
 
     await eventually(gone, within_s=2, what="the poll to stop waiting")
     text = await eventually(
-        lambda: requests_counted(jobd.url, "/jobs/admin/fetch", "200"), what="the fetch counted"
+        lambda: requests_counted(jobd.url, "/jobs/admin/fetch", "499"), what="the fetch counted"
     )
     no_500(text, logs)

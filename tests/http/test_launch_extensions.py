@@ -88,25 +88,39 @@ async def test_a_key_is_forgotten_after_its_ttl(
     assert second["session_id"] != first["session_id"]
 
 
+BODY_KEY = ["body", "idempotency_key"]
+HEADER_KEY = ["header", "Idempotency-Key"]
+KEY_RULE = "1 to 255 printable characters"
+
+
 @pytest.mark.parametrize(
-    ("extra", "headers", "problem"),
+    ("extra", "headers", "loc", "problem"),
     [
-        ({"idempotency_key": "a"}, {"Idempotency-Key": "b"}, "differs from the Idempotency-Key"),
-        ({"idempotency_key": ""}, {}, "1 to 255 printable characters"),
-        ({"idempotency_key": "x" * 256}, {}, "1 to 255 printable characters"),
-        ({"delay_s": -1}, {}, "0 or more"),
-        ({"delay_s": 10, "not_before": NOW + 10}, {}, "not both"),
-        ({"delay_s": 3601}, {}, "at most 3600 seconds"),
-        ({"not_before": NOW + 3601}, {}, "at most 3600 seconds"),
+        ({"idempotency_key": "a"}, {"Idempotency-Key": "b"}, BODY_KEY, "differs from the"),
+        ({"idempotency_key": ""}, {}, BODY_KEY, KEY_RULE),
+        ({"idempotency_key": "x" * 256}, {}, BODY_KEY, KEY_RULE),
+        # A bad key sent as the header is reported at the header, not at the body.
+        ({}, {"Idempotency-Key": "k" * 300}, HEADER_KEY, KEY_RULE),
+        ({}, {"Idempotency-Key": ""}, HEADER_KEY, KEY_RULE),
+        ({"idempotency_key": "k" * 300}, {"Idempotency-Key": "k" * 300}, HEADER_KEY, KEY_RULE),
+        ({"delay_s": -1}, {}, ["body", "delay_s"], "0 or more"),
+        ({"delay_s": 10, "not_before": NOW + 10}, {}, ["body", "delay_s"], "not both"),
+        ({"delay_s": 3601}, {}, ["body", "delay_s"], "at most 3600 seconds"),
+        ({"not_before": NOW + 3601}, {}, ["body", "not_before"], "at most 3600 seconds"),
     ],
 )
 async def test_bad_extensions_are_422_and_launch_nothing(
-    client: TestClient[Any, Any], extra: dict[str, Any], headers: dict[str, str], problem: str
+    client: TestClient[Any, Any],
+    extra: dict[str, Any],
+    headers: dict[str, str],
+    loc: list[str],
+    problem: str,
 ) -> None:
     body = await call(
         client, "POST", "/jobs/admin/launch", 422, json={**WAKE, **extra}, headers=headers
     )
-    assert problem in detail(body)[0]["msg"]
+    [found] = detail(body)
+    assert found["loc"] == loc and problem in found["msg"]
     assert await count_jobs(client) == 0
 
 

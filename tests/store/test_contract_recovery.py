@@ -3,6 +3,8 @@ rescues and crash recovery, and the kept history of attempts. Runs on real datab
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from provena_jobd.models import JobStatus, JobType
@@ -232,3 +234,61 @@ async def test_cancel_ends_a_waiting_job_and_leaves_a_finished_one(store: JobSto
     assert await store.get(waiting.session_id) == job
     unknown = await store.cancel("no-such-job", "x", NOW)
     assert (unknown.status, unknown.ended) == (None, False)
+
+
+def to_ms(at: float) -> float:
+    """`at` as the history keeps it: to the millisecond."""
+    return round(at, 3)
+
+
+def down_to_ms(at: float) -> float:
+    """A time a job may run from (`run_after`, the history's `retry_at`): down to the
+    millisecond, never later than asked."""
+    return math.floor(at * 1000) / 1000
+
+
+async def test_every_attempt_time_is_kept_to_the_millisecond(store: JobStore) -> None:
+    # Times with every digit a real clock gives, as jobd's pools pass them in: the history
+    # keeps each to the millisecond, as the job's own started and finished times are.
+    at = NOW + 0.1234567
+    job = new_job()
+    await store.launch([job])
+    first = await claim_one(store, now=at + 1)  # leased until at + 31
+    retry = Requeue(
+        session_id=job.session_id,
+        attempt=first.attempt,
+        info="busy",
+        run_after=at + 13.3217,
+        now=at,
+    )
+    assert await store.requeue(retry) is JobStatus.PENDING
+    second = await claim_one(store, now=at + 20)
+    # The newcomer's ended_at, 1796167072.6758838: its millisecond rounds up, yet the job
+    # handed back at that instant may be claimed at that very instant.
+    shutdown = NOW + 22.6758838
+    requeued = Requeue(
+        session_id=job.session_id,
+        attempt=second.attempt,
+        info="jobd shut down",
+        run_after=shutdown,
+        refund=True,
+        now=shutdown,
+    )
+    assert await store.requeue(requeued) is JobStatus.PENDING
+    third = await claim_one(store, now=shutdown)
+    expires = at + 60.9876543
+    assert await store.extend_leases([Lease(job.session_id, third.attempt)], expires) == 1
+    rescue_at = at + 100.0004321
+    await store.rescue(
+        Rescue(now=rescue_at, horizon=rescue_at, backoff=Backoff(base_s=0.3, max_s=5))
+    )
+
+    got = [
+        (a.claimed_at, a.ended_at, a.outcome, a.retry_at)
+        for a in await store.attempts(job.session_id)
+    ]
+    assert got == [
+        (to_ms(at + 1), None, "retrying", down_to_ms(at + 13.3217)),
+        (to_ms(at + 20), down_to_ms(shutdown), "requeued_at_shutdown", down_to_ms(shutdown)),
+        (to_ms(shutdown), to_ms(expires), "lease_lost", down_to_ms(rescue_at + 0.3 * 2)),
+    ]

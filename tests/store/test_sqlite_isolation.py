@@ -83,3 +83,31 @@ async def test_a_suspect_cancelled_while_it_ran_alone_ends_at_the_next_recovery(
     claim = Claim(job_type="*", limit=1, worker_id="isolation", now=NOW + 6, lease_expires_at=NOW)
     assert await store.claim_suspect(claim) is None
     assert await store.count_suspects() == 0
+
+
+async def test_a_crash_suspect_s_times_are_kept_to_the_millisecond(store: JobStore) -> None:
+    await store.launch([new_job()])
+    held = await claim_one(store, now=NOW + 1.0004321)
+    await store.recover(NOW + 2.6758838, [JobType.EMAIL])  # as jobd restarts after a crash
+    alone = await store.claim_suspect(
+        Claim(
+            job_type="*",
+            limit=1,
+            worker_id="isolation",
+            now=NOW + 3,
+            lease_expires_at=NOW + 63.9876543,
+        )
+    )
+    assert alone is not None
+    await store.recover(NOW + 9.1234567, [JobType.EMAIL])  # it crashed jobd again, alone
+    first, again = await store.attempts(held.session_id)
+    assert (first.claimed_at, first.outcome, first.retry_at) == (
+        NOW + 1,
+        "crash_suspect",
+        NOW + 2.675,  # a time it may run from: down to the millisecond, never later
+    )
+    assert (again.claimed_at, again.outcome, again.retry_at) == (
+        NOW + 3,
+        "retrying",
+        NOW + 9.123,
+    )

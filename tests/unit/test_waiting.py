@@ -179,10 +179,35 @@ def test_the_start_failing_message_says_how_the_last_start_failed(
     assert waiting is not None and words in waiting.message
 
 
-def test_once_the_pause_is_over_the_next_start_is_a_cold_start_again() -> None:
-    # The pool starts its next process at `retry_at`: from then on the job waits for it.
-    waiting = explain(place(), failing_pool(3, NOW), NOW)
-    assert waiting is not None and waiting.reason is WaitReason.COLD_START
+def test_a_start_under_way_after_failed_starts_says_the_starts_keep_failing() -> None:
+    # The pause is over and the pool starts its next process: not a plain cold start, the
+    # job waits on a start that has failed twice in a row. A process pool does not know when
+    # its process will be ready: about `cold_start_s` from now.
+    waiting = explain(place(ahead=1), failing_pool(3, NOW), NOW)
+    assert waiting is not None
+    assert (waiting.reason, waiting.ready_at, waiting.ahead) == (
+        WaitReason.START_FAILING,
+        NOW + 40,
+        1,
+    )
+    assert waiting.message == (
+        "The worker processes for EMAIL keep failing to start (exit code 3, 2 failed starts "
+        "in a row); another is being started, ready in about 40 s."
+    )
+    # A starting worker that says when it is ready gives the time.
+    starting = pool(("provisioning", 0, NOW + 12)).workers
+    known = msgspec.structs.replace(failing_pool(3, NOW - 5), workers=starting)
+    waiting = explain(place(), known, NOW)
+    assert waiting is not None
+    assert (waiting.reason, waiting.ready_at) == (WaitReason.START_FAILING, NOW + 12)
+    assert waiting.message.endswith("another is being started, ready in about 12 s.")
+
+
+def test_without_failed_starts_a_start_under_way_is_a_cold_start() -> None:
+    waiting = explain(place(), pool(), NOW)
+    assert waiting is not None
+    assert (waiting.reason, waiting.ready_at) == (WaitReason.COLD_START, NOW + 40)
+    assert "one is being started (cold start of about 40 s)" in waiting.message
 
 
 def test_a_ready_worker_or_a_pause_decides_before_a_failing_start() -> None:

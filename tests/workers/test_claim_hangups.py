@@ -16,6 +16,7 @@ import pytest
 from provena_jobd.client import JobdClient
 from provena_jobd.clock import FakeClock
 from provena_jobd.http.serve import Running, running
+from provena_jobd.metrics import sample
 from provena_jobd.models import INFO_DEQUEUED, Job, JobStatus
 from provena_jobd.queue.messages import WORKER_LEFT
 from provena_jobd.queue.store import FlowClaim, FlowClaimed
@@ -89,8 +90,11 @@ async def leave(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def claim_answered(url: str) -> str:
-    """The exposition once the left claim's handler has ended (it is counted then)."""
-    return await eventually(lambda: requests_counted(url, CLAIM, "200"), what="the claim ended")
+    """The exposition once the left claim's handler has ended (it is counted then): under
+    499, nginx's "client closed request", as nobody was answered."""
+    text = await eventually(lambda: requests_counted(url, CLAIM, "499"), what="the claim ended")
+    assert sample(text, "jobd_http_requests_total", {"route": CLAIM, "status": "200"}) == 0
+    return text
 
 
 async def fetch(client: JobdClient, session_id: str) -> Job:

@@ -106,15 +106,17 @@ FROM lost WHERE jobs.seq = lost.seq
 RETURNING jobs.session_id, jobs.job_type, lost.worker_id;
 
 -- name: rescue_requeue
--- Other expired leases: back to PENDING after the back-off (base $4, cap $5) from $2. (A
--- cancel recorded since `rescue_end` ran is seen here: the row lock re-reads the row.)
+-- Other expired leases: back to PENDING after the back-off (base $4, cap $5) from $2, down to
+-- the millisecond (clock.truncated_to_ms). (A cancel recorded since `rescue_end` ran is seen
+-- here: the row lock re-reads the row.)
 WITH lost AS (SELECT seq, worker_id FROM jobs
               WHERE status IN ('DEQUEUED', 'IN_PROGRESS') AND lease_expires_at < $1
                 AND attempt < max_attempts AND cancel_requested_by IS NULL
               FOR UPDATE SKIP LOCKED)
 UPDATE jobs SET status = 'PENDING', info = replace($3, '{attempt}', attempt::text),
-                run_after = $2 + CASE WHEN attempt < 1 THEN 0
-                                      ELSE least($5, $4 * power(2, least(attempt - 1, 60))) END,
+                run_after = floor(($2 + CASE WHEN attempt < 1 THEN 0
+                                             ELSE least($5, $4 * power(2, least(attempt - 1, 60)))
+                                        END) * 1000) / 1000,
                 lease_expires_at = NULL, worker_id = NULL, started_timestamp = NULL
 FROM lost WHERE jobs.seq = lost.seq
 RETURNING jobs.session_id, jobs.job_type, lost.worker_id;
