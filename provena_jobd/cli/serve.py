@@ -25,6 +25,7 @@ from .. import config
 from ..errors import JobdError
 from ..redaction import secret_values
 from .common import config_option, fail, given_on_command_line
+from .output import counted
 
 if TYPE_CHECKING:
     from .. import logs
@@ -267,7 +268,8 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
     if abandoned:
         # The store is closed and every job is recorded; only handlers that ignore
         # cancellation are left, and waiting for them would never end.
-        click.echo(f"jobd: stopped ({abandoned} handlers ignored cancellation)", err=True)
+        ignored = f"{counted(abandoned, 'handler')} ignored cancellation"
+        click.echo(f"jobd: stopped ({ignored})", err=True)
         sys.stderr.flush()
         os._exit(0)
     click.echo("jobd: stopped", err=True)
@@ -277,7 +279,7 @@ def _shutdown_message(running: int, settings: config.Settings) -> str:
     """What jobd waits for as it stops, and how not to wait."""
     if not running:
         return "jobd: shutting down"
-    jobs = "1 running job" if running == 1 else f"{running} running jobs"
+    jobs = counted(running, "running job")
     return (
         f"jobd: shutting down: waiting up to {settings.server.shutdown_grace_s:g} s for {jobs} "
         "to finish (Ctrl-C again stops now; unfinished jobs return to PENDING)"
