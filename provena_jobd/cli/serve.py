@@ -171,6 +171,8 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         settings = config.load(options.config_path, overrides=overrides)
     except JobdError as exc:
         fail(exc.message)
+    if options.config_path is not None:
+        _import_beside(Path(options.config_path), settings)
     from .. import listen
 
     try:
@@ -201,6 +203,17 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         fail(exc.message)
     finally:
         sock.close()
+
+
+def _import_beside(config_path: Path, settings: config.Settings) -> None:
+    """Let a `[jobs.*]` callable name a module beside the config file, as the file's relative
+    paths are taken from its folder: that folder goes last on the import path, so installed
+    packages (and PYTHONPATH) still win over a file there of the same name."""
+    if not any(route.handler == "python" for route in settings.jobs.values()):
+        return
+    folder = str(config_path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
 
 
 def _run_serving(main: Coroutine[Any, Any, None]) -> None:
