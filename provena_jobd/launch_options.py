@@ -1,6 +1,7 @@
 """The launch extensions of issue 14, as pure functions: idempotency keys and delays.
 
-An existing Provena client sends none of these, and its launches behave as before.
+An existing Provena client sends none of these, and its launches behave as before. The
+words jobd refuses a launch with live here too where `jobd launch` says them its own way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ KEY_REUSED = (
     "Idempotency-Key {key!r} was already used for a different launch request (job "
     "{session_id}); use a new key for a new request."
 )
+# `add_to_batch` naming no batch (400); `jobd launch` says `--batch` instead of the field.
+NO_SUCH_BATCH = "add_to_batch names no existing batch: {batch_id}."
 DELAYED_INFO = "Scheduled: waits until {when} UTC before it runs."
 
 

@@ -38,6 +38,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         hint = ""
         if exc.errno == errno.EADDRINUSE:
-            hint = " (is another jobd running? --port 0 picks a free port)"
+            # `make serve` takes no options: its port comes from the environment.
+            hint = (
+                " (is another jobd running? port 0 picks a free one: --port 0, or "
+                "JOBD_PORT=0 make serve)"
+            )
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
     return sock

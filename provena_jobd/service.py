@@ -12,7 +12,14 @@ from .coercion import problem
 from .config import Settings
 from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
 from .job_ids import new_id
-from .launch_options import check_replay, delayed_info, fingerprint, idempotency_key, run_after
+from .launch_options import (
+    NO_SUCH_BATCH,
+    check_replay,
+    delayed_info,
+    fingerprint,
+    idempotency_key,
+    run_after,
+)
 from .models import (
     MAX_SEARCH,
     TERMINAL_STATUSES,
@@ -119,7 +126,7 @@ class JobService:
         elif batch_id is not None:
             owner = (pending_batches or {}).get(batch_id) or await self.store.batch_owner(batch_id)
             if owner is None:
-                raise BadRequest(f"add_to_batch names no existing batch: {batch_id}.")
+                raise BadRequest(NO_SUCH_BATCH.format(batch_id=batch_id))
             if owner != username:
                 raise BadRequest(f"Batch {batch_id} belongs to another user; cannot add to it.")
         job = NewJob(

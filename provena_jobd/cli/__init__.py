@@ -10,9 +10,11 @@ runs (or `--help` lists it), so the client commands start quickly.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ..settings import DEFAULT_URL
 from .common import ClientDefaults
@@ -70,7 +72,7 @@ class LazyGroup(click.Group):
     default=DEFAULT_URL,
     show_default=True,
     metavar="URL",
-    help="jobd's URL, for the client commands.",
+    help="jobd's URL (http:// or https://), for the client commands.",
 )
 @click.option(
     "--token",
@@ -91,17 +93,23 @@ def main(context: click.Context, url: str, token: str | None, as_json: bool) -> 
     for ends FAILED; 2 on a usage error.
 
     Times are printed in the local time zone (TZ chooses it) followed by the zone's
-    abbreviation, `2026-12-02 07:46:35 AEDT`, or its UTC offset (`+11:00`) where the system
-    names none; --json gives epoch seconds. Texts from jobd (a job's info, why it waits)
-    give their times in UTC.
+    abbreviation from the system's time zone database, `2026-12-02 07:46:35 AEDT`, which is
+    numeric for a zone without a common one (`-03` for America/Sao_Paulo); a UTC offset
+    (`+11:00`) only where the system gives none or a long name (Windows). --json gives epoch
+    seconds. Texts from jobd (a job's info, why it waits) give their times in UTC.
     """
-    given = context.get_parameter_source("url") is click.core.ParameterSource.COMMANDLINE
-    if given and context.invoked_subcommand in LOCAL_COMMANDS:
+    source = context.get_parameter_source("url")
+    if source is ParameterSource.COMMANDLINE and context.invoked_subcommand in LOCAL_COMMANDS:
         raise click.UsageError(
             f"--url is for the client commands; `jobd {context.invoked_subcommand}` talks to no "
             "server (it works on the database or config named by --db or --config)"
         )
-    context.obj = ClientDefaults(url, token, as_json)
+    sources = {ParameterSource.COMMANDLINE: "--url", ParameterSource.ENVIRONMENT: "JOBD_URL"}
+    url_from = sources.get(source, "") if source is not None else ""
+    # click takes a variable set to "" as unset: JOBD_URL=$(cat missing) would quietly mean
+    # the default server. The client commands refuse it (common.ClientDefaults).
+    empty_jobd_url = os.environ.get("JOBD_URL") == ""
+    context.obj = ClientDefaults(url, token, as_json, url_from, empty_jobd_url)
 
 
 __all__ = ["main"]

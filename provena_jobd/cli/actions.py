@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..models import TERMINAL_STATUSES, JobStatus
 from .common import admin_option, client_command, found_by_whole_id, wait_and_show, with_wait
-from .output import print_json
+from .output import job_json, print_json
 
 if TYPE_CHECKING:
     from ..client import JobdClient
+    from ..models import Job
 
 
 @click.command()
@@ -43,11 +45,27 @@ async def retry(
 @admin_option
 @client_command
 async def cancel(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
-    """Cancel a job: a waiting one ends FAILED now, a running one is asked to stop."""
+    """Cancel a job: a waiting one ends FAILED now, a running one is asked to stop.
+
+    Prints the job's id and status and what the cancel did: `cancelled` (the job has ended
+    FAILED) or `cancel requested` (it is running: it ends FAILED once its handler stops;
+    `jobd jobs watch ID` follows it). With --json, the job's fields and `cancel`, "ended" or
+    "requested".
+    """
     with found_by_whole_id(session_id, admin):
         job = await client.cancel(session_id, admin=admin)
+    ended = job.status in TERMINAL_STATUSES
     if as_json:
-        print_json(job)
+        print_json({**job_json(job), "cancel": "ended" if ended else "requested"})
     else:
-        click.echo(f"{job.session_id}  {job.status.value}  {job.info or ''}".rstrip())
+        click.echo(f"{job.session_id}  {job.status.value}  {_cancel_words(job)}")
     return 0
+
+
+def _cancel_words(job: Job) -> str:
+    """What a cancel did to `job`, as jobd answered it."""
+    if job.status is JobStatus.FAILED:
+        return "cancelled: the job has ended FAILED"
+    if job.status is JobStatus.SUCCEEDED:  # it finished between jobd's check and the cancel
+        return "not cancelled: the job had already finished SUCCEEDED"
+    return "cancel requested: the job ends FAILED once its handler stops"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import JobdError
+from .output import counted
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -102,7 +103,10 @@ async def launch_all(
                 delay_s=delay_s,
             )
         except JobdError as exc:
-            done = f"; the {len(launched)} lines before it were launched" if launched else ""
+            done = ""
+            if launched:
+                were = "was" if len(launched) == 1 else "were"
+                done = f"; the {counted(len(launched), 'line')} before it {were} launched"
             raise PartlyLaunched(f"line {payload.line}: {exc.message}{done}", launched) from None
         if first_of_new_batch:
             batch_id = answer.batch_id

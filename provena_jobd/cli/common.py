@@ -14,8 +14,9 @@ import functools
 import re
 import shlex
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -35,11 +36,51 @@ WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 @dataclasses.dataclass(frozen=True)
 class ClientDefaults:
-    """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say."""
+    """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say.
+
+    `url_from` is where `url` came from, for its errors: `--url`, `JOBD_URL` or "" (the
+    default); `empty_jobd_url` says JOBD_URL is set but empty (click then takes the default).
+    """
 
     url: str = DEFAULT_URL
     token: str | None = None
     as_json: bool = False
+    url_from: str = ""
+    empty_jobd_url: bool = False
+
+    def checked_url(self, given: str | None) -> str:
+        """The URL to use: `given` (the command's own --url) or this one; a usage error if it
+        is not an http(s) URL, or if it would be the default only because JOBD_URL is empty."""
+        if given is not None:
+            return checked_url(given, "--url")
+        if self.empty_jobd_url and not self.url_from:
+            raise click.UsageError(
+                "JOBD_URL is set but empty: set it to jobd's URL (e.g. "
+                f"{DEFAULT_URL}), or unset it to use that default"
+            )
+        return checked_url(self.url, self.url_from or "--url")
+
+
+def checked_url(url: str, source: str) -> str:
+    """`url` if it is an http:// or https:// URL with a host; else a usage error that names
+    where it came from (`source`: `--url` or `JOBD_URL`)."""
+    if "://" not in url:
+        raise click.UsageError(
+            f"{source} {url!r} needs a scheme: http://{url} or https://{url}"
+            if url
+            else f"{source} is empty: give jobd's URL, e.g. {DEFAULT_URL}"
+        )
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises ValueError for a port that is not a number 0-65535
+    except ValueError:
+        usable = False
+    if not usable:
+        raise click.UsageError(
+            f"{source} {url!r} is not jobd's URL: http://HOST:PORT or https://HOST:PORT"
+        )
+    return url
 
 
 def fail(message: str) -> NoReturn:
@@ -69,11 +110,12 @@ def client_command(action: ClientAction) -> Callable[..., None]:
     def command(*args: Any, url: str | None, token: str | None, as_json: bool, **kw: Any) -> None:
         defaults = click.get_current_context().find_object(ClientDefaults) or ClientDefaults()
         as_json = as_json or defaults.as_json
+        chosen_url = defaults.checked_url(url)
 
         def call(client: JobdClient) -> Awaitable[int]:
             return action(client, *args, as_json=as_json, **kw)
 
-        run(url or defaults.url, token or defaults.token, call)
+        run(chosen_url, token or defaults.token, call)
 
     decorated: Any = command
     decorated = click.option(
@@ -87,7 +129,7 @@ def client_command(action: ClientAction) -> Callable[..., None]:
     decorated = click.option(
         "--url",
         metavar="URL",
-        help=f"jobd's URL [default: `jobd --url`, JOBD_URL, {DEFAULT_URL}].",
+        help=f"jobd's URL (http:// or https://) [default: `jobd --url`, JOBD_URL, {DEFAULT_URL}].",
     )(decorated)
     wrapped: Callable[..., None] = decorated
     return wrapped
@@ -138,6 +180,30 @@ def found_by_whole_id(session_id: str, admin: bool) -> Iterator[None]:
         raise JobdError(
             f"{exc.message} {session_id!r} is not a whole session id; to find the job by part "
             f"of its id: {shlex.join(search)}"
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def admin_hinted(
+    client: JobdClient, command: str, session_id: str, admin: bool
+) -> AsyncIterator[None]:
+    """When the user route refuses another user's job (401) that the caller may read on the
+    admin route, say so with the command that shows it (`command`: `jobs show`, ...); jobd's
+    own answer stays as it is."""
+    from ..client import JobdClientError, Unauthorized
+
+    try:
+        yield
+    except Unauthorized as exc:
+        if admin:
+            raise
+        try:  # the admin route answers only a caller with its roles
+            await client.fetch(session_id, admin=True)
+        except JobdClientError:
+            raise exc from None
+        hint = shlex.join(["jobd", *command.split(), "--admin", session_id])
+        raise JobdError(
+            f"{exc.message} It is another user's job; you may read it on the admin route: {hint}"
         ) from None
 
 

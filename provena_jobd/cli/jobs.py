@@ -12,6 +12,7 @@ from ..errors import JobdError
 from ..models import MAX_SEARCH, TERMINAL_STATUSES, JobStatus
 from .common import (
     WATCH_RECHECK_S,
+    admin_hinted,
     admin_option,
     client_command,
     finished_status,
@@ -117,12 +118,13 @@ async def jobs_list(
 @admin_option
 @client_command
 async def jobs_show(client: JobdClient, session_id: str, admin: bool, as_json: bool) -> int:
-    """Show one job, every field, and why it waits if it has not started.
+    """Show one job, every field (`-` for one not set), and why it waits if it has not started.
 
     With --json, the job's fields on one line, and its `waiting` while it waits.
     """
-    with found_by_whole_id(session_id, admin):
-        answer = await client.fetch_response(session_id, admin=admin)
+    async with admin_hinted(client, "jobs show", session_id, admin):
+        with found_by_whole_id(session_id, admin):
+            answer = await client.fetch_response(session_id, admin=admin)
     if as_json:
         print_json(fetched_json(answer))
     else:
@@ -166,8 +168,9 @@ async def jobs_watch(
 
     try:
         async with asyncio.timeout(timeout_s), client.events() as events:
-            with found_by_whole_id(session_id, admin):
-                job = await client.fetch(session_id, admin=admin)
+            async with admin_hinted(client, "jobs watch", session_id, admin):
+                with found_by_whole_id(session_id, admin):
+                    job = await client.fetch(session_id, admin=admin)
             show_change(job)
             while job.status not in TERMINAL_STATUSES:
                 try:

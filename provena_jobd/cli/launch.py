@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import JobdError
-from ..launch_options import DELAY_RULE, KEY_RULE, is_valid_key
+from ..launch_options import DELAY_RULE, KEY_RULE, NO_SUCH_BATCH, is_valid_key
 from . import bulk
 from .common import (
     client_command,
@@ -21,7 +23,7 @@ from .common import (
     wait_and_show,
     with_wait,
 )
-from .output import REPLAYED_NOTE, list_table, show, show_launch, show_launched
+from .output import REPLAYED_NOTE, counted, list_table, show, show_launch, show_launched
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -68,12 +70,26 @@ def _read_delay(
     return seconds
 
 
+@contextlib.contextmanager
+def _batch_named_as_typed(batch_id: str | None) -> Iterator[None]:
+    """jobd refuses an unknown batch in the words of its API field (`add_to_batch ...`);
+    say it with the option the user typed, `--batch`."""
+    try:
+        yield
+    except JobdError as exc:
+        api_words = None if batch_id is None else NO_SUCH_BATCH.format(batch_id=batch_id)
+        if api_words is None or api_words not in exc.message:
+            raise
+        option_words = f"--batch names no existing batch: {batch_id}."
+        raise JobdError(exc.message.replace(api_words, option_words)) from None
+
+
 def _launched_count(launched: list[LaunchJobResponse]) -> str:
     """`launched 3 jobs`, or `launched 1 job, replayed 2 (...)` where an earlier run with the
     same idempotency key had launched some lines."""
     replayed = sum(one.replayed for one in launched)
     made = len(launched) - replayed
-    said = f"launched {made} job{'' if made == 1 else 's'}"
+    said = f"launched {counted(made, 'job')}"
     if replayed:
         said += f", replayed {replayed} (launched earlier with their idempotency keys)"
     return said
@@ -158,34 +174,39 @@ async def launch(
         if last_key is not None and not is_valid_key(last_key):
             message = f"{KEY_RULE}, with -N added for line N of --payloads"
             raise click.BadParameter(message, param_hint="'--idempotency-key'")
-        try:
-            launched = await bulk.launch_all(
-                client, job_type, sub_type, many,
-                username=username, new_batch=new_batch, batch_id=batch_id,
-                idempotency_key=idempotency_key, delay_s=delay_s,
-            )  # fmt: skip
-        except bulk.PartlyLaunched as exc:
-            show_launched(exc.launched, as_json)
-            raise
+        with _batch_named_as_typed(batch_id):
+            try:
+                launched = await bulk.launch_all(
+                    client, job_type, sub_type, many,
+                    username=username, new_batch=new_batch, batch_id=batch_id,
+                    idempotency_key=idempotency_key, delay_s=delay_s,
+                )  # fmt: skip
+            except bulk.PartlyLaunched as exc:
+                show_launched(exc.launched, as_json)  # what was launched, before the error
+                raise
         if not wait:
             show_launched(launched, as_json)
             return 0
         if not as_json:
-            click.echo(f"{_launched_count(launched)}; waiting for them to finish", err=True)
+            them = "it" if len(launched) == 1 else "them"
+            click.echo(f"{_launched_count(launched)}; waiting for {them} to finish", err=True)
         try:
             async with asyncio.timeout(timeout_s):  # for all of them together
                 jobs = [await client.wait(one.session_id) for one in launched]
         except TimeoutError:
-            message = f"the {len(launched)} jobs did not all finish within {timeout_s:g} s"
+            count = len(launched)
+            unfinished = "the job did not" if count == 1 else f"the {count} jobs did not all"
+            message = f"{unfinished} finish within {timeout_s:g} s"
             raise JobdError(message) from None
         show(jobs, as_json, list_table)
         return max(finished_status(job) for job in jobs)
 
-    launched_one = await client.launch(
-        job_type, sub_type, payload,
-        username=username, new_batch=new_batch, batch_id=batch_id,
-        idempotency_key=idempotency_key, delay_s=delay_s,
-    )  # fmt: skip
+    with _batch_named_as_typed(batch_id):
+        launched_one = await client.launch(
+            job_type, sub_type, payload,
+            username=username, new_batch=new_batch, batch_id=batch_id,
+            idempotency_key=idempotency_key, delay_s=delay_s,
+        )  # fmt: skip
     if wait:
         if launched_one.replayed and not as_json:
             click.echo(f"replayed: {REPLAYED_NOTE}", err=True)

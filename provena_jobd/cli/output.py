@@ -55,15 +55,21 @@ def when(timestamp: float | None, layout: str = TIME_FORMAT) -> str:
 
 
 def zone(local: time.struct_time) -> str:
-    """The zone of a local time as the system abbreviates it (`AEDT`, `UTC`, `+04`), or as
-    its UTC offset (`+11:00`) where the system gives a long name (Windows: `AUS Eastern
-    Daylight Time`) or none: short, so the tables stay narrow."""
+    """The zone of a local time as the system abbreviates it (`AEDT`, `UTC`; tzdata's own
+    numeric ones, `-03` for America/Sao_Paulo, as they are), or as its UTC offset
+    (`+11:00`) where the system gives a long name (Windows: `AUS Eastern Daylight Time`) or
+    none: short, so the tables stay narrow."""
     name = local.tm_zone
     if name and " " not in name:
         return name
     sign = "-" if local.tm_gmtoff < 0 else "+"
     hours, seconds = divmod(abs(local.tm_gmtoff), 3600)
     return f"{sign}{hours:02d}:{seconds // 60:02d}"
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 step`, `3 steps`: a count and its noun, plural (with an s) unless the count is 1."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def cut(text: str, width: int) -> str:
@@ -73,8 +79,9 @@ def cut(text: str, width: int) -> str:
 
 
 def _raw(value: msgspec.Raw) -> str:
-    """Raw JSON as compact text."""
-    return bytes(value).decode()
+    """Raw JSON as compact text; JSON `null` (no result yet) as `-`, as every unset field."""
+    text = bytes(value).decode()
+    return "-" if text.strip() == "null" else text
 
 
 def show_job(job: Job, waiting: Waiting | None = None) -> None:
@@ -110,15 +117,20 @@ def _waiting_rows(waiting: Waiting | None) -> list[tuple[str, str]]:
     if waiting.ready_at is not None:
         rows.append(("ready_at", when(waiting.ready_at)))
     if waiting.ahead is not None:
-        jobs = "job" if waiting.ahead == 1 else "jobs"
-        rows.append(("ahead", f"{waiting.ahead} {jobs} of its type before it"))
+        rows.append(("ahead", f"{counted(waiting.ahead, 'job')} of its type before it"))
     return rows
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job's fields as `--json` prints them, for a command to add its own to."""
+    fields: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(job))
+    return fields
 
 
 def fetched_json(answer: JobResponse) -> Any:
     """A fetched job as `jobs show --json` prints it: its fields, plus `waiting` (the API's,
     as is) while it waits."""
-    shown = msgspec.json.decode(msgspec.json.encode(answer.job))
+    shown = job_json(answer.job)
     if answer.waiting is not None:
         shown["waiting"] = msgspec.to_builtins(answer.waiting)
     return shown

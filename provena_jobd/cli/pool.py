@@ -8,7 +8,7 @@ import click
 
 from ..pool_models import StartBackoffInfo, exit_words
 from .common import client_command
-from .output import print_json, table, when
+from .output import counted, print_json, table, when
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -70,6 +70,6 @@ def backoff_line(backoff: StartBackoffInfo) -> str:
     else:
         ended = exit_words(backoff.exit_code)
     return (
-        f"{backoff.failures} worker process start{'s' if backoff.failures != 1 else ''} "
+        f"{counted(backoff.failures, 'worker process start')} "
         f"failed in a row (the last {ended}); next start at {when(backoff.retry_at)}"
     )

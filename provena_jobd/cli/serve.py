@@ -25,6 +25,7 @@ from .. import config
 from ..errors import JobdError
 from ..redaction import secret_values
 from .common import config_option, fail, given_on_command_line
+from .output import counted
 
 if TYPE_CHECKING:
     from .. import logs
@@ -170,6 +171,8 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         settings = config.load(options.config_path, overrides=overrides)
     except JobdError as exc:
         fail(exc.message)
+    if options.config_path is not None:
+        _import_beside(Path(options.config_path), settings)
     from .. import listen
 
     try:
@@ -200,6 +203,17 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         fail(exc.message)
     finally:
         sock.close()
+
+
+def _import_beside(config_path: Path, settings: config.Settings) -> None:
+    """Let a `[jobs.*]` callable name a module beside the config file, as the file's relative
+    paths are taken from its folder: that folder goes last on the import path, so installed
+    packages (and PYTHONPATH) still win over a file there of the same name."""
+    if not any(route.handler == "python" for route in settings.jobs.values()):
+        return
+    folder = str(config_path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
 
 
 def _run_serving(main: Coroutine[Any, Any, None]) -> None:
@@ -267,7 +281,8 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
     if abandoned:
         # The store is closed and every job is recorded; only handlers that ignore
         # cancellation are left, and waiting for them would never end.
-        click.echo(f"jobd: stopped ({abandoned} handlers ignored cancellation)", err=True)
+        ignored = f"{counted(abandoned, 'handler')} ignored cancellation"
+        click.echo(f"jobd: stopped ({ignored})", err=True)
         sys.stderr.flush()
         os._exit(0)
     click.echo("jobd: stopped", err=True)
@@ -277,7 +292,7 @@ def _shutdown_message(running: int, settings: config.Settings) -> str:
     """What jobd waits for as it stops, and how not to wait."""
     if not running:
         return "jobd: shutting down"
-    jobs = "1 running job" if running == 1 else f"{running} running jobs"
+    jobs = counted(running, "running job")
     return (
         f"jobd: shutting down: waiting up to {settings.server.shutdown_grace_s:g} s for {jobs} "
         "to finish (Ctrl-C again stops now; unfinished jobs return to PENDING)"

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import admin_option, client_command, found_by_whole_id
-from .output import print_json, table, when
+from .common import admin_hinted, admin_option, client_command, found_by_whole_id
+from .output import counted, print_json, table, when
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -23,8 +23,9 @@ async def workflow(client: JobdClient, session_id: str, admin: bool, as_json: bo
     A step's PARENT is the job that launched it. The last line says whether every step has
     finished. Exit 1 if a step FAILED.
     """
-    with found_by_whole_id(session_id, admin):
-        chain = await client.workflow(session_id, admin=admin)
+    async with admin_hinted(client, "workflow", session_id, admin):
+        with found_by_whole_id(session_id, admin):
+            chain = await client.workflow(session_id, admin=admin)
     if as_json:
         print_json(chain)
     else:
@@ -40,5 +41,5 @@ async def workflow(client: JobdClient, session_id: str, admin: bool, as_json: bo
             for step in chain.steps
         ]
         table(("SESSION_ID", "STATUS", "SUB_TYPE", "PARENT", "FINISHED", "INFO"), rows)
-        click.echo(f"{'done' if chain.done else 'running'}: {len(chain.steps)} steps")
+        click.echo(f"{'done' if chain.done else 'running'}: {counted(len(chain.steps), 'step')}")
     return 1 if any(step.status.value == "FAILED" for step in chain.steps) else 0

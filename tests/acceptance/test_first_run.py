@@ -106,7 +106,7 @@ def test_every_bad_start_is_one_line_and_creates_nothing(
     assert list(cwd.iterdir()) == []
 
 
-def test_a_port_in_use_creates_no_database_and_hints_port_0(
+def test_a_port_in_use_creates_no_database_and_hints_port_0_for_jobd_and_make(
     jobd: JobdLauncher, tmp_path: Path, busy_port: int
 ) -> None:
     result = jobd.run("--port", str(busy_port), cwd=tmp_path)
@@ -114,7 +114,8 @@ def test_a_port_in_use_creates_no_database_and_hints_port_0(
     assert result.returncode == 2
     assert result.stderr == (
         f"jobd: error: cannot listen on 127.0.0.1:{busy_port}: Address already in use "
-        "(is another jobd running? --port 0 picks a free port)\n"
+        "(is another jobd running? port 0 picks a free one: --port 0, or JOBD_PORT=0 make "
+        "serve)\n"
     )
     assert not any(path.name.startswith("jobd.db") for path in tmp_path.iterdir())
 

@@ -156,7 +156,9 @@ async def test_jobs_list_and_show(server: JobdTestServer) -> None:
     assert shown.out.splitlines()[1].split() == ["session_id", ids[0]]
     assert "waiting" not in fields_of(shown)  # it has finished: nothing to explain
     refused = await jobd("jobs", "show", theirs, url=server.url)
-    one_error_line(refused, "Not authorised to view this record.")
+    assert refused.status == 1, refused
+    assert refused.err.startswith("jobd: error: Not authorised to view this record. ")
+    assert refused.err.endswith(f": jobd jobs show --admin {theirs}\n")  # the caller may
     as_admin = await jobd("jobs", "show", theirs, "--admin", "--json", url=server.url)
     assert as_admin.json()["username"] == "alice"
 

@@ -93,7 +93,7 @@ async def test_a_refused_line_says_which_and_what_was_launched(
                      url=jobd_server.url)  # fmt: skip
     assert ran.status == 1
     assert ran.err.startswith("jobd: error: line 3: Invalid payload supplied")
-    assert ran.err.rstrip().endswith("; the 1 lines before it were launched")
+    assert ran.err.rstrip().endswith("; the 1 line before it was launched")
     [first] = ran.json()
     assert [job.session_id async for job in jobd_server.client.list_jobs()] == [first["session_id"]]
 

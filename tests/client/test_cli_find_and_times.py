@@ -141,3 +141,17 @@ async def test_a_partial_id_says_how_to_find_the_job(server: JobdTestServer) -> 
         assert ran.status == 1 and ran.err.endswith(f": {hint}\n"), (command, ran)
     whole = await jobd("jobs", "show", NOT_A_JOB, url=server.url)
     one_error_line(whole, "Item was not found.")  # a whole id: nothing to search for
+
+
+async def test_a_zone_tzdata_abbreviates_by_number_prints_that_number(
+    server: JobdTestServer,
+) -> None:
+    # America/Sao_Paulo has no letters in tzdata: its abbreviation is `-03`, printed as it is
+    # (not `-03:00`, the fallback for a system that names no zone), as README says.
+    launched = await server.client.launch(*WAKE)
+    job = await server.client.wait(launched.session_id, timeout_s=10)
+    sao_paulo = "America/Sao_Paulo"
+    shown = fields_of(await jobd("jobs", "show", job.session_id, url=server.url,
+                                 env=environment(TZ=sao_paulo)))  # fmt: skip
+    assert shown["created"] == local(job.created_timestamp, sao_paulo)
+    assert shown["created"].endswith(" -03")

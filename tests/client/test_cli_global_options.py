@@ -63,3 +63,37 @@ async def test_a_url_given_to_a_command_that_talks_to_no_server_is_refused(
         )
     )
     assert "--url" not in allowed.err
+
+
+async def test_a_url_without_a_scheme_is_a_usage_error(jobd_server: JobdTestServer) -> None:
+    """`jobd --url notaurl jobs list` used to say `cannot reach jobd at notaurl: notaurl/...`."""
+    host_port = jobd_server.url.removeprefix("http://")
+    given = await finish(await start("--url", host_port, "jobs", "list"))
+    assert (given.status, given.out) == (2, ""), given
+    assert f"--url {host_port!r} needs a scheme: http://{host_port} or https://" in given.err
+    after = await finish(await start("jobs", "list", "--url", "notaurl"))
+    assert after.status == 2 and "--url 'notaurl' needs a scheme" in after.err
+    from_env = await finish(await start("pool", env=environment(JOBD_URL=host_port)))
+    assert from_env.status == 2 and f"JOBD_URL {host_port!r} needs a scheme" in from_env.err
+    for wrong in ("ftp://127.0.0.1:8421", "http://127.0.0.1:port", "http://[::1"):
+        other = await finish(await start("pool", "--url", wrong))
+        assert other.status == 2, other
+        assert f"--url {wrong!r} is not jobd's URL: http://HOST:PORT or https://" in other.err
+
+
+async def test_an_empty_jobd_url_is_a_usage_error_not_the_default_server(
+    jobd_server: JobdTestServer, tmp_path: Path
+) -> None:
+    """`JOBD_URL=$(cat missing) jobd ...` used to talk to 127.0.0.1:8421, another server."""
+    empty = environment(JOBD_URL="")
+    refused = await finish(await start("jobs", "list", env=empty))
+    assert (refused.status, refused.out) == (2, ""), refused
+    assert "JOBD_URL is set but empty: set it to jobd's URL" in refused.err
+    given = await finish(await start("--json", "jobs", "list", "--url", jobd_server.url, env=empty))
+    assert (given.status, given.json()) == (0, [])  # the command line needs no JOBD_URL
+    # Commands that talk to no server do not care.
+    local = await finish(
+        await start("backup", str(tmp_path / "copy.db"), "--db", str(tmp_path / "none.db"),
+                    env=empty)
+    )  # fmt: skip
+    assert "JOBD_URL" not in local.err

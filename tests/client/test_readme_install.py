@@ -1,6 +1,7 @@
 """README's pytest example, as a user of another project meets it: pip-install provena-jobd
 with the extra README names into a fresh virtualenv outside the repository, copy the example
-test file there, run pytest in that folder. It must pass.
+test file and the pytest configuration README gives there, run pytest in that folder. It must
+pass without a warning.
 
 The example is read from README.md itself, so the README and this test cannot drift. Needs
 the package index (as `make install` does); pip's cache keeps the one install per module
@@ -46,6 +47,13 @@ def readme_example() -> str:
     return str(blocks[0])
 
 
+def readme_pytest_config() -> str:
+    """The pytest configuration README tells a user to add (a `pyproject.toml` block)."""
+    blocks = re.findall(r"```toml\n(.*?)```", readme_section(), re.DOTALL)
+    assert blocks, "README's test section no longer gives the pytest configuration"
+    return str(blocks[0])
+
+
 def clean_environment() -> dict[str, str]:
     """The caller's environment without anything pointing at this repository or its venv."""
     dropped = ("PYTHONPATH", "VIRTUAL_ENV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
@@ -82,6 +90,7 @@ def test_the_readme_example_passes_in_another_project(user_venv: Path) -> None:
     project.mkdir()
     example = readme_example()
     (project / "test_with_jobd.py").write_text(example)
+    (project / "pyproject.toml").write_text(readme_pytest_config())
     ran = subprocess.run(
         [
             str(user_venv / "venv" / "bin" / "python"),
@@ -99,6 +108,8 @@ def test_the_readme_example_passes_in_another_project(user_venv: Path) -> None:
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert f"{example.count('async def test_')} passed" in ran.stdout, ran.stdout
+    # pytest-asyncio's PytestDeprecationWarning for an unset fixture loop scope, or any other.
+    assert "warning" not in (ran.stdout + ran.stderr).lower(), ran.stdout + ran.stderr
 
 
 @pytest.mark.timeout(600)
