@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..models import TERMINAL_STATUSES, JobStatus
+from ..models import JobStatus
 from .common import admin_option, client_command, found_by_whole_id, wait_and_show, with_wait
 from .output import job_json, print_json
 
@@ -50,22 +50,23 @@ async def cancel(client: JobdClient, session_id: str, admin: bool, as_json: bool
     Prints the job's id and status and what the cancel did: `cancelled` (the job has ended
     FAILED) or `cancel requested` (it is running: it ends FAILED once its handler stops;
     `jobd jobs watch ID` follows it). With --json, the job's fields and `cancel`, "ended" or
-    "requested".
+    "requested" ("finished" if it had already succeeded).
     """
     with found_by_whole_id(session_id, admin):
         job = await client.cancel(session_id, admin=admin)
-    ended = job.status in TERMINAL_STATUSES
+    outcome, words = _cancel_outcome(job)
     if as_json:
-        print_json({**job_json(job), "cancel": "ended" if ended else "requested"})
+        print_json({**job_json(job), "cancel": outcome})
     else:
-        click.echo(f"{job.session_id}  {job.status.value}  {_cancel_words(job)}")
+        click.echo(f"{job.session_id}  {job.status.value}  {words}")
     return 0
 
 
-def _cancel_words(job: Job) -> str:
-    """What a cancel did to `job`, as jobd answered it."""
+def _cancel_outcome(job: Job) -> tuple[str, str]:
+    """What a cancel did to `job`, as jobd answered it: the word `--json` gives, and the
+    words the table gives."""
     if job.status is JobStatus.FAILED:
-        return "cancelled: the job has ended FAILED"
+        return "ended", "cancelled: the job has ended FAILED"
     if job.status is JobStatus.SUCCEEDED:  # it finished between jobd's check and the cancel
-        return "not cancelled: the job had already finished SUCCEEDED"
-    return "cancel requested: the job ends FAILED once its handler stops"
+        return "finished", "not cancelled: the job had already finished SUCCEEDED"
+    return "requested", "cancel requested: the job ends FAILED once its handler stops"

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..clock import truncated_to_ms
+from ..clock import rounded_to_ms, truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, GAVE_UP, LOST
@@ -90,7 +90,7 @@ async def claim_step(connection: Connection, claims: Sequence[Claim]) -> list[li
             Q["claim_jobs"],
             INFO_DEQUEUED,
             claim.worker_id,
-            round(claim.lease_expires_at, 3),
+            rounded_to_ms(claim.lease_expires_at),
             claim.job_type,
             claim.limit,
             claim.now,
@@ -110,7 +110,7 @@ async def start_step(
         [k[0] for k in keys],
         [k[1] for k in keys],
         [info for _, info, _ in starts],
-        [round(now, 3) for _, _, now in starts],
+        [rounded_to_ms(now) for _, _, now in starts],
     )
     return _applied(keys, rows)
 
@@ -131,7 +131,7 @@ async def _finish_all(connection: Connection, finishes: Sequence[Finish]) -> lis
         [f.status.value for f in finishes],
         [f.info for f in finishes],
         [f.result for f in finishes],
-        [round(f.now, 3) for f in finishes],
+        [rounded_to_ms(f.now) for f in finishes],
     )
     applied = _applied(keys, rows)
     # A handler's launches and records exist only if its end was recorded.
@@ -165,7 +165,7 @@ async def requeue_step(
         [r.info for r in requeues],
         [truncated_to_ms(r.run_after) for r in requeues],
         [1 if r.refund else 0 for r in requeues],
-        [round(r.now, 3) for r in requeues],
+        [rounded_to_ms(r.now) for r in requeues],
         CANCELLED_RUNNING,
     )
     left = {(row["session_id"], row["attempt"]): JobStatus(row["status"]) for row in rows}
@@ -198,7 +198,7 @@ async def extend_step(
             Q["extend_leases"],
             [lease.session_id for lease in leases],
             [lease.attempt for lease in leases],
-            round(expires, 3),
+            rounded_to_ms(expires),
         )
         results.append(rows_touched(status))
     return results
@@ -210,7 +210,7 @@ async def rescue_step(connection: Connection, requests: Sequence[Rescue]) -> lis
     results = []
     for request in requests:
         failed = await connection.fetch(
-            Q["rescue_end"], request.horizon, round(request.now, 3), GAVE_UP, CANCELLED_RUNNING
+            Q["rescue_end"], request.horizon, rounded_to_ms(request.now), GAVE_UP, CANCELLED_RUNNING
         )
         requeued = await connection.fetch(
             Q["rescue_requeue"],
@@ -250,7 +250,7 @@ async def _cancel_one(
 ) -> CancelOutcome:
     found = await connection.fetchval(Q["job_status"], session_id)
     status = JobStatus(found) if found else None
-    ended = await connection.execute(Q["cancel_waiting"], info, round(now, 3), session_id)
+    ended = await connection.execute(Q["cancel_waiting"], info, rounded_to_ms(now), session_id)
     if ended.endswith(" 0"):
         await connection.execute(Q["request_cancel"], info, session_id)
         return CancelOutcome(status, False)
@@ -263,7 +263,7 @@ async def fail_unknown_step(
     """Fail unfinished jobs of job types nothing runs."""
     results = []
     for known, info, now in requests:
-        rows = await connection.fetch(Q["fail_unknown_types"], known, info, round(now, 3))
+        rows = await connection.fetch(Q["fail_unknown_types"], known, info, rounded_to_ms(now))
         failed = [row["session_id"] for row in rows]
         results.append(failed)
     return results

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ..clock import truncated_to_ms
+from ..clock import rounded_to_ms, truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, CULPRIT, GAVE_UP, LOST, RAN_ALONE, SUSPECT
@@ -25,7 +25,7 @@ def _end(
     """End a held attempt FAILED with `info` (a rescue or recovery that must not requeue)."""
     cursor = connection.execute(
         Q["finish_job"],
-        (JobStatus.FAILED.value, info, None, round(now, 3), session_id, attempt),
+        (JobStatus.FAILED.value, info, None, rounded_to_ms(now), session_id, attempt),
     )
     return cursor.rowcount == 1
 
@@ -114,7 +114,7 @@ def claim_suspect(
             {
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
-                "lease_expires_at": round(claim.lease_expires_at, 3),
+                "lease_expires_at": rounded_to_ms(claim.lease_expires_at),
                 "now": claim.now,
             },
         ).fetchall()

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from ..clock import truncated_to_ms
+from ..clock import rounded_to_ms, truncated_to_ms
 from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
@@ -110,7 +110,7 @@ def claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[
             {
                 "info": INFO_DEQUEUED,
                 "worker_id": claim.worker_id,
-                "lease_expires_at": round(claim.lease_expires_at, 3),
+                "lease_expires_at": rounded_to_ms(claim.lease_expires_at),
                 "job_type": claim.job_type,
                 "now": claim.now,
                 "limit": claim.limit,
@@ -128,7 +128,7 @@ def start(connection: sqlite3.Connection, starts: Sequence[QueuedStart]) -> list
         _apply_each(
             connection,
             Q["start_job"],
-            [(s.info, round(s.now, 3), s.lease.session_id, s.lease.attempt) for s in todo],
+            [(s.info, rounded_to_ms(s.now), s.lease.session_id, s.lease.attempt) for s in todo],
             Q["start_jobs_bulk"],
         )
     )
@@ -172,8 +172,8 @@ def finish(connection: sqlite3.Connection, finishes: Sequence[QueuedFinish]) -> 
 
 def _finish_row(f: Finish, start: QueuedStart | None = None) -> tuple[Any, ...]:
     """finish_job's parameters; start_and_finish_job's when the finish writes `start` too."""
-    ended = (f.status.value, f.info, f.result, round(f.now, 3))
-    started = () if start is None else (round(start.now, 3),)
+    ended = (f.status.value, f.info, f.result, rounded_to_ms(f.now))
+    started = () if start is None else (rounded_to_ms(start.now),)
     return (*ended, *started, f.session_id, f.attempt)
 
 
@@ -183,7 +183,7 @@ def _start_then_finish(connection: sqlite3.Connection, queued: QueuedFinish) -> 
     assert start is not None
     lease = start.lease
     started = connection.execute(
-        Q["start_job"], (start.info, round(start.now, 3), lease.session_id, lease.attempt)
+        Q["start_job"], (start.info, rounded_to_ms(start.now), lease.session_id, lease.attempt)
     ).rowcount
     if not started:  # cannot happen unless the barrier rule is broken (as in `SqliteStore`)
         log.error(
@@ -215,7 +215,7 @@ def cancel(
         found = connection.execute(Q["job_status"], (session_id,)).fetchone()
         status = JobStatus(found[0]) if found else None
         ended = bool(
-            connection.execute(Q["cancel_waiting"], (info, round(now, 3), session_id)).rowcount
+            connection.execute(Q["cancel_waiting"], (info, rounded_to_ms(now), session_id)).rowcount
         )
         if not ended:
             connection.execute(Q["request_cancel"], (info, session_id))
@@ -237,7 +237,7 @@ def fail_unknown_types(
         ).fetchall()
         for session_id, job_type in rows:
             connection.execute(
-                Q["fail_job"], (info.format(job_type=job_type), round(now, 3), session_id)
+                Q["fail_job"], (info.format(job_type=job_type), rounded_to_ms(now), session_id)
             )
         results.append([row[0] for row in rows])
     return results
@@ -280,7 +280,7 @@ def requeue_one(
             "cancelled": CANCELLED_RUNNING,
             "run_after": truncated_to_ms(run_after),
             "refund": 1 if refund else 0,
-            "now": round(now, 3),
+            "now": rounded_to_ms(now),
             "session_id": session_id,
             "attempt": attempt,
         },
@@ -334,7 +334,7 @@ def extend_leases(
     for leases, expires in heartbeats:
         cursor = connection.executemany(
             Q["extend_lease"],
-            [(round(expires, 3), lease.session_id, lease.attempt) for lease in leases],
+            [(rounded_to_ms(expires), lease.session_id, lease.attempt) for lease in leases],
         )
         results.append(cursor.rowcount)
     return results

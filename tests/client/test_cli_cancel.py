@@ -78,3 +78,19 @@ async def test_cancelling_a_waiting_job_says_it_has_ended(server: JobdTestServer
     assert ran.status == 0, ran
     assert ran.out == f"{waiting}  FAILED  cancelled: the job has ended FAILED\n"
     assert (await server.client.fetch(waiting)).status is JobStatus.FAILED
+
+
+async def test_a_cancel_answered_with_a_job_that_had_succeeded_says_so(
+    server: JobdTestServer,
+) -> None:
+    """A job can succeed between jobd's check and the cancel's write: jobd then answers with
+    it SUCCEEDED. Neither the table nor --json may say the cancel ended it."""
+    from provena_jobd.cli.actions import _cancel_outcome
+
+    session_id = (await server.client.launch("EMAIL", "EMAIL_WAKE_UP")).session_id
+    job = await server.client.wait(session_id, timeout_s=10)
+    assert job.status is JobStatus.SUCCEEDED
+    assert _cancel_outcome(job) == (
+        "finished",
+        "not cancelled: the job had already finished SUCCEEDED",
+    )
