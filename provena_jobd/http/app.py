@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp.web_middlewares import normalize_path_middleware
 
 from ..server import JobdServer
@@ -13,7 +14,7 @@ from .errors import error_middleware
 from .keys import ENGINE
 from .limits import limits_middleware
 from .openapi import openapi_json
-from .ops_routes import metrics_middleware
+from .ops_routes import count_when_sent, metrics_middleware
 from .route_table import add_routes
 from .routes import ROUTES
 from .ui_routes import add_ui_routes
@@ -24,7 +25,7 @@ def create_app(server: JobdServer) -> web.Application:
     # Metrics outermost of all, so every answer is counted with its final status; then
     # CORS, so preflights and error responses carry its headers. A trailing slash on a
     # route is a 307 to the route without it (query kept), as FastAPI answers.
-    middlewares = [metrics_middleware(server)]
+    middlewares: list[Middleware] = [metrics_middleware]
     if cors_configured(server.settings.cors):
         # Only then: every request pays for each layer, and by default no origin is allowed.
         middlewares.append(cors_middleware)
@@ -45,6 +46,7 @@ def create_app(server: JobdServer) -> web.Application:
         middlewares=middlewares, client_max_size=server.settings.server.max_body_bytes
     )
     app[ENGINE] = server
+    app.on_response_prepare.append(count_when_sent)  # with metrics_middleware
     add_routes(app, ROUTES)
     app.router.add_get("/openapi.json", openapi_json)
     add_docs_routes(app)

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from ..config import metrics_address
 from ..errors import ConfigError
@@ -58,29 +57,45 @@ OPS_ROUTES = [
 ]
 
 
-def metrics_middleware(server: JobdServer) -> Middleware:
-    """Count every request by method, route template (not the raw path) and status."""
-    requests = server.metrics.http_requests
+# The answer a request is counted under once it is sent (see `metrics_middleware`).
+_COUNT_WHEN_SENT = web.RequestKey("count_when_sent", web.StreamResponse)
 
-    def count(request: web.Request, status: int) -> None:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        requests.inc(request.method, route, str(status))
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            count(request, exc.status)
-            raise
-        except Exception:
-            count(request, 500)
-            raise
-        count(request, response.status)
-        return response
+def _count(request: web.Request, status: int) -> None:
+    """One request more under its method, route template (not the raw path) and status."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[ENGINE].metrics.http_requests.inc(request.method, route, str(status))
 
-    return middleware
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by method, route template and the status its answer was sent with
+    (`count_when_sent` must be among the application's `on_response_prepare` signals)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _count(request, exc.status)
+        raise
+    except Exception:
+        _count(request, 500)
+        raise
+    if response.prepared:
+        # A stream its handler began itself (the event stream): its status went out then.
+        _count(request, response.status)
+    else:
+        # A file answer settles on 304, 412 or 416 only as aiohttp sends it, after this
+        # returns: counted then, by `count_when_sent`, once, under the status it got.
+        request[_COUNT_WHEN_SENT] = response
+    return response
+
+
+async def count_when_sent(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: count the answer `metrics_middleware` left to count as it is
+    sent (any other, such as a stream's first try, was counted there or is not the answer)."""
+    if request.get(_COUNT_WHEN_SENT) is response:
+        del request[_COUNT_WHEN_SENT]
+        _count(request, response.status)
 
 
 @asynccontextmanager

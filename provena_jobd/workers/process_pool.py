@@ -271,12 +271,14 @@ class ProcessPool(ExternalPool):
             process_exited(log, level, self.job_type, worker.worker_id, pid, how, code)
             return
         when = f"{lived:.1f} s after it started" if worker.claimed else "before its first claim"
-        self._failed_start(now, f"process {pid} {exit_words(code)} {when}{holding}", code)
+        what = f"process {pid} {exit_words(code)} {when}{holding}"
+        self._failed_start(now, worker.worker_id, what, code)
 
     def _failed_start(
-        self, now: float, what: str, code: int | None, error: str | None = None
+        self, now: float, worker_id: str, what: str, code: int | None, error: str | None = None
     ) -> None:
-        """Count a failed start and log it in one line: how it ended and when the next starts."""
+        """Count `worker_id`'s failed start and log it in one line: how it ended and when the
+        next starts (named in the fields `job_type` and `worker_id`, as worker_logs' lines)."""
         delay = self.backoff.failed(now, code, error)
         failures = self.backoff.failures
         log.warning(
@@ -286,7 +288,13 @@ class ProcessPool(ExternalPool):
             failures,
             "" if failures == 1 else "s",
             delay,
-            extra={"action": "worker_start_failed", "exit_code": code, "retry_in_s": delay},
+            extra={
+                "action": "worker_start_failed",
+                "job_type": self.job_type,
+                "worker_id": worker_id,
+                "exit_code": code,
+                "retry_in_s": delay,
+            },
         )
 
     async def _spawn(self) -> bool:
@@ -323,9 +331,8 @@ class ProcessPool(ExternalPool):
                 output.started()  # the process holds the write ends now (or never will)
         except OSError as error:  # no such command or cwd, not executable, out of files...
             reason = f"{type(error).__name__}: {error}"
-            self._failed_start(
-                self.clock.now(), f"process could not be started: {reason}", None, reason
-            )
+            what = f"process could not be started: {reason}"
+            self._failed_start(self.clock.now(), worker_id, what, None, reason)
             return False
         self.outputs.append(output)
         self.processes.append(WorkerProcess(worker_id, process, self.clock.now(), output))

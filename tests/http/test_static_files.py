@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from provena_jobd.http.ui_routes import UI_FOLDER
+from provena_jobd.metrics import sample
 from tests.http.api_helpers import call, detail
 from tests.http.api_helpers import client as client
 from tests.http.api_helpers import server as server
@@ -83,3 +84,25 @@ async def test_static_files_are_served_whole_in_ranges_and_when_unchanged(
     assert (part.status, await part.read()) == (206, content[:10])
     unchanged = await client.get(path, headers={"If-None-Match": whole.headers["ETag"]})
     assert unchanged.status == 304
+
+
+async def test_metrics_count_a_file_answer_under_the_status_it_was_sent_with(
+    client: TestClient[Any, Any],
+) -> None:
+    # A file answer settles on 304, 412 or 416 only as it is sent, after its handler returned.
+    whole = await client.get("/ui/app.js")
+    assert whole.status == 200
+    size = int(whole.headers["Content-Length"])
+    asks = {
+        "304": {"If-None-Match": whole.headers["ETag"]},
+        "412": {"If-Match": '"not-this-one"'},
+        "416": {"Range": f"bytes={size + 10}-"},
+    }
+    for status, headers in asks.items():
+        answer = await client.get("/ui/app.js", headers=headers)
+        assert answer.status == int(status)
+    metrics = await client.get("/metrics")
+    text = await metrics.text()
+    for status in [*asks, "200"]:
+        labels = {"method": "GET", "route": "/ui/{name}", "status": status}
+        assert sample(text, "jobd_http_requests_total", labels) == 1, status

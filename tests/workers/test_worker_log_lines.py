@@ -99,3 +99,25 @@ async def test_a_worker_process_starting_and_exiting_says_which(
     )
     said = {key: ended[key] for key in ("job_type", "worker_id", "pid", "exit_code")}
     assert said == {"job_type": "REGISTRY", "worker_id": "REGISTRY-p1", "pid": pid, "exit_code": 0}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-c", "import sys; sys.exit(3)"],  # started, died before it claimed
+        ["/nonexistent/worker"],  # could not be started at all
+    ],
+)
+async def test_a_worker_process_whose_start_failed_says_which(
+    make_pool: MakePool, caplog: pytest.LogCaptureFixture, command: list[str]
+) -> None:
+    caplog.set_level(logging.INFO, logger=process_pool.log.name)
+    server, processes = await make_pool(command)
+    await launch(server, JobSubType.REGISTRY_WAKE_UP)
+    await processes.tick()
+    for worker in processes.processes:
+        await worker.process.wait()
+    await processes.tick()
+    failed = logged(caplog, process_pool.log.name, "worker_start_failed")
+    assert failed["message"].startswith("REGISTRY worker process ")
+    assert (failed["job_type"], failed["worker_id"]) == ("REGISTRY", "REGISTRY-p1")
