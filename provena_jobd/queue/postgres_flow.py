@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from ..clock import rounded_to_ms
 from .dialect import queries
 from .postgres_steps import atomic, claim_step, insert_jobs
 from .rows import earlier_launch_from_row, launched
@@ -102,7 +103,7 @@ async def _claim_flow(connection: Connection, flow: FlowClaim) -> FlowClaimed:
         if limit
         else []
     )
-    windows = counted(claim.now, flow.limits, counts, len(jobs))
+    windows = counted(rounded_to_ms(claim.now), flow.limits, counts, len(jobs))
     if windows:
         await connection.execute(
             Q["put_start_windows"],

@@ -94,6 +94,7 @@ async def claim_step(connection: Connection, claims: Sequence[Claim]) -> list[li
             claim.job_type,
             claim.limit,
             claim.now,
+            rounded_to_ms(claim.now),  # claimed_at: the start windows count at it
         )
         rows.sort(key=lambda row: row["seq"])  # RETURNING order is unspecified; keep FIFO
         results.append([claimed_from_row(row) for row in rows])
@@ -157,17 +158,26 @@ async def requeue_step(
     connection: Connection, requeues: Sequence[Requeue]
 ) -> list[JobStatus | None]:
     """Return held jobs to PENDING (FAILED if cancelled while running): the status each was
-    left in, None where the attempt no longer held the job."""
-    rows = await connection.fetch(
-        Q["requeue_jobs"],
-        [r.session_id for r in requeues],
-        [r.attempt for r in requeues],
-        [r.info for r in requeues],
-        [truncated_to_ms(r.run_after) for r in requeues],
-        [1 if r.refund else 0 for r in requeues],
-        [rounded_to_ms(r.now) for r in requeues],
-        CANCELLED_RUNNING,
-    )
+    left in, None where the attempt no longer held the job. Jobs refunded before they started
+    give their starts back to their types' start windows."""
+    refunded = [r for r in requeues if r.refund]
+    async with atomic(connection, bool(refunded)):
+        if refunded:
+            await connection.execute(
+                Q["give_back_starts"],
+                [r.session_id for r in refunded],
+                [r.attempt for r in refunded],
+            )
+        rows = await connection.fetch(
+            Q["requeue_jobs"],
+            [r.session_id for r in requeues],
+            [r.attempt for r in requeues],
+            [r.info for r in requeues],
+            [truncated_to_ms(r.run_after) for r in requeues],
+            [1 if r.refund else 0 for r in requeues],
+            [rounded_to_ms(r.now) for r in requeues],
+            CANCELLED_RUNNING,
+        )
     left = {(row["session_id"], row["attempt"]): JobStatus(row["status"]) for row in rows}
     # A duplicate in the same group is a second, refused write: only the first gets a status.
     return [left.pop((r.session_id, r.attempt), None) for r in requeues]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from ..clock import rounded_to_ms
 from . import sqlite_steps as steps
 from .dialect import queries
 from .rows import earlier_launch_from_row, launched
@@ -99,7 +100,7 @@ def claim_flow_step(
         allowed = allowance(claim.now, flow.limits, counts)
         limit = min(claim.limit, allowed)
         jobs = _claim(connection, msgspec.structs.replace(claim, limit=limit)) if limit else []
-        windows = counted(claim.now, flow.limits, counts, len(jobs))
+        windows = counted(rounded_to_ms(claim.now), flow.limits, counts, len(jobs))
         if windows:
             connection.executemany(
                 Q["put_start_window"],

@@ -113,6 +113,7 @@ def claim(connection: sqlite3.Connection, claims: Sequence[Claim]) -> list[list[
                 "lease_expires_at": rounded_to_ms(claim.lease_expires_at),
                 "job_type": claim.job_type,
                 "now": claim.now,
+                "claimed_at": rounded_to_ms(claim.now),  # the start windows count at it
                 "limit": claim.limit,
             },
         ).fetchall()
@@ -270,7 +271,10 @@ def requeue_one(
     refund: bool,
     now: float,
 ) -> JobStatus | None:
-    """Requeue one held job (FAILED if cancelled while running); None if not held."""
+    """Requeue one held job (FAILED if cancelled while running); None if not held. A job
+    refunded before it started gives its start back to its type's start windows."""
+    if refund:
+        connection.execute(Q["give_back_start"], {"session_id": session_id, "attempt": attempt})
     # One statement per job, in the open transaction: a duplicate in the same group finds
     # the job moved on and changes nothing. Read to the end so the statement is done.
     rows = connection.execute(

@@ -6,7 +6,17 @@ from __future__ import annotations
 import asyncio
 
 from provena_jobd.models import JobStatus, JobType
-from provena_jobd.queue.store import JobStore, KeyedLaunch, LastFire, ListScope, Pause, ScheduleFire
+from provena_jobd.queue.store import (
+    ClaimedJob,
+    JobStore,
+    KeyedLaunch,
+    LastFire,
+    Lease,
+    ListScope,
+    Pause,
+    Requeue,
+    ScheduleFire,
+)
 
 from .contract_helpers import LIMITED, NOW, PAUSED, StoreFactory, flow, keyed, new_job
 
@@ -134,3 +144,38 @@ async def test_a_waiting_jobs_place_says_whether_its_type_is_paused(store: JobSt
     await store.set_paused(Pause(job_type=JobType.EMAIL, paused=True, info=PAUSED, now=NOW))
     place = await store.queue_place(job.session_id, NOW)
     assert place is not None and place.paused
+
+
+def _handed_back(job: ClaimedJob, now: float) -> Requeue:
+    """The requeue of a job claimed ahead and never started, as a pool hands it back."""
+    return Requeue(
+        session_id=job.session_id, attempt=job.attempt, info="back", run_after=now, now=now,
+        refund=True,
+    )  # fmt: skip
+
+
+async def test_a_job_handed_back_before_it_started_gives_its_start_back(store: JobStore) -> None:
+    await store.launch([new_job() for _ in range(6)])
+    first = await store.claim_flow(flow(limit=2, now=NOW + 0.1, per_s=2))
+    assert len(first.jobs) == 2
+    # Handed back unstarted: its start was never spent, so the window has room for one more.
+    assert await store.requeue(_handed_back(first.jobs[1], NOW + 0.2)) is JobStatus.PENDING
+    again = await store.claim_flow(flow(now=NOW + 0.3, per_s=2))
+    assert [job.session_id for job in again.jobs] == [first.jobs[1].session_id]
+    assert again.limited
+    # A started job that goes back keeps its start counted: it did start.
+    assert await store.start(Lease(first.jobs[0].session_id, 1), "running", NOW + 0.4)
+    assert await store.requeue(_handed_back(first.jobs[0], NOW + 0.5)) is JobStatus.PENDING
+    assert (await store.claim_flow(flow(now=NOW + 0.6, per_s=2))).jobs == []
+
+
+async def test_a_hand_back_after_its_window_ended_leaves_the_new_window_alone(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job() for _ in range(6)])
+    early = await store.claim_flow(flow(limit=2, now=NOW + 0.1, per_s=2))
+    later = await store.claim_flow(flow(limit=2, now=NOW + 1.1, per_s=2))
+    assert len(early.jobs) == 2 and len(later.jobs) == 2
+    assert await store.requeue(_handed_back(early.jobs[0], NOW + 1.2)) is JobStatus.PENDING
+    # The start it gives back was counted in the second that ended, not in this one.
+    assert (await store.claim_flow(flow(now=NOW + 1.3, per_s=2))).jobs == []

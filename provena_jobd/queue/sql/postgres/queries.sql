@@ -31,7 +31,7 @@ SELECT seq, created_timestamp, username, batch_id FROM jobs WHERE session_id = $
 -- Up to $5 waiting jobs of one type, oldest first; rows another node is claiming are skipped.
 UPDATE jobs
 SET status = 'DEQUEUED', info = $1, attempt = attempt + 1, worker_id = $2,
-    lease_expires_at = $3, claimed_at = round($6::numeric, 3)::double precision
+    lease_expires_at = $3, claimed_at = $7
 WHERE seq IN (SELECT seq FROM jobs
               WHERE status = 'PENDING' AND job_type = $4 AND run_after <= $6
               ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED)
@@ -52,6 +52,23 @@ FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bytea[], $6::floa
 WHERE jobs.session_id = u.session_id AND jobs.attempt = u.attempt
   AND jobs.status IN ('DEQUEUED', 'IN_PROGRESS')
 RETURNING jobs.session_id, jobs.attempt;
+
+-- name: give_back_starts
+-- Held jobs ($1, $2) going back to the queue before they started (their attempts refunded)
+-- give back the starts their claims counted in their types' start windows, if those are
+-- still current (a claim counts its jobs at the claimed_at it gives them). Not under the
+-- claims' advisory lock: a claim that read a window before this commits writes its count
+-- over it, and the start stays counted, as it was before jobs gave starts back.
+UPDATE start_windows w SET count = greatest(w.count - n.k, 0)
+FROM (SELECT s.job_type, s.length, count(*) AS k
+      FROM jobs j
+      JOIN unnest($1::text[], $2::int[]) AS u(session_id, attempt)
+        ON j.session_id = u.session_id AND j.attempt = u.attempt
+      JOIN start_windows s
+        ON s.job_type = j.job_type AND s.start = floor(j.claimed_at / s.length) * s.length
+      WHERE j.status = 'DEQUEUED'
+      GROUP BY s.job_type, s.length) AS n
+WHERE w.job_type = n.job_type AND w.length = n.length;
 
 -- name: requeue_jobs
 -- Back to PENDING, `refund` (1) giving the attempt back. A job whose cancel was recorded

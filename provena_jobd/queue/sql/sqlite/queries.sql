@@ -39,7 +39,7 @@ SELECT seq, created_timestamp, username, batch_id FROM jobs WHERE session_id = ?
 -- Claim up to :limit waiting jobs of one type, oldest first, in one statement.
 UPDATE jobs
 SET status = 'DEQUEUED', info = :info, attempt = attempt + 1, worker_id = :worker_id,
-    lease_expires_at = :lease_expires_at, claimed_at = round(:now, 3)
+    lease_expires_at = :lease_expires_at, claimed_at = :claimed_at
 WHERE seq IN (SELECT seq FROM jobs
               WHERE status = 'PENDING' AND job_type = :job_type AND run_after <= :now
               ORDER BY seq LIMIT :limit)
@@ -131,6 +131,18 @@ FROM json_each(?1) AS u
 WHERE jobs.session_id = json_extract(u.value, '$[5]')
   AND jobs.attempt = json_extract(u.value, '$[6]')
   AND jobs.status = 'DEQUEUED';
+
+-- name: give_back_start
+-- A held job going back to the queue before it started (its attempt refunded) gives back
+-- the start its claim counted in its type's start windows, if they are still current (a
+-- claim counts its jobs at the claimed_at it gives them).
+UPDATE start_windows SET count = count - 1
+WHERE count > 0 AND EXISTS (
+    SELECT 1 FROM jobs
+    WHERE session_id = :session_id AND attempt = :attempt AND status = 'DEQUEUED'
+      AND jobs.job_type = start_windows.job_type
+      AND CAST(jobs.claimed_at / start_windows.length AS INTEGER) * start_windows.length
+          = start_windows.start);
 
 -- name: requeue_job
 -- Back to PENDING: a lost worker, a transient failure or a graceful shutdown; :refund (1)
