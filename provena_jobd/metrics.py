@@ -59,7 +59,9 @@ class _ScrapeCollector(Collector):
             yield metric.family()
         state = self.state
         waiting = GaugeMetricFamily(
-            "jobd_jobs_waiting", "Jobs PENDING (including backing off)", labels=["job_type"]
+            "jobd_jobs_waiting",
+            "Jobs not started: PENDING (backing off too) or claimed ahead",
+            labels=["job_type"],
         )
         running = GaugeMetricFamily(
             "jobd_jobs_running", "Jobs a worker holds now", labels=["job_type"]

@@ -310,9 +310,14 @@ class JobdServer:
             pool.hurry()
 
     async def pool_snapshots(self) -> list[PoolSnapshot]:
-        """Every pool's state (the waiting counts read once for all of them)."""
-        waiting = await self._metered.waiting_by_type()
-        return [await pool.snapshot(waiting) for pool in self.pools.values()]
+        """Every pool's state (the waiting counts read once for all of them, while no pool
+        moves jobs between the queue and its hold, so that each waiting job counts once)."""
+        async with contextlib.AsyncExitStack() as still:
+            for pool in self.pools.values():
+                if isinstance(pool, Pool):
+                    await still.enter_async_context(pool.ahead.moving)
+            waiting = await self._metered.waiting_by_type()
+            return [await pool.snapshot(waiting) for pool in self.pools.values()]
 
     async def metrics_text(self) -> bytes:
         """Every metric in the Prometheus text format, the gauges read now."""

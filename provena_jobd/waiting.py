@@ -14,9 +14,9 @@ from typing import Protocol
 import msgspec
 
 from .config import PoolSettings
-from .launch_options import scheduled_info, utc_time
+from .launch_options import scheduled_info
 from .models import Job, JobStatus, Waiting, WaitReason
-from .pool_models import StartBackoffInfo, WorkerInfo, exit_words
+from .pool_models import StartBackoffInfo, WorkerInfo, failed_starts, next_start
 from .queue.store import JobStore, QueuePlace
 
 WAITING_STATUSES = frozenset({JobStatus.PENDING, JobStatus.DEQUEUED})
@@ -38,24 +38,17 @@ def _in(seconds: float) -> str:
 
 
 def _start_failing(
-    job_type: str, backoff: StartBackoffInfo, now: float, ahead: int, started_ready_at: float
+    backoff: StartBackoffInfo, now: float, ahead: int, started_ready_at: float
 ) -> Waiting:
     """A process pool whose last starts failed: how the last one failed, and when the next
     start is (pausing until `retry_at`), or, once it is under way, when it may be ready
     (`started_ready_at`)."""
-    if backoff.exit_code is None:
-        ended = f"could not be started: {backoff.error}"
-    elif backoff.exit_code < 0:
-        ended = exit_words(backoff.exit_code).removeprefix("was ")
-    else:
-        ended = f"exit code {backoff.exit_code}"
-    starts = f"{backoff.failures} failed start{'s' if backoff.failures != 1 else ''} in a row"
-    failing = f"The worker processes for {job_type} keep failing to start ({ended}, {starts})"
+    failing = failed_starts(backoff)
     if backoff.retry_at > now:
         return Waiting(
             reason=WaitReason.START_FAILING,
-            message=f"{failing}; the next start is at {utc_time(backoff.retry_at)} UTC, in "
-            f"about {_in(backoff.retry_at - now)}.",
+            message=f"{failing}; {next_start(backoff.retry_at)}, in about "
+            f"{_in(backoff.retry_at - now)}.",
             ready_at=backoff.retry_at,
             ahead=ahead,
         )
@@ -127,7 +120,7 @@ def explain(
         # Not a plain cold start: the pool's starts have been failing. It waits out its pause
         # before the next, or the next is under way and may fail as the others did; until a
         # process claims, the job waits on a start that keeps failing either way.
-        return _start_failing(job_type, pool.start_backoff, now, place.ahead, cold_start_over)
+        return _start_failing(pool.start_backoff, now, place.ahead, cold_start_over)
     if starting:
         return Waiting(
             reason=WaitReason.COLD_START,

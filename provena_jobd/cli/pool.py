@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..pool_models import StartBackoffInfo, exit_words
 from .common import client_command
-from .output import counted, print_json, table, when
+from .output import print_json, table
 
 if TYPE_CHECKING:
     from ..client import JobdClient
@@ -58,18 +57,6 @@ async def pool(client: JobdClient, as_json: bool) -> int:
         ]
         table(("JOB_TYPE", "WORKER", "PID", "STATE", "JOBS"), process_rows)
     for snapshot in pools.pools:
-        if snapshot.start_backoff is not None:
-            click.echo(f"\n{snapshot.job_type}: {backoff_line(snapshot.start_backoff)}")
+        if snapshot.start_backoff is not None:  # jobd phrases it, as the Pools page shows it
+            click.echo(f"\n{snapshot.job_type}: {snapshot.start_backoff.message}")
     return 0
-
-
-def backoff_line(backoff: StartBackoffInfo) -> str:
-    """A process pool's crash-loop back-off, in one sentence."""
-    if backoff.exit_code is None:
-        ended = f"could not be started ({backoff.error})"
-    else:
-        ended = exit_words(backoff.exit_code)
-    return (
-        f"{counted(backoff.failures, 'worker process start')} "
-        f"failed in a row (the last {ended}); next start at {when(backoff.retry_at)}"
-    )

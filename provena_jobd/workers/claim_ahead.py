@@ -14,6 +14,12 @@ short jobs turn long, the up to 32 per worker claimed for them do not wait here 
 jobs one slot at a time: within two heartbeat periods (2/3 of `lease_s`: the one they turned
 in still had growth) they are PENDING again, and another node, idle, claims them at once.
 Only jobs still waiting in the hold go back; a job leaves it as a slot starts it.
+
+A job on its way between the queue and the hold waits all the same, yet a count of the waiting
+jobs (PENDING in the database, plus those held) would miss it: a claim's jobs are DEQUEUED
+once it commits, but join the hold only when its answer is back here, and a job handed back
+leaves the hold before its requeue commits. So every such move holds `moving`, and a count
+holds it too: it waits for the move on its way (a commit), and holds the next one off.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ class ClaimAhead:
         self.jobs: collections.deque[ClaimedJob] = collections.deque()
         self.per_worker = AHEAD_PER_WORKER
         self.claiming = False  # a claim is on its way to the database
+        # Held by each move of jobs between the queue and the hold, and by a count of the
+        # waiting jobs (see the module docstring).
+        self.moving = asyncio.Lock()
         self._ran_dry = False  # ... and meanwhile a free slot found nothing claimed ahead
         self._grew = False  # since the last heartbeat
 

@@ -197,19 +197,20 @@ class Pool:
         wanted = self.ahead.wanted(free, ready)
         if wanted <= 0:
             return 0, 0
-        self.ahead.claim_sent()
-        try:
-            claimed = await self.store.claim_flow(
-                flow_claim(self._claim_of(wanted, now), self.settings)
-            )
-        except BaseException:
-            self.ahead.claim_back(0, wanted)
-            raise
-        self.ahead.claim_back(len(claimed.jobs), wanted)
-        jobs = claimed.jobs
+        async with self.ahead.moving:  # its jobs are in neither place until it is back
+            self.ahead.claim_sent()
+            try:
+                claimed = await self.store.claim_flow(
+                    flow_claim(self._claim_of(wanted, now), self.settings)
+                )
+            except BaseException:
+                self.ahead.claim_back(0, wanted)
+                raise
+            self.ahead.claim_back(len(claimed.jobs), wanted)
+            jobs = claimed.jobs
+            self._ahead.extend(jobs)
         self.type_paused = claimed.paused
         self._limited_until = claimed.retry_at if claimed.retry_at is not None else float("-inf")
-        self._ahead.extend(jobs)
         self._fill_slots(now)
         if len(jobs) >= wanted == CLAIM_AT_MOST:
             self.notify()  # more may wait for the slots still free: claim again now
@@ -319,10 +320,11 @@ class Pool:
         self.ahead.heartbeat()
         # Jobs held beyond the (perhaps just reset) reach go back for other nodes to run;
         # first, so that their leases are not extended. What could not go back stays held.
-        ready, free = self._capacity(now)
-        surplus = self.ahead.take_surplus(free, ready)
-        if surplus:
-            self._ahead.extend(await hand_back(self.store, surplus, now, self.job_type))
+        async with self.ahead.moving:  # out of the hold, not PENDING until the requeue commits
+            ready, free = self._capacity(now)
+            surplus = self.ahead.take_surplus(free, ready)
+            if surplus:
+                self._ahead.extend(await hand_back(self.store, surplus, now, self.job_type))
         leases = [lease for w in self.workers for lease in w.running.values()]
         leases += [*self._finishing.values()]
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
@@ -375,14 +377,15 @@ class Pool:
 
     async def snapshot(self, waiting_by_type: Mapping[str, int] | None = None) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters (`waiting_by_type`: the
-        store's counts, when the caller read them once for every pool)."""
+        store's counts, read once for every pool while each held `ahead.moving`)."""
         if waiting_by_type is None:
-            waiting_by_type = await self.store.waiting_by_type()
+            async with self.ahead.moving:
+                return await self.snapshot(await self.store.waiting_by_type())
         now = self.clock.now()
         counts = dict.fromkeys((s.value for s in WorkerState), 0)
         for worker in self.workers:
             counts[worker.state(now).value] += 1
-        # Jobs claimed ahead are DEQUEUED but still wait for a slot.
+        # Jobs claimed ahead are DEQUEUED but still wait for a slot (a slot's job is running).
         waiting = waiting_by_type.get(self.job_type, 0) + len(self._ahead)
         return PoolSnapshot(
             processes=await cluster_workers(self.slots, self.job_type, self.workers, now),

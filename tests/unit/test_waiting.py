@@ -160,16 +160,35 @@ def test_a_pool_pausing_after_failed_starts_is_not_a_cold_start() -> None:
         1,
     )
     assert waiting.message == (
-        "The worker processes for EMAIL keep failing to start (exit code 3, 2 failed starts "
-        "in a row); the next start is at 1970-01-01 00:16:44 UTC, in about 4 s."
+        "2 worker process starts failed in a row (the last exited with code 3); next start at "
+        "1970-01-01 00:16:44 UTC, in about 4 s."
     )
+
+
+def test_a_waiting_job_and_its_pool_say_the_failed_starts_in_the_same_words() -> None:
+    # `/admin/pool` sends the pool's sentence (the Pools page and `jobd pool` show it); a job
+    # waiting on the pool says the same, and how long until the next start.
+    failing = failing_pool(-9, NOW + 4)
+    backoff = failing.start_backoff
+    assert backoff is not None
+    assert backoff.message == (
+        "2 worker process starts failed in a row (the last was killed by signal 9); next "
+        "start at 1970-01-01 00:16:44 UTC."
+    )
+    waiting = explain(place(), failing, NOW)
+    assert waiting is not None
+    assert waiting.message == backoff.message.removesuffix(".") + ", in about 4 s."
 
 
 @pytest.mark.parametrize(
     ("exit_code", "error", "words"),
     [
-        (-9, None, "(killed by signal 9, 2 failed starts in a row)"),
-        (None, "FileNotFoundError: no such file", "(could not be started: FileNotFoundError"),
+        (-9, None, "failed in a row (the last was killed by signal 9); next start at"),
+        (
+            None,
+            "FileNotFoundError: no such file",
+            "(the last could not be started: FileNotFoundError: no such file); next start at",
+        ),
     ],
 )
 def test_the_start_failing_message_says_how_the_last_start_failed(
@@ -191,8 +210,8 @@ def test_a_start_under_way_after_failed_starts_says_the_starts_keep_failing() ->
         1,
     )
     assert waiting.message == (
-        "The worker processes for EMAIL keep failing to start (exit code 3, 2 failed starts "
-        "in a row); another is being started, ready in about 40 s."
+        "2 worker process starts failed in a row (the last exited with code 3); another is "
+        "being started, ready in about 40 s."
     )
     # A starting worker that says when it is ready gives the time.
     starting = pool(("provisioning", 0, NOW + 12)).workers

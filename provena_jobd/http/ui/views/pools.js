@@ -39,15 +39,12 @@ function workerList(pool, now) {
 }
 
 // A process pool whose worker processes keep failing to start (`start_backoff`): how many in
-// a row, how the last ended, and when the next start is.
+// a row, how the last ended, and when the next start is, in jobd's sentence (`jobd pool`'s
+// and a waiting job's too).
 function startBackoff(pool) {
   const b = pool.start_backoff;
   if (!b) return null;
-  const ended = b.exit_code === null || b.exit_code === undefined
-    ? `could not be started (${b.error})`
-    : b.exit_code < 0 ? `was killed by signal ${-b.exit_code}` : `exited with code ${b.exit_code}`;
-  return h("p", { class: "error", "data-field": "start_backoff" },
-    `${b.failures} worker process start${b.failures === 1 ? "" : "s"} failed in a row (the last ${ended}); next start at ${clock(b.retry_at * 1000)}.`);
+  return h("p", { class: "error", "data-field": "start_backoff" }, b.message);
 }
 
 export async function poolsView(context) {

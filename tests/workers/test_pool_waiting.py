@@ -1,0 +1,106 @@
+"""`/admin/pool`'s waiting jobs while a pool moves jobs between the queue and its hold: a job
+on its way (a claim's, once it commits; one handed back, until its requeue commits) is in
+neither, yet it waits all the same, and is counted once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from provena_jobd.clock import FakeClock
+from provena_jobd.config import sqlite_path
+from provena_jobd.models import JobStatus, JobSubType, JobType
+from provena_jobd.pool_models import PoolSnapshot
+from provena_jobd.queue.dialect import queries
+from provena_jobd.queue.store import FlowClaim, FlowClaimed, Requeue
+from provena_jobd.server import JobdServer
+from provena_jobd.workers.pool import Pool
+
+from .pool_helpers import Starter, advance, blocking_handler, launch_together
+from .test_hand_back import ONE_WORKER, SLOTS, grow_then_hoard
+
+
+def count_without_yielding(server: JobdServer) -> None:
+    """Make the store count the waiting jobs straight from the database file, without giving
+    the event loop a turn: a snapshot then counts what the database holds the moment it
+    asks, and no pool moves on meanwhile (the real read waits for a thread)."""
+    query = queries("sqlite")["waiting_by_type"]
+    path = sqlite_path(server.settings.storage.db)
+
+    async def waiting_by_type() -> dict[str, int]:
+        with contextlib.closing(sqlite3.connect(path)) as database:
+            return {str(kind): int(count) for kind, count in database.execute(query)}
+
+    server.store.waiting_by_type = waiting_by_type  # type: ignore[method-assign]
+
+
+async def email_pool_now(server: JobdServer, arrived: asyncio.Event) -> PoolSnapshot:
+    """`/admin/pool`'s EMAIL pool, asked for while a move is on its way, which `arrived`
+    lets land just after the ask."""
+    snapshots = asyncio.create_task(server.pool_snapshots())
+    arrived.set()
+    return next(s for s in await snapshots if s.job_type == JobType.EMAIL)
+
+
+async def pool_alone_now(server: JobdServer, arrived: asyncio.Event) -> PoolSnapshot:
+    """The EMAIL pool's own snapshot (it reads the waiting count itself), asked for alike."""
+    snapshot = asyncio.create_task(server.pools[JobType.EMAIL].snapshot())
+    arrived.set()
+    return await snapshot
+
+
+@pytest.mark.parametrize("asked", [email_pool_now, pool_alone_now])
+async def test_a_claims_jobs_count_as_waiting_while_its_answer_is_on_its_way(
+    start: Starter, asked: Callable[[JobdServer, asyncio.Event], Awaitable[PoolSnapshot]]
+) -> None:
+    handler, release, _ = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
+    pool = server.pools[JobType.EMAIL]
+    assert isinstance(pool, Pool)
+    committed, answered = asyncio.Event(), asyncio.Event()
+    claim_flow = pool.store.claim_flow
+
+    async def answer_held(flow: FlowClaim) -> FlowClaimed:
+        claimed = await claim_flow(flow)
+        if claimed.jobs:  # committed: DEQUEUED in the database, not yet held by the pool
+            committed.set()
+            await answered.wait()
+        return claimed
+
+    pool.store.claim_flow = answer_held  # type: ignore[method-assign]
+    await launch_together(server, JobSubType.SEND_EMAIL, 4)
+    await committed.wait()  # one worker: one job for its slot, two ahead; one left PENDING
+    count_without_yielding(server)
+    email = await asked(server, answered)
+    # Nothing has finished: each job is waiting or running, never neither.
+    assert (email.waiting, email.running_jobs) == (3, 1)
+    release.set()
+
+
+async def test_jobs_handed_back_count_as_waiting_until_their_requeue_commits(
+    start: Starter, clock: FakeClock
+) -> None:
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool=ONE_WORKER)
+    hoard = await grow_then_hoard(server, clock, started)
+    asked, committing = asyncio.Event(), asyncio.Event()
+    store_requeue = hoard.pool.store.requeue
+
+    async def commit_held(requeue: Requeue) -> JobStatus | None:
+        asked.set()  # out of the hold, still DEQUEUED in the database
+        await committing.wait()
+        return await store_requeue(requeue)
+
+    hoard.pool.store.requeue = commit_held  # type: ignore[method-assign]
+    # A heartbeat period without short jobs: the reach resets, the surplus goes back.
+    await advance(server, clock, server.settings.queue.lease_s / 3)
+    await asked.wait()
+    count_without_yielding(server)
+    email = await email_pool_now(server, committing)
+    assert (email.waiting, email.running_jobs) == (len(hoard.long) - SLOTS, SLOTS)
+    assert [job.session_id for job in hoard.pool.ahead.jobs] == hoard.kept  # they went back
+    release.set()
