@@ -96,14 +96,16 @@ async def _claim_flow(connection: Connection, flow: FlowClaim) -> FlowClaimed:
         await connection.fetch(Q["start_windows"], claim.job_type) if limited(flow.limits) else []
     )
     counts = {float(row["length"]): (float(row["start"]), int(row["count"])) for row in rows}
-    allowed = allowance(claim.now, flow.limits, counts)
+    # Checked and counted at the claimed_at the claimed rows get (see `given_back`).
+    at = rounded_to_ms(claim.now)
+    allowed = allowance(at, flow.limits, counts)
     limit = min(claim.limit, allowed)
     jobs = (
         (await claim_step(connection, [msgspec.structs.replace(claim, limit=limit)]))[0]
         if limit
         else []
     )
-    windows = counted(rounded_to_ms(claim.now), flow.limits, counts, len(jobs))
+    windows = counted(at, flow.limits, counts, len(jobs))
     if windows:
         await connection.execute(
             Q["put_start_windows"],
@@ -118,9 +120,7 @@ async def _claim_flow(connection: Connection, flow: FlowClaim) -> FlowClaimed:
     if not held_back:
         return FlowClaimed(jobs=jobs)
     await _hold(connection, claim.job_type, flow.limited_info, claim.now)
-    return FlowClaimed(
-        jobs=jobs, limited=True, retry_at=reopens_at(claim.now, flow.limits, windows)
-    )
+    return FlowClaimed(jobs=jobs, limited=True, retry_at=reopens_at(at, flow.limits, windows))
 
 
 async def set_paused_step(connection: Connection, pauses: Sequence[Pause]) -> list[list[str]]:

@@ -19,6 +19,7 @@ from ..models import INFO_DEQUEUED, JobStatus
 from .dialect import queries
 from .messages import CANCELLED_RUNNING, GAVE_UP, LOST
 from .rows import claimed_from_row, new_job_row
+from .start_windows import given_back
 from .store import (
     CancelOutcome,
     Claim,
@@ -154,6 +155,27 @@ async def _finish_all(connection: Connection, finishes: Sequence[Finish]) -> lis
     return applied
 
 
+async def _give_back_starts(connection: Connection, refunded: Sequence[Requeue]) -> None:
+    """Jobs going back before they started give their starts back to their start windows,
+    under the windows' advisory locks: a claim then never writes a count read before this,
+    and this never lowers a window its claim did not count in."""
+    held = await connection.fetch(
+        Q["held_unstarted"], [r.session_id for r in refunded], [r.attempt for r in refunded]
+    )
+    # In the claims' order (by type), so a claim group and this never wait on each other.
+    for job_type in sorted({row["job_type"] for row in held}):
+        await connection.execute(Q["lock_start_windows"], job_type)
+    starts = given_back((row["job_type"], row["claimed_at"]) for row in held)
+    if starts:
+        await connection.execute(
+            Q["give_back_starts"],
+            [job_type for job_type, _, _ in starts],
+            [length for _, length, _ in starts],
+            [start for _, _, start in starts],
+            list(starts.values()),
+        )
+
+
 async def requeue_step(
     connection: Connection, requeues: Sequence[Requeue]
 ) -> list[JobStatus | None]:
@@ -163,11 +185,7 @@ async def requeue_step(
     refunded = [r for r in requeues if r.refund]
     async with atomic(connection, bool(refunded)):
         if refunded:
-            await connection.execute(
-                Q["give_back_starts"],
-                [r.session_id for r in refunded],
-                [r.attempt for r in refunded],
-            )
+            await _give_back_starts(connection, refunded)
         rows = await connection.fetch(
             Q["requeue_jobs"],
             [r.session_id for r in requeues],

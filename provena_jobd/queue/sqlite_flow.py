@@ -97,10 +97,12 @@ def claim_flow_step(
             else []
         )
         counts = {length: (start, count) for length, start, count in rows}
-        allowed = allowance(claim.now, flow.limits, counts)
+        # Checked and counted at the claimed_at the claimed rows get (see `given_back`).
+        at = rounded_to_ms(claim.now)
+        allowed = allowance(at, flow.limits, counts)
         limit = min(claim.limit, allowed)
         jobs = _claim(connection, msgspec.structs.replace(claim, limit=limit)) if limit else []
-        windows = counted(rounded_to_ms(claim.now), flow.limits, counts, len(jobs))
+        windows = counted(at, flow.limits, counts, len(jobs))
         if windows:
             connection.executemany(
                 Q["put_start_window"],
@@ -113,7 +115,7 @@ def claim_flow_step(
         retry_at = None
         if held_back:
             held = _hold(connection, claim.job_type, flow.limited_info, claim.now)
-            retry_at = reopens_at(claim.now, flow.limits, windows)
+            retry_at = reopens_at(at, flow.limits, windows)
         results.append((FlowClaimed(jobs=jobs, limited=held_back, retry_at=retry_at), held))
     return results
 

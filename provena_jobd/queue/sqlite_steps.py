@@ -18,6 +18,7 @@ from .dialect import migrations, queries
 from .messages import CANCELLED_RUNNING
 from .rows import claimed_from_row, new_job_row
 from .sqlite_fold import QueuedFinish, QueuedStart
+from .start_windows import given_back
 from .store import (
     CancelOutcome,
     Claim,
@@ -274,7 +275,11 @@ def requeue_one(
     """Requeue one held job (FAILED if cancelled while running); None if not held. A job
     refunded before it started gives its start back to its type's start windows."""
     if refund:
-        connection.execute(Q["give_back_start"], {"session_id": session_id, "attempt": attempt})
+        held = connection.execute(Q["held_unstarted"], (session_id, attempt)).fetchall()
+        connection.executemany(
+            Q["give_back_starts"],
+            [(n, *window) for window, n in given_back((r[0], r[1]) for r in held).items()],
+        )
     # One statement per job, in the open transaction: a duplicate in the same group finds
     # the job moved on and changes nothing. Read to the end so the statement is done.
     rows = connection.execute(

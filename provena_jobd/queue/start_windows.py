@@ -9,8 +9,9 @@ one-second span), which is what fixed windows always allow.
 
 from __future__ import annotations
 
+import collections
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from .store import StartLimits
 
@@ -68,3 +69,15 @@ def reopens_at(now: float, limits: StartLimits, counts: Mapping[float, tuple[flo
         if used(now, length, counts) >= cap
     ]
     return max(ends, default=now)
+
+
+def given_back(held: Iterable[tuple[str, float]]) -> dict[tuple[str, float, float], int]:
+    """The starts that held jobs going back unstarted give back, from (job type, claimed_at)
+    of each: how many per (type, window length, window start). A claim counts its jobs at
+    the `claimed_at` it gives them, so these are the windows that counted them; a backend
+    takes them off only where a window is still the current one."""
+    starts: collections.Counter[tuple[str, float, float]] = collections.Counter()
+    for job_type, claimed_at in held:
+        for length in (SECOND, MINUTE):
+            starts[(job_type, length, window_start(claimed_at, length))] += 1
+    return dict(starts)

@@ -179,3 +179,34 @@ async def test_a_hand_back_after_its_window_ended_leaves_the_new_window_alone(
     assert await store.requeue(_handed_back(early.jobs[0], NOW + 1.2)) is JobStatus.PENDING
     # The start it gives back was counted in the second that ended, not in this one.
     assert (await store.claim_flow(flow(now=NOW + 1.3, per_s=2))).jobs == []
+
+
+async def test_claims_in_the_last_half_millisecond_of_a_second_keep_its_limit(
+    store: JobStore,
+) -> None:
+    await store.launch([new_job() for _ in range(6)])
+    claimed = [
+        len((await store.claim_flow(flow(limit=1, now=NOW + at, per_s=2))).jobs)
+        for at in (0.2, 0.9996, 0.9997, 0.9998)
+    ]
+    # A claim is checked and counted at the millisecond its jobs are claimed at (NOW + 1
+    # for the last three): never more than two in one counted second.
+    assert claimed == [1, 1, 1, 0]
+
+
+async def test_a_hand_back_gives_its_start_back_to_the_minute_too(store: JobStore) -> None:
+    await store.launch([new_job() for _ in range(6)])
+    first = await store.claim_flow(flow(limit=2, now=NOW + 0.1, per_min=2))
+    assert len(first.jobs) == 2
+    await store.requeue(_handed_back(first.jobs[0], NOW + 10))
+    again = await store.claim_flow(flow(now=NOW + 20, per_min=2))
+    assert [job.session_id for job in again.jobs] == [first.jobs[0].session_id]
+
+
+async def test_a_job_handed_back_twice_at_once_gives_one_start_back(store: JobStore) -> None:
+    await store.launch([new_job() for _ in range(6)])
+    first = await store.claim_flow(flow(limit=2, now=NOW + 0.1, per_s=2))
+    twice = _handed_back(first.jobs[0], NOW + 0.2)
+    outcomes = await asyncio.gather(store.requeue(twice), store.requeue(twice))
+    assert outcomes.count(JobStatus.PENDING) == 1 and outcomes.count(None) == 1
+    assert len((await store.claim_flow(flow(now=NOW + 0.3, per_s=2))).jobs) == 1

@@ -53,22 +53,20 @@ WHERE jobs.session_id = u.session_id AND jobs.attempt = u.attempt
   AND jobs.status IN ('DEQUEUED', 'IN_PROGRESS')
 RETURNING jobs.session_id, jobs.attempt;
 
+-- name: held_unstarted
+-- The held jobs ($1, $2) still DEQUEUED, each once: the type and claim time of each, locked
+-- until the requeue commits (a start on another connection waits, then finds it requeued).
+SELECT job_type, claimed_at FROM jobs
+WHERE (session_id, attempt) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+  AND status = 'DEQUEUED' AND NOT suspect
+FOR UPDATE;
+
 -- name: give_back_starts
--- Held jobs ($1, $2) going back to the queue before they started (their attempts refunded)
--- give back the starts their claims counted in their types' start windows, if those are
--- still current (a claim counts its jobs at the claimed_at it gives them). Not under the
--- claims' advisory lock: a claim that read a window before this commits writes its count
--- over it, and the start stays counted, as it was before jobs gave starts back.
-UPDATE start_windows w SET count = greatest(w.count - n.k, 0)
-FROM (SELECT s.job_type, s.length, count(*) AS k
-      FROM jobs j
-      JOIN unnest($1::text[], $2::int[]) AS u(session_id, attempt)
-        ON j.session_id = u.session_id AND j.attempt = u.attempt
-      JOIN start_windows s
-        ON s.job_type = j.job_type AND s.start = floor(j.claimed_at / s.length) * s.length
-      WHERE j.status = 'DEQUEUED'
-      GROUP BY s.job_type, s.length) AS n
-WHERE w.job_type = n.job_type AND w.length = n.length;
+-- Starts given back ($4 each) to the start windows ($1 type, $2 length, $3 start), where
+-- those are still the current ones.
+UPDATE start_windows w SET count = greatest(w.count - u.k, 0)
+FROM unnest($1::text[], $2::float8[], $3::float8[], $4::int[]) AS u(job_type, length, start, k)
+WHERE w.job_type = u.job_type AND w.length = u.length AND w.start = u.start;
 
 -- name: requeue_jobs
 -- Back to PENDING, `refund` (1) giving the attempt back. A job whose cancel was recorded

@@ -132,17 +132,15 @@ WHERE jobs.session_id = json_extract(u.value, '$[5]')
   AND jobs.attempt = json_extract(u.value, '$[6]')
   AND jobs.status = 'DEQUEUED';
 
--- name: give_back_start
--- A held job going back to the queue before it started (its attempt refunded) gives back
--- the start its claim counted in its type's start windows, if they are still current (a
--- claim counts its jobs at the claimed_at it gives them).
-UPDATE start_windows SET count = count - 1
-WHERE count > 0 AND EXISTS (
-    SELECT 1 FROM jobs
-    WHERE session_id = :session_id AND attempt = :attempt AND status = 'DEQUEUED'
-      AND jobs.job_type = start_windows.job_type
-      AND CAST(jobs.claimed_at / start_windows.length AS INTEGER) * start_windows.length
-          = start_windows.start);
+-- name: held_unstarted
+-- A held job still DEQUEUED (not a crash suspect, whose claim counted no start): its type and
+-- claim time.
+SELECT job_type, claimed_at FROM jobs
+WHERE session_id = ? AND attempt = ? AND status = 'DEQUEUED' AND suspect = 0;
+
+-- name: give_back_starts
+-- Starts given back to a start window, where it is still the current one.
+UPDATE start_windows SET count = max(count - ?, 0) WHERE job_type = ? AND length = ? AND start = ?;
 
 -- name: requeue_job
 -- Back to PENDING: a lost worker, a transient failure or a graceful shutdown; :refund (1)
