@@ -38,12 +38,12 @@ def _in(seconds: float) -> str:
 
 
 def _start_failing(
-    backoff: StartBackoffInfo, now: float, ahead: int, started_ready_at: float
+    job_type: str, backoff: StartBackoffInfo, now: float, ahead: int, started_ready_at: float
 ) -> Waiting:
     """A process pool whose last starts failed: how the last one failed, and when the next
     start is (pausing until `retry_at`), or, once it is under way, when it may be ready
     (`started_ready_at`)."""
-    failing = failed_starts(backoff)
+    failing = f"No {job_type} worker is running: {failed_starts(backoff)}"
     if backoff.retry_at > now:
         return Waiting(
             reason=WaitReason.START_FAILING,
@@ -120,7 +120,7 @@ def explain(
         # Not a plain cold start: the pool's starts have been failing. It waits out its pause
         # before the next, or the next is under way and may fail as the others did; until a
         # process claims, the job waits on a start that keeps failing either way.
-        return _start_failing(pool.start_backoff, now, place.ahead, cold_start_over)
+        return _start_failing(job_type, pool.start_backoff, now, place.ahead, cold_start_over)
     if starting:
         return Waiting(
             reason=WaitReason.COLD_START,

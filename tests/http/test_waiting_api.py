@@ -19,6 +19,9 @@ from tests.http.api_helpers import call, client, launch, server
 
 __all__ = ["client", "server"]  # the fixtures
 
+# How a job waiting on a REGISTRY pool whose starts keep failing begins its message.
+NO_WORKER = "No REGISTRY worker is running: "
+
 
 async def test_a_pending_job_in_a_cold_start_says_so(
     client: TestClient[Any, Any], server: JobdServer
@@ -161,7 +164,7 @@ async def test_a_job_waiting_for_worker_processes_that_fail_to_start_says_so(
             async def pausing_after(failures: str) -> dict[str, Any] | None:
                 body: dict[str, Any] = await call(client, "GET", fetch, 200)
                 said = body["waiting"]["message"]
-                return body if said.startswith(f"{failures} failed in a row") else None
+                return body if said.startswith(f"{NO_WORKER}{failures} failed in a row") else None
 
             async def next_start_fails(failures: str) -> dict[str, Any]:
                 await pool.processes[0].process.wait()
@@ -176,7 +179,8 @@ async def test_a_job_waiting_for_worker_processes_that_fail_to_start_says_so(
             failing = "1 worker process start failed in a row (the last exited with code 3)"
             assert body["waiting"] == {
                 "reason": "start_failing",
-                "message": f"{failing}; next start at 2027-01-15 08:00:01 UTC, in about 1 s.",
+                "message": f"{NO_WORKER}{failing}; next start at 2027-01-15 08:00:01 UTC, "
+                "in about 1 s.",
                 "ready_at": clock.now() + 1,
                 "ahead": 0,
             }
@@ -194,7 +198,7 @@ async def test_a_job_waiting_for_worker_processes_that_fail_to_start_says_so(
             body = await call(client, "GET", fetch, 200)
             assert body["waiting"] == {
                 "reason": "start_failing",
-                "message": f"{failing}; another is being started, ready in about 1 s.",
+                "message": f"{NO_WORKER}{failing}; another is being started, ready in about 1 s.",
                 "ready_at": clock.now() + pool.settings.cold_start_s,
                 "ahead": 0,
             }

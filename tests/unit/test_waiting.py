@@ -160,8 +160,8 @@ def test_a_pool_pausing_after_failed_starts_is_not_a_cold_start() -> None:
         1,
     )
     assert waiting.message == (
-        "2 worker process starts failed in a row (the last exited with code 3); next start at "
-        "1970-01-01 00:16:44 UTC, in about 4 s."
+        "No EMAIL worker is running: 2 worker process starts failed in a row (the last exited "
+        "with code 3); next start at 1970-01-01 00:16:44 UTC, in about 4 s."
     )
 
 
@@ -177,7 +177,8 @@ def test_a_waiting_job_and_its_pool_say_the_failed_starts_in_the_same_words() ->
     )
     waiting = explain(place(), failing, NOW)
     assert waiting is not None
-    assert waiting.message == backoff.message.removesuffix(".") + ", in about 4 s."
+    said = backoff.message.removesuffix(".") + ", in about 4 s."
+    assert waiting.message == f"No EMAIL worker is running: {said}"
 
 
 @pytest.mark.parametrize(
@@ -210,8 +211,8 @@ def test_a_start_under_way_after_failed_starts_says_the_starts_keep_failing() ->
         1,
     )
     assert waiting.message == (
-        "2 worker process starts failed in a row (the last exited with code 3); another is "
-        "being started, ready in about 40 s."
+        "No EMAIL worker is running: 2 worker process starts failed in a row (the last exited "
+        "with code 3); another is being started, ready in about 40 s."
     )
     # A starting worker that says when it is ready gives the time.
     starting = pool(("provisioning", 0, NOW + 12)).workers
