@@ -31,7 +31,7 @@ from .claim_ahead import CLAIM_AT_MOST
 from .pool_claims import PoolClaims
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
-from .shutdown import return_to_queue
+from .shutdown import return_to_queue, stop_after_grace
 from .worker_logs import log_worker
 
 log = logging.getLogger(__name__)
@@ -98,24 +98,7 @@ class Pool:
             await self._task
         tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
         tasks.update(self._finishing)
-        if tasks and not self._hurry.is_set():
-            all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
-            hurried = asyncio.ensure_future(self._hurry.wait())
-            try:
-                await self.clock.wait_for(
-                    asyncio.wait({all_done, hurried}, return_when=asyncio.FIRST_COMPLETED),
-                    grace_s,
-                )
-            except TimeoutError:
-                pass
-            finally:
-                for waiter in (all_done, hurried):
-                    waiter.cancel()
-                await asyncio.gather(all_done, hurried, return_exceptions=True)
-        unfinished = [task for task in tasks if not task.done()]
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        unfinished = await stop_after_grace(self.clock, list(tasks), grace_s, self._hurry)
         now = self.clock.now()
         # Jobs claimed ahead never started; they go back too.
         leases = [tasks[task] for task in unfinished]
