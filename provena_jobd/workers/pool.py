@@ -31,7 +31,7 @@ from .claim_ahead import CLAIM_AT_MOST
 from .pool_claims import PoolClaims
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
-from .shutdown import return_to_queue, stop_after_grace
+from .shutdown import stop_after_grace
 from .worker_logs import log_worker
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,9 @@ class Pool:
         tasks.update(self._finishing)
         unfinished = await stop_after_grace(self.clock, list(tasks), grace_s, self._hurry)
         now = self.clock.now()
-        # Jobs claimed ahead never started; they go back too.
-        leases = [tasks[task] for task in unfinished]
-        leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
-        self._ahead.clear()
         await self._release([w for w in self.workers if w.slot is not None])
-        await return_to_queue(self.store, leases, now)
+        # Jobs claimed ahead never started; they go back too, in the same commit.
+        await self.claims.return_held([tasks[task] for task in unfinished], now)
         self.workers.clear()
 
     def hurry(self) -> None:

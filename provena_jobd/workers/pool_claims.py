@@ -1,7 +1,8 @@
 """One in-process pool's traffic with the queue for its hold (jobs claimed ahead,
 `claim_ahead.py`): the claims that fill it, under the pool's name and lease, and what each
 answer says of the type's flow control - paused by an administrator (issue 14), or its start
-limit full until when - and the jobs it hands back. Each move holds `ahead.moving`.
+limit full until when - and the jobs it hands back, or returns at a shutdown. Each move
+holds `ahead.moving`.
 
 The pool decides how many to claim, and starts the held jobs in its slots (`pool.py`).
 """
@@ -12,8 +13,9 @@ from collections.abc import Callable
 
 from ..config import PoolSettings, QueueSettings
 from ..flow_control import flow_claim
-from ..queue.store import Claim, FlowClaimed, JobStore
+from ..queue.store import Claim, FlowClaimed, JobStore, Lease
 from .claim_ahead import ClaimAhead, hand_back
+from .shutdown import return_to_queue
 
 
 class PoolClaims:
@@ -67,6 +69,18 @@ class PoolClaims:
             surplus = self.ahead.take_surplus(free, ready)
             if surplus:
                 self.ahead.jobs.extend(await hand_back(self.store, surplus, now, self.job_type))
+
+    async def return_held(self, stopped: list[Lease], now: float) -> None:
+        """At shutdown: requeue the held jobs (they never started) with `stopped`, the running
+        jobs the shutdown stopped, in one commit, the attempts refunded; the hold is empty."""
+        # Held until the requeue commits, as a hand-back is. No wait here goes round in a
+        # circle: the pool's claims and hand-backs ended with its supervisor, so only a count
+        # can hold `moving` now, and only across its reads; a count that waits for this
+        # (holding other pools' locks) waits for this requeue alone, which takes no lock.
+        async with self.ahead.moving:  # out of the hold, not PENDING until the requeue commits
+            leases = [*stopped, *(Lease(job.session_id, job.attempt) for job in self.ahead.jobs)]
+            self.ahead.jobs.clear()
+            await return_to_queue(self.store, leases, now)
 
     async def read_paused(self, now: float, stopping: bool) -> None:
         """Learn whether the type is paused (by any node) once a poll interval; while it is,
