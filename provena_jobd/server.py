@@ -38,12 +38,13 @@ from .redaction import secret_values
 from .service import JobService
 from .workers.builtin import builtin_handlers
 from .workers.cancellations import Cancellations
+from .workers.external_pool import ExternalPool
 from .workers.gateway import WorkerGateway
 from .workers.handlers import Handler, HandlerRegistry
 from .workers.isolation import Isolation
 from .workers.plugins import configured_handlers
 from .workers.pool import Pool
-from .workers.process_pool import ExternalPool, ProcessPool
+from .workers.process_pool import ProcessPool
 from .workers.rescuer import Rescuer
 from .workers.retention import Pruner
 from .workers.runner import JobRunner

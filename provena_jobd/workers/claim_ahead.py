@@ -18,8 +18,9 @@ Only jobs still waiting in the hold go back; a job leaves it as a slot starts it
 A job on its way between the queue and the hold waits all the same, yet a count of the waiting
 jobs (PENDING in the database, plus those held) would miss it: a claim's jobs are DEQUEUED
 once it commits, but join the hold only when its answer is back here, and a job handed back
-leaves the hold before its requeue commits. So every such move holds `moving`, and a count
-holds it too: it waits for the move on its way (a commit), and holds the next one off.
+(or returned at a shutdown) leaves the hold before its requeue commits. So every such move
+holds `moving`, and a count holds it too: it waits for the move on its way (a commit), and
+holds the next one off.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ end of its last job. One supervisor loop per pool makes every decision in `tick(
 tests call directly with a fake clock.
 
 Two things keep a worker from waiting on the database between jobs. The pool claims jobs
-ahead of need (`claim_ahead.py`). And a slot comes free when its handler returns, not when
-the job's end is committed, so that commit is shared with the next job's start (the pool
-counts the job in `jobs_finished` only once its end is committed).
+ahead of need (`claim_ahead.py`; the claims themselves: `pool_claims.py`). And a slot comes
+free when its handler returns, not when the job's end is committed, so that commit is shared
+with the next job's start (the pool counts the job in `jobs_finished` only once its end is
+committed).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from collections.abc import Mapping
 from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
 from ..errors import StorageError
-from ..flow_control import flow_claim
 from ..pool_models import PoolSnapshot, WorkerInfo
-from ..queue.store import Claim, ClaimedJob, JobStore, Lease
+from ..queue.store import ClaimedJob, JobStore, Lease
 from ..queue.worker_slots import WorkerSlots
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
-from .claim_ahead import CLAIM_AT_MOST, ClaimAhead, hand_back
+from .claim_ahead import CLAIM_AT_MOST
+from .pool_claims import PoolClaims
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
-from .shutdown import return_to_queue
+from .shutdown import stop_after_grace
 from .worker_logs import log_worker
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,6 @@ class Pool:
         self.job_type = job_type
         # With several nodes, a worker needs one of the cluster's `max_workers` slots.
         self.slots = slots
-        # Who claims, in the attempt history: the pool claims ahead for its workers, so it is
-        # named, not a worker (and, with several nodes, its node, which the rescuer names).
-        self._claimant = f"{slots.node}/{job_type}" if slots else f"{job_type}-pool"
         self.settings = settings
         self.queue = queue
         self.store = store
@@ -65,8 +63,12 @@ class Pool:
         self.idle_stops = 0  # workers retired after their idle timeout (metrics)
         self.jobs_finished = 0
         self._ids = itertools.count(1)
+        # Who claims, in the attempt history: the pool claims ahead for its workers, so it is
+        # named, not a worker (and, with several nodes, its node, which the rescuer names).
+        claimant = f"{slots.node}/{job_type}" if slots else f"{job_type}-pool"
+        self.claims = PoolClaims(job_type, claimant, settings, queue, store)
         # Claimed ahead (DEQUEUED, lease held), waiting for a free slot; oldest first.
-        self.ahead = ClaimAhead()
+        self.ahead = self.claims.ahead
         self._ahead = self.ahead.jobs
         # Jobs whose handler is over while their end is being committed.
         self._finishing: dict[asyncio.Task[None], Lease] = {}
@@ -75,11 +77,6 @@ class Pool:
         self._hurry = asyncio.Event()  # set: the shutdown grace period is over
         # Set while crash suspects run alone (workers/isolation.py): claim nothing.
         self.paused = False
-        # An administrator paused this job type (issue 14): read from the store every poll
-        # interval and learnt from each claim; a paused type starts no worker either.
-        self.type_paused = False
-        self._paused_read_at = float("-inf")
-        self._limited_until = float("-inf")  # a start limit is full until then
         self._next_heartbeat = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -101,31 +98,11 @@ class Pool:
             await self._task
         tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
         tasks.update(self._finishing)
-        if tasks and not self._hurry.is_set():
-            all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
-            hurried = asyncio.ensure_future(self._hurry.wait())
-            try:
-                await self.clock.wait_for(
-                    asyncio.wait({all_done, hurried}, return_when=asyncio.FIRST_COMPLETED),
-                    grace_s,
-                )
-            except TimeoutError:
-                pass
-            finally:
-                for waiter in (all_done, hurried):
-                    waiter.cancel()
-                await asyncio.gather(all_done, hurried, return_exceptions=True)
-        unfinished = [task for task in tasks if not task.done()]
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        unfinished = await stop_after_grace(self.clock, list(tasks), grace_s, self._hurry)
         now = self.clock.now()
-        # Jobs claimed ahead never started; they go back too.
-        leases = [tasks[task] for task in unfinished]
-        leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
-        self._ahead.clear()
         await self._release([w for w in self.workers if w.slot is not None])
-        await return_to_queue(self.store, leases, now)
+        # Jobs claimed ahead never started; they go back too, in the same commit.
+        await self.claims.return_held([tasks[task] for task in unfinished], now)
         self.workers.clear()
 
     def hurry(self) -> None:
@@ -160,8 +137,8 @@ class Pool:
         now = self.clock.now()
         if now >= self._next_heartbeat:
             await self._heartbeat(now)
-        await self._read_paused(now)
-        claiming = not self._stopping and not self.paused and not self.type_paused
+        await self.claims.read_paused(now, self._stopping)
+        claiming = not self._stopping and not self.paused and not self.claims.type_paused
         wanted, claimed = await self._claim(now) if claiming else (0, 0)
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         retired = []
@@ -177,7 +154,7 @@ class Pool:
         # Jobs wait if some claimed ahead found no slot, or a full claim left more behind.
         waiting = bool(self._ahead) or claimed >= wanted
         # Held back by a pause or a full start limit, more workers would only cost cold starts.
-        held = self.type_paused or now < self._limited_until
+        held = self.claims.held_back(now)
         if waiting and not held and len(self.workers) < self.settings.max_workers:
             await self._scale(now)
         return self._next_wake(now)
@@ -197,54 +174,20 @@ class Pool:
         wanted = self.ahead.wanted(free, ready)
         if wanted <= 0:
             return 0, 0
-        async with self.ahead.moving:  # its jobs are in neither place until it is back
-            self.ahead.claim_sent()
-            try:
-                claimed = await self.store.claim_flow(
-                    flow_claim(self._claim_of(wanted, now), self.settings)
-                )
-            except BaseException:
-                self.ahead.claim_back(0, wanted)
-                raise
-            self.ahead.claim_back(len(claimed.jobs), wanted)
-            jobs = claimed.jobs
-            self._ahead.extend(jobs)
-        self.type_paused = claimed.paused
-        self._limited_until = claimed.retry_at if claimed.retry_at is not None else float("-inf")
+        claimed = await self.claims.claim(wanted, now)
         self._fill_slots(now)
-        if len(jobs) >= wanted == CLAIM_AT_MOST:
+        if claimed >= wanted == CLAIM_AT_MOST:
             self.notify()  # more may wait for the slots still free: claim again now
-        return wanted, len(jobs)
+        return wanted, claimed
 
     def _capacity(self, now: float) -> tuple[int, int]:
         """The ready (not provisioning) workers, and their free slots."""
         ready = [w for w in self.workers if w.state(now) is not WorkerState.PROVISIONING]
         return len(ready), sum(self.settings.concurrency - len(w.running) for w in ready)
 
-    def _claim_of(self, limit: int, now: float) -> Claim:
-        return Claim(
-            job_type=self.job_type,
-            limit=limit,
-            # With several nodes, the node too: the rescuer names it if it is lost.
-            worker_id=self._claimant,
-            now=now,
-            lease_expires_at=now + self.queue.lease_s,
-        )
-
-    async def _read_paused(self, now: float) -> None:
-        """Learn whether the type is paused (by any node) once a poll interval; while it is,
-        mark its newly claimable jobs as waiting for that."""
-        if now >= self._paused_read_at + self.queue.poll_interval_s:
-            self._paused_read_at = now
-            self.type_paused = self.job_type in await self.store.paused_types()
-        if self.type_paused and not self._stopping:
-            claimed = await self.store.claim_flow(flow_claim(self._claim_of(0, now), self.settings))
-            self.type_paused = claimed.paused
-
     def set_type_paused(self, paused: bool) -> None:
         """This node paused or resumed the type: act on it now."""
-        self.type_paused = paused
-        self._paused_read_at = self.clock.now()
+        self.claims.set_type_paused(paused, self.clock.now())
         self.notify()
 
     def _fill_slots(self, now: float) -> None:
@@ -320,11 +263,7 @@ class Pool:
         self.ahead.heartbeat()
         # Jobs held beyond the (perhaps just reset) reach go back for other nodes to run;
         # first, so that their leases are not extended. What could not go back stays held.
-        async with self.ahead.moving:  # out of the hold, not PENDING until the requeue commits
-            ready, free = self._capacity(now)
-            surplus = self.ahead.take_surplus(free, ready)
-            if surplus:
-                self._ahead.extend(await hand_back(self.store, surplus, now, self.job_type))
+        await self.claims.hand_back_surplus(lambda: self._capacity(now), now)
         leases = [lease for w in self.workers for lease in w.running.values()]
         leases += [*self._finishing.values()]
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
@@ -351,8 +290,8 @@ class Pool:
 
     def _next_wake(self, now: float) -> float:
         deadlines = [now + self.queue.poll_interval_s, self._next_heartbeat]
-        if self._limited_until > now:
-            deadlines.append(self._limited_until)
+        if self.claims.limited_until > now:
+            deadlines.append(self.claims.limited_until)
         for worker in self.workers:
             if worker.state(now) is WorkerState.PROVISIONING:
                 deadlines.append(worker.ready_at)

@@ -1,13 +1,13 @@
-"""Pools whose workers live outside jobd: ones you run yourself, or processes jobd starts.
+"""Pools of worker processes that jobd starts and stops (`[pool.<TYPE>] command = [...]`).
 
-`ExternalPool` (`[pool.<TYPE>] external = true`) only reports the workers that claim over the
-worker protocol. `ProcessPool` (`command = [...]`) scales like the reference's ECS tasks,
-with the same pure decisions as the in-process pool (`autoscale.py`): jobs waiting and fewer
-than `max_workers` processes -> start one. A process is provisioning from its start until its
-first claim (its real cold start), busy while it holds jobs, idle otherwise; it exits by
-itself after `idle_timeout_s` without work. A process that dies has its jobs requeued by the
-rescuer when their lease runs out, and the pool starts another if jobs wait - after a growing
-pause if processes keep failing as they start (`start_backoff.py`).
+A process pool reports its workers as an outside pool does (`external_pool.py`), and scales
+like the reference's ECS tasks, with the same pure decisions as the in-process pool
+(`autoscale.py`): jobs waiting and fewer than `max_workers` processes -> start one. A process
+is provisioning from its start until its first claim (its real cold start), busy while it
+holds jobs, idle otherwise; it exits by itself after `idle_timeout_s` without work. A process
+that dies has its jobs requeued by the rescuer when their lease runs out, and the pool starts
+another if jobs wait - after a growing pause if processes keep failing as they start
+(`start_backoff.py`).
 
 In auth modes `token` and `jwt` each process gets `JOBD_TOKEN`: a token jobd made for its own
 processes when it started (`identity.ProcessWorkerAuth`), unless the pool's `env` sets one.
@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import msgspec
 
 from ..clock import Clock
-from ..config import REDACTED, PoolSettings, QueueSettings
+from ..config import PoolSettings, QueueSettings
 from ..pool_models import PoolSnapshot, StartBackoffInfo, WorkerInfo, exit_words
 from ..queue.store import JobStore
 from .autoscale import PoolView, workers_to_start
+from .external_pool import ExternalPool
 from .gateway import WorkerGateway
 from .pool_workers import WorkerState
 from .process_output import ProcessOutput
@@ -59,94 +60,6 @@ class WorkerProcess:
     output: ProcessOutput  # its stdout and stderr, logged redacted
     claimed: bool = False  # it has claimed over the worker protocol at least once
     proven: bool = False  # it has claimed and run long enough to clear the start back-off
-
-
-class ExternalPool:
-    """A job type run by workers outside jobd that nobody here starts."""
-
-    def __init__(
-        self,
-        job_type: str,
-        settings: PoolSettings,
-        queue: QueueSettings,
-        store: JobStore,
-        gateway: WorkerGateway,
-        clock: Clock,
-    ) -> None:
-        self.job_type = job_type
-        self.settings = settings
-        self.queue = queue
-        self.store = store
-        self.gateway = gateway
-        self.clock = clock
-        self.cold_starts = 0
-        self._hurry = asyncio.Event()  # set by a second Ctrl-C: end the grace period now
-
-    @property
-    def jobs_finished(self) -> int:
-        """Jobs of this type that outside workers finished."""
-        return self.gateway.finished.get(self.job_type, 0)
-
-    def notify(self) -> None:
-        """Jobs may be waiting (the gateway wakes the workers' claims itself)."""
-
-    def start(self) -> None:
-        """Nothing to start."""
-
-    def running_jobs(self) -> int:
-        """How many jobs this type's outside workers hold."""
-        return sum(w.jobs for w in self._workers())
-
-    def hurry(self) -> None:
-        """End `drain`'s grace period now (a second Ctrl-C)."""
-        self._hurry.set()
-        self.gateway.released.set()  # wake the drain loop, which then sees the hurry
-
-    async def drain(self, grace_s: float) -> None:
-        """Nothing to stop: outside workers' unfinished jobs are rescued at next start."""
-
-    def _workers(self) -> list[WorkerInfo]:
-        cutoff = self.clock.now() - self.queue.lease_s
-        return [
-            WorkerInfo(
-                worker_id=w.worker_id,
-                state=(WorkerState.BUSY if w.held else WorkerState.IDLE).value,
-                jobs=len(w.held),
-            )
-            for w in self.gateway.workers.values()
-            if w.job_type == self.job_type and (w.held or w.last_seen >= cutoff)
-        ]
-
-    async def snapshot(self, waiting_by_type: Mapping[str, int] | None = None) -> PoolSnapshot:
-        """Workers by state (with pids for processes), waiting jobs and settings
-        (`waiting_by_type` as for `Pool.snapshot`)."""
-        if waiting_by_type is None:
-            waiting_by_type = await self.store.waiting_by_type()
-        workers = self._workers()
-        counts = dict.fromkeys((s.value for s in WorkerState), 0)
-        for worker in workers:
-            counts[worker.state] += 1
-        waiting = waiting_by_type.get(self.job_type, 0)
-        env = dict.fromkeys(self.settings.env, REDACTED)  # it may hold the workers' token
-        return PoolSnapshot(
-            job_type=self.job_type,
-            workers=counts,
-            running_jobs=sum(w.jobs for w in workers),
-            waiting=waiting,
-            cold_starts=self.cold_starts,
-            jobs_finished=self.jobs_finished,
-            settings=msgspec.structs.replace(self.settings, env=env),
-            processes=workers,
-            worker_list=workers,
-        )
-
-    def worker_list(self) -> list[WorkerInfo]:
-        """Each worker outside jobd and its state."""
-        return self._workers()
-
-    def start_backoff(self) -> StartBackoffInfo | None:
-        """None: nobody here starts these workers, so no start of theirs fails."""
-        return None
 
 
 class ProcessPool(ExternalPool):

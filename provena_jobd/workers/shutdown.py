@@ -1,4 +1,6 @@
-"""Held jobs that never ran through any fault of theirs: back to the queue, attempt refunded.
+"""A shutdown's end for the jobs a node holds: running ones get the grace period to finish,
+and held jobs that never ran (or were stopped) through no fault of theirs go back to the
+queue, attempt refunded.
 
 A shutdown returns what this node holds; the worker gateway returns what it claimed for an
 outside worker that left before it was answered.
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from ..clock import Clock
 from ..queue.messages import SHUTDOWN
 from ..queue.store import JobStore, Lease, Requeue
 
@@ -32,3 +35,29 @@ async def return_to_queue(
     """Requeue held jobs at `now` with `info`, refunding the attempt (a shutdown is not the
     job's failure); all at once, so they share one commit instead of one each."""
     await asyncio.gather(*(store.requeue(refunded(lease, now, info)) for lease in leases))
+
+
+async def stop_after_grace(
+    clock: Clock, tasks: list[asyncio.Task[None]], grace_s: float, hurry: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """Give running jobs' `tasks` `grace_s` of `clock` time to finish (less once `hurry` is
+    set: a second Ctrl-C), then cancel the rest; returns those, ended once they are."""
+    if tasks and not hurry.is_set():
+        all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
+        hurried = asyncio.ensure_future(hurry.wait())
+        try:
+            await clock.wait_for(
+                asyncio.wait({all_done, hurried}, return_when=asyncio.FIRST_COMPLETED),
+                grace_s,
+            )
+        except TimeoutError:
+            pass
+        finally:
+            for waiter in (all_done, hurried):
+                waiter.cancel()
+            await asyncio.gather(all_done, hurried, return_exceptions=True)
+    unfinished = [task for task in tasks if not task.done()]
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*unfinished, return_exceptions=True)
+    return unfinished

@@ -1,6 +1,6 @@
 """`/admin/pool`'s waiting jobs while a pool moves jobs between the queue and its hold: a job
-on its way (a claim's, once it commits; one handed back, until its requeue commits) is in
-neither, yet it waits all the same, and is counted once."""
+on its way (a claim's, once it commits; one handed back or returned at a shutdown, until its
+requeue commits) is in neither, yet it waits all the same, and is counted once."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from provena_jobd.queue.dialect import queries
 from provena_jobd.queue.store import FlowClaim, FlowClaimed, Requeue
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.pool import Pool
+from tests.helpers import eventually
 
 from .pool_helpers import Starter, advance, blocking_handler, launch_together
 from .test_hand_back import ONE_WORKER, SLOTS, grow_then_hoard
@@ -104,3 +105,36 @@ async def test_jobs_handed_back_count_as_waiting_until_their_requeue_commits(
     assert (email.waiting, email.running_jobs) == (len(hoard.long) - SLOTS, SLOTS)
     assert [job.session_id for job in hoard.pool.ahead.jobs] == hoard.kept  # they went back
     release.set()
+
+
+async def test_jobs_claimed_ahead_count_as_waiting_while_a_shutdown_requeues_them(
+    start: Starter,
+) -> None:
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
+    pool = server.pools[JobType.EMAIL]
+    assert isinstance(pool, Pool)
+    await launch_together(server, JobSubType.SEND_EMAIL, 4)
+
+    async def one_running_two_held() -> bool:
+        return len(started) == 1 and pool.claimed_ahead == 2
+
+    await eventually(one_running_two_held, what="one job running and two claimed ahead")
+    asked, committing = asyncio.Event(), asyncio.Event()
+    store_requeue = pool.store.requeue
+
+    async def commit_held(requeue: Requeue) -> JobStatus | None:
+        asked.set()  # out of the hold, still DEQUEUED in the database
+        await committing.wait()
+        return await store_requeue(requeue)
+
+    pool.store.requeue = commit_held  # type: ignore[method-assign]
+    draining = asyncio.create_task(pool.drain(grace_s=60))
+    await asyncio.sleep(0)  # the drain has begun: the running job's slot takes nothing more
+    release.set()  # ... and that job ends within the grace period: only the held two go back
+    await asked.wait()
+    count_without_yielding(server)
+    email = await email_pool_now(server, committing)
+    # The one that ran is done; the two held and the one never claimed wait.
+    assert (email.waiting, email.running_jobs) == (3, 0)
+    await draining
