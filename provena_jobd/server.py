@@ -313,12 +313,19 @@ class JobdServer:
     async def pool_snapshots(self) -> list[PoolSnapshot]:
         """Every pool's state (the waiting counts read once for all of them, while no pool
         moves jobs between the queue and its hold, so that each waiting job counts once)."""
+        in_process = [pool for pool in self.pools.values() if isinstance(pool, Pool)]
+        # Only the counts under the pools' locks: their claims wait for nothing else.
         async with contextlib.AsyncExitStack() as still:
-            for pool in self.pools.values():
-                if isinstance(pool, Pool):
-                    await still.enter_async_context(pool.ahead.moving)
+            for pool in in_process:
+                await still.enter_async_context(pool.ahead.moving)
             waiting = await self._metered.waiting_by_type()
-            return [await pool.snapshot(waiting) for pool in self.pools.values()]
+            held = {pool.job_type: pool.held() for pool in in_process}
+        return [
+            await pool.snapshot(waiting, held[pool.job_type])
+            if isinstance(pool, Pool)
+            else await pool.snapshot(waiting)
+            for pool in self.pools.values()
+        ]
 
     async def metrics_text(self) -> bytes:
         """Every metric in the Prometheus text format, the gauges read now."""

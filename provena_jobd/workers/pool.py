@@ -314,18 +314,25 @@ class Pool:
     def start_backoff(self) -> None:
         """None: in-process workers have no start to fail (only process pools back off)."""
 
-    async def snapshot(self, waiting_by_type: Mapping[str, int] | None = None) -> PoolSnapshot:
+    def held(self) -> int:
+        """Jobs claimed ahead and waiting in the hold (read it while `ahead.moving` is held)."""
+        return len(self._ahead)
+
+    async def snapshot(
+        self, waiting_by_type: Mapping[str, int] | None = None, held: int | None = None
+    ) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters (`waiting_by_type`: the
-        store's counts, read once for every pool while each held `ahead.moving`)."""
-        if waiting_by_type is None:
-            async with self.ahead.moving:
-                return await self.snapshot(await self.store.waiting_by_type())
+        store's counts and `held` this pool's `held()`, both read while `ahead.moving` was
+        held, when the caller read them for every pool at once)."""
+        if waiting_by_type is None or held is None:
+            async with self.ahead.moving:  # only the reads: a claim waits for no more
+                waiting_by_type, held = await self.store.waiting_by_type(), self.held()
         now = self.clock.now()
         counts = dict.fromkeys((s.value for s in WorkerState), 0)
         for worker in self.workers:
             counts[worker.state(now).value] += 1
         # Jobs claimed ahead are DEQUEUED but still wait for a slot (a slot's job is running).
-        waiting = waiting_by_type.get(self.job_type, 0) + len(self._ahead)
+        waiting = waiting_by_type.get(self.job_type, 0) + held
         return PoolSnapshot(
             processes=await cluster_workers(self.slots, self.job_type, self.workers, now),
             job_type=self.job_type,

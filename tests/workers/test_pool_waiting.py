@@ -138,3 +138,35 @@ async def test_jobs_claimed_ahead_count_as_waiting_while_a_shutdown_requeues_the
     # The one that ran is done; the two held and the one never claimed wait.
     assert (email.waiting, email.running_jobs) == (3, 0)
     await draining
+
+
+class _SlowHolders:
+    """A cluster's worker slots whose list of holders is read only when `answer` is set."""
+
+    node = "here"
+
+    def __init__(self) -> None:
+        self.reading, self.answer = asyncio.Event(), asyncio.Event()
+
+    async def holders(self) -> list[object]:
+        self.reading.set()
+        await self.answer.wait()
+        return []
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["pool_snapshots", "snapshot"])
+async def test_a_count_holds_a_pools_claims_for_its_reads_of_the_queue_only(
+    start: Starter, whole: bool
+) -> None:
+    server = await start()
+    pool = server.pools[JobType.EMAIL]
+    assert isinstance(pool, Pool)
+    slots = _SlowHolders()
+    pool.slots = slots  # type: ignore[assignment]  # an idle pool: only a count reads them
+    asked = asyncio.create_task(server.pool_snapshots() if whole else pool.snapshot())
+    await slots.reading.wait()
+    # The rest of the snapshot (here a cluster read that takes its time) holds up no claim.
+    claims_free = not pool.ahead.moving.locked()
+    slots.answer.set()
+    await asked
+    assert claims_free
