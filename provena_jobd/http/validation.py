@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
 
 from .. import coercion
-from ..coercion import problem
+from ..coercion import Problem, problem
 from ..errors import RequestInvalid, UnsupportedMediaType
 
 T = TypeVar("T")
@@ -20,9 +21,14 @@ def missing(where: str, name: str | None = None) -> RequestInvalid:
     return RequestInvalid([problem(loc, "field required", "value_error.missing")])
 
 
-async def decode_body(request: web.Request, model: type[T]) -> T:
+async def decode_body(
+    request: web.Request, model: type[T], more: Callable[[Any], list[Problem]] | None = None
+) -> T:
     """Decode a JSON body into `model`, coercing as the reference's pydantic v1 models do, or
-    raise a 422 that lists every problem and where it is."""
+    raise a 422 that lists every problem and where it is.
+
+    `more` finds the problems the route's own rules see in the decoded JSON (an unknown job
+    type): a body the model refuses is answered with those too, all in the fields' order."""
     body = await request.read()
     if not body.strip():
         raise missing("body")
@@ -40,7 +46,23 @@ async def decode_body(request: web.Request, model: type[T]) -> T:
     try:
         return coercion.convert(value, model, ["body"])
     except coercion.Invalid as exc:
-        raise RequestInvalid(exc.problems) from None
+        problems = exc.problems
+        if more is not None:
+            problems = _in_field_order(model, [*problems, *more(value)])
+        raise RequestInvalid(problems) from None
+
+
+def _in_field_order(model: type[Any], problems: list[Problem]) -> list[Problem]:
+    """The problems ordered by the body field each is about, as pydantic v1 lists them."""
+    if not issubclass(model, msgspec.Struct):
+        return problems
+    order = {field.encode_name: i for i, field in enumerate(msgspec.structs.fields(model))}
+
+    def position(entry: Problem) -> int:
+        loc = entry["loc"]
+        return order.get(loc[1], len(order)) if len(loc) > 1 else -1
+
+    return sorted(problems, key=position)
 
 
 def _not_json(exc: Exception) -> RequestInvalid:
