@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -38,11 +39,11 @@ async def decode_body(
     except msgspec.ValidationError:
         pass  # perhaps only lenient: "limit": "5", "request_batch_id": "true", ...
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise _not_json(exc) from None
+        raise _not_json(exc, body) from None
     try:
         value = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise _not_json(exc) from None
+        raise _not_json(exc, body) from None
     try:
         return coercion.convert(value, model, ["body"])
     except coercion.Invalid as exc:
@@ -65,9 +66,30 @@ def _in_field_order(model: type[Any], problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=position)
 
 
-def _not_json(exc: Exception) -> RequestInvalid:
+# A \uD800-\uDBFF escape (after an even run of backslashes, so a real escape, not an escaped
+# backslash and "u...") followed by something other than another escape: a lone high
+# surrogate. msgspec reports it as "Input data was truncated", as if the body ended there.
+_LONE_HIGH_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2})(?=[^\\]|\\[^u])"
+)
+
+
+def _not_json(exc: Exception, body: bytes) -> RequestInvalid:
     """The 422 for a body that is not JSON, or nests deeper than the decoder goes."""
     reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    if reason == "Input data was truncated":
+        lone = _LONE_HIGH_SURROGATE.search(body)
+        if lone is not None:
+            escape = lone.group(1).decode()
+            reason = (
+                f"invalid escape {escape} (byte {lone.start(1)}): a UTF-16 high surrogate "
+                "must be followed by a low surrogate escape (\\udc00 to \\udfff)"
+            )
+    elif reason == "Invalid UTF-8 encoded string":
+        try:
+            body.decode()
+        except UnicodeDecodeError as bad:  # msgspec does not say where
+            reason = f"the body is not valid UTF-8 (byte {bad.start})"
     return RequestInvalid([problem(["body"], f"Invalid JSON: {reason}", "value_error.jsondecode")])
 
 

@@ -193,6 +193,41 @@ async def test_bodies_that_are_not_a_json_object_get_422(
     assert detail(answer)[0]["loc"][0] == "body"
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (  # a lone high surrogate: the decoder itself calls it "Input data was truncated"
+            rb'{"job_type": "EMAIL", "job_payload": {"a": "\ud800"}}',
+            "invalid escape \\ud800 (byte 44): a UTF-16 high surrogate must be followed by a "
+            "low surrogate escape (\\udc00 to \\udfff)",
+        ),
+        (
+            rb'{"job_type": "EMAIL", "job_payload": {"a": "\\\uDBFFx"}}',
+            "invalid escape \\uDBFF (byte 46): a UTF-16 high surrogate must be followed by a "
+            "low surrogate escape (\\udc00 to \\udfff)",
+        ),
+        (
+            b'{"job_type": "EMAIL", "job_payload": {"a": "caf\xe9"}}',
+            "the body is not valid UTF-8 (byte 47)",
+        ),
+        # Truly cut short, also just after a high surrogate that may yet be paired.
+        (b'{"job_type": "EMAIL", ', "Input data was truncated"),
+        (rb'{"job_type": "EMAIL", "job_payload": {"a": "\ud800', "Input data was truncated"),
+        (rb'{"job_type": "EMAIL", "job_payload": {"a": "\ud800\u', "Input data was truncated"),
+        # An escaped backslash before "ud800" is text, not an escape.
+        (rb'{"job_type": "EMAIL", "job_payload": {"a": "\\ud800', "Input data was truncated"),
+    ],
+)
+async def test_a_body_that_is_not_json_says_why(
+    client: TestClient[Any, Any], raw: bytes, reason: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    answer = await call(client, "POST", "/jobs/admin/launch", 422, data=raw, headers=headers)
+    assert detail(answer) == [
+        {"loc": ["body"], "msg": f"Invalid JSON: {reason}", "type": "value_error.jsondecode"}
+    ]
+
+
 async def test_deeply_nested_payloads_are_refused(client: TestClient[Any, Any]) -> None:
     too_deep: Any = {}
     for _ in range(40):
