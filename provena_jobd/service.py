@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 
 from .clock import Clock
-from .coercion import problem
+from .coercion import Problem, problem
 from .config import Settings
 from .errors import BadRequest, NotAuthorised, NotFound, PayloadInvalid, RequestInvalid
 from .job_ids import new_id
@@ -51,18 +51,16 @@ INVALID_PAYLOAD = (
 WORKFLOW_LIMIT = 1000
 
 
-def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> RequestInvalid:
-    """The reference's 422 for an unknown enum value; a likely typo gets a suggestion instead
-    of the whole list (`ctx.enum_values` always has every permitted value)."""
+def _enum_problem(field: str, value: str, permitted: tuple[str, ...]) -> Problem:
+    """The reference's 422 entry for an unknown enum value; a likely typo gets a suggestion
+    instead of the whole list (`ctx.enum_values` always has every permitted value)."""
     close = difflib.get_close_matches(value.upper(), permitted, n=1, cutoff=0.6)
     if close:
         message = f"value is not a valid enumeration member; did you mean '{close[0]}'?"
     else:
         listed = ", ".join(f"'{v}'" for v in permitted)
         message = f"value is not a valid enumeration member; permitted: {listed}"
-    return RequestInvalid(
-        [problem(["body", field], message, "type_error.enum", enum_values=list(permitted))]
-    )
+    return problem(["body", field], message, "type_error.enum", enum_values=list(permitted))
 
 
 class JobService:
@@ -96,16 +94,15 @@ class JobService:
         retry_of: str | None = None,
     ) -> tuple[NewJob, LaunchJobResponse]:
         """Apply every launch rule and build the job's row; nothing is written."""
+        problems = self.type_problems(request.job_type, request.job_sub_type)
+        if problems:
+            raise RequestInvalid(problems)
+        # As the reference's root validator (skip_on_failure): only once the fields are valid.
         if request.request_batch_id and request.add_to_batch is not None:
             raise RequestInvalid(
                 [{"loc": ["body", "__root__"], "msg": BOTH_BATCH_OPTIONS, "type": "value_error"}]
             )
-        catalog = self.catalog
-        if request.job_type not in catalog.job_types:
-            raise _enum_problem("job_type", request.job_type, catalog.job_types)
-        expected_type = catalog.job_type_of(request.job_sub_type)
-        if expected_type is None:
-            raise _enum_problem("job_sub_type", request.job_sub_type, catalog.sub_types)
+        expected_type = self.catalog.job_type_of(request.job_sub_type)
         if expected_type != request.job_type:
             raise BadRequest(
                 f"Job sub type {request.job_sub_type} belongs to job type "
@@ -144,6 +141,17 @@ class JobService:
             retry_of=retry_of,
         )
         return job, LaunchJobResponse(session_id=job.session_id, batch_id=batch_id)
+
+    def type_problems(self, job_type: object, job_sub_type: object) -> list[Problem]:
+        """The 422 entries for a job type and a sub type this jobd does not accept, both at
+        once; a value that is not text is left to the decoder, which reports it."""
+        catalog = self.catalog
+        problems = []
+        if isinstance(job_type, str) and job_type not in catalog.job_types:
+            problems.append(_enum_problem("job_type", job_type, catalog.job_types))
+        if isinstance(job_sub_type, str) and catalog.job_type_of(job_sub_type) is None:
+            problems.append(_enum_problem("job_sub_type", job_sub_type, catalog.sub_types))
+        return problems
 
     async def launch(
         self,
@@ -275,10 +283,12 @@ class JobService:
         """A type or sub type filter must name one this jobd accepts (a typo is a 422, not
         an empty list)."""
         if filters.job_type is not None and filters.job_type not in self.catalog.job_types:
-            raise _enum_problem("job_type", filters.job_type, self.catalog.job_types)
+            raise RequestInvalid(
+                [_enum_problem("job_type", filters.job_type, self.catalog.job_types)]
+            )
         sub_type = filters.job_sub_type
         if sub_type is not None and self.catalog.job_type_of(sub_type) is None:
-            raise _enum_problem("job_sub_type", sub_type, self.catalog.sub_types)
+            raise RequestInvalid([_enum_problem("job_sub_type", sub_type, self.catalog.sub_types)])
         if filters.search is not None and len(filters.search) > MAX_SEARCH:
             message = f"ensure this value has at most {MAX_SEARCH} characters"
             kind = "value_error.any_str.max_length"

@@ -37,6 +37,19 @@ def _in(seconds: float) -> str:
     return f"{whole} s"
 
 
+def _all_busy(job_type: str, ready: int, starting: int, ahead: int) -> str:
+    """The `workers_busy` message: the busy workers, those starting, and the jobs ahead."""
+    busy = (
+        f"The 1 {job_type} worker is busy"
+        if ready == 1
+        else f"All {ready} {job_type} workers are busy"
+    )
+    if starting:
+        busy += f" and {starting} more {'is' if starting == 1 else 'are'} starting"
+    jobs = "job is" if ahead == 1 else "jobs are"
+    return f"{busy}; {ahead} {jobs} ahead of it."
+
+
 def _start_failing(
     job_type: str, backoff: StartBackoffInfo, now: float, ahead: int, started_ready_at: float
 ) -> Waiting:
@@ -107,11 +120,9 @@ def explain(
             ahead=place.ahead,
         )
     if ready:
-        jobs = "job is" if place.ahead == 1 else "jobs are"
         return Waiting(
             reason=WaitReason.WORKERS_BUSY,
-            message=f"All {len(ready)} {job_type} worker{'s' if len(ready) != 1 else ''} "
-            f"are busy; {place.ahead} {jobs} ahead of it.",
+            message=_all_busy(job_type, len(ready), len(pool.workers) - len(ready), place.ahead),
             ahead=place.ahead,
             ready_at=starting[0] if starting else None,
         )

@@ -3,9 +3,13 @@ of every route jobd serves (see route_table.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from aiohttp import web
 
+from .. import coercion
+from ..coercion import Problem
 from ..config import flatten
 from ..identity import may_act_for_others
 from ..launch_options import KEY_HEADER, REPLAYED_HEADER
@@ -111,10 +115,26 @@ async def list_batch(request: web.Request, owner: str | None) -> web.Response:
     return json_response(page)
 
 
+def _text(value: Any) -> str | None:
+    """A body field as a string field reads it (`5` is `"5"`), or None if it is not text."""
+    try:
+        return coercion.convert(value, str)
+    except coercion.Invalid:
+        return None
+
+
 async def launch(request: web.Request) -> web.Response:
     """`POST /jobs/admin/launch`: enqueue a job, durably, before answering."""
-    body = await decode_body(request, LaunchJobRequest)
     server = request.app[ENGINE]
+
+    def type_problems(value: Any) -> list[Problem]:
+        """Unknown types in a body the decoder refuses, so that one 422 names them too."""
+        if not isinstance(value, dict):
+            return []
+        job_type, sub_type = (_text(value.get(name)) for name in ("job_type", "job_sub_type"))
+        return server.service.type_problems(job_type, sub_type)
+
+    body = await decode_body(request, LaunchJobRequest, more=type_problems)
     caller = request[CALLER]
     response = await server.service.launch(
         body,

@@ -98,6 +98,17 @@ async def test_a_refused_line_says_which_and_what_was_launched(
     assert [job.session_id async for job in jobd_server.client.list_jobs()] == [first["session_id"]]
 
 
+async def test_a_refused_bulk_launch_names_every_problem(
+    jobd_server: JobdTestServer, tmp_path: Path
+) -> None:
+    file = jsonl(tmp_path / "p.jsonl", {"reason": "a"}, {"reason": "b"})
+    ran = await jobd("launch", "MAIL", "WAKE", "--payloads", file, url=jobd_server.url)
+    assert ran.status == 1, ran
+    assert ran.err.startswith("jobd: error: line 1: body.job_type: ")
+    assert "did you mean 'EMAIL'?" in ran.err and "; body.job_sub_type: " in ran.err
+    assert [job async for job in jobd_server.client.list_jobs()] == []
+
+
 async def test_workflow_shows_each_step_and_its_parent(jobd_server: JobdTestServer) -> None:
     sub_type = "REGISTER_CREATE_ACTIVITY"
     root = await jobd_server.client.launch("REGISTRY", sub_type, example_payload(sub_type))

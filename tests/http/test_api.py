@@ -141,6 +141,47 @@ async def test_launch_refusals_change_nothing(client: TestClient[Any, Any]) -> N
     assert [j["session_id"] for j in everyone["jobs"]] == [theirs["session_id"]]
 
 
+async def test_a_422_lists_every_problem_of_a_launch(client: TestClient[Any, Any]) -> None:
+    job_types = ["PROV_LODGE", "REGISTRY", "EMAIL", "REPORT"]
+    bad_type = {
+        "loc": ["body", "job_type"],
+        "msg": "value is not a valid enumeration member; did you mean 'EMAIL'?",
+        "type": "type_error.enum",
+        "ctx": {"enum_values": job_types},
+    }
+    bad_sub_type = {
+        "loc": ["body", "job_sub_type"],
+        "msg": "value is not a valid enumeration member; permitted: "
+        + ", ".join(f"'{s.value}'" for s in JobSubType),
+        "type": "type_error.enum",
+        "ctx": {"enum_values": [s.value for s in JobSubType]},
+    }
+    both = {"job_type": "MAIL", "job_sub_type": "WAKE"}
+    launch = "/jobs/admin/launch"
+    assert detail(await call(client, "POST", launch, 422, json={**both, "job_payload": {}})) == [
+        bad_type,
+        bad_sub_type,
+    ]
+    # With what the decoder finds (a missing field, a mistyped one), in the fields' order.
+    assert detail(
+        await call(client, "POST", launch, 422, json={**both, "request_batch_id": "maybe"})
+    ) == [
+        bad_type,
+        bad_sub_type,
+        {"loc": ["body", "job_payload"], "msg": "field required", "type": "value_error.missing"},
+        {
+            "loc": ["body", "request_batch_id"],
+            "msg": "value could not be parsed to a boolean",
+            "type": "type_error.bool",
+        },
+    ]
+    # The reference checks the batch options only once every field is valid (its root
+    # validator skips on failure), so a bad field is reported without them.
+    mixed = {**WAKE, "job_type": "MAIL", "request_batch_id": True, "add_to_batch": "x"}
+    assert detail(await call(client, "POST", launch, 422, json=mixed)) == [bad_type]
+    assert (await call(client, "POST", "/jobs/admin/list", 200, json={}))["jobs"] == []
+
+
 @pytest.mark.parametrize(
     "raw", [b"", b"{", b"not json", b"[]", b"\xff\xfe", b'{"job_type": "EMAIL",}']
 )
@@ -150,6 +191,41 @@ async def test_bodies_that_are_not_a_json_object_get_422(
     headers = {"Content-Type": "application/json"}
     answer = await call(client, "POST", "/jobs/admin/launch", 422, data=raw, headers=headers)
     assert detail(answer)[0]["loc"][0] == "body"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (  # a lone high surrogate: the decoder itself calls it "Input data was truncated"
+            rb'{"job_type": "EMAIL", "job_payload": {"a": "\ud800"}}',
+            "invalid escape \\ud800 (byte 44): a UTF-16 high surrogate must be followed by a "
+            "low surrogate escape (\\udc00 to \\udfff)",
+        ),
+        (
+            rb'{"job_type": "EMAIL", "job_payload": {"a": "\\\uDBFFx"}}',
+            "invalid escape \\uDBFF (byte 46): a UTF-16 high surrogate must be followed by a "
+            "low surrogate escape (\\udc00 to \\udfff)",
+        ),
+        (
+            b'{"job_type": "EMAIL", "job_payload": {"a": "caf\xe9"}}',
+            "the body is not valid UTF-8 (byte 47)",
+        ),
+        # Truly cut short, also just after a high surrogate that may yet be paired.
+        (b'{"job_type": "EMAIL", ', "Input data was truncated"),
+        (rb'{"job_type": "EMAIL", "job_payload": {"a": "\ud800', "Input data was truncated"),
+        (rb'{"job_type": "EMAIL", "job_payload": {"a": "\ud800\u', "Input data was truncated"),
+        # An escaped backslash before "ud800" is text, not an escape.
+        (rb'{"job_type": "EMAIL", "job_payload": {"a": "\\ud800', "Input data was truncated"),
+    ],
+)
+async def test_a_body_that_is_not_json_says_why(
+    client: TestClient[Any, Any], raw: bytes, reason: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    answer = await call(client, "POST", "/jobs/admin/launch", 422, data=raw, headers=headers)
+    assert detail(answer) == [
+        {"loc": ["body"], "msg": f"Invalid JSON: {reason}", "type": "value_error.jsondecode"}
+    ]
 
 
 async def test_deeply_nested_payloads_are_refused(client: TestClient[Any, Any]) -> None:

@@ -56,7 +56,11 @@ async function render() {
     } catch (error) {
       view.replaceChildren(h("p", { class: "error", role: "alert" }, `Error: ${error.message}`));
     }
-    view.focus();
+    // Focus moves to the new page so screen readers start there, but it must not scroll: a
+    // plain focus() scrolls <main> to the window's top, hiding the top bar on a long page. A
+    // new page starts at its top instead, wherever the previous one was scrolled to.
+    window.scrollTo(0, 0);
+    view.focus({ preventScroll: true });
     return;
   }
   location.hash = "#/jobs";
