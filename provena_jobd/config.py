@@ -329,6 +329,12 @@ def metrics_address(listen: str) -> tuple[str, int]:
 
 def _check_auth(auth: AuthSettings) -> None:
     """Each auth mode needs its own settings, and only those."""
+    if auth.tokens and auth.mode != "token":  # pasting only [[auth.tokens]] left mode "none"
+        everyone = " and lets anyone act with every role" if auth.mode == "none" else ""
+        raise ConfigError(
+            f'[[auth.tokens]] are configured but auth.mode is "{auth.mode}", which ignores them'
+            f'{everyone}: set mode = "token" under [auth], or remove the tokens'
+        )
     if auth.mode == "jwt":
         sources = [k for k in ("public_key_file", "realm_url", "jwks_file") if getattr(auth, k)]
         if len(sources) != 1:

@@ -135,6 +135,21 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
         ({"mode": "token"}, "needs at least one [[auth.tokens]]"),
         ({"mode": "token", "tokens": [{"sha256": "abc", "user": "u"}]}, "not 64 hex digits"),
         ({"mode": "ldap"}, "auth.mode: Invalid enum value 'ldap'"),
+        # Tokens pasted without mode = "token" were ignored: in mode "none" anyone had every
+        # role. jwt ignored them too.
+        (
+            {"tokens": [{"sha256": "a" * 64, "user": "u"}]},
+            '[[auth.tokens]] are configured but auth.mode is "none", which ignores them and lets '
+            'anyone act with every role: set mode = "token" under [auth], or remove the tokens',
+        ),
+        (
+            {
+                "mode": "jwt",
+                "public_key_file": "a.pem",
+                "tokens": [{"sha256": "a" * 64, "user": "u"}],
+            },
+            'auth.mode is "jwt", which ignores them: set mode = "token" under [auth], or remove',
+        ),
     ],
 )
 def test_each_auth_mode_needs_its_settings(auth: dict[str, object], message: str) -> None:
