@@ -17,6 +17,7 @@ import msgspec
 
 from . import cron
 from .catalog import JobCatalog
+from .config_errors import describe
 from .errors import ConfigError
 from .redaction import REDACTED, Secret, secret_fields
 from .settings import (
@@ -238,21 +239,7 @@ def _convert(value: dict[str, Any], kind: type[T], where: str) -> T:
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_describe(exc, where)) from None
-
-
-def _describe(exc: msgspec.ValidationError, where: str) -> str:
-    """Say which key is wrong, as it is written in the TOML file."""
-    message, _, path = str(exc).partition(" - at `$")
-    path = path.rstrip("`").lstrip(".")
-    key = ".".join(part for part in (where, path) if part)
-    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
-    if unknown:
-        table = f" in [{key}]" if key else ""
-        return f"unknown key `{unknown.group(1)}`{table}"
-    if re.fullmatch(r"Expected `(int|float)`, got `str`", message):
-        message += " (write the number without quotes)"
-    return f"{key}: {message}" if key else message
+        raise ConfigError(describe(exc, kind, where)) from None
 
 
 def _check(settings: Settings) -> None:

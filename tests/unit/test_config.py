@@ -62,7 +62,33 @@ def test_overrides_beat_the_file(tmp_path: Path) -> None:
         ('[pool]\ncold_start_s = "5"\n', "pool.cold_start_s: Expected `float`, got `str`"),
         ('[server]\nport = "8421"\n', "server.port: Expected `int`, got `str` (write the number"),
         ("[pool]\nmax_workers = 2.5\n", "pool.max_workers: Expected `int`, got `float`"),
-        ('[storage]\ndurability = "maybe"\n', "storage.durability: Invalid enum value"),
+        (
+            '[storage]\ndurability = "maybe"\n',
+            """storage.durability: Invalid enum value 'maybe' (valid values: "full", "normal")""",
+        ),
+        (
+            '[auth]\nmode = "nonee"\n',
+            """auth.mode: Invalid enum value 'nonee' (valid values: "none", "jwt", "token")""",
+        ),
+        ("[auth]\nmode = 1\n", 'got `int` (valid values: "none", "jwt", "token")'),
+        (
+            '[retention]\nkeep_finished_s = "never"\n',
+            "retention.keep_finished_s: Invalid enum value 'never' "
+            '(valid values: a number of seconds, "forever")',
+        ),
+        (
+            '[server]\ninsecure = "yes"\n',
+            "server.insecure: Expected `bool`, got `str` (write true or false without quotes)",
+        ),
+        (
+            '[pool]\nmax_starts_per_s = "5"\n',
+            "pool.max_starts_per_s: Expected `int | null`, got `str` (write the number without",
+        ),
+        (
+            '[[schedules]]\nname = "n"\ncron = "* * * * *"\njob_type = "EMAIL"\n'
+            'job_sub_type = "EMAIL_WAKE_UP"\nuser = "u"\nmissed = "never"\n',
+            'schedules[0].missed: Invalid enum value \'never\' (valid values: "skip", "run_once")',
+        ),
         ("[pool]\nmax_workers = 0\n", "pool.max_workers must be at least 1"),
         ("[server]\nport = 70000\n", "server.port must be between 0 and 65535"),
         ("[server\n", "Expected ']'"),
