@@ -146,10 +146,10 @@ def _anchor_paths(raw: dict[str, Any], folder: Path) -> None:
             continue  # not a table: validation names the problem
         for key in keys:
             value = table.get(key)
-            if isinstance(value, str) and is_postgres_url(value):
-                continue  # a database URL, not a file
             if isinstance(value, str) and value.startswith("sqlite:///"):
                 value = sqlite_path(value)
+            if isinstance(value, str) and "://" in value:
+                continue  # a database URL, not a file (_check_db refuses one jobd lacks)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 table[key] = str(folder / value)
 
@@ -262,6 +262,7 @@ def _check(settings: Settings) -> None:
         for key in ("max_starts_per_s", "max_starts_per_min"):
             if getattr(pool, key) is not None and getattr(pool, key) < 1:
                 raise ConfigError(f"{name}.{key} must be at least 1")
+    _check_db(settings.storage.db)
     if not 0 <= settings.server.port <= 65535:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
@@ -278,6 +279,17 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"cors.allowed_origin_regex is not a regular expression: {exc}"
             ) from None
+
+
+def _check_db(db: str) -> None:
+    """A database URL names a backend jobd has (else `mysql://x/y` was taken for a path)."""
+    scheme = re.match(r"([A-Za-z][\w+.-]*)://", db)
+    if scheme and not is_postgres_url(db) and not db.startswith("sqlite:///"):
+        raise ConfigError(
+            f"the database {shown_url(db)!r} is a {scheme.group(1)}:// URL, which jobd does not "
+            "support: use a SQLite path, sqlite:///relative/path, sqlite:////absolute/path or "
+            "postgresql://user@host:5432/name"
+        )
 
 
 def _check_schedules(settings: Settings) -> None:

@@ -83,6 +83,7 @@ BAD_STARTS = {
     "ephemeral with a db": (["--ephemeral", "--db", "x.db"], {}, "do not combine it with --db"),
     "unknown host": (["--host", "no-such-host.invalid"], {}, "no-such-host.invalid: unknown host"),
     "unknown option": (["--prot", "0"], {}, "No such option '--prot'"),
+    "database URL jobd lacks": (["--db", "mysql://x/y"], {}, "'mysql://x/y' is a mysql:// URL"),
     # 192.0.2.1 is reserved for documentation: never an address of this machine.
     "host not on this machine": (["--host", "192.0.2.1"], {}, "cannot listen on 192.0.2.1:8421"),
 }

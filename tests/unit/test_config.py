@@ -184,6 +184,47 @@ def test_each_auth_mode_needs_its_settings(auth: dict[str, object], message: str
     assert message in caught.value.message
 
 
+SUPPORTED_DATABASES = (
+    "which jobd does not support: use a SQLite path, sqlite:///relative/path, "
+    "sqlite:////absolute/path or postgresql://user@host:5432/name"
+)
+
+
+@pytest.mark.parametrize("where", ["file", "override"])
+@pytest.mark.parametrize(
+    ("db", "said"),
+    [
+        ("mysql://x/y", "the database 'mysql://x/y' is a mysql:// URL, "),
+        ("mysql://jobd:s3cret@db/jobs", "the database 'mysql://jobd@db/jobs' is a mysql:// URL, "),
+        ("sqlite://jobd.db", "the database 'sqlite://jobd.db' is a sqlite:// URL, "),
+    ],
+)
+def test_a_database_url_jobd_does_not_support_says_so(
+    tmp_path: Path, where: str, db: str, said: str
+) -> None:
+    """`--db mysql://x/y` used to be taken for a path: "the database folder does not exist"."""
+    path = tmp_path / "jobd.toml"
+    path.write_text(f'[storage]\ndb = "{db}"\n' if where == "file" else "")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, overrides={"storage": {"db": db}} if where == "override" else None)
+    assert caught.value.message == said + SUPPORTED_DATABASES  # never the password
+
+
+@pytest.mark.parametrize(
+    ("db", "file"),
+    [
+        ("sqlite:///data/jobd.db", "data/jobd.db"),
+        ("sqlite:////var/lib/jobd.db", "/var/lib/jobd.db"),
+        ("postgresql://jobd@db.example:5432/jobd", None),
+    ],
+)
+def test_the_database_forms_jobd_supports(db: str, file: str | None) -> None:
+    storage = config.load(overrides={"storage": {"db": db}}).storage
+    assert config.is_postgres_url(storage.db) is (file is None)
+    if file is not None:
+        assert config.sqlite_path(storage.db) == file
+
+
 def test_the_sample_config_keeps_auth_off_and_cors_closed() -> None:
     settings = config.load(REPO / "jobd.toml")
     assert settings.auth == config.AuthSettings()
