@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import os
 import re
 import shlex
 import sys
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from ..errors import JobdError
 from ..models import JobStatus
@@ -39,7 +41,8 @@ class ClientDefaults:
     """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say.
 
     `url_from` is where `url` came from, for its errors: `--url`, `JOBD_URL` or "" (the
-    default); `empty_jobd_url` says JOBD_URL is set but empty (click then takes the default).
+    default); `empty_jobd_url` and `empty_jobd_token` say JOBD_URL / JOBD_TOKEN is set but
+    empty (click then takes the default).
     """
 
     url: str = DEFAULT_URL
@@ -47,6 +50,7 @@ class ClientDefaults:
     as_json: bool = False
     url_from: str = ""
     empty_jobd_url: bool = False
+    empty_jobd_token: bool = False
 
     def checked_url(self, given: str | None) -> str:
         """The URL to use: `given` (the command's own --url) or this one; a usage error if it
@@ -59,6 +63,15 @@ class ClientDefaults:
                 f"{DEFAULT_URL}), or unset it to use that default"
             )
         return checked_url(self.url, self.url_from or "--url")
+
+    def checked_token(self, given: str | None) -> str | None:
+        """The token to send: `given` (the command's own --token) or this one; a usage error
+        if there would be none only because JOBD_TOKEN is empty (`JOBD_TOKEN=$(cat missing)`)."""
+        if given is None and self.token is None and self.empty_jobd_token:
+            raise click.UsageError(
+                "JOBD_TOKEN is set but empty: set it to your token, or unset it to send none"
+            )
+        return given or self.token
 
 
 def checked_url(url: str, source: str) -> str:
@@ -89,6 +102,42 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+class VariablesNamed(click.Command):
+    """A command whose JOBD_* variables are checked as its options are: a bad value is said
+    under the variable's name, and a variable set but empty is refused, as JOBD_URL is (click
+    takes "" for unset, so `JOBD_PORT=` quietly meant the default port)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does; then refuse a JOBD_* variable set to ""."""
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.BadParameter as exc:
+            if exc.param is not None and _from_variable(ctx, exc.param):
+                exc.param_hint = str(exc.param.envvar)  # not '--durability'
+            raise
+        for parameter in self.params:
+            variable = parameter.envvar
+            typed = ctx.get_parameter_source(parameter.name or "") is ParameterSource.COMMANDLINE
+            if (
+                isinstance(variable, str)
+                and os.environ.get(variable) == ""
+                and not typed
+                and not ctx.resilient_parsing
+            ):
+                option = parameter.opts[0] if parameter.opts else parameter.name
+                raise click.UsageError(
+                    f"{variable} is set but empty: set it to a value for {option}, or unset "
+                    "it to use the default"
+                )
+        return rest
+
+
+def _from_variable(ctx: click.Context, parameter: click.Parameter) -> bool:
+    """Whether `parameter`'s value came from its environment variable."""
+    source = ctx.get_parameter_source(parameter.name or "")
+    return isinstance(parameter.envvar, str) and source is ParameterSource.ENVIRONMENT
+
+
 def given_on_command_line(name: str) -> bool:
     """Whether an option of the current command was typed (not taken from the environment)."""
     source = click.get_current_context().get_parameter_source(name)
@@ -111,11 +160,12 @@ def client_command(action: ClientAction) -> Callable[..., None]:
         defaults = click.get_current_context().find_object(ClientDefaults) or ClientDefaults()
         as_json = as_json or defaults.as_json
         chosen_url = defaults.checked_url(url)
+        chosen_token = defaults.checked_token(token)
 
         def call(client: JobdClient) -> Awaitable[int]:
             return action(client, *args, as_json=as_json, **kw)
 
-        run(chosen_url, token or defaults.token, call)
+        run(chosen_url, chosen_token, call)
 
     decorated: Any = command
     decorated = click.option(

@@ -8,7 +8,7 @@ import click
 
 from .. import config
 from ..errors import JobdError
-from .common import config_option
+from .common import VariablesNamed, config_option
 
 
 @click.group()
@@ -16,7 +16,7 @@ def token() -> None:
     """Static API tokens for auth mode 'token'."""
 
 
-@token.command("create")
+@token.command("create", cls=VariablesNamed)
 @click.option("--user", required=True, help="The user name the token acts as.")
 @click.option(
     "--roles",

@@ -97,3 +97,17 @@ async def test_an_empty_jobd_url_is_a_usage_error_not_the_default_server(
                     env=empty)
     )  # fmt: skip
     assert "JOBD_URL" not in local.err
+
+
+async def test_an_empty_jobd_token_is_a_usage_error_not_no_token(
+    jobd_server: JobdTestServer,
+) -> None:
+    """`JOBD_TOKEN=$(cat missing) jobd ...` used to send no token, as if JOBD_TOKEN were unset."""
+    empty = environment(JOBD_TOKEN="")
+    refused = await finish(await start("--url", jobd_server.url, "pool", env=empty))
+    assert (refused.status, refused.out) == (2, ""), refused
+    assert "JOBD_TOKEN is set but empty: set it to your token, or unset it to send none" in (
+        refused.err
+    )
+    given = await finish(await start("pool", "--url", jobd_server.url, "--token", "t", env=empty))
+    assert given.status == 0, given  # the command line needs no JOBD_TOKEN

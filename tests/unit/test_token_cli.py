@@ -73,3 +73,14 @@ def test_roles_renamed_in_the_config_are_the_known_ones(tmp_path: Path) -> None:
     default_name = ["token", "create", "--user", "svc", "--roles", "job-service-read"]
     refused = CliRunner().invoke(main, [*default_name, "--config", str(config)])
     assert refused.exit_code == 2 and "roles: jobs-reader, job-service-write" in refused.output
+
+
+def test_a_bad_jobd_config_is_named_and_an_empty_one_refused(tmp_path: Path) -> None:
+    create = ["token", "create", "--user", "svc"]
+    folder = CliRunner().invoke(main, create, env={"JOBD_CONFIG": str(tmp_path)})
+    assert folder.exit_code == 2
+    assert f"Invalid value for JOBD_CONFIG: File '{tmp_path}' is a directory." in folder.output
+    # Set but empty, it used to mean no config, the reference's role names.
+    empty = CliRunner().invoke(main, create, env={"JOBD_CONFIG": ""})
+    assert empty.exit_code == 2 and "token:" not in empty.output
+    assert "JOBD_CONFIG is set but empty: set it to a value for --config" in empty.output
