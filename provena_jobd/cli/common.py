@@ -17,7 +17,7 @@ import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from click.core import ParameterSource
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from ..client import JobdClient
     from ..models import Job
 
+# jobd's `detail` for a request that carries no token (identity.NOT_AUTHENTICATED; the client
+# does not import the server's modules).
+NOT_AUTHENTICATED = "Not authenticated"
 WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long without an event
 # A whole session id, as jobd (and the reference) write them: a lower-case UUID.
 WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -161,11 +164,12 @@ def client_command(action: ClientAction) -> Callable[..., None]:
         as_json = as_json or defaults.as_json
         chosen_url = defaults.checked_url(url)
         chosen_token = defaults.checked_token(token)
+        url_from = "--url" if url is not None else defaults.url_from or "--url"
 
         def call(client: JobdClient) -> Awaitable[int]:
             return action(client, *args, as_json=as_json, **kw)
 
-        run(chosen_url, chosen_token, call)
+        run(chosen_url, chosen_token, call, url_from)
 
     decorated: Any = command
     decorated = click.option(
@@ -257,8 +261,14 @@ async def admin_hinted(
         ) from None
 
 
-def run(url: str, token: str | None, action: Callable[[JobdClient], Awaitable[int]]) -> None:
-    """Run a client action; its exit status, or 1 with the server's detail on one line."""
+def run(
+    url: str,
+    token: str | None,
+    action: Callable[[JobdClient], Awaitable[int]],
+    url_from: str = "--url",
+) -> None:
+    """Run a client action; its exit status, or 1 with the server's detail on one line
+    (`url_from`, `--url` or `JOBD_URL`, is named when the URL looks wrong)."""
     from ..client import JobdClient
 
     async def run() -> int:
@@ -268,12 +278,26 @@ def run(url: str, token: str | None, action: Callable[[JobdClient], Awaitable[in
     try:
         status = asyncio.run(run())
     except JobdError as exc:
-        click.echo(f"jobd: error: {exc.message}", err=True)
+        click.echo(f"jobd: error: {_with_hint(exc, url, url_from, token)}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     if status:
         sys.exit(status)
+
+
+def _with_hint(error: JobdError, url: str, url_from: str, token: str | None) -> str:
+    """The error's message, and what to change when the cause is likely the caller's: a URL
+    with a path after the host, or no token for a jobd that wants one."""
+    from ..client import ResponseError, Unauthorized
+
+    parts = urlsplit(url)
+    if isinstance(error, ResponseError) and not error.from_jobd and parts.path.strip("/"):
+        base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        return f"{error.message}; {url_from} is the server's base URL, without a path: {base}"
+    if isinstance(error, Unauthorized) and error.detail == NOT_AUTHENTICATED and not token:
+        return f"{error.message} (pass --token TOKEN or set JOBD_TOKEN)"
+    return error.message
 
 
 def finished_status(job: Job) -> int:
