@@ -17,6 +17,7 @@ import msgspec
 
 from . import cron
 from .catalog import JobCatalog
+from .config_errors import describe
 from .errors import ConfigError
 from .redaction import REDACTED, Secret, secret_fields
 from .settings import (
@@ -145,10 +146,10 @@ def _anchor_paths(raw: dict[str, Any], folder: Path) -> None:
             continue  # not a table: validation names the problem
         for key in keys:
             value = table.get(key)
-            if isinstance(value, str) and is_postgres_url(value):
-                continue  # a database URL, not a file
             if isinstance(value, str) and value.startswith("sqlite:///"):
                 value = sqlite_path(value)
+            if isinstance(value, str) and "://" in value:
+                continue  # a database URL, not a file (_check_db refuses one jobd lacks)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 table[key] = str(folder / value)
 
@@ -238,21 +239,7 @@ def _convert(value: dict[str, Any], kind: type[T], where: str) -> T:
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_describe(exc, where)) from None
-
-
-def _describe(exc: msgspec.ValidationError, where: str) -> str:
-    """Say which key is wrong, as it is written in the TOML file."""
-    message, _, path = str(exc).partition(" - at `$")
-    path = path.rstrip("`").lstrip(".")
-    key = ".".join(part for part in (where, path) if part)
-    unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
-    if unknown:
-        table = f" in [{key}]" if key else ""
-        return f"unknown key `{unknown.group(1)}`{table}"
-    if re.fullmatch(r"Expected `(int|float)`, got `str`", message):
-        message += " (write the number without quotes)"
-    return f"{key}: {message}" if key else message
+        raise ConfigError(describe(exc, kind, where)) from None
 
 
 def _check(settings: Settings) -> None:
@@ -275,6 +262,7 @@ def _check(settings: Settings) -> None:
         for key in ("max_starts_per_s", "max_starts_per_min"):
             if getattr(pool, key) is not None and getattr(pool, key) < 1:
                 raise ConfigError(f"{name}.{key} must be at least 1")
+    _check_db(settings.storage.db)
     if not 0 <= settings.server.port <= 65535:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
@@ -291,6 +279,17 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"cors.allowed_origin_regex is not a regular expression: {exc}"
             ) from None
+
+
+def _check_db(db: str) -> None:
+    """A database URL names a backend jobd has (else `mysql://x/y` was taken for a path)."""
+    scheme = re.match(r"([A-Za-z][\w+.-]*)://", db)
+    if scheme and not is_postgres_url(db) and not db.startswith("sqlite:///"):
+        raise ConfigError(
+            f"the database {shown_url(db)!r} is a {scheme.group(1)}:// URL, which jobd does not "
+            "support: use a SQLite path, sqlite:///relative/path, sqlite:////absolute/path or "
+            "postgresql://user@host:5432/name"
+        )
 
 
 def _check_schedules(settings: Settings) -> None:
@@ -329,6 +328,12 @@ def metrics_address(listen: str) -> tuple[str, int]:
 
 def _check_auth(auth: AuthSettings) -> None:
     """Each auth mode needs its own settings, and only those."""
+    if auth.tokens and auth.mode != "token":  # pasting only [[auth.tokens]] left mode "none"
+        everyone = " and lets anyone act with every role" if auth.mode == "none" else ""
+        raise ConfigError(
+            f'[[auth.tokens]] are configured but auth.mode is "{auth.mode}", which ignores them'
+            f'{everyone}: set mode = "token" under [auth], or remove the tokens'
+        )
     if auth.mode == "jwt":
         sources = [k for k in ("public_key_file", "realm_url", "jwks_file") if getattr(auth, k)]
         if len(sources) != 1:

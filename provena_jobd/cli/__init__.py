@@ -107,9 +107,12 @@ def main(context: click.Context, url: str, token: str | None, as_json: bool) -> 
     sources = {ParameterSource.COMMANDLINE: "--url", ParameterSource.ENVIRONMENT: "JOBD_URL"}
     url_from = sources.get(source, "") if source is not None else ""
     # click takes a variable set to "" as unset: JOBD_URL=$(cat missing) would quietly mean
-    # the default server. The client commands refuse it (common.ClientDefaults).
-    empty_jobd_url = os.environ.get("JOBD_URL") == ""
-    context.obj = ClientDefaults(url, token, as_json, url_from, empty_jobd_url)
+    # the default server, an empty JOBD_TOKEN no token. The client commands refuse them
+    # (common.ClientDefaults).
+    empty = {name: os.environ.get(name) == "" for name in ("JOBD_URL", "JOBD_TOKEN")}
+    context.obj = ClientDefaults(
+        url, token, as_json, url_from, empty["JOBD_URL"], empty["JOBD_TOKEN"]
+    )
 
 
 __all__ = ["main"]

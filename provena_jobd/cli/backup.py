@@ -9,10 +9,10 @@ import click
 from .. import config
 from ..backup import backup_sqlite
 from ..errors import JobdError
-from .common import config_option
+from .common import VariablesNamed, config_option
 
 
-@click.command()
+@click.command(cls=VariablesNamed)
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--db", envvar="JOBD_DB", help="The database to copy [from the config: ./jobd.db].")
 @config_option("A jobd.toml file (its [storage] db is copied).")

@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import os
 import re
 import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+from click.core import ParameterSource
 
 from ..errors import JobdError
 from ..models import JobStatus
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from ..client import JobdClient
     from ..models import Job
 
+# jobd's `detail` for a request that carries no token (identity.NOT_AUTHENTICATED; the client
+# does not import the server's modules).
+NOT_AUTHENTICATED = "Not authenticated"
 WATCH_RECHECK_S = 2.0  # `jobs watch`, `batch show`: re-read after this long without an event
 # A whole session id, as jobd (and the reference) write them: a lower-case UUID.
 WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -39,7 +44,8 @@ class ClientDefaults:
     """`jobd --url/--token/--json COMMAND`: what the client commands use unless they say.
 
     `url_from` is where `url` came from, for its errors: `--url`, `JOBD_URL` or "" (the
-    default); `empty_jobd_url` says JOBD_URL is set but empty (click then takes the default).
+    default); `empty_jobd_url` and `empty_jobd_token` say JOBD_URL / JOBD_TOKEN is set but
+    empty (click then takes the default).
     """
 
     url: str = DEFAULT_URL
@@ -47,6 +53,7 @@ class ClientDefaults:
     as_json: bool = False
     url_from: str = ""
     empty_jobd_url: bool = False
+    empty_jobd_token: bool = False
 
     def checked_url(self, given: str | None) -> str:
         """The URL to use: `given` (the command's own --url) or this one; a usage error if it
@@ -59,6 +66,15 @@ class ClientDefaults:
                 f"{DEFAULT_URL}), or unset it to use that default"
             )
         return checked_url(self.url, self.url_from or "--url")
+
+    def checked_token(self, given: str | None) -> str | None:
+        """The token to send: `given` (the command's own --token) or this one; a usage error
+        if there would be none only because JOBD_TOKEN is empty (`JOBD_TOKEN=$(cat missing)`)."""
+        if given is None and self.token is None and self.empty_jobd_token:
+            raise click.UsageError(
+                "JOBD_TOKEN is set but empty: set it to your token, or unset it to send none"
+            )
+        return given or self.token
 
 
 def checked_url(url: str, source: str) -> str:
@@ -89,6 +105,42 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+class VariablesNamed(click.Command):
+    """A command whose JOBD_* variables are checked as its options are: a bad value is said
+    under the variable's name, and a variable set but empty is refused, as JOBD_URL is (click
+    takes "" for unset, so `JOBD_PORT=` quietly meant the default port)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does; then refuse a JOBD_* variable set to ""."""
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.BadParameter as exc:
+            if exc.param is not None and _from_variable(ctx, exc.param):
+                exc.param_hint = str(exc.param.envvar)  # not '--durability'
+            raise
+        for parameter in self.params:
+            variable = parameter.envvar
+            typed = ctx.get_parameter_source(parameter.name or "") is ParameterSource.COMMANDLINE
+            if (
+                isinstance(variable, str)
+                and os.environ.get(variable) == ""
+                and not typed
+                and not ctx.resilient_parsing
+            ):
+                option = parameter.opts[0] if parameter.opts else parameter.name
+                raise click.UsageError(
+                    f"{variable} is set but empty: set it to a value for {option}, or unset "
+                    "it to use the default"
+                )
+        return rest
+
+
+def _from_variable(ctx: click.Context, parameter: click.Parameter) -> bool:
+    """Whether `parameter`'s value came from its environment variable."""
+    source = ctx.get_parameter_source(parameter.name or "")
+    return isinstance(parameter.envvar, str) and source is ParameterSource.ENVIRONMENT
+
+
 def given_on_command_line(name: str) -> bool:
     """Whether an option of the current command was typed (not taken from the environment)."""
     source = click.get_current_context().get_parameter_source(name)
@@ -111,11 +163,13 @@ def client_command(action: ClientAction) -> Callable[..., None]:
         defaults = click.get_current_context().find_object(ClientDefaults) or ClientDefaults()
         as_json = as_json or defaults.as_json
         chosen_url = defaults.checked_url(url)
+        chosen_token = defaults.checked_token(token)
+        url_from = "--url" if url is not None else defaults.url_from or "--url"
 
         def call(client: JobdClient) -> Awaitable[int]:
             return action(client, *args, as_json=as_json, **kw)
 
-        run(chosen_url, token or defaults.token, call)
+        run(chosen_url, chosen_token, call, url_from)
 
     decorated: Any = command
     decorated = click.option(
@@ -207,8 +261,14 @@ async def admin_hinted(
         ) from None
 
 
-def run(url: str, token: str | None, action: Callable[[JobdClient], Awaitable[int]]) -> None:
-    """Run a client action; its exit status, or 1 with the server's detail on one line."""
+def run(
+    url: str,
+    token: str | None,
+    action: Callable[[JobdClient], Awaitable[int]],
+    url_from: str = "--url",
+) -> None:
+    """Run a client action; its exit status, or 1 with the server's detail on one line
+    (`url_from`, `--url` or `JOBD_URL`, is named when the URL looks wrong)."""
     from ..client import JobdClient
 
     async def run() -> int:
@@ -218,12 +278,26 @@ def run(url: str, token: str | None, action: Callable[[JobdClient], Awaitable[in
     try:
         status = asyncio.run(run())
     except JobdError as exc:
-        click.echo(f"jobd: error: {exc.message}", err=True)
+        click.echo(f"jobd: error: {_with_hint(exc, url, url_from, token)}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     if status:
         sys.exit(status)
+
+
+def _with_hint(error: JobdError, url: str, url_from: str, token: str | None) -> str:
+    """The error's message, and what to change when the cause is likely the caller's: a URL
+    with a path after the host, or no token for a jobd that wants one."""
+    from ..client import ResponseError, Unauthorized
+
+    parts = urlsplit(url)
+    if isinstance(error, ResponseError) and not error.from_jobd and parts.path.strip("/"):
+        base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        return f"{error.message}; {url_from} is the server's base URL, without a path: {base}"
+    if isinstance(error, Unauthorized) and error.detail == NOT_AUTHENTICATED and not token:
+        return f"{error.message} (pass --token TOKEN or set JOBD_TOKEN)"
+    return error.message
 
 
 def finished_status(job: Job) -> int:

@@ -15,7 +15,7 @@ from .. import config
 from ..errors import JobdError
 from ..queue.backends import open_store
 from ..queue.dialect import migrations
-from .common import config_option
+from .common import VariablesNamed, config_option
 
 
 async def _migrate(storage: config.StorageSettings) -> None:
@@ -24,7 +24,7 @@ async def _migrate(storage: config.StorageSettings) -> None:
     await store.close()
 
 
-@click.command()
+@click.command(cls=VariablesNamed)
 @click.option(
     "--db",
     envvar="JOBD_DB",

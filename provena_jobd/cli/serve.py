@@ -24,7 +24,7 @@ import click
 from .. import config
 from ..errors import JobdError
 from ..redaction import secret_values
-from .common import config_option, fail, given_on_command_line
+from .common import VariablesNamed, config_option, fail, given_on_command_line
 from .output import counted
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 EXIT_ESCAPED = 70
 
 
-class _OneLineErrors(click.Command):
+class _OneLineErrors(VariablesNamed):
     """`jobd serve`: a bad option or variable is one line and exit 2, like every startup error
     (instead of click's usage block)."""
 
@@ -60,6 +60,20 @@ def _port(context: click.Context, parameter: click.Parameter, value: str | None)
     return port
 
 
+class _Boolean(click.types.BoolParamType):
+    """A yes/no value (JOBD_INSECURE) whose error lists the values it takes: click's list
+    starts with "", which it reads as no, but an empty variable is refused (VariablesNamed)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bool:
+        """click's reading; an unknown value names the accepted ones."""
+        if self.str_to_bool(value) is None:
+            accepted = ", ".join(sorted(state for state in self.bool_states if state))
+            self.fail(
+                f"{value!r} is not a valid boolean. Recognized values: {accepted}", param, ctx
+            )
+        return super().convert(value, param, ctx)
+
+
 @click.command(cls=_OneLineErrors)
 @click.option("--host", envvar="JOBD_HOST", help="Interface to listen on [127.0.0.1].")
 @click.option(
@@ -73,6 +87,7 @@ def _port(context: click.Context, parameter: click.Parameter, value: str | None)
 @click.option(
     "--insecure",
     is_flag=True,
+    type=_Boolean(),
     default=None,
     envvar="JOBD_INSECURE",
     help="Allow auth mode 'none' on a non-loopback host.",

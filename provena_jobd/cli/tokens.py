@@ -8,7 +8,7 @@ import click
 
 from .. import config
 from ..errors import JobdError
-from .common import config_option
+from .common import VariablesNamed, config_option
 
 
 @click.group()
@@ -16,7 +16,7 @@ def token() -> None:
     """Static API tokens for auth mode 'token'."""
 
 
-@token.command("create")
+@token.command("create", cls=VariablesNamed)
 @click.option("--user", required=True, help="The user name the token acts as.")
 @click.option(
     "--roles",
@@ -29,9 +29,10 @@ def token_create(user: str, roles: str, config_path: str | None) -> None:
     from ..identity import hash_token, new_token
 
     try:
-        names = config.load(config_path).auth.roles
+        auth = config.load(config_path).auth
     except JobdError as exc:
         raise click.UsageError(exc.message) from None
+    names = auth.roles
     known = (names.read, names.write, names.admin)
     role_list = [role.strip() for role in roles.split(",") if role.strip()]
     for role in role_list:
@@ -43,8 +44,18 @@ def token_create(user: str, roles: str, config_path: str | None) -> None:
             )
     secret = new_token()
     click.echo(f"token: {secret}")
-    click.echo("Keep it secret: it is shown only now. Paste this into jobd.toml:")
-    click.echo("")
+    click.echo("Keep it secret: it is shown only now. Paste this into jobd.toml", nl=False)
+    if auth.mode == "token":
+        click.echo(":\n")
+    else:
+        # Tokens work only in mode "token"; without it jobd refuses to start.
+        click.echo(
+            ' (if it already has an [auth] table, set mode = "token" in it rather than add '
+            "a second):\n"
+        )
+        click.echo("[auth]")
+        click.echo('mode = "token"')
+        click.echo("")
     click.echo("[[auth.tokens]]")
     click.echo(f'sha256 = "{hash_token(secret)}"')
     click.echo(f'user = "{user}"')

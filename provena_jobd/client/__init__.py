@@ -11,6 +11,7 @@ Every error it raises is a `JobdClientError` (itself a `provena_jobd.errors.Jobd
     ├── ConnectionFailed     jobd could not be reached, or did not answer in time
     ├── WaitTimedOut         `wait` gave up before the job finished; `job` is the last seen
     └── ResponseError        jobd refused the request; `detail` is its `{"detail": ...}`
+                             (`from_jobd` False: the answer was not jobd's, see errors.py)
         ├── BadRequest       400
         │   └── NotFound     400 "Item was not found." (the reference's not-found)
         ├── Unauthorized     401

@@ -36,7 +36,14 @@ class WaitTimedOut(JobdClientError):
 
 
 class ResponseError(JobdClientError):
-    """jobd answered with an error status and a `{"detail": ...}` body."""
+    """jobd answered with an error status and a `{"detail": ...}` body.
+
+    `from_jobd` is False for an answer jobd does not give (a 404: jobd has every route this
+    client calls; a body that is not jobd's JSON): the URL reaches another server, or a path
+    under jobd's. Its message then says so, in one line, never the page that came back.
+    """
+
+    from_jobd = True
 
 
 class BadRequest(ResponseError):
@@ -104,3 +111,26 @@ def error_for(status: int, body: bytes) -> ResponseError:
     elif status >= 500:
         kind = ServerError
     return kind(describe_detail(detail), status, detail)
+
+
+def refusal(
+    url: str, request: str, status: int, reason: str, content_type: str, body: bytes
+) -> ResponseError:
+    """The exception for an answer to `request` (`GET /admin/pool`) from `url` that is an
+    error or not JSON: as `error_for`, or, for an answer jobd does not give, one saying `url`
+    does not look like jobd (with `from_jobd` False)."""
+    error = error_for(status, body)
+    try:
+        answer = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        answer = None
+    if 400 <= status != 404 and isinstance(answer, dict) and "detail" in answer:
+        return error
+    what = "" if answer is not None else f" ({content_type or 'no content type'}, not JSON)"
+    message = (
+        f"{url} does not look like a jobd server: {request} answered {status} "
+        f"{' '.join(reason.split())[:80]}{what}"
+    )
+    refused = type(error)(message, status, error.detail)
+    refused.from_jobd = False
+    return refused

@@ -10,7 +10,7 @@ import aiohttp
 import msgspec
 
 from ..settings import DEFAULT_URL
-from .errors import ConnectionFailed, error_for
+from .errors import ConnectionFailed, refusal
 
 if TYPE_CHECKING:
     from .events import EventStream
@@ -100,14 +100,17 @@ class Transport:
                 content = await response.read()
                 status = response.status
                 answer_headers = response.headers
+                reason, content_type = response.reason or "", response.content_type
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(f"cannot reach jobd at {self.url}: {_reason(exc)}") from exc
         except TimeoutError as exc:
             raise ConnectionFailed(
                 f"jobd at {self.url} did not answer {method} {path} within {timeout.total:g} s"
             ) from exc
-        if status >= 400:
-            raise error_for(status, content)
+        # jobd answers every route this client calls with JSON: anything else, an error or a
+        # page, comes from something that is not jobd.
+        if status >= 400 or content_type != "application/json":
+            raise refusal(self.url, f"{method} {path}", status, reason, content_type, content)
         return content, answer_headers
 
     async def _open_stream(self, path: str) -> aiohttp.ClientResponse:
@@ -120,7 +123,14 @@ class Transport:
         if response.status >= 400:
             content = await response.read()
             response.release()
-            raise error_for(response.status, content)
+            raise refusal(
+                self.url,
+                f"GET {path}",
+                response.status,
+                response.reason or "",
+                response.content_type,
+                content,
+            )
         return response
 
 

@@ -80,9 +80,42 @@ BAD_STARTS = {
     "port not a number": (["--port", "abc"], {}, "--port: 'abc' is not a port number"),
     "port out of range": (["--port", "70000"], {}, "'70000' is not a port number"),
     "JOBD_PORT not a number": ([], {"JOBD_PORT": "abc"}, "JOBD_PORT: 'abc' is not a port"),
+    # A bad value from a variable is said under the variable's name, as JOBD_PORT's is.
+    "JOBD_DURABILITY not a choice": (
+        [],
+        {"JOBD_DURABILITY": "fast"},
+        "Invalid value for JOBD_DURABILITY: 'fast' is not one of 'full', 'normal'.",
+    ),
+    "--durability not a choice": (
+        ["--durability", "fast"],
+        {},
+        "Invalid value for '--durability': 'fast' is not one of",
+    ),
+    "JOBD_INSECURE not a boolean": (
+        [],
+        {"JOBD_INSECURE": "maybe"},
+        "Invalid value for JOBD_INSECURE: 'maybe' is not a valid boolean. "
+        "Recognized values: 0, 1, f, false, n, no, off, on, t, true, y, yes (see",
+    ),
+    # Set but empty (`JOBD_PORT=$(cat missing)`) is refused, as JOBD_URL is: it quietly meant
+    # the default.
+    "JOBD_PORT empty": (
+        [],
+        {"JOBD_PORT": ""},
+        "JOBD_PORT is set but empty: set it to a value for --port, or unset it to use the default",
+    ),
+    "JOBD_DB empty": ([], {"JOBD_DB": ""}, "JOBD_DB is set but empty: set it to a value for --db"),
+    "JOBD_CONFIG empty": ([], {"JOBD_CONFIG": ""}, "JOBD_CONFIG is set but empty"),
+    # ... unless the option is given: then the start goes on (to a host it cannot listen on).
+    "JOBD_PORT empty, --port given": (
+        ["--port", "0", "--host", "192.0.2.1"],
+        {"JOBD_PORT": ""},
+        "cannot listen on 192.0.2.1:0",
+    ),
     "ephemeral with a db": (["--ephemeral", "--db", "x.db"], {}, "do not combine it with --db"),
     "unknown host": (["--host", "no-such-host.invalid"], {}, "no-such-host.invalid: unknown host"),
     "unknown option": (["--prot", "0"], {}, "No such option '--prot'"),
+    "database URL jobd lacks": (["--db", "mysql://x/y"], {}, "'mysql://x/y' is a mysql:// URL"),
     # 192.0.2.1 is reserved for documentation: never an address of this machine.
     "host not on this machine": (["--host", "192.0.2.1"], {}, "cannot listen on 192.0.2.1:8421"),
 }

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import socket
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from .support import fetch_jobs, launch, launch_body, launch_many, wait_all_term
 pytestmark = pytest.mark.acceptance
 
 
-def run_backup(jobd: JobdLauncher, *args: str) -> subprocess.CompletedProcess[str]:
+def run_backup(
+    jobd: JobdLauncher, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [jobd.executable, "backup", *args],
         cwd=jobd.workdir,
-        env=jobd_environment(),
+        env=jobd_environment(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,6 +77,17 @@ def test_backup_refuses_what_it_cannot_do(jobd: JobdLauncher, tmp_path: Path) ->
     assert not (tmp_path / "none.db").exists() and not (tmp_path / "out.db").exists()
     postgres = run_backup(jobd, str(tmp_path / "out.db"), "--db", "postgresql://db/jobd")
     assert postgres.returncode == 1 and "pg_dump" in postgres.stderr
+
+
+def test_backup_refuses_an_empty_jobd_db(jobd: JobdLauncher, tmp_path: Path) -> None:
+    """`JOBD_DB=$(cat missing) jobd backup` used to copy ./jobd.db, as if JOBD_DB were unset."""
+    sqlite3.connect(jobd.workdir / "jobd.db").close()
+    empty = run_backup(jobd, str(tmp_path / "out.db"), env={"JOBD_DB": ""})
+    assert empty.returncode == 2, empty.stderr
+    assert "JOBD_DB is set but empty: set it to a value for --db, or unset it" in empty.stderr
+    assert not (tmp_path / "out.db").exists()
+    given = run_backup(jobd, str(tmp_path / "out.db"), "--db", "jobd.db", env={"JOBD_DB": ""})
+    assert given.returncode == 0, given.stderr  # the option needs no variable
 
 
 async def test_json_log_lines_name_their_action(jobd: JobdLauncher, tmp_path: Path) -> None:

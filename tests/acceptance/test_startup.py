@@ -104,6 +104,11 @@ CONFIG_ERRORS = {
     "unknown section": ("[sever]\nport = 1\n", "sever"),
     "invalid TOML": ("[pool\n", "jobd.toml"),
     "wrong value type": ('[server]\nshutdown_grace_s = "soon"\n', "shutdown_grace_s"),
+    # Pasted without [auth] mode = "token", tokens were ignored and anyone had every role.
+    "tokens without token mode": (
+        f'[[auth.tokens]]\nsha256 = "{"a" * 64}"\nuser = "svc"\n',
+        '[[auth.tokens]] are configured but auth.mode is "none"',
+    ),
 }
 
 
@@ -118,6 +123,7 @@ def test_a_bad_config_file_is_one_line_naming_the_problem(
     result = jobd.run("--config", str(config), "--port", "0", "--db", str(tmp_path / "x.db"))
 
     assert_one_line_error(result.returncode, result.stdout, result.stderr, named)
+    assert result.returncode == 2  # as every startup error
     assert not (tmp_path / "x.db").exists(), "a refused start must not create the database"
 
 

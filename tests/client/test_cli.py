@@ -311,7 +311,7 @@ async def test_url_and_token_from_the_environment(
     entry = {"sha256": hash_token(secret), "user": "svc", "roles": ["job-service-read"]}
     server = await jobd_server_factory(auth={"mode": "token", "tokens": [entry]})
     anonymous = await finish(await start("jobs", "list", env=environment(JOBD_URL=server.url)))
-    one_error_line(anonymous, "Not authenticated")
+    one_error_line(anonymous, "Not authenticated (pass --token TOKEN or set JOBD_TOKEN)")
     with_token = await finish(
         await start("pool", "--json", env=environment(JOBD_URL=server.url, JOBD_TOKEN=secret))
     )

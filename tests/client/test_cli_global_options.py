@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from provena_jobd.client import JobdClient, ResponseError
 from provena_jobd.identity import hash_token
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
 from tests.client.test_cli import environment, finish, one_error_line, start
@@ -36,7 +43,9 @@ async def test_token_before_the_command(jobd_server_factory: JobdServerFactory) 
     entry = {"sha256": hash_token(secret), "user": "svc", "roles": ["job-service-read"]}
     server = await jobd_server_factory(auth={"mode": "token", "tokens": [entry]})
     refused = await finish(await start("--url", server.url, "jobs", "list"))
-    one_error_line(refused, "Not authenticated")
+    one_error_line(refused, "Not authenticated (pass --token TOKEN or set JOBD_TOKEN)")
+    wrong = await finish(await start("--url", server.url, "--token", "jobd_wrong", "pool"))
+    one_error_line(wrong, "Could not validate credentials")  # a token was given: no hint
     ran = await finish(
         await start("--url", server.url, "--token", secret, "--json", "jobs", "list")
     )
@@ -97,3 +106,66 @@ async def test_an_empty_jobd_url_is_a_usage_error_not_the_default_server(
                     env=empty)
     )  # fmt: skip
     assert "JOBD_URL" not in local.err
+
+
+async def test_an_empty_jobd_token_is_a_usage_error_not_no_token(
+    jobd_server: JobdTestServer,
+) -> None:
+    """`JOBD_TOKEN=$(cat missing) jobd ...` used to send no token, as if JOBD_TOKEN were unset."""
+    empty = environment(JOBD_TOKEN="")
+    refused = await finish(await start("--url", jobd_server.url, "pool", env=empty))
+    assert (refused.status, refused.out) == (2, ""), refused
+    assert "JOBD_TOKEN is set but empty: set it to your token, or unset it to send none" in (
+        refused.err
+    )
+    given = await finish(await start("pool", "--url", jobd_server.url, "--token", "t", env=empty))
+    assert given.status == 0, given  # the command line needs no JOBD_TOKEN
+
+
+async def test_a_url_with_a_path_says_it_is_the_base_url(jobd_server: JobdTestServer) -> None:
+    """`jobd --url http://HOST:PORT/jobs pool` used to say only `jobd: error: Not Found`."""
+    url = jobd_server.url
+    given = await finish(await start("--url", f"{url}/jobs", "pool"))
+    one_error_line(
+        given,
+        f"{url}/jobs does not look like a jobd server: GET /admin/pool answered 404 Not Found; "
+        f"--url is the server's base URL, without a path: {url}",
+    )
+    from_env = await finish(await start("jobs", "list", env=environment(JOBD_URL=f"{url}/jobs/")))
+    assert from_env.status == 1, from_env
+    assert f"; JOBD_URL is the server's base URL, without a path: {url}\n" in from_env.err
+
+
+@pytest.fixture
+def not_jobd(tmp_path: Path) -> Iterator[str]:
+    """The URL of a server that is not jobd: Python's http.server, serving an empty folder."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        httpd.shutdown()
+        thread.join()
+
+
+async def test_a_server_that_is_not_jobd_is_said_in_one_line(not_jobd: str) -> None:
+    """Its HTML error page used to be the whole error; a 200 page was a traceback."""
+    answers = {
+        ("pool",): "GET /admin/pool answered 404 File not found (text/html, not JSON)",
+        ("launch", "EMAIL", "EMAIL_WAKE_UP"): "POST /jobs/admin/launch answered 501 Unsupported",
+        ("jobs", "watch", "x" * 36): "GET /jobs/user/events answered 404 File not found",
+    }
+    for args, answered in answers.items():
+        ran = await finish(await start("--url", not_jobd, *args))
+        assert ran.status == 1, ran
+        assert ran.err.startswith(f"jobd: error: {not_jobd} does not look like a jobd server: ")
+        assert answered in ran.err and ran.err.count("\n") == 1, ran.err
+        assert "<" not in ran.err and "base URL" not in ran.err  # no page; the URL has no path
+    # A page answered 200 (here, the folder's listing for GET /) is not jobd's JSON either.
+    async with JobdClient(not_jobd) as client:
+        with pytest.raises(ResponseError) as caught:
+            await client.health()
+    assert caught.value.message == (
+        f"{not_jobd} does not look like a jobd server: GET / answered 200 OK (text/html, not JSON)"
+    )
+    assert caught.value.from_jobd is False

@@ -28,6 +28,7 @@ from provena_jobd.client import (
     job_payload,
     job_result,
 )
+from provena_jobd.client.errors import refusal
 from provena_jobd.errors import JobdError
 from provena_jobd.identity import hash_token
 from provena_jobd.models import (
@@ -349,3 +350,22 @@ def test_error_bodies_map_to_the_exception_family() -> None:
     too_large = error_for(413, b'{"detail": "Request body too large"}')
     assert type(too_large) is ResponseError and too_large.status == 413
     assert isinstance(error_for(403, b'{"detail": "no"}'), Forbidden)
+
+
+def test_an_answer_jobd_does_not_give_says_so_in_one_line() -> None:
+    url = "http://127.0.0.1:8421"
+    page = b"<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>"
+    proxied = refusal(url, "GET /admin/pool", 502, "Bad Gateway", "text/html", page)
+    assert isinstance(proxied, ServerError) and proxied.status == 502  # still a 5xx to retry
+    assert proxied.message == (
+        f"{url} does not look like a jobd server: GET /admin/pool answered 502 Bad Gateway "
+        "(text/html, not JSON)"
+    )
+    assert proxied.from_jobd is False and proxied.detail == page.decode()
+    jobd_404 = refusal(url, "GET /admin/pool", 404, "Not Found", "application/json",
+                       b'{"detail": "Not Found"}')  # fmt: skip
+    assert jobd_404.message.endswith("GET /admin/pool answered 404 Not Found")
+    assert jobd_404.from_jobd is False  # jobd has every route the client calls
+    refused = refusal(url, "POST /jobs/admin/launch", 400, "Bad Request", "application/json",
+                      b'{"detail": "Job type mismatch."}')  # fmt: skip
+    assert (refused.message, refused.from_jobd) == ("Job type mismatch.", True)

@@ -62,7 +62,33 @@ def test_overrides_beat_the_file(tmp_path: Path) -> None:
         ('[pool]\ncold_start_s = "5"\n', "pool.cold_start_s: Expected `float`, got `str`"),
         ('[server]\nport = "8421"\n', "server.port: Expected `int`, got `str` (write the number"),
         ("[pool]\nmax_workers = 2.5\n", "pool.max_workers: Expected `int`, got `float`"),
-        ('[storage]\ndurability = "maybe"\n', "storage.durability: Invalid enum value"),
+        (
+            '[storage]\ndurability = "maybe"\n',
+            """storage.durability: Invalid enum value 'maybe' (valid values: "full", "normal")""",
+        ),
+        (
+            '[auth]\nmode = "nonee"\n',
+            """auth.mode: Invalid enum value 'nonee' (valid values: "none", "jwt", "token")""",
+        ),
+        ("[auth]\nmode = 1\n", 'got `int` (valid values: "none", "jwt", "token")'),
+        (
+            '[retention]\nkeep_finished_s = "never"\n',
+            "retention.keep_finished_s: Invalid enum value 'never' "
+            '(valid values: a number of seconds, "forever")',
+        ),
+        (
+            '[server]\ninsecure = "yes"\n',
+            "server.insecure: Expected `bool`, got `str` (write true or false without quotes)",
+        ),
+        (
+            '[pool]\nmax_starts_per_s = "5"\n',
+            "pool.max_starts_per_s: Expected `int | null`, got `str` (write the number without",
+        ),
+        (
+            '[[schedules]]\nname = "n"\ncron = "* * * * *"\njob_type = "EMAIL"\n'
+            'job_sub_type = "EMAIL_WAKE_UP"\nuser = "u"\nmissed = "never"\n',
+            'schedules[0].missed: Invalid enum value \'never\' (valid values: "skip", "run_once")',
+        ),
         ("[pool]\nmax_workers = 0\n", "pool.max_workers must be at least 1"),
         ("[server]\nport = 70000\n", "server.port must be between 0 and 65535"),
         ("[server\n", "Expected ']'"),
@@ -135,12 +161,68 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
         ({"mode": "token"}, "needs at least one [[auth.tokens]]"),
         ({"mode": "token", "tokens": [{"sha256": "abc", "user": "u"}]}, "not 64 hex digits"),
         ({"mode": "ldap"}, "auth.mode: Invalid enum value 'ldap'"),
+        # Tokens pasted without mode = "token" were ignored: in mode "none" anyone had every
+        # role. jwt ignored them too.
+        (
+            {"tokens": [{"sha256": "a" * 64, "user": "u"}]},
+            '[[auth.tokens]] are configured but auth.mode is "none", which ignores them and lets '
+            'anyone act with every role: set mode = "token" under [auth], or remove the tokens',
+        ),
+        (
+            {
+                "mode": "jwt",
+                "public_key_file": "a.pem",
+                "tokens": [{"sha256": "a" * 64, "user": "u"}],
+            },
+            'auth.mode is "jwt", which ignores them: set mode = "token" under [auth], or remove',
+        ),
     ],
 )
 def test_each_auth_mode_needs_its_settings(auth: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         config.from_dict({"auth": auth})
     assert message in caught.value.message
+
+
+SUPPORTED_DATABASES = (
+    "which jobd does not support: use a SQLite path, sqlite:///relative/path, "
+    "sqlite:////absolute/path or postgresql://user@host:5432/name"
+)
+
+
+@pytest.mark.parametrize("where", ["file", "override"])
+@pytest.mark.parametrize(
+    ("db", "said"),
+    [
+        ("mysql://x/y", "the database 'mysql://x/y' is a mysql:// URL, "),
+        ("mysql://jobd:s3cret@db/jobs", "the database 'mysql://jobd@db/jobs' is a mysql:// URL, "),
+        ("sqlite://jobd.db", "the database 'sqlite://jobd.db' is a sqlite:// URL, "),
+    ],
+)
+def test_a_database_url_jobd_does_not_support_says_so(
+    tmp_path: Path, where: str, db: str, said: str
+) -> None:
+    """`--db mysql://x/y` used to be taken for a path: "the database folder does not exist"."""
+    path = tmp_path / "jobd.toml"
+    path.write_text(f'[storage]\ndb = "{db}"\n' if where == "file" else "")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, overrides={"storage": {"db": db}} if where == "override" else None)
+    assert caught.value.message == said + SUPPORTED_DATABASES  # never the password
+
+
+@pytest.mark.parametrize(
+    ("db", "file"),
+    [
+        ("sqlite:///data/jobd.db", "data/jobd.db"),
+        ("sqlite:////var/lib/jobd.db", "/var/lib/jobd.db"),
+        ("postgresql://jobd@db.example:5432/jobd", None),
+    ],
+)
+def test_the_database_forms_jobd_supports(db: str, file: str | None) -> None:
+    storage = config.load(overrides={"storage": {"db": db}}).storage
+    assert config.is_postgres_url(storage.db) is (file is None)
+    if file is not None:
+        assert config.sqlite_path(storage.db) == file
 
 
 def test_the_sample_config_keeps_auth_off_and_cors_closed() -> None:
