@@ -281,20 +281,14 @@ class JobService:
 
     def _check_filters(self, filters: ListFilters) -> None:
         """A type or sub type filter must name one this jobd accepts (a typo is a 422, not
-        an empty list)."""
-        if filters.job_type is not None and filters.job_type not in self.catalog.job_types:
-            raise RequestInvalid(
-                [_enum_problem("job_type", filters.job_type, self.catalog.job_types)]
-            )
-        sub_type = filters.job_sub_type
-        if sub_type is not None and self.catalog.job_type_of(sub_type) is None:
-            raise RequestInvalid([_enum_problem("job_sub_type", sub_type, self.catalog.sub_types)])
+        an empty list); every problem is named in one 422."""
+        problems = self.type_problems(filters.job_type, filters.job_sub_type)
         if filters.search is not None and len(filters.search) > MAX_SEARCH:
             message = f"ensure this value has at most {MAX_SEARCH} characters"
             kind = "value_error.any_str.max_length"
-            raise RequestInvalid(
-                [problem(["body", "search"], message, kind, limit_value=MAX_SEARCH)]
-            )
+            problems.append(problem(["body", "search"], message, kind, limit_value=MAX_SEARCH))
+        if problems:
+            raise RequestInvalid(problems)
 
     async def batch_summary(self, batch_id: str, owner: str | None) -> BatchSummary:
         """Counts by status for a batch of any size, and whether all of it has finished."""

@@ -46,6 +46,8 @@ def _all_busy(job_type: str, ready: int, starting: int, ahead: int) -> str:
     )
     if starting:
         busy += f" and {starting} more {'is' if starting == 1 else 'are'} starting"
+    if ahead == 0:
+        return f"{busy}; it is next."
     jobs = "job is" if ahead == 1 else "jobs are"
     return f"{busy}; {ahead} {jobs} ahead of it."
 

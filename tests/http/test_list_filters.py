@@ -85,6 +85,16 @@ async def test_unknown_types_and_bad_filters_are_refused(client: TestClient[Any,
         assert problems[0]["loc"] == ["body", field], body
 
 
+async def test_one_422_names_every_bad_filter(client: TestClient[Any, Any]) -> None:
+    body = {"job_type": "EMIAL", "job_sub_type": "SEND_EMIAL", "search": "x" * 201}
+    problems = detail(await call(client, "POST", "/jobs/user/list", 422, json=body))
+    assert [p["loc"] for p in problems] == [
+        ["body", "job_type"],
+        ["body", "job_sub_type"],
+        ["body", "search"],
+    ]
+
+
 async def test_a_batch_is_one_entry_with_its_whole_counts(client: TestClient[Any, Any]) -> None:
     standalone = [(await launch(client))["session_id"] for _ in range(7)]
     first = await launch(client, request_batch_id=True)

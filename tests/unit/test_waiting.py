@@ -89,6 +89,15 @@ CASES = [
         1,
         "The 1 EMAIL worker is busy; 1 job is ahead of it.",
     ),
+    (
+        place(ahead=0),
+        pool(("busy", 1, None)),
+        False,
+        "workers_busy",
+        None,
+        0,
+        "The 1 EMAIL worker is busy; it is next.",
+    ),
     # Claimed before, and not claimable until later: a retry's back-off.
     (
         place(run_after=NOW + 30, attempted=True),
