@@ -14,7 +14,7 @@ from .errors import error_middleware
 from .keys import ENGINE
 from .limits import limits_middleware
 from .openapi import openapi_json
-from .ops_routes import count_when_sent, metrics_middleware
+from .ops_routes import metrics_middleware
 from .route_table import add_routes
 from .routes import ROUTES
 from .ui_routes import add_ui_routes
@@ -46,7 +46,6 @@ def create_app(server: JobdServer) -> web.Application:
         middlewares=middlewares, client_max_size=server.settings.server.max_body_bytes
     )
     app[ENGINE] = server
-    app.on_response_prepare.append(count_when_sent)  # with metrics_middleware
     add_routes(app, ROUTES)
     app.router.add_get("/openapi.json", openapi_json)
     add_docs_routes(app)

@@ -10,6 +10,7 @@ the admin routes; `[metrics] listen` serves it without auth on its own address i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from .auth import Access
 from .errors import Handler, json_response
 from .keys import ENGINE
 from .route_table import Route
+from .static_files import StaticFile
 
 NOT_STARTED = "jobd is starting or shutting down"
 
@@ -57,10 +59,6 @@ OPS_ROUTES = [
 ]
 
 
-# The answer a request is counted under once it is sent (see `metrics_middleware`).
-_COUNT_WHEN_SENT = web.RequestKey("count_when_sent", web.StreamResponse)
-
-
 def _count(request: web.Request, status: int) -> None:
     """One request more under its method, route template (not the raw path) and status."""
     resource = request.match_info.route.resource
@@ -70,8 +68,7 @@ def _count(request: web.Request, status: int) -> None:
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every request by method, route template and the status its answer was sent with
-    (`count_when_sent` must be among the application's `on_response_prepare` signals)."""
+    """Count every request by method, route template and the status its answer was sent with."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -80,22 +77,14 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         _count(request, 500)
         raise
-    if response.prepared:
-        # A stream its handler began itself (the event stream): its status went out then.
-        _count(request, response.status)
-    else:
+    if isinstance(response, StaticFile) and not response.prepared:
         # A file answer settles on 304, 412 or 416 only as aiohttp sends it, after this
-        # returns: counted then, by `count_when_sent`, once, under the status it got.
-        request[_COUNT_WHEN_SENT] = response
-    return response
-
-
-async def count_when_sent(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare`: count the answer `metrics_middleware` left to count as it is
-    sent (any other, such as a stream's first try, was counted there or is not the answer)."""
-    if request.get(_COUNT_WHEN_SENT) is response:
-        del request[_COUNT_WHEN_SENT]
+        # returns: it says its status then (static_files.py). Only files: no other answer
+        # pays for being counted late.
+        response.sent = functools.partial(_count, request)
+    else:
         _count(request, response.status)
+    return response
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ file answer can still settle on as it is sent (416 for a range past its end, 412
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -22,10 +23,20 @@ from aiohttp.web_request import BaseRequest
 class _ErrorsAsJson(web.StreamResponse):
     """Placed between `FileResponse` and `StreamResponse` (see `StaticFile`): FileResponse
     answers an error it finds while preparing by calling `super().prepare()` with the error's
-    status set, which lands here, where the body is written as JSON."""
+    status set, which lands here, where the body is written as JSON.
+
+    Every file answer reaches this once with its final status (200, 206, 304, 412, 416...),
+    so `sent`, if set, is told that status here: `/metrics` counts it then, not when the
+    handler returned a still undecided 200.
+    """
+
+    sent: Callable[[int], None] | None = None
 
     async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
         """Send the headers; with an error status, a `{"detail": ...}` body too."""
+        if self.sent is not None:
+            sent, self.sent = self.sent, None
+            sent(self.status)
         if self.status < 400:
             return await super().prepare(request)
         body = msgspec.json.encode({"detail": self.reason})

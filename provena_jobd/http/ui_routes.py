@@ -6,14 +6,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .static_files import add_static_folder
+from .static_files import StaticFile, add_static_folder
 
 UI_FOLDER = Path(__file__).with_name("ui")
 
 
 async def ui_index(request: web.Request) -> web.FileResponse:
     """`GET /ui/`: the single page; everything else is a static module next to it."""
-    return web.FileResponse(UI_FOLDER / "index.html", headers={"Cache-Control": "no-cache"})
+    return StaticFile(UI_FOLDER / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 async def ui_redirect(request: web.Request) -> web.Response:
