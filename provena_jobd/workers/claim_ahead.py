@@ -2,9 +2,10 @@
 
 Jobs claimed ahead are DEQUEUED (taken by a worker, not started) and wait in memory for a free
 slot, so a slot that comes free starts its next job at once instead of waiting for a claim's
-commit. The pool starts by claiming two per ready worker. When slots still run dry while a
-claim is on its way (jobs shorter than a commit), it claims twice as far ahead next time, up
-to `AHEAD_MAX_PER_WORKER`; each claim that does not run dry steps back by one, and a heartbeat
+commit. The pool starts by claiming two per ready worker. When a slot still runs dry before
+a claim is back and that claim comes back full (jobs shorter than a commit: they end before
+the next claim can bring more), it claims twice as far ahead next time, up to
+`AHEAD_MAX_PER_WORKER`; each claim with no slot run dry steps back by one, and a heartbeat
 period without growth resets it to two.
 
 At every heartbeat, after the reset, the jobs held beyond the reach (beyond what the free
@@ -54,7 +55,8 @@ class ClaimAhead:
         # Held by each move of jobs between the queue and the hold, and by a count of the
         # waiting jobs (see the module docstring).
         self.moving = asyncio.Lock()
-        self._ran_dry = False  # ... and meanwhile a free slot found nothing claimed ahead
+        self._ran_dry = False  # a free slot found nothing held since the last claim came back
+        self._left_more = False  # the last claim came back full: more jobs were waiting
         self._grew = False  # since the last heartbeat
 
     def wanted(self, free_slots: int, ready_workers: int) -> int:
@@ -64,22 +66,26 @@ class ClaimAhead:
 
     def claim_sent(self) -> None:
         """A claim is on its way."""
-        self.claiming, self._ran_dry = True, False
+        self.claiming = True
 
     def slot_found_none(self) -> None:
         """A free slot found nothing claimed ahead."""
-        if self.claiming:
+        # It ran dry with jobs waiting: while a claim is on its way, or after the last one
+        # came back full (it left more behind). Not an idle slot in an empty queue.
+        if self.claiming or self._left_more:
             self._ran_dry = True
 
     def claim_back(self, claimed: int, wanted: int) -> None:
-        """The claim came back: reach further if slots ran dry meanwhile and it was full
-        (more would have been there), else step back."""
+        """The claim came back: reach further if a slot ran dry since the last one and this
+        one was full (more would have been there), else step back."""
         self.claiming = False
         if self._ran_dry and claimed >= wanted:
             self.per_worker = min(self.per_worker * 2, AHEAD_MAX_PER_WORKER)
             self._grew = True
         elif not self._ran_dry:
             self.per_worker = max(self.per_worker - 1, AHEAD_PER_WORKER)
+        self._left_more = claimed >= wanted
+        self._ran_dry = False
 
     def take_surplus(self, free_slots: int, ready_workers: int) -> list[ClaimedJob]:
         """Take out the jobs held beyond what the free slots take at once plus the reach, the
