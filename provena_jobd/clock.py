@@ -12,8 +12,8 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Awaitable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -56,6 +56,18 @@ class Clock(Protocol):
 
     async def wait_event(self, event: asyncio.Event, timeout_s: float) -> bool:
         """Wait until `event` is set or `timeout_s` passes; True if the event was set."""
+        ...
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """Call `callback` on the event loop once `seconds` of this clock's time have passed."""
+        ...
+
+
+class Timer(Protocol):
+    """A callback `Clock.call_later` will call, unless it is cancelled first."""
+
+    def cancel(self) -> Any:
+        """Do not call it (a no-op once it has been called)."""
         ...
 
 
@@ -119,6 +131,10 @@ class SystemClock:
             return False
         return True
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """The event loop's own timer."""
+        return asyncio.get_running_loop().call_later(max(0.0, seconds), callback)
+
 
 class FakeClock:
     """A clock that stands still until `advance` moves it; sleepers wake in deadline order."""
@@ -170,6 +186,16 @@ class FakeClock:
         except TimeoutError:
             return False
         return True
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """Call `callback` when `advance` passes `seconds` from now (at once if not positive)."""
+        loop = asyncio.get_running_loop()
+        if seconds <= 0:
+            return loop.call_soon(callback)
+        timer: asyncio.Future[None] = loop.create_future()
+        timer.add_done_callback(lambda done: None if done.cancelled() else callback())
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), timer))
+        return timer
 
     @property
     def sleepers(self) -> int:

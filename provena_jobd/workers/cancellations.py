@@ -11,29 +11,30 @@ The flow, from `POST /jobs/{user,admin}/cancel` to the job's end:
    it: a worker outside jobd (its job type has an `ExternalPool`), whose attempt is ended
    FAILED now through the `WorkerGateway` (the worker learns at its next call); or a handler
    this process runs, which is woken here.
-3. The `JobRunner` registers each handler it awaits (`running`) and forgets it when the
-   attempt is over (`done`), so a request is only ever kept for a job that is running here
-   and never outlives its attempt. A woken runner asks `requested` for the cancel's words,
-   stops the handler (giving it `CANCEL_GRACE_S`) and ends the attempt FAILED with them.
+3. The `JobRunner` registers each handler it runs (`running`, with the `HandlerWatch` that
+   watches it) and forgets it when the attempt is over (`done`), so a request is only ever
+   kept for a job that is running here and never outlives its attempt. The watch cancels
+   the job's task (the handler runs in it), gives the handler `CANCEL_GRACE_S` to stop,
+   and the runner ends the attempt FAILED with the words `requested` gives it.
 
 A cancel that reaches the runner too late to interrupt anything (the handler has returned
 and the runner is writing its end) still wins: the runner finds the request, or, if it never
 saw one, the store refuses the success and the runner ends the attempt FAILED instead.
 
-The runner is woken by cancelling the future it awaits (never its own task), so a cancel
-cannot be mistaken for a shutdown, and a second cancel, or one that arrives while a timed
-out handler is being stopped, interrupts nothing twice.
+A recorded request is what tells a cancel from a shutdown, which cancels the same task;
+a second cancel, or one that arrives while a timed out handler is being stopped,
+interrupts nothing twice.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..models import Job
 
 if TYPE_CHECKING:  # the gateway imports the runner, which imports this module
     from .gateway import WorkerGateway
+    from .handler_watch import HandlerWatch
 
 
 class Cancellations:
@@ -41,8 +42,8 @@ class Cancellations:
 
     def __init__(self, gateway: WorkerGateway) -> None:
         self.gateway = gateway
-        # Handlers running here: session id -> the future their runner awaits.
-        self._awaited: dict[str, asyncio.Future[Any]] = {}
+        # Handlers running here: session id -> the watch that can stop it.
+        self._watches: dict[str, HandlerWatch] = {}
         # Cancels requested for handlers running here: session id -> the job's info.
         self._requests: dict[str, str] = {}
 
@@ -55,17 +56,17 @@ class Cancellations:
         """Stop a running job whose cancel the store has recorded; returns the job as it is."""
         if self.gateway.external(job.job_type):  # run by workers outside jobd
             return await self.gateway.cancel_running(job, info)
-        awaited = self._awaited.get(job.session_id)
-        if awaited is not None and job.session_id not in self._requests:
+        watch = self._watches.get(job.session_id)
+        if watch is not None and job.session_id not in self._requests:
             self._requests[job.session_id] = info
-            awaited.cancel()  # a no-op once the handler has returned: the runner still asks
+            watch.cancel()  # a no-op once the handler has returned: the runner still asks
         return job
 
     # -- the runner's side -------------------------------------------------------------------
 
-    def running(self, session_id: str, awaited: asyncio.Future[Any]) -> None:
-        """A runner now awaits `awaited`, the handler of `session_id`."""
-        self._awaited[session_id] = awaited
+    def running(self, session_id: str, watch: HandlerWatch) -> None:
+        """The handler of `session_id` now runs here, watched by `watch`."""
+        self._watches[session_id] = watch
 
     def requested(self, session_id: str) -> str | None:
         """Take the cancel requested for a running job: the info to end it with, or None."""
@@ -73,5 +74,5 @@ class Cancellations:
 
     def done(self, session_id: str) -> None:
         """The job's attempt is over: forget it, and any cancel nobody took."""
-        self._awaited.pop(session_id, None)
+        self._watches.pop(session_id, None)
         self._requests.pop(session_id, None)

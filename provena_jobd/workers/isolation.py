@@ -24,7 +24,7 @@ from ..config import QueueSettings, Settings
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease
 from .pool import Pool
 from .runner import JobRunner
-from .shutdown import return_to_queue
+from .shutdown import return_to_queue, stop_after_grace
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,15 @@ class Isolation:
     async def _run_alone(self, job: ClaimedJob) -> None:
         lease = Lease(job.session_id, job.attempt)
         heartbeat = asyncio.create_task(self._heartbeat(lease), name="isolation-heartbeat")
+        task, over = self.runner.run_apart(job, self.settings.pool_for(job.job_type))
         try:
-            await self.runner.run(job, self.settings.pool_for(job.job_type))
+            await asyncio.shield(over)
         except asyncio.CancelledError:
-            # jobd is shutting down: not the job's fault, and it is still a suspect.
+            # jobd is shutting down: stop the handler (it may ignore that, and is then left
+            # running); not the job's fault, and it is still a suspect.
+            await stop_after_grace(self.clock, [task], 0.0, asyncio.Event(), self.runner.stop_task)
+            if not task.done():
+                self.runner.keep_until_done(task)
             await return_to_queue(self.store, [lease], self.clock.now())
             raise
         finally:

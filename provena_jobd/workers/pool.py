@@ -32,6 +32,7 @@ from .pool_claims import PoolClaims
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
 from .shutdown import stop_after_grace
+from .watchdog import HANDLER_TASK_PREFIX
 from .worker_logs import log_worker
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,17 @@ class Pool:
             await self._task
         tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
         tasks.update(self._finishing)
-        unfinished = await stop_after_grace(self.clock, list(tasks), grace_s, self._hurry)
+        unfinished = await stop_after_grace(
+            self.clock, list(tasks), grace_s, self._hurry, self.runner.stop_task
+        )
+        for task in unfinished:
+            if not task.done():
+                log.warning(
+                    "a handler ignored its cancellation at shutdown; abandoned (%s)",
+                    task.get_name(),
+                    extra={"action": "handler_abandoned"},
+                )
+                self.runner.keep_until_done(task)
         now = self.clock.now()
         await self._release([w for w in self.workers if w.slot is not None])
         # Jobs claimed ahead never started; they go back too, in the same commit.
@@ -205,33 +216,51 @@ class Pool:
                 if not worker.running:
                     worker.busy_since = now
                 job = self._ahead.popleft()
-                task = asyncio.create_task(self._run(job, worker), name=f"job-{job.session_id}")
+                # Named for the watchdog: the job's handler runs in this task.
+                task = asyncio.create_task(
+                    self._run(job, worker), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
+                )
                 worker.running[task] = Lease(job.session_id, job.attempt)
             if len(worker.running) < concurrency:
                 self.ahead.slot_found_none()
 
     async def _run(self, job: ClaimedJob, worker: Worker) -> None:
-        current = asyncio.current_task()
+        # The task the pool tracks for this job: this one, whose handler runs in it, or the
+        # one that ends the attempt of a handler that ignored its stop (`hand_off`).
+        tracked = current = asyncio.current_task()
 
         def release() -> None:
             # The handler is over: the slot takes the next job while this one's end commits.
-            if current is not None and current in worker.running:
-                self._finishing[current] = worker.running.pop(current)
+            if tracked is not None and tracked in worker.running:
+                self._finishing[tracked] = worker.running.pop(tracked)
                 worker.idle_since = self.clock.now()
                 self._fill_slots(self.clock.now())
                 self.notify()
 
+        def hand_off(ending: asyncio.Task[None]) -> None:
+            nonlocal tracked
+            for held in (worker.running, self._finishing):
+                if tracked in held:
+                    held[ending] = held.pop(tracked)
+            tracked = ending
+            ending.add_done_callback(lambda _: self._job_over(worker, ending))
+
         try:
-            await self.runner.run(job, self.settings, release)
+            await self.runner.run(job, self.settings, release, hand_off)
         except Exception:
             log.exception("job runner failed", extra={"action": "runner_failed"})
         finally:
-            if current is not None:
-                worker.running.pop(current, None)
-                self._finishing.pop(current, None)
-            worker.idle_since = self.clock.now()
-            self.jobs_finished += 1
-            self.notify()
+            if tracked is current:
+                self._job_over(worker, current)
+
+    def _job_over(self, worker: Worker, task: asyncio.Task[None] | None) -> None:
+        """A job's attempt is over (its end committed, or it went back): free what it held."""
+        if task is not None:
+            worker.running.pop(task, None)
+            self._finishing.pop(task, None)
+        worker.idle_since = self.clock.now()
+        self.jobs_finished += 1
+        self.notify()
 
     async def _scale(self, now: float) -> None:
         concurrency = self.settings.concurrency

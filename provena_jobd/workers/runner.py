@@ -17,6 +17,7 @@ from ..payloads import RESULT_MODELS, check
 from ..queue.backoff import backoff_s
 from ..queue.messages import CANCELLED_RUNNING
 from ..queue.store import ClaimedJob, Finish, JobStore, Lease, Requeue
+from .handler_watch import HandlerWatch
 from .handlers import Handler, HandlerRegistry, JobContext, Launcher
 from .watchdog import HANDLER_TASK_PREFIX, LoopWatchdog
 
@@ -37,12 +38,14 @@ BAD_RESULT_SHAPE = "Job failed, err: the handler's result does not fit {sub_type
 CANCELLED_LATE = "Cancelled."
 NOT_JSON = "Job failed, err: the handler's result cannot be sent as JSON: {error}."
 ABANDONED = "It ignored the stop and was abandoned."
-# How long (clock time) a stopped handler gets to end before the runner abandons it.
-CANCEL_GRACE_S = 5.0
 
 
 def _no_op() -> None:
     """The default `release`."""
+
+
+def _no_hand_off(task: asyncio.Task[None]) -> None:
+    """The default `hand_off`: nobody tracks the task that ends an abandoned attempt."""
 
 
 class JobRunner:
@@ -67,6 +70,8 @@ class JobRunner:
         self.cancellations = cancellations
         # Names the handler that blocks the event loop, if one does (started by the server).
         self.watchdog = LoopWatchdog()
+        # The watches of the handlers running now, by their job's task.
+        self._watches: dict[asyncio.Task[Any], HandlerWatch] = {}
         # Handlers that ignored a stop: kept referenced until they end on their own.
         self._abandoned: set[asyncio.Task[Any]] = set()
 
@@ -75,35 +80,40 @@ class JobRunner:
         """How many handlers ignored their cancellation and are still running."""
         return len(self._abandoned)
 
-    async def _stop_handler(self, job: ClaimedJob, task: asyncio.Task[Any]) -> bool:
-        """Cancel a handler and give it CANCEL_GRACE_S to end; False if it was abandoned."""
+    def stop_task(self, task: asyncio.Task[Any]) -> None:
+        """Cancel a job's task for a shutdown: a handler stopped by it ends nothing, its job
+        goes back to the queue. (Only the canceller can tell a shutdown's cancel from one a
+        handler leaves behind: asyncio's TaskGroup on Python 3.11 does.)"""
+        watch = self._watches.get(task)
+        if watch is not None:
+            watch.shut_down = True
         task.cancel()
-        try:
-            await self.clock.wait_for(asyncio.shield(task), CANCEL_GRACE_S)
-            return True
-        except TimeoutError:
-            log.warning(
-                "handler %s of job %s ignored its cancellation; abandoned",
-                job.job_sub_type,
-                job.session_id,
-                extra={"action": "handler_abandoned", "session_id": job.session_id},
-            )
-            self._abandoned.add(task)
-            task.add_done_callback(self._abandoned.discard)
-            return False
+
+    def keep_until_done(self, task: asyncio.Task[Any]) -> None:
+        """Keep an abandoned handler's task referenced until it ends on its own."""
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     def backoff(self, attempt: int) -> float:
         """Seconds before the next attempt after `attempt` failed ones."""
         return backoff_s(attempt, self.queue.backoff_base_s, self.queue.backoff_max_s)
 
     async def run(
-        self, job: ClaimedJob, settings: PoolSettings, release: Callable[[], None] = _no_op
+        self,
+        job: ClaimedJob,
+        settings: PoolSettings,
+        release: Callable[[], None] = _no_op,
+        hand_off: Callable[[asyncio.Task[None]], None] = _no_hand_off,
     ) -> None:
-        """Run a job to its end; every write is guarded by the job's attempt.
+        """Run a job to its end in the current task, which is the job's own: its handler runs
+        in it (see `handler_watch`). Every write is guarded by the job's attempt.
 
         `release` is called once the handler is over: on success before the job's end is
         written (so the pool's slot can take its next job meanwhile), on a timeout or a
-        cancel after.
+        cancel after. A handler that ignores being stopped is abandoned: `hand_off(task)`
+        names the task that ends the attempt in its place, as this one may never end.
+        A shutdown's cancel of the current task (`stop_task`) is raised again once the
+        handler has stopped: the caller requeues the job.
         """
         now = self.clock.now()
         # Without a wait where the store can vouch for the start (one process, nothing but
@@ -128,50 +138,123 @@ class JobRunner:
             progress_sink=self.store,
             public_url=self.public_url,
         )
+        task = asyncio.current_task()
+        assert task is not None, "a job runs in a task of its own"
 
-        # The handler runs in its own task, so that a handler which swallows cancellation
-        # can be abandoned: the runner stops awaiting it and ends the attempt regardless.
-        task = asyncio.create_task(
-            _call(handler, context, job.payload), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
-        )
+        def give_up(watch: HandlerWatch) -> None:
+            self._abandon(job, watch, settings, release, hand_off)
+
+        watch = HandlerWatch(self.clock, task, settings.timeout_s, give_up)
         self.watchdog.running(job.session_id, job.job_sub_type)
-        # What the runner awaits; a cancel cancels this, never the handler or this task.
-        awaited = asyncio.shield(task)
-        self.cancellations.running(job.session_id, awaited)
+        self.cancellations.running(job.session_id, watch)
+        self._watches[task] = watch
         try:
-            await self._run_handler(job, task, awaited, context, settings, release)
+            # `_call` returns whatever the handler does, a CancelledError included.
+            result, error = await _call(handler, context, job.payload)
+            watch.returned()
+            if not watch.abandoned:  # else its attempt was ended when it was abandoned
+                await self._end(job, task, watch, settings, context, release, result, error)
         finally:
-            self.cancellations.done(job.session_id)
-            self.watchdog.done(job.session_id)
+            self._watches.pop(task, None)
+            if not watch.abandoned:
+                self.cancellations.done(job.session_id)
+                self.watchdog.done(job.session_id)
 
-    async def _run_handler(
+    def run_apart(
+        self, job: ClaimedJob, settings: PoolSettings
+    ) -> tuple[asyncio.Task[None], asyncio.Future[None]]:
+        """Run a job in a task of its own, for a caller that keeps no task per job: the task,
+        and a future that resolves once the attempt is over (for an abandoned handler, once
+        its attempt is ended, without waiting for the handler), with the run's error if any."""
+        over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        handed_off = False
+
+        def settle(ended: asyncio.Task[None]) -> None:
+            if over.done():
+                return
+            if ended.cancelled():
+                over.cancel()
+            elif ended.exception() is not None:
+                over.set_exception(ended.exception())  # type: ignore[arg-type]
+            else:
+                over.set_result(None)
+
+        def hand_off(ending: asyncio.Task[None]) -> None:
+            nonlocal handed_off
+            handed_off = True
+            ending.add_done_callback(settle)
+
+        task = asyncio.create_task(
+            self.run(job, settings, hand_off=hand_off),
+            name=f"{HANDLER_TASK_PREFIX}{job.session_id}",
+        )
+        task.add_done_callback(lambda ended: None if handed_off else settle(ended))
+        return task, over
+
+    def _abandon(
         self,
         job: ClaimedJob,
-        task: asyncio.Task[tuple[Any, BaseException | None]],
-        awaited: asyncio.Future[tuple[Any, BaseException | None]],
-        context: JobContext,
+        watch: HandlerWatch,
         settings: PoolSettings,
         release: Callable[[], None],
+        hand_off: Callable[[asyncio.Task[None]], None],
     ) -> None:
-        """Await the handler under its timeout and a possible cancel, then end the attempt."""
-        try:
-            result, error = await self.clock.wait_for(awaited, settings.timeout_s)
-        except TimeoutError:
-            abandoned = not await self._stop_handler(job, task)
-            timed_out = TIMED_OUT.format(timeout=settings.timeout_s)
-            await self._fail(job, f"{timed_out} {ABANDONED}" if abandoned else timed_out)
-            return
-        except asyncio.CancelledError:
-            info = self.cancellations.requested(job.session_id)
-            runner = asyncio.current_task()
-            if info is None or runner is None or runner.cancelling():
-                await self._stop_handler(job, task)
-                raise  # a shutdown: the pool requeues the job
-            await self._stop_handler(job, task)
-            await self._fail(job, CANCELLED_RUNNING.format(info=info))
-            return
-        finally:
+        """The handler ignored its stop: end its attempt FAILED from another task."""
+        log.warning(
+            "handler %s of job %s ignored its cancellation; abandoned",
+            job.job_sub_type,
+            job.session_id,
+            extra={"action": "handler_abandoned", "session_id": job.session_id},
+        )
+        self.keep_until_done(watch.task)
+        if watch.timed_out:
+            info = f"{TIMED_OUT.format(timeout=settings.timeout_s)} {ABANDONED}"
+        else:
+            cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
+            info = CANCELLED_RUNNING.format(info=cancel)
+        self.cancellations.done(job.session_id)
+        self.watchdog.done(job.session_id)
+
+        async def end() -> None:
+            try:
+                await self._fail(job, info)
+            finally:
+                release()
+
+        hand_off(asyncio.create_task(end(), name=f"abandoned-{job.session_id}"))
+
+    async def _end(
+        self,
+        job: ClaimedJob,
+        task: asyncio.Task[Any],
+        watch: HandlerWatch,
+        settings: PoolSettings,
+        context: JobContext,
+        release: Callable[[], None],
+        result: Any,
+        error: BaseException | None,
+    ) -> None:
+        """End the attempt by what the handler returned, or by why it was stopped."""
+        if watch.stopped:
+            task.uncancel()  # the watch's own cancel, answered here
+        # A shutdown's cancel (`stop_task`), or a cancel of the job's task from outside that
+        # the handler let through, wins over a timeout or a cancel: the job goes back.
+        outside = isinstance(error, asyncio.CancelledError) and task.cancelling() > 0
+        if watch.shut_down or outside:
             release()
+            raise asyncio.CancelledError  # the caller requeues the job
+        if watch.stopped:
+            if watch.timed_out:
+                info = TIMED_OUT.format(timeout=settings.timeout_s)
+            else:
+                cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
+                info = CANCELLED_RUNNING.format(info=cancel)
+            try:
+                await self._fail(job, info)
+            finally:
+                release()
+            return
+        release()
         cancelled = self.cancellations.requested(job.session_id)
         if cancelled is not None:
             # Cancelled as it returned: whatever it returned, the cancel was answered first.
@@ -264,6 +347,7 @@ async def _call(
     Everything is caught, BaseException included: a handler's SystemExit, KeyboardInterrupt
     or library-specific BaseException is its own failure, and must not escape into the event
     loop, where asyncio re-raises SystemExit and KeyboardInterrupt out of the loop itself.
+    A CancelledError too: the runner tells whose cancel it was (`JobRunner._end`).
     """
     try:
         return await handler(context, msgspec.json.decode(payload)), None

@@ -9,11 +9,13 @@ outside worker that left before it was answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 
 from ..clock import Clock
 from ..queue.messages import SHUTDOWN
 from ..queue.store import JobStore, Lease, Requeue
+from .handler_watch import CANCEL_GRACE_S
 
 
 def refunded(lease: Lease, now: float, info: str) -> Requeue:
@@ -38,10 +40,15 @@ async def return_to_queue(
 
 
 async def stop_after_grace(
-    clock: Clock, tasks: list[asyncio.Task[None]], grace_s: float, hurry: asyncio.Event
+    clock: Clock,
+    tasks: list[asyncio.Task[None]],
+    grace_s: float,
+    hurry: asyncio.Event,
+    stop: Callable[[asyncio.Task[None]], object],
 ) -> list[asyncio.Task[None]]:
     """Give running jobs' `tasks` `grace_s` of `clock` time to finish (less once `hurry` is
-    set: a second Ctrl-C), then cancel the rest; returns those, ended once they are."""
+    set: a second Ctrl-C), then cancel the rest with `stop`; returns those, ended once they are, or
+    still running if their handler ignored the cancel for `CANCEL_GRACE_S`."""
     if tasks and not hurry.is_set():
         all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
         hurried = asyncio.ensure_future(hurry.wait())
@@ -58,6 +65,13 @@ async def stop_after_grace(
             await asyncio.gather(all_done, hurried, return_exceptions=True)
     unfinished = [task for task in tasks if not task.done()]
     for task in unfinished:
-        task.cancel()
-    await asyncio.gather(*unfinished, return_exceptions=True)
+        stop(task)
+    if unfinished:
+        # A job's handler runs in its task and may ignore the cancel: it gets the grace a
+        # stopped handler gets, and is then left running (the caller requeues its job).
+        with contextlib.suppress(TimeoutError):
+            await clock.wait_for(asyncio.wait(unfinished), CANCEL_GRACE_S)
+    for task in unfinished:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a job's task logs its own failures
     return unfinished

@@ -4,13 +4,16 @@ FAILED with the real error, and the pool keeps running other jobs (issue 18, ite
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.errors import RetryLater
-from provena_jobd.models import JobStatus
+from provena_jobd.models import JobStatus, JobSubType
+from provena_jobd.queue.sqlite import SqliteStore
+from provena_jobd.queue.store import Claim
+from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import Handler, JobContext
-from provena_jobd.workers.runner import CANCEL_GRACE_S
 from tests.helpers import eventually, job_in, settle
 from tests.workers.pool_helpers import DONE, Starter, advance, launch, sleeping_handler
 
@@ -269,3 +272,33 @@ async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_
     assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
     assert job.info is not None and job.info.startswith("Job timed out")
     await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")
+
+
+async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_pools_resume(
+    tmp_path: Path, start: Starter, clock: FakeClock
+) -> None:
+    # A "previous process" claimed a job and died: at the restart it runs alone, a suspect.
+    first = await start(pool={"cold_start_s": 1_000})
+    suspect = await launch(first)
+    await first.stop(grace_s=0)
+    dead = SqliteStore(tmp_path / "jobd.db")
+    await dead.open()
+    now = clock.now()
+    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
+    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
+    await dead.close()
+    swallowed: list[str] = []
+    second = await start(
+        {"SEND_EMAIL": stubborn(swallowed), "EMAIL_WAKE_UP": sleeping_handler(0)},
+        pool={"timeout_s": 10},
+    )
+    await job_in(second.store, suspect, JobStatus.IN_PROGRESS)
+    after = await launch(second, JobSubType.EMAIL_WAKE_UP)
+    await advance(second, clock, 10)
+    await eventually(lambda: _async(swallowed == [suspect]), what="the stop to be swallowed")
+    await advance(second, clock, CANCEL_GRACE_S)
+    job = await job_in(second.store, suspect, *DONE)
+    assert job.status is JobStatus.FAILED and job.info is not None
+    assert job.info.endswith("It ignored the stop and was abandoned.")
+    # The isolation did not wait for the abandoned handler: the pools run again.
+    assert (await job_in(second.store, after, *DONE)).status is JobStatus.SUCCEEDED

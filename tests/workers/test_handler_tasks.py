@@ -4,7 +4,8 @@ scopes) act on the handler, never on the pool that runs it.
 
 Running a handler's first step inside the pool's task (to save a task for handlers that
 return at once) broke exactly this: a timeout entered in the first step cancelled the pool's
-task, the job stayed IN_PROGRESS and was run again after its lease ran out.
+task, the job stayed IN_PROGRESS and was run again after its lease ran out. Now the job's own
+task is the handler's, from its first line to its end (workers/handler_watch.py).
 """
 
 from __future__ import annotations
