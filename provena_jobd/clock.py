@@ -199,7 +199,8 @@ class FakeClock:
 
     @property
     def sleepers(self) -> int:
-        """How many tasks are waiting on this clock (useful to know the system has settled)."""
+        """How many sleeps and timers are waiting on this clock (useful to know the system
+        has settled)."""
         return sum(1 for _, _, future in self._sleepers if not future.done())
 
     async def advance(self, seconds: float) -> None:

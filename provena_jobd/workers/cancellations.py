@@ -21,9 +21,9 @@ A cancel that reaches the runner too late to interrupt anything (the handler has
 and the runner is writing its end) still wins: the runner finds the request, or, if it never
 saw one, the store refuses the success and the runner ends the attempt FAILED instead.
 
-A recorded request is what tells a cancel from a shutdown, which cancels the same task;
-a second cancel, or one that arrives while a timed out handler is being stopped,
-interrupts nothing twice.
+A shutdown cancels the same task, but through `JobRunner.stop_task`, which marks the watch:
+so a cancel is never mistaken for a shutdown. A second cancel, or one that arrives while a
+timed out handler is being stopped, interrupts nothing twice.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class HandlerWatch:
         give_up: Callable[[HandlerWatch], None],
     ) -> None:
         self.task = task
-        self.running = True  # the handler has not returned yet
+        self.live = True  # the handler has not returned yet
         self.timed_out = False
         self.stopped = False  # this watch cancelled the task: a timeout or a cancel
         self.shut_down = False  # a shutdown cancelled the task (see `JobRunner.stop_task`)
@@ -49,31 +49,40 @@ class HandlerWatch:
         """Stop the handler for a cancel of its job (`Cancellations.interrupt` calls this)."""
         self._stop()
 
+    def shut_down_now(self) -> None:
+        """A shutdown stops the handler (`JobRunner.stop_task`): no timeout, cancel or
+        abandonment of this watch's own applies any more; the shutdown gives the grace."""
+        self.shut_down = True
+        self._disarm()
+
     def returned(self) -> None:
         """The handler is over: nothing is left to watch.
 
         Called in the job's task right after the handler returns, before anything is awaited,
         so that no timer can cancel the task once the runner's own code runs again.
         """
-        self.running = False
+        self.live = False
+        self._disarm()
+
+    def _disarm(self) -> None:
         self._timer.cancel()
         if self._grace is not None:
             self._grace.cancel()
 
     def _expire(self) -> None:
-        if self.running and not self.stopped:
+        if self.live and not self.stopped and not self.shut_down:
             self.timed_out = True
             self._stop()
 
     def _stop(self) -> None:
         # A second stop, or one that comes as the handler returns, stops nothing twice.
-        if not self.running or self.stopped:
+        if not self.live or self.stopped or self.shut_down:
             return
         self.stopped = True
         self.task.cancel()
         self._grace = self._clock.call_later(CANCEL_GRACE_S, self._abandon)
 
     def _abandon(self) -> None:
-        if self.running:
+        if self.live:
             self.abandoned = True
             self._give_up(self)

@@ -110,9 +110,14 @@ class Isolation:
         try:
             await asyncio.shield(over)
         except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if this is None or not this.cancelling():  # not a shutdown: the run's own end
+                raise RuntimeError(f"the run of suspect {job.session_id} was cancelled") from None
             # jobd is shutting down: stop the handler (it may ignore that, and is then left
             # running); not the job's fault, and it is still a suspect.
-            await stop_after_grace(self.clock, [task], 0.0, asyncio.Event(), self.runner.stop_task)
+            await stop_after_grace(
+                self.clock, [over], 0.0, asyncio.Event(), lambda _: self.runner.stop_task(task)
+            )
             if not task.done():
                 self.runner.keep_until_done(task)
             await return_to_queue(self.store, [lease], self.clock.now())

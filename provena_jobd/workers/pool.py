@@ -16,6 +16,7 @@ committed).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 from collections.abc import Mapping
@@ -73,6 +74,10 @@ class Pool:
         self._ahead = self.ahead.jobs
         # Jobs whose handler is over while their end is being committed.
         self._finishing: dict[asyncio.Task[None], Lease] = {}
+        # While draining: each job's task, and the future its attempt's end resolves.
+        self._over: dict[asyncio.Task[None], asyncio.Future[None]] = {}
+        # What each job's task starts from: not the context a previous job's handler left.
+        self._context = contextvars.copy_context()
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._hurry = asyncio.Event()  # set: the shutdown grace period is over
@@ -97,13 +102,19 @@ class Pool:
         self.notify()
         if self._task is not None:
             await self._task
-        tasks = {task: lease for worker in self.workers for task, lease in worker.running.items()}
-        tasks.update(self._finishing)
-        unfinished = await stop_after_grace(
-            self.clock, list(tasks), grace_s, self._hurry, self.runner.stop_task
-        )
-        for task in unfinished:
-            if not task.done():
+        held = {task: lease for worker in self.workers for task, lease in worker.running.items()}
+        held.update(self._finishing)
+        # One future per job, resolved once its attempt is over, by whichever task ends it.
+        loop = asyncio.get_running_loop()
+        self._over = {task: loop.create_future() for task in held}
+        leases = {self._over[task]: lease for task, lease in held.items()}
+
+        def stop(over: asyncio.Future[None]) -> None:
+            self.runner.stop_task(next(t for t, f in self._over.items() if f is over))
+
+        unfinished = await stop_after_grace(self.clock, list(leases), grace_s, self._hurry, stop)
+        for task, over in self._over.items():
+            if over in unfinished and not task.done():
                 log.warning(
                     "a handler ignored its cancellation at shutdown; abandoned (%s)",
                     task.get_name(),
@@ -113,7 +124,7 @@ class Pool:
         now = self.clock.now()
         await self._release([w for w in self.workers if w.slot is not None])
         # Jobs claimed ahead never started; they go back too, in the same commit.
-        await self.claims.return_held([tasks[task] for task in unfinished], now)
+        await self.claims.return_held([leases[over] for over in unfinished], now)
         self.workers.clear()
 
     def hurry(self) -> None:
@@ -218,7 +229,9 @@ class Pool:
                 job = self._ahead.popleft()
                 # Named for the watchdog: the job's handler runs in this task.
                 task = asyncio.create_task(
-                    self._run(job, worker), name=f"{HANDLER_TASK_PREFIX}{job.session_id}"
+                    self._run(job, worker),
+                    name=f"{HANDLER_TASK_PREFIX}{job.session_id}",
+                    context=self._context.copy(),
                 )
                 worker.running[task] = Lease(job.session_id, job.attempt)
             if len(worker.running) < concurrency:
@@ -239,9 +252,13 @@ class Pool:
 
         def hand_off(ending: asyncio.Task[None]) -> None:
             nonlocal tracked
+            if tracked is None:
+                return
             for held in (worker.running, self._finishing):
                 if tracked in held:
                     held[ending] = held.pop(tracked)
+            if tracked in self._over:  # a drain waits for this job: now for `ending`
+                self._over[ending] = self._over.pop(tracked)
             tracked = ending
             ending.add_done_callback(lambda _: self._job_over(worker, ending))
 
@@ -258,6 +275,9 @@ class Pool:
         if task is not None:
             worker.running.pop(task, None)
             self._finishing.pop(task, None)
+            over = self._over.pop(task, None)  # only while draining
+            if over is not None:
+                over.set_result(None)
         worker.idle_since = self.clock.now()
         self.jobs_finished += 1
         self.notify()

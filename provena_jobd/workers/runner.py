@@ -66,12 +66,14 @@ class JobRunner:
         self.queue = queue
         self.launcher = launcher
         self.public_url = ""  # set once the HTTP server knows its URL (report links)
-        # Wakes a runner whose job is cancelled (workers/cancellations.py).
+        # Stops the handler of a job that is cancelled (workers/cancellations.py).
         self.cancellations = cancellations
         # Names the handler that blocks the event loop, if one does (started by the server).
         self.watchdog = LoopWatchdog()
         # The watches of the handlers running now, by their job's task.
         self._watches: dict[asyncio.Task[Any], HandlerWatch] = {}
+        # Tasks ending the attempts of abandoned handlers, kept referenced until they end.
+        self._endings: set[asyncio.Task[None]] = set()
         # Handlers that ignored a stop: kept referenced until they end on their own.
         self._abandoned: set[asyncio.Task[Any]] = set()
 
@@ -81,12 +83,15 @@ class JobRunner:
         return len(self._abandoned)
 
     def stop_task(self, task: asyncio.Task[Any]) -> None:
-        """Cancel a job's task for a shutdown: a handler stopped by it ends nothing, its job
-        goes back to the queue. (Only the canceller can tell a shutdown's cancel from one a
-        handler leaves behind: asyncio's TaskGroup on Python 3.11 does.)"""
+        """Cancel a job's task for a shutdown: the attempt ends nothing, and the caller puts
+        the job back in the queue.
+
+        The shutdown is marked on the handler's watch because a cancel count cannot say
+        whose cancel it was: asyncio's TaskGroup on Python 3.11 can leave one behind.
+        """
         watch = self._watches.get(task)
         if watch is not None:
-            watch.shut_down = True
+            watch.shut_down_now()
         task.cancel()
 
     def keep_until_done(self, task: asyncio.Task[Any]) -> None:
@@ -218,10 +223,17 @@ class JobRunner:
         async def end() -> None:
             try:
                 await self._fail(job, info)
+            except Exception:
+                log.exception(
+                    "ending an abandoned attempt failed", extra={"action": "runner_failed"}
+                )
             finally:
                 release()
 
-        hand_off(asyncio.create_task(end(), name=f"abandoned-{job.session_id}"))
+        ending = asyncio.create_task(end(), name=f"abandoned-{job.session_id}")
+        self._endings.add(ending)
+        ending.add_done_callback(self._endings.discard)
+        hand_off(ending)
 
     async def _end(
         self,
@@ -237,12 +249,9 @@ class JobRunner:
         """End the attempt by what the handler returned, or by why it was stopped."""
         if watch.stopped:
             task.uncancel()  # the watch's own cancel, answered here
-        # A shutdown's cancel (`stop_task`), or a cancel of the job's task from outside that
-        # the handler let through, wins over a timeout or a cancel: the job goes back.
-        outside = isinstance(error, asyncio.CancelledError) and task.cancelling() > 0
-        if watch.shut_down or outside:
+        if watch.shut_down:  # it wins over a timeout or a cancel
             release()
-            raise asyncio.CancelledError  # the caller requeues the job
+            raise asyncio.CancelledError  # the shutdown requeues the job
         if watch.stopped:
             if watch.timed_out:
                 info = TIMED_OUT.format(timeout=settings.timeout_s)

@@ -41,16 +41,21 @@ async def return_to_queue(
 
 async def stop_after_grace(
     clock: Clock,
-    tasks: list[asyncio.Task[None]],
+    jobs: list[asyncio.Future[None]],
     grace_s: float,
     hurry: asyncio.Event,
-    stop: Callable[[asyncio.Task[None]], object],
-) -> list[asyncio.Task[None]]:
-    """Give running jobs' `tasks` `grace_s` of `clock` time to finish (less once `hurry` is
-    set: a second Ctrl-C), then cancel the rest with `stop`; returns those, ended once they are, or
-    still running if their handler ignored the cancel for `CANCEL_GRACE_S`."""
-    if tasks and not hurry.is_set():
-        all_done = asyncio.ensure_future(asyncio.wait(set(tasks)))
+    stop: Callable[[asyncio.Future[None]], object],
+) -> list[asyncio.Future[None]]:
+    """Give running jobs `grace_s` of `clock` time to finish (less once `hurry` is set: a
+    second Ctrl-C), then `stop` the rest; returns those.
+
+    Each job is a future that resolves once its attempt is over (whichever task ends it:
+    see `JobRunner.run`'s `hand_off`). A stopped job's handler may ignore the cancel: it gets
+    `CANCEL_GRACE_S`, as any stopped handler does, and is then left running; the caller
+    requeues its job.
+    """
+    if jobs and not hurry.is_set():
+        all_done = asyncio.ensure_future(asyncio.wait(set(jobs)))
         hurried = asyncio.ensure_future(hurry.wait())
         try:
             await clock.wait_for(
@@ -63,15 +68,10 @@ async def stop_after_grace(
             for waiter in (all_done, hurried):
                 waiter.cancel()
             await asyncio.gather(all_done, hurried, return_exceptions=True)
-    unfinished = [task for task in tasks if not task.done()]
-    for task in unfinished:
-        stop(task)
+    unfinished = [job for job in jobs if not job.done()]
+    for job in unfinished:
+        stop(job)
     if unfinished:
-        # A job's handler runs in its task and may ignore the cancel: it gets the grace a
-        # stopped handler gets, and is then left running (the caller requeues its job).
         with contextlib.suppress(TimeoutError):
             await clock.wait_for(asyncio.wait(unfinished), CANCEL_GRACE_S)
-    for task in unfinished:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: a job's task logs its own failures
     return unfinished

@@ -152,3 +152,20 @@ def claimed(session_id: str) -> ClaimedJob:
         attempt=1,
         max_attempts=3,
     )
+
+
+def test_a_slot_dry_after_a_full_claim_counts_an_idle_one_in_an_empty_queue_does_not() -> None:
+    ahead = ClaimAhead()
+    ahead.slot_found_none()  # idle, nothing ever claimed: the queue may be empty
+    ahead.claim_sent()
+    ahead.claim_back(claimed=1, wanted=3)
+    assert ahead.per_worker == AHEAD_PER_WORKER
+    ahead.slot_found_none()  # after a claim that was not full: nothing was left waiting
+    ahead.claim_sent()
+    ahead.claim_back(claimed=3, wanted=3)
+    assert ahead.per_worker == AHEAD_PER_WORKER
+    # Full: jobs were left waiting, and a slot ran dry before the next claim was even sent.
+    ahead.slot_found_none()
+    ahead.claim_sent()
+    ahead.claim_back(claimed=3, wanted=3)
+    assert ahead.per_worker == 2 * AHEAD_PER_WORKER

@@ -4,16 +4,22 @@ FAILED with the real error, and the pool keeps running other jobs (issue 18, ite
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from provena_jobd.clock import FakeClock
 from provena_jobd.errors import RetryLater
 from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import Claim
+from provena_jobd.server import JobdServer
 from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import Handler, JobContext
+from provena_jobd.workers.pool import Pool
 from tests.helpers import eventually, job_in, settle
 from tests.workers.pool_helpers import DONE, Starter, advance, launch, sleeping_handler
 
@@ -277,16 +283,7 @@ async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_
 async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_pools_resume(
     tmp_path: Path, start: Starter, clock: FakeClock
 ) -> None:
-    # A "previous process" claimed a job and died: at the restart it runs alone, a suspect.
-    first = await start(pool={"cold_start_s": 1_000})
-    suspect = await launch(first)
-    await first.stop(grace_s=0)
-    dead = SqliteStore(tmp_path / "jobd.db")
-    await dead.open()
-    now = clock.now()
-    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
-    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
-    await dead.close()
+    suspect = await _suspect(start, tmp_path, clock)
     swallowed: list[str] = []
     second = await start(
         {"SEND_EMAIL": stubborn(swallowed), "EMAIL_WAKE_UP": sleeping_handler(0)},
@@ -302,3 +299,108 @@ async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_p
     assert job.info.endswith("It ignored the stop and was abandoned.")
     # The isolation did not wait for the abandoned handler: the pools run again.
     assert (await job_in(second.store, after, *DONE)).status is JobStatus.SUCCEEDED
+
+
+async def _suspect(start: Starter, tmp_path: Path, clock: FakeClock) -> str:
+    """A job a "previous process" claimed before it died: at the next start, a suspect."""
+    first = await start(pool={"cold_start_s": 1_000})
+    suspect = await launch(first)
+    await first.stop(grace_s=0)
+    dead = SqliteStore(tmp_path / "jobd.db")
+    await dead.open()
+    now = clock.now()
+    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
+    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
+    await dead.close()
+    return suspect
+
+
+async def test_a_suspect_that_times_out_after_a_task_group_still_lets_the_pools_resume(
+    tmp_path: Path, start: Starter, clock: FakeClock
+) -> None:
+    suspect = await _suspect(start, tmp_path, clock)
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        try:  # Python 3.11's TaskGroup leaves a cancel count behind here
+            async with asyncio.TaskGroup() as group:
+                group.create_task(asyncio.sleep(0, result=None))
+                group.create_task(_raise_soon())
+                group.create_task(asyncio.Event().wait())
+        except* LookupError:
+            pass
+        await context.clock.sleep(3_600)
+        return {}
+
+    second = await start(
+        {"SEND_EMAIL": handler, "EMAIL_WAKE_UP": sleeping_handler(0)}, pool={"timeout_s": 10}
+    )
+    await job_in(second.store, suspect, JobStatus.IN_PROGRESS)
+    after = await launch(second, JobSubType.EMAIL_WAKE_UP)
+    await advance(second, clock, 10)
+    assert (await job_in(second.store, suspect, *DONE)).status is JobStatus.FAILED
+    assert (await job_in(second.store, after, *DONE)).status is JobStatus.SUCCEEDED
+
+
+async def _draining(server: JobdServer) -> None:
+    """Return once the EMAIL pool's drain has stopped claiming and waits for its jobs."""
+    pool = server.pools["EMAIL"]
+    assert isinstance(pool, Pool)
+
+    async def supervisor_gone() -> bool:
+        return pool._task is not None and pool._task.done()
+
+    await eventually(supervisor_gone, what="the drain to begin")
+    await settle()
+
+
+async def _raise_soon() -> None:
+    await asyncio.sleep(0)
+    raise LookupError("no such record")
+
+
+async def test_a_shutdown_waits_for_an_abandoned_handler_only_until_its_attempt_ends(
+    start: Starter, clock: FakeClock
+) -> None:
+    swallowed: list[str] = []
+    server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    await advance(server, clock, 10)  # timed out and stopped; it ignores the stop
+    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    stopping = asyncio.create_task(server.stop(grace_s=60))
+    await _draining(server)  # the drain waits for the job, in its 60 s grace
+    await advance(server, clock, CANCEL_GRACE_S)  # abandoned: its attempt ends FAILED
+    await asyncio.wait_for(stopping, 5)  # without waiting out the grace
+    reopened = await start()
+    job = await job_in(reopened.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
+
+
+async def test_a_handler_stopped_by_a_shutdown_is_not_timed_out_or_abandoned_after_it(
+    start: Starter, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    let_go = asyncio.Event()
+
+    async def deaf(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        while not let_go.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await context.clock.sleep(3_600)
+        return {}
+
+    server = await start({"SEND_EMAIL": deaf}, pool={"timeout_s": 3})
+    session_id = await launch(server)
+    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
+    stopping = asyncio.create_task(server.stop(grace_s=0))
+    await _draining(server)
+    await advance(server, clock, CANCEL_GRACE_S)  # left running: its job goes back
+    await asyncio.wait_for(stopping, 5)
+    caplog.clear()
+    await clock.advance(10)  # past its timeout and a stop's grace
+    await settle()
+    let_go.set()
+    await clock.advance(3_600)
+    await settle()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    reopened = await start({"SEND_EMAIL": sleeping_handler(0)})
+    job = await job_in(reopened.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
