@@ -83,6 +83,6 @@ class HandlerWatch:
         self._grace = self._clock.call_later(CANCEL_GRACE_S, self._abandon)
 
     def _abandon(self) -> None:
-        if self.live:
+        if self.live and not self.shut_down:
             self.abandoned = True
             self._give_up(self)

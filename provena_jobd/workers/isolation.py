@@ -120,6 +120,8 @@ class Isolation:
             )
             if not task.done():
                 self.runner.keep_until_done(task)
+            elif over.done() and not over.cancelled() and over.exception() is not None:
+                log.error("the run of suspect %s failed", job.session_id, exc_info=over.exception())
             await return_to_queue(self.store, [lease], self.clock.now())
             raise
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -107,3 +108,38 @@ async def test_system_clock_returns_what_finished_in_time() -> None:
     assert await SystemClock().wait_for(future, 1.0) == "done"
     with pytest.raises(TimeoutError):
         await SystemClock().wait_for(asyncio.sleep(1.0), 0.01)  # a coroutine: asyncio.timeout
+
+
+async def test_a_fake_timer_cancelled_once_due_but_not_yet_called_never_calls() -> None:
+    clock = FakeClock()
+    called: list[str] = []
+    timer = clock.call_later(5, lambda: called.append("late"))
+    moving = asyncio.create_task(clock.advance(5))
+    # Between the timer coming due and its callback running: as an event loop's handle, a
+    # cancel then still stops it.
+    asyncio.get_running_loop().call_soon(timer.cancel)
+    await moving
+    assert called == []
+
+
+async def test_the_real_clock_times_out_inside_a_task_being_cancelled() -> None:
+    # A shutdown's cleanup waits with the clock in a task that is being cancelled; the wait
+    # must still end in TimeoutError (asyncio.timeout on Python 3.11.0-3.11.2 does not).
+    outcome: list[str] = []
+
+    async def cleanup() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            try:
+                await SystemClock().wait_for(asyncio.Event().wait(), 0.01)
+            except TimeoutError:
+                outcome.append("timed out")
+            raise
+
+    task = asyncio.create_task(cleanup())
+    await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert outcome == ["timed out"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from provena_jobd.clock import FakeClock
+from provena_jobd.clock import FakeClock, SystemClock
 from provena_jobd.errors import RetryLater
 from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.queue.sqlite import SqliteStore
@@ -20,7 +20,7 @@ from provena_jobd.server import JobdServer
 from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import Handler, JobContext
 from provena_jobd.workers.pool import Pool
-from tests.helpers import eventually, job_in, settle
+from tests.helpers import eventually, job_in, settings_for, settle
 from tests.workers.pool_helpers import DONE, Starter, advance, launch, sleeping_handler
 
 
@@ -404,3 +404,44 @@ async def test_a_handler_stopped_by_a_shutdown_is_not_timed_out_or_abandoned_aft
     reopened = await start({"SEND_EMAIL": sleeping_handler(0)})
     job = await job_in(reopened.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_a_shutdown_during_isolation_stops_and_requeues_the_suspect_on_the_real_clock(
+    tmp_path: Path,
+) -> None:
+    # Isolation cleans up inside its own task while it is being cancelled: the real clock's
+    # waits must work there too (on Python 3.11.2 asyncio.timeout's did not: the handler was
+    # never stopped and the suspect stayed IN_PROGRESS, held by nobody).
+    clock = SystemClock()
+    first = JobdServer(settings_for(tmp_path, pool={"cold_start_s": 1_000}), clock=clock)
+    await first.start()
+    suspect = await launch(first)
+    await first.stop(grace_s=0)
+    dead = SqliteStore(tmp_path / "jobd.db")
+    await dead.open()
+    now = clock.now()
+    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
+    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
+    await dead.close()
+    stopped: list[str] = []
+
+    async def polite(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopped.append(context.session_id)
+            raise
+        return {}
+
+    second = JobdServer(settings_for(tmp_path), clock=clock, handlers={"SEND_EMAIL": polite})
+    await second.start()
+    await job_in(second.store, suspect, JobStatus.IN_PROGRESS)
+    await asyncio.wait_for(second.stop(grace_s=0), 5)
+    store = SqliteStore(tmp_path / "jobd.db")
+    await store.open()
+    try:
+        job = await store.get(suspect)
+    finally:
+        await store.close()
+    assert stopped == [suspect]
+    assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
