@@ -7,7 +7,7 @@ true`): they only report the workers that claim over the worker protocol (`gatew
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 import msgspec
 
@@ -15,6 +15,7 @@ from ..clock import Clock
 from ..config import REDACTED, PoolSettings, QueueSettings
 from ..pool_models import PoolSnapshot, StartBackoffInfo, WorkerInfo
 from ..queue.store import JobStore
+from ..redaction import redact
 from .gateway import WorkerGateway
 from .pool_workers import WorkerState
 
@@ -38,6 +39,7 @@ class ExternalPool:
         self.gateway = gateway
         self.clock = clock
         self.cold_starts = 0
+        self.secrets: Set[str] = frozenset()  # the configuration's (a process pool's are set)
         self._hurry = asyncio.Event()  # set by a second Ctrl-C: end the grace period now
 
     @property
@@ -86,6 +88,9 @@ class ExternalPool:
             counts[worker.state] += 1
         waiting = waiting_by_type.get(self.job_type, 0)
         env = dict.fromkeys(self.settings.env, REDACTED)  # it may hold the workers' token
+        # A command or folder written with a secret in it shows it no more than the log does.
+        command = [redact(part, self.secrets) for part in self.settings.command]
+        cwd = None if self.settings.cwd is None else redact(self.settings.cwd, self.secrets)
         return PoolSnapshot(
             job_type=self.job_type,
             workers=counts,
@@ -93,7 +98,7 @@ class ExternalPool:
             waiting=waiting,
             cold_starts=self.cold_starts,
             jobs_finished=self.jobs_finished,
-            settings=msgspec.structs.replace(self.settings, env=env),
+            settings=msgspec.structs.replace(self.settings, env=env, command=command, cwd=cwd),
             processes=workers,
             worker_list=workers,
         )

@@ -32,6 +32,7 @@ from ..clock import Clock
 from ..config import PoolSettings, QueueSettings
 from ..pool_models import PoolSnapshot, StartBackoffInfo, WorkerInfo, exit_words
 from ..queue.store import JobStore
+from ..redaction import redact
 from .autoscale import PoolView, workers_to_start
 from .external_pool import ExternalPool
 from .gateway import WorkerGateway
@@ -243,7 +244,8 @@ class ProcessPool(ExternalPool):
             finally:
                 output.started()  # the process holds the write ends now (or never will)
         except OSError as error:  # no such command or cwd, not executable, out of files...
-            reason = f"{type(error).__name__}: {error}"
+            # It names the command or folder, shown in GET /admin/pool and the log: redacted.
+            reason = redact(f"{type(error).__name__}: {error}", secrets)
             what = f"process could not be started: {reason}"
             self._failed_start(self.clock.now(), worker_id, what, None, reason)
             return False

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from provena_jobd.identity import hash_token
@@ -306,3 +307,18 @@ async def test_a_worker_that_cannot_start_leaves_no_pipe_open(make_pool: MakePoo
         return len(os.listdir("/proc/self/fd")) == before
 
     await eventually(closed, within_s=0.4, what="the pipes of a start that failed closed")
+
+
+async def test_a_start_error_naming_a_secret_shows_it_nowhere(
+    make_pool: MakePool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A command mistyped with a secret in its path: the OS error names the path.
+    server, pool = await make_pool([f"/nonexistent/{SMTP_PASSWORD}/worker"], dict(SECRETS_CONFIG))
+    await launch(server, WAKE)
+    await pool.tick()
+    backoff = (await pool.snapshot()).start_backoff
+    assert backoff is not None and backoff.error is not None
+    assert backoff.error.startswith("FileNotFoundError:") and "<redacted>" in backoff.error
+    waiting = await server.pool_snapshots()
+    shown = msgspec.json.encode([backoff, waiting]).decode() + caplog.text
+    assert SMTP_PASSWORD not in shown
