@@ -17,6 +17,7 @@ import msgspec
 
 from . import cron
 from .catalog import JobCatalog
+from .config_auth import check_auth
 from .config_errors import describe
 from .errors import ConfigError
 from .redaction import REDACTED, Secret, secret_fields
@@ -271,7 +272,7 @@ def _check(settings: Settings) -> None:
     _check_schedules(settings)
     if settings.metrics.listen is not None:
         metrics_address(settings.metrics.listen)
-    _check_auth(settings.auth)
+    check_auth(settings.auth)
     if settings.cors.allowed_origin_regex is not None:
         try:
             re.compile(settings.cors.allowed_origin_regex)
@@ -324,34 +325,6 @@ def metrics_address(listen: str) -> tuple[str, int]:
             f'metrics.listen must be "host:port", e.g. "127.0.0.1:9464" (got {listen!r})'
         )
     return host.strip("[]"), int(port)
-
-
-def _check_auth(auth: AuthSettings) -> None:
-    """Each auth mode needs its own settings, and only those."""
-    if auth.tokens and auth.mode != "token":  # pasting only [[auth.tokens]] left mode "none"
-        everyone = " and lets anyone act with every role" if auth.mode == "none" else ""
-        raise ConfigError(
-            f'[[auth.tokens]] are configured but auth.mode is "{auth.mode}", which ignores them'
-            f'{everyone}: set mode = "token" under [auth], or remove the tokens'
-        )
-    if auth.mode == "jwt":
-        sources = [k for k in ("public_key_file", "realm_url", "jwks_file") if getattr(auth, k)]
-        if len(sources) != 1:
-            raise ConfigError(
-                'auth.mode = "jwt" needs exactly one of auth.public_key_file, '
-                f"auth.realm_url or auth.jwks_file (got {len(sources)})"
-            )
-    if auth.mode == "token":
-        if not auth.tokens:
-            raise ConfigError(
-                'auth.mode = "token" needs at least one [[auth.tokens]] entry '
-                "(create one with: jobd token create --user NAME --roles ...)"
-            )
-        for token in auth.tokens:
-            if not re.fullmatch(r"[0-9a-f]{64}", token.sha256):
-                raise ConfigError(
-                    f"auth.tokens: sha256 for user {token.user!r} is not 64 hex digits"
-                )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -176,6 +176,22 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
             },
             'auth.mode is "jwt", which ignores them: set mode = "token" under [auth], or remove',
         ),
+        # A JWT issuer set up without mode = "jwt" was ignored the same way.
+        (
+            {"realm_url": "https://keycloak.example/auth/realms/provena"},
+            'auth.realm_url is set but auth.mode is "none", which ignores it and lets anyone act '
+            'with every role: set mode = "jwt" under [auth], or remove it',
+        ),
+        (
+            {
+                "mode": "token",
+                "tokens": [{"sha256": "a" * 64, "user": "u"}],
+                "issuer": "https://idp.example",
+                "audience": "job-api",
+            },
+            'auth.issuer, auth.audience are set but auth.mode is "token", which ignores them: '
+            'set mode = "jwt" under [auth], or remove them',
+        ),
     ],
 )
 def test_each_auth_mode_needs_its_settings(auth: dict[str, object], message: str) -> None:
