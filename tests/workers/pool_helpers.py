@@ -151,3 +151,19 @@ def sleeping_handler(seconds: float) -> Handler:
         return {"slept": seconds}
 
     return handler
+
+
+async def leave_a_cancel_count_behind() -> None:
+    """Python 3.11's TaskGroup: a child failing while the group's exit waits leaves
+    `current_task().cancelling() == 1` after the group is done."""
+
+    async def boom() -> None:
+        await asyncio.sleep(0)
+        raise LookupError("no such record")
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(boom())
+            group.create_task(asyncio.Event().wait())
+    except* LookupError:
+        pass  # the handler falls back and goes on

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from provena_jobd.clock import FakeClock, SystemClock
+from provena_jobd.clock import Clock, FakeClock, SystemClock
 from provena_jobd.errors import RetryLater
 from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.queue.sqlite import SqliteStore
@@ -21,7 +21,14 @@ from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import Handler, JobContext
 from provena_jobd.workers.pool import Pool
 from tests.helpers import eventually, job_in, settings_for, settle
-from tests.workers.pool_helpers import DONE, Starter, advance, launch, sleeping_handler
+from tests.workers.pool_helpers import (
+    DONE,
+    Starter,
+    advance,
+    launch,
+    leave_a_cancel_count_behind,
+    sleeping_handler,
+)
 
 
 class Poison(BaseException):
@@ -283,7 +290,7 @@ async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_
 async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_pools_resume(
     tmp_path: Path, start: Starter, clock: FakeClock
 ) -> None:
-    suspect = await _suspect(start, tmp_path, clock)
+    suspect = await _suspect(await start(pool={"cold_start_s": 1_000}), tmp_path, clock)
     swallowed: list[str] = []
     second = await start(
         {"SEND_EMAIL": stubborn(swallowed), "EMAIL_WAKE_UP": sleeping_handler(0)},
@@ -301,9 +308,9 @@ async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_p
     assert (await job_in(second.store, after, *DONE)).status is JobStatus.SUCCEEDED
 
 
-async def _suspect(start: Starter, tmp_path: Path, clock: FakeClock) -> str:
-    """A job a "previous process" claimed before it died: at the next start, a suspect."""
-    first = await start(pool={"cold_start_s": 1_000})
+async def _suspect(first: JobdServer, tmp_path: Path, clock: Clock) -> str:
+    """A job a "previous process" (`first`, started with a long cold start) claimed before
+    it died: at the next start, a suspect."""
     suspect = await launch(first)
     await first.stop(grace_s=0)
     dead = SqliteStore(tmp_path / "jobd.db")
@@ -318,16 +325,10 @@ async def _suspect(start: Starter, tmp_path: Path, clock: FakeClock) -> str:
 async def test_a_suspect_that_times_out_after_a_task_group_still_lets_the_pools_resume(
     tmp_path: Path, start: Starter, clock: FakeClock
 ) -> None:
-    suspect = await _suspect(start, tmp_path, clock)
+    suspect = await _suspect(await start(pool={"cold_start_s": 1_000}), tmp_path, clock)
 
     async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-        try:  # Python 3.11's TaskGroup leaves a cancel count behind here
-            async with asyncio.TaskGroup() as group:
-                group.create_task(asyncio.sleep(0, result=None))
-                group.create_task(_raise_soon())
-                group.create_task(asyncio.Event().wait())
-        except* LookupError:
-            pass
+        await leave_a_cancel_count_behind()
         await context.clock.sleep(3_600)
         return {}
 
@@ -351,11 +352,6 @@ async def _draining(server: JobdServer) -> None:
 
     await eventually(supervisor_gone, what="the drain to begin")
     await settle()
-
-
-async def _raise_soon() -> None:
-    await asyncio.sleep(0)
-    raise LookupError("no such record")
 
 
 async def test_a_shutdown_waits_for_an_abandoned_handler_only_until_its_attempt_ends(
@@ -415,14 +411,7 @@ async def test_a_shutdown_during_isolation_stops_and_requeues_the_suspect_on_the
     clock = SystemClock()
     first = JobdServer(settings_for(tmp_path, pool={"cold_start_s": 1_000}), clock=clock)
     await first.start()
-    suspect = await launch(first)
-    await first.stop(grace_s=0)
-    dead = SqliteStore(tmp_path / "jobd.db")
-    await dead.open()
-    now = clock.now()
-    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
-    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
-    await dead.close()
+    suspect = await _suspect(first, tmp_path, clock)
     stopped: list[str] = []
 
     async def polite(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,14 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.workers.handlers import JobContext
 from tests.helpers import job_in
-from tests.workers.pool_helpers import DONE, Starter, advance, launch, launch_together
+from tests.workers.pool_helpers import (
+    DONE,
+    Starter,
+    advance,
+    launch,
+    launch_together,
+    leave_a_cancel_count_behind,
+)
 
 
 async def test_a_timeout_entered_before_the_first_wait_ends_the_wait_not_the_job(
@@ -60,22 +67,6 @@ async def test_a_task_group_whose_child_fails_fails_the_job_with_its_error(
     assert "TaskGroup" in (job.info or "") and job.attempt == 1
 
 
-async def _leave_a_cancel_count_behind() -> None:
-    """Python 3.11's TaskGroup: a child failing while the group's exit waits leaves
-    `current_task().cancelling() == 1` after the group is done."""
-
-    async def boom() -> None:
-        await asyncio.sleep(0)
-        raise LookupError("no such record")
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(boom())
-            group.create_task(asyncio.Event().wait())
-    except* LookupError:
-        pass  # the handler falls back and goes on
-
-
 async def test_a_cancel_count_a_task_group_left_behind_is_no_shutdown(
     start: Starter, clock: FakeClock
 ) -> None:
@@ -84,7 +75,7 @@ async def test_a_cancel_count_a_task_group_left_behind_is_no_shutdown(
     async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         runs.append(context.attempt)
         if len(runs) == 1:
-            await _leave_a_cancel_count_behind()
+            await leave_a_cancel_count_behind()
             await context.clock.sleep(3_600)  # the pool's timeout stops it
         return {}
 
