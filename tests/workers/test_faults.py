@@ -109,15 +109,21 @@ async def test_a_result_json_cannot_encode_fails_the_job_with_the_reason(start: 
     assert job.info.startswith("Job failed, err: the handler's result cannot be sent as JSON")
 
 
-async def test_a_handler_that_swallows_cancellation_still_times_out(
-    start: Starter, clock: FakeClock
-) -> None:
+async def _timed_out_stubborn(start: Starter, clock: FakeClock) -> tuple[JobdServer, str]:
+    """A running job whose handler has just swallowed its timeout's stop (`timeout_s` 10)."""
     swallowed: list[str] = []
     server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
     await advance(server, clock, 10)
     await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    return server, session_id
+
+
+async def test_a_handler_that_swallows_cancellation_still_times_out(
+    start: Starter, clock: FakeClock
+) -> None:
+    server, session_id = await _timed_out_stubborn(start, clock)
     await advance(server, clock, CANCEL_GRACE_S)
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
@@ -272,12 +278,7 @@ async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_
     start: Starter, clock: FakeClock
 ) -> None:
     # Not mistaken for a shutdown (which would put the job back in the queue).
-    swallowed: list[str] = []
-    server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
-    session_id = await launch(server)
-    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
-    await advance(server, clock, 10)
-    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    server, session_id = await _timed_out_stubborn(start, clock)
     await server.service.cancel(session_id, None, by="admin")
     await server.service.cancel(session_id, None, by="admin")
     await advance(server, clock, CANCEL_GRACE_S)
@@ -357,12 +358,7 @@ async def _draining(server: JobdServer) -> None:
 async def test_a_shutdown_waits_for_an_abandoned_handler_only_until_its_attempt_ends(
     start: Starter, clock: FakeClock
 ) -> None:
-    swallowed: list[str] = []
-    server = await start({"SEND_EMAIL": stubborn(swallowed)}, pool={"timeout_s": 10})
-    session_id = await launch(server)
-    await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
-    await advance(server, clock, 10)  # timed out and stopped; it ignores the stop
-    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    server, session_id = await _timed_out_stubborn(start, clock)
     stopping = asyncio.create_task(server.stop(grace_s=60))
     await _draining(server)  # the drain waits for the job, in its 60 s grace
     await advance(server, clock, CANCEL_GRACE_S)  # abandoned: its attempt ends FAILED
