@@ -20,7 +20,7 @@ from .catalog import JobCatalog
 from .config_auth import check_auth
 from .config_errors import describe
 from .errors import ConfigError
-from .redaction import REDACTED, Secret, secret_fields
+from .redaction import REDACTED, Secret, redact, secret_fields, secret_values
 from .settings import (
     DEFAULT_DB,
     DEFAULT_HOST,
@@ -346,8 +346,10 @@ def is_loopback(host: str) -> bool:
 
 
 def flatten(settings: Settings) -> list[tuple[str, str]]:
-    """The effective settings as `section.key` / value pairs, secrets redacted."""
+    """The effective settings as `section.key` / value pairs, secrets redacted: a secret's
+    field, and a secret's value written into another setting (as the log redacts it)."""
     pairs: list[tuple[str, str]] = []
+    values = secret_values(settings)
 
     def hide(prefix: str, value: Any) -> None:
         if isinstance(value, dict):  # a table of secrets: its keys show, its values do not
@@ -367,7 +369,7 @@ def flatten(settings: Settings) -> list[tuple[str, str]]:
             for key, item in value.items():
                 walk(f"{prefix}.{key}", item)
         else:
-            pairs.append((prefix, str(msgspec.to_builtins(value))))
+            pairs.append((prefix, redact(str(msgspec.to_builtins(value)), values)))
 
     walk("", settings)
     return pairs

@@ -140,3 +140,12 @@ def test_json_log_lines_carry_the_action() -> None:
     entry = json.loads(logs.formatter("json").format(record))
     assert entry["message"] == "rescued 2 jobs" and entry["action"] == "jobs_rescued"
     assert {"time", "level", "logger"} <= set(entry)
+
+
+def test_admin_config_hides_a_secret_value_written_into_another_setting() -> None:
+    # A pool's command written with the mail password in it: the command shows, the
+    # password does not (as in GET /admin/pool and the log).
+    sample = json.loads(json.dumps(SAMPLE))
+    sample["pool"]["REGISTRY"]["command"] = ["worker", "--smtp-password=hunter2-smtp"]
+    shown = dict(config.flatten(config.from_dict(sample)))
+    assert shown["pool.REGISTRY.command"] == f"['worker', '--smtp-password={REDACTED}']"
