@@ -46,8 +46,17 @@ def check_auth(auth: AuthSettings) -> None:
                 'auth.mode = "token" needs at least one [[auth.tokens]] entry '
                 "(create one with: jobd token create --user NAME --roles ...)"
             )
+        names = auth.roles
+        known = (names.read, names.write, names.admin, names.worker)
         for token in auth.tokens:
             if not re.fullmatch(r"[0-9a-f]{64}", token.sha256):
                 raise ConfigError(
                     f"auth.tokens: sha256 for user {token.user!r} is not 64 hex digits"
+                )
+            # A role no route checks would leave the token refused everywhere, silently.
+            unknown = [role for role in token.roles if role not in known]
+            if unknown:
+                raise ConfigError(
+                    f"auth.tokens: user {token.user!r} has unknown role {unknown[0]!r} "
+                    f"(roles: {', '.join(known)}; [auth.roles] renames them)"
                 )

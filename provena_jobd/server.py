@@ -305,6 +305,11 @@ class JobdServer:
         """How many jobs are running now, across every pool."""
         return sum(pool.running_jobs() for pool in self.pools.values())
 
+    def held_outside(self) -> int:
+        """How many running jobs outside workers hold (`external = true` pools): a shutdown
+        does not wait for them; they stay the workers' while their leases last."""
+        return sum(p.running_jobs() for p in self.pools.values() if type(p) is ExternalPool)
+
     def hurry(self) -> None:
         """Stop now: end the shutdown grace period; unfinished jobs return to PENDING."""
         for pool in self.pools.values():

@@ -291,7 +291,9 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
         # A second Ctrl-C (or SIGTERM) cuts the grace period short.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, now)
-        click.echo(_shutdown_message(jobd.server.running_jobs(), settings), err=True)
+        server = jobd.server
+        outside = server.held_outside()
+        click.echo(shutdown_message(server.running_jobs() - outside, outside, settings), err=True)
     abandoned = jobd.server.runner.abandoned
     if abandoned:
         # The store is closed and every job is recorded; only handlers that ignore
@@ -303,15 +305,24 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
     click.echo("jobd: stopped", err=True)
 
 
-def _shutdown_message(running: int, settings: config.Settings) -> str:
-    """What jobd waits for as it stops, and how not to wait."""
-    if not running:
-        return "jobd: shutting down"
-    jobs = counted(running, "running job")
-    return (
-        f"jobd: shutting down: waiting up to {settings.server.shutdown_grace_s:g} s for {jobs} "
-        "to finish (Ctrl-C again stops now; unfinished jobs return to PENDING)"
-    )
+def shutdown_message(running: int, outside: int, settings: config.Settings) -> str:
+    """What jobd waits for as it stops, how not to wait, and what it leaves to outside
+    workers (their jobs are theirs while their leases last, jobd running or not)."""
+    said = "jobd: shutting down"
+    if running:
+        jobs = counted(running, "running job")
+        said += (
+            f": waiting up to {settings.server.shutdown_grace_s:g} s for {jobs} to finish "
+            "(Ctrl-C again stops now; unfinished jobs return to PENDING)"
+        )
+    if outside:
+        held = counted(outside, "job")
+        said += (
+            f"{';' if running else ':'} {held} held by outside workers "
+            f"{'stays' if outside == 1 else 'stay'} theirs while "
+            f"{'its lease lasts' if outside == 1 else 'their leases last'}"
+        )
+    return said
 
 
 def _install_uvloop() -> None:

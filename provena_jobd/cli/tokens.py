@@ -21,7 +21,10 @@ def token() -> None:
 @click.option(
     "--roles",
     default="",
-    help="Comma-separated roles, e.g. job-service-read,job-service-write.",
+    help=(
+        "Comma-separated roles, e.g. job-service-read,job-service-write "
+        "(job-service-worker for an outside worker)."
+    ),
 )
 @config_option("The jobd.toml whose [auth.roles] names the roles [the reference's names].")
 def token_create(user: str, roles: str, config_path: str | None) -> None:
@@ -33,7 +36,7 @@ def token_create(user: str, roles: str, config_path: str | None) -> None:
     except JobdError as exc:
         raise click.UsageError(exc.message) from None
     names = auth.roles
-    known = (names.read, names.write, names.admin)
+    known = (names.read, names.write, names.admin, names.worker)
     role_list = [role.strip() for role in roles.split(",") if role.strip()]
     for role in role_list:
         if role not in known:

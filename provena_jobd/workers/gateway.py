@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from ..clock import Clock
+from ..clock import Clock, rounded_to_ms
 from ..config import QueueSettings, Settings
 from ..errors import BadRequest, Conflict, NotFound, PayloadInvalid
 from ..flow_control import flow_claim
@@ -143,7 +143,9 @@ class WorkerGateway:
             if jobs or now >= deadline:
                 worker.last_seen = self.clock.now()
                 worker.held.update(Lease(job.session_id, job.attempt) for job in jobs)
-                return [self._work(job, now + self.queue.lease_s) for job in jobs]
+                # As stored, to the millisecond (as every epoch time jobd shows).
+                expires = rounded_to_ms(now + self.queue.lease_s)
+                return [self._work(job, expires) for job in jobs]
             # Wake for an arrival, and at least every poll interval for jobs whose back-off
             # ended (nothing announces those).
             wait = min(deadline - now, self.queue.poll_interval_s)
@@ -186,7 +188,7 @@ class WorkerGateway:
     async def heartbeat(self, request: AttemptRequest) -> LeaseResponse:
         """Push the lease forward by `lease_s`."""
         lease = Lease(request.session_id, request.attempt)
-        expires = self.clock.now() + self.queue.lease_s
+        expires = rounded_to_ms(self.clock.now() + self.queue.lease_s)
         if not await self.store.extend_leases([lease], expires):
             raise await self._not_held(lease)
         self._touch(lease)

@@ -63,6 +63,20 @@ class WorkerProcess:
     proven: bool = False  # it has claimed and run long enough to clear the start back-off
 
 
+def start_error(error: OSError, command: list[str], cwd: str | None) -> str:
+    """Why a worker process could not be started, naming what was run and where.
+
+    uvloop (which `jobd serve` runs on) raises these errors without the file's name, so a
+    missing command and a missing `cwd` read alike: the message says both.
+    """
+    named = "" if error.filename is None else f": {error.filename!r}"
+    program = command[0] if command else ""
+    return (
+        f"{type(error).__name__}: {error.strerror or error}{named} "
+        f"(command {program!r}, cwd {cwd or os.getcwd()!r})"
+    )
+
+
 class ProcessPool(ExternalPool):
     """A job type run by worker processes that jobd starts and stops."""
 
@@ -244,8 +258,8 @@ class ProcessPool(ExternalPool):
             finally:
                 output.started()  # the process holds the write ends now (or never will)
         except OSError as error:  # no such command or cwd, not executable, out of files...
-            # It names the command or folder, shown in GET /admin/pool and the log: redacted.
-            reason = redact(f"{type(error).__name__}: {error}", secrets)
+            # Shown in GET /admin/pool and the log: redacted.
+            reason = redact(start_error(error, self.settings.command, self.settings.cwd), secrets)
             what = f"process could not be started: {reason}"
             self._failed_start(self.clock.now(), worker_id, what, None, reason)
             return False

@@ -160,6 +160,11 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
         ),
         ({"mode": "token"}, "needs at least one [[auth.tokens]]"),
         ({"mode": "token", "tokens": [{"sha256": "abc", "user": "u"}]}, "not 64 hex digits"),
+        (
+            {"mode": "token", "tokens": [{"sha256": "a" * 64, "user": "u", "roles": ["read"]}]},
+            "auth.tokens: user 'u' has unknown role 'read' (roles: job-service-read, "
+            "job-service-write, job-service-admin, job-service-worker; [auth.roles] renames them)",
+        ),
         ({"mode": "ldap"}, "auth.mode: Invalid enum value 'ldap'"),
         # Tokens pasted without mode = "token" were ignored: in mode "none" anyone had every
         # role. jwt ignored them too.

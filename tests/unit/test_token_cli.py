@@ -84,3 +84,12 @@ def test_a_bad_jobd_config_is_named_and_an_empty_one_refused(tmp_path: Path) -> 
     empty = CliRunner().invoke(main, create, env={"JOBD_CONFIG": ""})
     assert empty.exit_code == 2 and "token:" not in empty.output
     assert "JOBD_CONFIG is set but empty: set it to a value for --config" in empty.output
+
+
+def test_the_worker_role_docs_workers_md_names_is_accepted() -> None:
+    # docs/workers.md: a token for an outside worker.
+    result = CliRunner().invoke(
+        main, ["token", "create", "--user", "registry-worker", "--roles", "job-service-worker"]
+    )
+    assert result.exit_code == 0, result.output
+    assert 'roles = ["job-service-worker"]' in result.output

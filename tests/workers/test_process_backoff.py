@@ -19,7 +19,7 @@ from provena_jobd.clock import FakeClock
 from provena_jobd.models import JobSubType
 from provena_jobd.pool_models import StartBackoffInfo
 from provena_jobd.worker_protocol import ClaimRequest
-from provena_jobd.workers.process_pool import ProcessPool
+from provena_jobd.workers.process_pool import ProcessPool, start_error
 from provena_jobd.workers.start_backoff import HEALTHY_AFTER_S, start_delay
 from tests.workers.pool_helpers import MakePool, launch
 
@@ -160,3 +160,13 @@ async def test_the_pause_resets_once_a_process_has_claimed_and_run_a_while(
     backoff = (await pool.snapshot()).start_backoff
     assert backoff is not None
     assert (backoff.failures, backoff.retry_at) == (1, clock.now() + 1)
+
+
+def test_a_start_error_without_a_file_name_says_what_was_run_and_where() -> None:
+    # As uvloop raises it: no file name, so a missing command and a missing cwd read alike.
+    error = FileNotFoundError(2, "No such file or directory")
+    message = start_error(error, ["registry-worker", "--run"], "/srv/workers")
+    assert message == (
+        "FileNotFoundError: No such file or directory "
+        "(command 'registry-worker', cwd '/srv/workers')"
+    )

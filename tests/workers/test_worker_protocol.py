@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from provena_jobd.cli.serve import shutdown_message
 from provena_jobd.client import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
 from provena_jobd.identity import hash_token
 from provena_jobd.models import INFO_DEQUEUED, INFO_IN_PROGRESS, JobStatus
@@ -60,6 +61,9 @@ async def test_a_claimed_job_runs_to_its_end_under_its_attempt(
     assert (job.status, job.info) == (JobStatus.IN_PROGRESS, INFO_IN_PROGRESS)
     lease = await worker.heartbeat(work)
     assert lease.lease_expires_at > time.time()
+    # Kept to the millisecond, as every epoch time jobd shows (the README says so).
+    for shown in (lease.lease_expires_at, work.lease_expires_at):
+        assert round(shown, 3) == shown
     job = await worker.progress(work, "half way", 0.5)
     assert job.info == "half way"
     job = await worker.finish(work, "SUCCEEDED", result={})
@@ -275,3 +279,20 @@ async def test_a_worker_cannot_start_finish_or_release_a_job_jobd_runs_itself(
 
     await eventually(both_done, what="both jobs to succeed")
     assert started == [first.session_id, ahead.session_id]  # each ran once
+
+
+async def test_a_shutdown_says_outside_workers_keep_their_jobs_and_waits_for_none_of_them(
+    jobd: JobdTestServer, workers: tuple[WorkerClient, WorkerClient]
+) -> None:
+    worker, _ = workers
+    await jobd.client.launch(*WAKE, {})
+    [work] = await worker.claim(REGISTRY, n=1)
+    await worker.start(work)
+    server = jobd.server
+    assert (server.running_jobs(), server.held_outside()) == (1, 1)
+    outside = server.held_outside()
+    said = shutdown_message(server.running_jobs() - outside, outside, server.settings)
+    # Not "waiting up to 10 s for 1 running job ... return to PENDING": neither happens.
+    assert said == (
+        "jobd: shutting down: 1 job held by outside workers stays theirs while its lease lasts"
+    )
