@@ -167,3 +167,27 @@ async def leave_a_cancel_count_behind() -> None:
             group.create_task(asyncio.Event().wait())
     except* LookupError:
         pass  # the handler falls back and goes on
+
+
+def stubborn(swallowed: list[str], result: dict[str, Any] | None = None) -> Handler:
+    """A handler that swallows the first cancellation; then returns `result`, or sleeps on.
+
+    A second cancellation (the test's teardown) ends it, so no task outlives the test.
+    """
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            await context.clock.sleep(3_600)
+        except asyncio.CancelledError:
+            swallowed.append(context.session_id)
+            if result is not None:
+                return result
+        await asyncio.Event().wait()
+        return {}
+
+    return handler
+
+
+async def holds(value: bool) -> bool:
+    """`value`, awaitable: for `eventually` with a plain condition."""
+    return value

@@ -6,28 +6,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from provena_jobd.clock import Clock, FakeClock, SystemClock
+from provena_jobd.clock import FakeClock
 from provena_jobd.errors import RetryLater
-from provena_jobd.models import JobStatus, JobSubType
-from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim
+from provena_jobd.models import JobStatus
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import Handler, JobContext
 from provena_jobd.workers.pool import Pool
-from tests.helpers import eventually, job_in, settings_for, settle
+from tests.helpers import eventually, job_in, settle
 from tests.workers.pool_helpers import (
     DONE,
     Starter,
     advance,
+    holds,
     launch,
-    leave_a_cancel_count_behind,
     sleeping_handler,
+    stubborn,
 )
 
 
@@ -43,25 +41,6 @@ def raising(error: BaseException) -> Handler:
         if not raised:
             raised.append(True)
             raise error
-        return {}
-
-    return handler
-
-
-def stubborn(swallowed: list[str], result: dict[str, Any] | None = None) -> Handler:
-    """A handler that swallows the first cancellation; then returns `result`, or sleeps on.
-
-    A second cancellation (the test's teardown) ends it, so no task outlives the test.
-    """
-
-    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            await context.clock.sleep(3_600)
-        except asyncio.CancelledError:
-            swallowed.append(context.session_id)
-            if result is not None:
-                return result
-        await asyncio.Event().wait()
         return {}
 
     return handler
@@ -116,7 +95,7 @@ async def _timed_out_stubborn(start: Starter, clock: FakeClock) -> tuple[JobdSer
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
     await advance(server, clock, 10)
-    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    await eventually(lambda: holds(swallowed == [session_id]), what="the stop to be swallowed")
     return server, session_id
 
 
@@ -191,7 +170,7 @@ async def test_a_cancel_that_lands_after_the_handler_returned_still_wins(
     job = await job_in(server.store, session_id, *DONE)
     assert job.status is JobStatus.FAILED and job.info is not None
     assert job.info.startswith("Cancelled by admin.")
-    await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")
+    await eventually(lambda: holds(server.cancellations.pending == 0), what="no cancel kept")
 
 
 async def test_graceful_stop_requeues_a_job_whose_handler_ignores_the_stop(
@@ -222,7 +201,7 @@ async def test_a_cancelled_job_caught_by_a_shutdown_is_not_run_again(
     session_id = await launch(server)
     await job_in(server.store, session_id, JobStatus.IN_PROGRESS)
     await server.service.cancel(session_id, None, by="admin")
-    await eventually(lambda: _async(swallowed == [session_id]), what="the stop to be swallowed")
+    await eventually(lambda: holds(swallowed == [session_id]), what="the stop to be swallowed")
     stopping = asyncio.create_task(server.stop(grace_s=1))
     await settle()
     await advance(server, clock, 1)
@@ -270,10 +249,6 @@ async def test_a_retry_of_a_job_cancelled_through_another_node_ends_it_instead(
     assert attempt.outcome == "cancelled"
 
 
-async def _async(value: bool) -> bool:
-    return value
-
-
 async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_once(
     start: Starter, clock: FakeClock
 ) -> None:
@@ -285,62 +260,7 @@ async def test_a_cancel_while_a_timed_out_handler_is_being_stopped_ends_the_job_
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.FAILED, 1)
     assert job.info is not None and job.info.startswith("Job timed out")
-    await eventually(lambda: _async(server.cancellations.pending == 0), what="no cancel kept")
-
-
-async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_pools_resume(
-    tmp_path: Path, start: Starter, clock: FakeClock
-) -> None:
-    suspect = await _suspect(await start(pool={"cold_start_s": 1_000}), tmp_path, clock)
-    swallowed: list[str] = []
-    second = await start(
-        {"SEND_EMAIL": stubborn(swallowed), "EMAIL_WAKE_UP": sleeping_handler(0)},
-        pool={"timeout_s": 10},
-    )
-    await job_in(second.store, suspect, JobStatus.IN_PROGRESS)
-    after = await launch(second, JobSubType.EMAIL_WAKE_UP)
-    await advance(second, clock, 10)
-    await eventually(lambda: _async(swallowed == [suspect]), what="the stop to be swallowed")
-    await advance(second, clock, CANCEL_GRACE_S)
-    job = await job_in(second.store, suspect, *DONE)
-    assert job.status is JobStatus.FAILED and job.info is not None
-    assert job.info.endswith("It ignored the stop and was abandoned.")
-    # The isolation did not wait for the abandoned handler: the pools run again.
-    assert (await job_in(second.store, after, *DONE)).status is JobStatus.SUCCEEDED
-
-
-async def _suspect(first: JobdServer, tmp_path: Path, clock: Clock) -> str:
-    """A job a "previous process" (`first`, started with a long cold start) claimed before
-    it died: at the next start, a suspect."""
-    suspect = await launch(first)
-    await first.stop(grace_s=0)
-    dead = SqliteStore(tmp_path / "jobd.db")
-    await dead.open()
-    now = clock.now()
-    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
-    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
-    await dead.close()
-    return suspect
-
-
-async def test_a_suspect_that_times_out_after_a_task_group_still_lets_the_pools_resume(
-    tmp_path: Path, start: Starter, clock: FakeClock
-) -> None:
-    suspect = await _suspect(await start(pool={"cold_start_s": 1_000}), tmp_path, clock)
-
-    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-        await leave_a_cancel_count_behind()
-        await context.clock.sleep(3_600)
-        return {}
-
-    second = await start(
-        {"SEND_EMAIL": handler, "EMAIL_WAKE_UP": sleeping_handler(0)}, pool={"timeout_s": 10}
-    )
-    await job_in(second.store, suspect, JobStatus.IN_PROGRESS)
-    after = await launch(second, JobSubType.EMAIL_WAKE_UP)
-    await advance(second, clock, 10)
-    assert (await job_in(second.store, suspect, *DONE)).status is JobStatus.FAILED
-    assert (await job_in(second.store, after, *DONE)).status is JobStatus.SUCCEEDED
+    await eventually(lambda: holds(server.cancellations.pending == 0), what="no cancel kept")
 
 
 async def _draining(server: JobdServer) -> None:
@@ -396,37 +316,3 @@ async def test_a_handler_stopped_by_a_shutdown_is_not_timed_out_or_abandoned_aft
     reopened = await start({"SEND_EMAIL": sleeping_handler(0)})
     job = await job_in(reopened.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
-
-
-async def test_a_shutdown_during_isolation_stops_and_requeues_the_suspect_on_the_real_clock(
-    tmp_path: Path,
-) -> None:
-    # Isolation cleans up inside its own task while it is being cancelled: the real clock's
-    # waits must work there too (on Python 3.11.2 asyncio.timeout's did not: the handler was
-    # never stopped and the suspect stayed IN_PROGRESS, held by nobody).
-    clock = SystemClock()
-    first = JobdServer(settings_for(tmp_path, pool={"cold_start_s": 1_000}), clock=clock)
-    await first.start()
-    suspect = await _suspect(first, tmp_path, clock)
-    stopped: list[str] = []
-
-    async def polite(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            stopped.append(context.session_id)
-            raise
-        return {}
-
-    second = JobdServer(settings_for(tmp_path), clock=clock, handlers={"SEND_EMAIL": polite})
-    await second.start()
-    await job_in(second.store, suspect, JobStatus.IN_PROGRESS)
-    await asyncio.wait_for(second.stop(grace_s=0), 5)
-    store = SqliteStore(tmp_path / "jobd.db")
-    await store.open()
-    try:
-        job = await store.get(suspect)
-    finally:
-        await store.close()
-    assert stopped == [suspect]
-    assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
