@@ -115,9 +115,7 @@ class SystemClock:
         cancelled, where asyncio.timeout on Python 3.11.0-3.11.2 (Debian 12's) raises the
         CancelledError instead of TimeoutError once the time is up.
         """
-        future = (
-            awaitable if isinstance(awaitable, asyncio.Future) else asyncio.ensure_future(awaitable)
-        )
+        future = asyncio.ensure_future(awaitable)  # a future as it is; a coroutine in a task
         return await _future_within(future, max(0.0, timeout_s))
 
     async def wait_event(self, event: asyncio.Event, timeout_s: float) -> bool:

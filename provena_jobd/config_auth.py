@@ -27,11 +27,10 @@ def check_auth(auth: AuthSettings) -> None:
         )
     ignored = [f"auth.{key}" for key in JWT_SETTINGS if getattr(auth, key) is not None]
     if ignored and auth.mode != "jwt":
+        verb, them = ("is", "it") if len(ignored) == 1 else ("are", "them")
         raise ConfigError(
-            f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} set but auth.mode is "
-            f'"{auth.mode}", which ignores {"it" if len(ignored) == 1 else "them"}{everyone}: '
-            'set mode = "jwt" under [auth], or remove '
-            f"{'it' if len(ignored) == 1 else 'them'}"
+            f'{", ".join(ignored)} {verb} set but auth.mode is "{auth.mode}", which ignores '
+            f'{them}{everyone}: set mode = "jwt" under [auth], or remove {them}'
         )
     if auth.mode == "jwt":
         sources = [k for k in ("public_key_file", "realm_url", "jwks_file") if getattr(auth, k)]

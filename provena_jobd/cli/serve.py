@@ -316,11 +316,12 @@ def shutdown_message(running: int, outside: int, settings: config.Settings) -> s
             "(Ctrl-C again stops now; unfinished jobs return to PENDING)"
         )
     if outside:
-        held = counted(outside, "job")
+        stay, lasts = (
+            ("stays", "its lease lasts") if outside == 1 else ("stay", "their leases last")
+        )
         said += (
-            f"{';' if running else ':'} {held} held by outside workers "
-            f"{'stays' if outside == 1 else 'stay'} theirs while "
-            f"{'its lease lasts' if outside == 1 else 'their leases last'}"
+            f"{';' if running else ':'} {counted(outside, 'job')} held by outside workers "
+            f"{stay} theirs while {lasts}"
         )
     return said
 

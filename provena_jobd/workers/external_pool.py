@@ -31,6 +31,7 @@ class ExternalPool:
         store: JobStore,
         gateway: WorkerGateway,
         clock: Clock,
+        secrets: Set[str] = frozenset(),
     ) -> None:
         self.job_type = job_type
         self.settings = settings
@@ -39,7 +40,7 @@ class ExternalPool:
         self.gateway = gateway
         self.clock = clock
         self.cold_starts = 0
-        self.secrets: Set[str] = frozenset()  # the configuration's (a process pool's are set)
+        self.secrets = secrets  # the configuration's: redacted wherever the pool shows text
         self._hurry = asyncio.Event()  # set by a second Ctrl-C: end the grace period now
 
     @property

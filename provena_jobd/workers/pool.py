@@ -109,10 +109,14 @@ class Pool:
         self._over = {task: loop.create_future() for task in held}
         leases = {self._over[task]: lease for task, lease in held.items()}
 
-        def stop(over: asyncio.Future[None]) -> None:
-            self.runner.stop_task(next(t for t, f in self._over.items() if f is over))
+        def stop(unfinished: list[asyncio.Future[None]]) -> None:
+            holders = {over: task for task, over in self._over.items()}  # hand-offs moved some
+            for over in unfinished:
+                self.runner.stop_task(holders[over])
 
-        unfinished = await stop_after_grace(self.clock, list(leases), grace_s, self._hurry, stop)
+        unfinished = set(
+            await stop_after_grace(self.clock, list(leases), grace_s, self._hurry, stop)
+        )
         for task, over in self._over.items():
             if over in unfinished and not task.done():
                 log.warning(

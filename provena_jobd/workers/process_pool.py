@@ -90,12 +90,11 @@ class ProcessPool(ExternalPool):
         clock: Clock,
         secrets: Set[str] = frozenset(),
     ) -> None:
-        super().__init__(job_type, settings, queue, store, gateway, clock)
+        super().__init__(job_type, settings, queue, store, gateway, clock, secrets)
         self.jobd_url = ""  # set once jobd listens; no process starts before
         # The worker token jobd made for its own processes (auth modes token and jwt): never
         # logged or shown, only handed to the processes as JOBD_TOKEN.
         self.token: str | None = None
-        self.secrets = secrets  # the configuration's: redacted in the processes' output too
         self.outputs: list[ProcessOutput] = []  # those still read (a process may have ended)
         self.processes: list[WorkerProcess] = []
         self.backoff = StartBackoff()

@@ -212,11 +212,9 @@ class JobRunner:
             extra={"action": "handler_abandoned", "session_id": job.session_id},
         )
         self.keep_until_done(watch.task)
+        info = self._stopped_info(job, watch, settings)
         if watch.timed_out:
-            info = f"{TIMED_OUT.format(timeout=settings.timeout_s)} {ABANDONED}"
-        else:
-            cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
-            info = CANCELLED_RUNNING.format(info=cancel)
+            info = f"{info} {ABANDONED}"
         self.cancellations.done(job.session_id)
         self.watchdog.done(job.session_id)
 
@@ -234,6 +232,13 @@ class JobRunner:
         self._endings.add(ending)
         ending.add_done_callback(self._endings.discard)
         hand_off(ending)
+
+    def _stopped_info(self, job: ClaimedJob, watch: HandlerWatch, settings: PoolSettings) -> str:
+        """The info of an attempt its watch stopped: timed out, or cancelled (by whom)."""
+        if watch.timed_out:
+            return TIMED_OUT.format(timeout=settings.timeout_s)
+        cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
+        return CANCELLED_RUNNING.format(info=cancel)
 
     async def _end(
         self,
@@ -253,13 +258,8 @@ class JobRunner:
             release()
             raise asyncio.CancelledError  # the shutdown requeues the job
         if watch.stopped:
-            if watch.timed_out:
-                info = TIMED_OUT.format(timeout=settings.timeout_s)
-            else:
-                cancel = self.cancellations.requested(job.session_id) or CANCELLED_LATE
-                info = CANCELLED_RUNNING.format(info=cancel)
             try:
-                await self._fail(job, info)
+                await self._fail(job, self._stopped_info(job, watch, settings))
             finally:
                 release()
             return

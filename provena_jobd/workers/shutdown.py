@@ -44,10 +44,10 @@ async def stop_after_grace(
     jobs: list[asyncio.Future[None]],
     grace_s: float,
     hurry: asyncio.Event,
-    stop: Callable[[asyncio.Future[None]], object],
+    stop: Callable[[list[asyncio.Future[None]]], object],
 ) -> list[asyncio.Future[None]]:
     """Give running jobs `grace_s` of `clock` time to finish (less once `hurry` is set: a
-    second Ctrl-C), then `stop` the rest; returns those.
+    second Ctrl-C), then `stop` the rest (all at once); returns those.
 
     Each job is a future that resolves once its attempt is over (whichever task ends it:
     see `JobRunner.run`'s `hand_off`). A stopped job's handler may ignore the cancel: it gets
@@ -69,9 +69,8 @@ async def stop_after_grace(
                 waiter.cancel()
             await asyncio.gather(all_done, hurried, return_exceptions=True)
     unfinished = [job for job in jobs if not job.done()]
-    for job in unfinished:
-        stop(job)
     if unfinished:
+        stop(unfinished)
         with contextlib.suppress(TimeoutError):
             await clock.wait_for(asyncio.wait(unfinished), CANCEL_GRACE_S)
     return unfinished
