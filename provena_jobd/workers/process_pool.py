@@ -284,7 +284,7 @@ class ProcessPool(ExternalPool):
                 await self.clock.wait_event(self.gateway.released, self.queue.poll_interval_s)
 
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(jobs_done(), grace_s)
+            await self.clock.wait_for(jobs_done(), grace_s)
         await asyncio.gather(*(self._stop(w) for w in self.processes))
         # What they wrote as they stopped is logged before jobd goes on (and stops reading).
         await asyncio.gather(*(output.finish(OUTPUT_WAIT_S) for output in self.outputs))

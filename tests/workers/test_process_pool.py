@@ -13,15 +13,18 @@ import msgspec
 import pytest
 
 from provena_jobd.client import JobdClient
+from provena_jobd.clock import FakeClock
 from provena_jobd.config import REDACTED, flatten, from_dict
 from provena_jobd.errors import ConfigError
 from provena_jobd.identity import PROCESS_WORKER_USER, Right, hash_token
-from provena_jobd.models import JobStatus
+from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.pool_models import PoolSnapshot
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
+from provena_jobd.worker_protocol import ClaimRequest
 from provena_jobd.workers.process_pool import ProcessPool
 from tests.client.test_cli import jobd as run_cli
-from tests.helpers import eventually, process_alive
+from tests.helpers import eventually, process_alive, settle
+from tests.workers.pool_helpers import MakePool, launch
 
 WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
 # A worker that never claims: it stays in its cold start for as long as it lives.
@@ -237,3 +240,25 @@ async def test_the_token_given_is_the_pool_env_s_or_none_without_auth(
         token=ADMIN_TOKEN,
     )
     assert await token_given(jobd, seen) == expected
+
+
+async def test_a_shutdown_gives_a_busy_process_its_grace_on_jobd_s_clock(
+    make_pool: MakePool, clock: FakeClock
+) -> None:
+    server, pool = await make_pool(NEVER_CLAIMS, max_workers=1)
+    session_id = await launch(server, JobSubType.REGISTRY_WAKE_UP)
+    await pool.tick()
+    [worker] = pool.processes
+    claim = ClaimRequest(job_type="REGISTRY", worker_id=worker.worker_id)
+    assert len(await server.gateway.claim(claim)) == 1  # as its first HTTP claim would
+    draining = asyncio.create_task(pool.drain(grace_s=30))
+    await settle()
+    await clock.advance(29)
+    await settle()
+    assert not draining.done()  # the job still has a second of its grace
+    assert worker.process.returncode is None
+    await clock.advance(1)
+    await asyncio.wait_for(draining, 5)
+    assert worker.process.returncode is not None  # stopped once the grace was over
+    job = await server.store.get(session_id)
+    assert job is not None and job.status is JobStatus.PENDING  # back in the queue
