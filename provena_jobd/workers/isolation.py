@@ -126,8 +126,12 @@ class Isolation:
             raise
         finally:
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            # Not `suppress(CancelledError)` around `await heartbeat`: a shutdown's cancel of
+            # this task arriving meanwhile would be swallowed with the heartbeat's, and the
+            # next suspect would run during the shutdown.
+            await asyncio.wait([heartbeat])
+            if not heartbeat.cancelled():
+                heartbeat.result()  # its failure, as awaiting it would have raised
         await self.store.clear_suspect(job.session_id)
 
     async def _heartbeat(self, lease: Lease) -> None:

@@ -8,14 +8,17 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provena_jobd.clock import Clock, FakeClock, SystemClock
 from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.queue.sqlite import SqliteStore
-from provena_jobd.queue.store import Claim
+from provena_jobd.queue.store import Claim, Lease
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import JobContext
-from tests.helpers import eventually, job_in, settings_for
+from provena_jobd.workers.isolation import Isolation
+from tests.helpers import eventually, job_in, settings_for, settle
 from tests.workers.pool_helpers import (
     DONE,
     Starter,
@@ -52,15 +55,23 @@ async def test_a_crash_suspect_whose_handler_ignores_its_timeout_is_failed_and_p
 async def _suspect(first: JobdServer, tmp_path: Path, clock: Clock) -> str:
     """A job a "previous process" (`first`, started with a long cold start) claimed before
     it died: at the next start, a suspect."""
-    suspect = await launch(first)
+    [suspect] = await _suspects(first, tmp_path, clock, 1)
+    return suspect
+
+
+async def _suspects(first: JobdServer, tmp_path: Path, clock: Clock, count: int) -> list[str]:
+    """`count` suspects, oldest first, as `_suspect` makes one."""
+    suspects = [await launch(first) for _ in range(count)]
     await first.stop(grace_s=0)
     dead = SqliteStore(tmp_path / "jobd.db")
     await dead.open()
     now = clock.now()
-    claim = Claim(job_type="EMAIL", limit=1, worker_id="dead", now=now, lease_expires_at=now + 60)
-    assert [job.session_id for job in await dead.claim(claim)] == [suspect]
+    claim = Claim(
+        job_type="EMAIL", limit=count, worker_id="dead", now=now, lease_expires_at=now + 60
+    )
+    assert [job.session_id for job in await dead.claim(claim)] == suspects
     await dead.close()
-    return suspect
+    return suspects
 
 
 async def test_a_suspect_that_times_out_after_a_task_group_still_lets_the_pools_resume(
@@ -115,3 +126,39 @@ async def test_a_shutdown_during_isolation_stops_and_requeues_the_suspect_on_the
         await store.close()
     assert stopped == [suspect]
     assert job is not None and (job.status, job.attempt) == (JobStatus.PENDING, 0)
+
+
+async def test_a_shutdown_as_a_suspect_ends_runs_no_further_suspect(
+    tmp_path: Path, start: Starter, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second_suspect = await _suspects(
+        await start(pool={"cold_start_s": 1_000}), tmp_path, clock, 2
+    )
+    # The shutdown's cancel arrives while the first suspect's lease heartbeat is stopping.
+    heartbeat_stopping, heartbeat_stops = asyncio.Event(), asyncio.Event()
+
+    async def slow_to_stop(self: Isolation, lease: Lease) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            heartbeat_stopping.set()
+            await heartbeat_stops.wait()
+            raise
+
+    monkeypatch.setattr(Isolation, "_heartbeat", slow_to_stop)
+    ran: list[str] = []
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        ran.append(context.session_id)
+        return {}
+
+    second = await start({"SEND_EMAIL": handler})
+    await heartbeat_stopping.wait()
+    stopping = asyncio.create_task(second.isolation.stop())
+    await settle()
+    heartbeat_stops.set()
+    await asyncio.wait_for(stopping, 5)
+    assert ran == [first]
+    job = await second.store.get(second_suspect)
+    assert job is not None and job.status is JobStatus.PENDING  # still waits, a suspect
+    assert await second.store.count_suspects() == 1
