@@ -49,6 +49,7 @@ from .workers.rescuer import Rescuer
 from .workers.retention import Pruner
 from .workers.runner import JobRunner
 from .workers.scheduler import Scheduler
+from .workers.shutdown import ShutdownTally
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,14 @@ class JobdServer:
     def running_jobs(self) -> int:
         """How many jobs are running now, across every pool."""
         return sum(pool.running_jobs() for pool in self.pools.values())
+
+    def shutdown_tally(self) -> ShutdownTally:
+        """What `stop` did with the pools' jobs (all zero before it)."""
+        pools = self.pools.values()
+        return ShutdownTally(
+            finished=sum(pool.shutdown.finished for pool in pools),
+            returned=sum(pool.shutdown.returned for pool in pools),
+        )
 
     def held_outside(self) -> int:
         """How many running jobs outside workers hold (`external = true` pools): a shutdown

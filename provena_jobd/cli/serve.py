@@ -29,6 +29,7 @@ from .output import counted
 
 if TYPE_CHECKING:
     from .. import logs
+    from ..workers.shutdown import ShutdownTally
 
 # The exit status when a SystemExit or KeyboardInterrupt escapes into the event loop.
 EXIT_ESCAPED = 70
@@ -295,14 +296,26 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
         outside = server.held_outside()
         click.echo(shutdown_message(server.running_jobs() - outside, outside, settings), err=True)
     abandoned = jobd.server.runner.abandoned
+    stopped = stopped_message(jobd.server.shutdown_tally(), abandoned)
     if abandoned:
         # The store is closed and every job is recorded; only handlers that ignore
         # cancellation are left, and waiting for them would never end.
-        ignored = f"{counted(abandoned, 'handler')} ignored cancellation"
-        click.echo(f"jobd: stopped ({ignored})", err=True)
+        click.echo(stopped, err=True)
         sys.stderr.flush()
         os._exit(0)
-    click.echo("jobd: stopped", err=True)
+    click.echo(stopped, err=True)
+
+
+def stopped_message(tally: ShutdownTally, abandoned: int) -> str:
+    """The last line jobd writes: how its shutdown left the jobs it was running or held."""
+    said = []
+    if tally.finished:
+        said.append(f"{counted(tally.finished, 'running job')} finished")
+    if tally.returned:
+        said.append(f"{counted(tally.returned, 'job')} went back to PENDING")
+    if abandoned:
+        said.append(f"{counted(abandoned, 'handler')} ignored cancellation")
+    return f"jobd: stopped ({'; '.join(said)})" if said else "jobd: stopped"
 
 
 def shutdown_message(running: int, outside: int, settings: config.Settings) -> str:

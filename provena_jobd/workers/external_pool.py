@@ -18,6 +18,7 @@ from ..queue.store import JobStore
 from ..redaction import redact
 from .gateway import WorkerGateway
 from .pool_workers import WorkerState
+from .shutdown import ShutdownTally
 
 
 class ExternalPool:
@@ -42,6 +43,8 @@ class ExternalPool:
         self.cold_starts = 0
         self.secrets = secrets  # the configuration's: redacted wherever the pool shows text
         self._hurry = asyncio.Event()  # set by a second Ctrl-C: end the grace period now
+        # Once drained (a process pool's; outside workers' jobs stay theirs).
+        self.shutdown = ShutdownTally()
 
     @property
     def jobs_finished(self) -> int:

@@ -32,7 +32,7 @@ from .claim_ahead import CLAIM_AT_MOST
 from .pool_claims import PoolClaims
 from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
 from .runner import JobRunner
-from .shutdown import stop_after_grace
+from .shutdown import ShutdownTally, stop_after_grace
 from .watchdog import HANDLER_TASK_PREFIX
 from .worker_logs import log_worker
 
@@ -85,6 +85,7 @@ class Pool:
         self.paused = False
         self._next_heartbeat = 0.0
         self._task: asyncio.Task[None] | None = None
+        self.shutdown = ShutdownTally()  # once drained
 
     # -- control ----------------------------------------------------------------------------
 
@@ -128,7 +129,8 @@ class Pool:
         now = self.clock.now()
         await self._release([w for w in self.workers if w.slot is not None])
         # Jobs claimed ahead never started; they go back too, in the same commit.
-        await self.claims.return_held([leases[over] for over in unfinished], now)
+        returned = await self.claims.return_held([leases[over] for over in unfinished], now)
+        self.shutdown = ShutdownTally(finished=len(held) - len(unfinished), returned=returned)
         self.workers.clear()
 
     def hurry(self) -> None:

@@ -70,9 +70,10 @@ class PoolClaims:
             if surplus:
                 self.ahead.jobs.extend(await hand_back(self.store, surplus, now, self.job_type))
 
-    async def return_held(self, stopped: list[Lease], now: float) -> None:
+    async def return_held(self, stopped: list[Lease], now: float) -> int:
         """At shutdown: requeue the held jobs (they never started) with `stopped`, the running
-        jobs the shutdown stopped, in one commit, the attempts refunded; the hold is empty."""
+        jobs the shutdown stopped, in one commit, the attempts refunded; the hold is empty.
+        Returns how many went back to PENDING."""
         # Held until the requeue commits, as a hand-back is. No wait here goes round in a
         # circle: the pool's claims and hand-backs ended with its supervisor, so only a count
         # can hold `moving` now, and only across its reads; a count that waits for this
@@ -80,7 +81,7 @@ class PoolClaims:
         async with self.ahead.moving:  # out of the hold, not PENDING until the requeue commits
             leases = [*stopped, *(Lease(job.session_id, job.attempt) for job in self.ahead.jobs)]
             self.ahead.jobs.clear()
-            await return_to_queue(self.store, leases, now)
+            return await return_to_queue(self.store, leases, now)
 
     async def read_paused(self, now: float, stopping: bool) -> None:
         """Learn whether the type is paused (by any node) once a poll interval; while it is,

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from ..clock import Clock
+from ..models import JobStatus
 from ..queue.messages import SHUTDOWN
 from ..queue.store import JobStore, Lease, Requeue
 from .handler_watch import CANCEL_GRACE_S
@@ -31,12 +33,25 @@ def refunded(lease: Lease, now: float, info: str) -> Requeue:
     )
 
 
+@dataclass(slots=True)
+class ShutdownTally:
+    """What a shutdown did with a pool's jobs: how many of those running finished in the
+    grace period, and how many went back to PENDING (stopped, or claimed ahead)."""
+
+    finished: int = 0
+    returned: int = 0
+
+
 async def return_to_queue(
     store: JobStore, leases: Iterable[Lease], now: float, info: str = SHUTDOWN
-) -> None:
+) -> int:
     """Requeue held jobs at `now` with `info`, refunding the attempt (a shutdown is not the
-    job's failure); all at once, so they share one commit instead of one each."""
-    await asyncio.gather(*(store.requeue(refunded(lease, now, info)) for lease in leases))
+    job's failure); all at once, so they share one commit instead of one each. Returns how
+    many went back to PENDING (not one cancelled or rescued meanwhile)."""
+    outcomes = await asyncio.gather(
+        *(store.requeue(refunded(lease, now, info)) for lease in leases)
+    )
+    return sum(1 for outcome in outcomes if outcome is JobStatus.PENDING)
 
 
 async def stop_after_grace(

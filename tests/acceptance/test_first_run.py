@@ -189,4 +189,5 @@ async def test_ctrl_c_says_what_it_waits_for_and_a_second_stops_at_once(
     assert server.wait() == 0, server.stderr()
     assert time.monotonic() - asked < 10  # not the 60 s grace
     assert "jobd: stopping now; unfinished jobs return to PENDING" in server.stderr()
+    assert server.stderr().splitlines()[-1] == "jobd: stopped (1 job went back to PENDING)"
     assert statuses_in_db(db_path) == {held: "PENDING"}

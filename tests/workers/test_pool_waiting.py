@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from provena_jobd.cli.serve import stopped_message
 from provena_jobd.clock import FakeClock
 from provena_jobd.config import sqlite_path
 from provena_jobd.models import JobStatus, JobSubType, JobType
@@ -19,6 +20,7 @@ from provena_jobd.queue.dialect import queries
 from provena_jobd.queue.store import FlowClaim, FlowClaimed, Requeue
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.pool import Pool
+from provena_jobd.workers.shutdown import ShutdownTally
 from tests.helpers import eventually
 
 from .pool_helpers import Starter, advance, blocking_handler, launch_together
@@ -138,6 +140,11 @@ async def test_jobs_claimed_ahead_count_as_waiting_while_a_shutdown_requeues_the
     # The one that ran is done; the two held and the one never claimed wait.
     assert (email.waiting, email.running_jobs) == (3, 0)
     await draining
+    # What `jobd serve` says as it stops.
+    assert server.shutdown_tally() == ShutdownTally(finished=1, returned=2)
+    assert stopped_message(server.shutdown_tally(), abandoned=0) == (
+        "jobd: stopped (1 running job finished; 2 jobs went back to PENDING)"
+    )
 
 
 class _SlowHolders:

@@ -62,8 +62,8 @@ async def test_processes_start_as_jobs_wait_up_to_max_workers_and_provision_unti
     assert sorted(int(row[2]) for row in process_rows if len(row) == 5) == sorted(
         pid for pid in pids if pid is not None
     )
-    for launch in launched:  # nothing runs them in jobd itself
-        assert (await jobd.client.fetch(launch.session_id)).status is JobStatus.PENDING
+    for launched_job in launched:  # nothing runs them in jobd itself
+        assert (await jobd.client.fetch(launched_job.session_id)).status is JobStatus.PENDING
 
     # Shutting down stops the processes jobd started.
     await jobd.server.stop_outside_workers(grace_s=0)
