@@ -8,10 +8,12 @@ BIN    := $(VENV)/bin
 all: lint types test
 
 # What running jobd needs, and nothing else: `make serve` is quick on a fresh clone.
+# Quiet on stdout, where `make serve` prints jobd's URL first; a line on stderr instead.
 $(VENV)/.runtime: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
-	touch $@
+	@echo "make: installing jobd into $(VENV)" >&2
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
 
 # The test tools on top (pytest, mypy, ruff, schemathesis, playwright...).
 $(VENV)/.test: pyproject.toml
@@ -51,8 +53,9 @@ bench-more: install
 	$(BIN)/python -m bench.postgres
 	$(BIN)/python -m bench.history_ab 20000 5
 
+# Not echoed: jobd's URL is the first line on stdout, for a harness to read.
 serve: runtime
-	$(BIN)/jobd serve
+	@$(BIN)/jobd serve
 
 clean:
 	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -3,14 +3,18 @@ and a Ctrl-C that says what it waits for."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.process import JobdLauncher
+from tests.process import REPO, JobdLauncher, JobdProcess
 
 from .handlers import HOLD_CONFIG
 from .support import fetch_job, launch, poll, statuses_in_db
@@ -191,3 +195,28 @@ async def test_ctrl_c_says_what_it_waits_for_and_a_second_stops_at_once(
     assert "jobd: stopping now; unfinished jobs return to PENDING" in server.stderr()
     assert server.stderr().splitlines()[-1] == "jobd: stopped (1 job went back to PENDING)"
     assert statuses_in_db(db_path) == {held: "PENDING"}
+
+
+def test_make_serve_prints_the_url_first_on_stdout(tmp_path: Path) -> None:
+    venv = Path(sys.executable).parent.parent  # this venv, taken as installed (-o)
+    stderr_path = tmp_path / "make.stderr"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            ["make", "serve", f"VENV={venv}", "-o", f"{venv}/.runtime"],
+            cwd=REPO,
+            env={**os.environ, "JOBD_PORT": "0", "JOBD_DB": str(tmp_path / "jobd.db")},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,  # make and jobd in a group of their own, stopped together
+        )
+    served = JobdProcess(process, stderr_path)
+    try:
+        assert served.read_url().startswith("http://127.0.0.1:")  # not make's command line
+        os.killpg(process.pid, signal.SIGTERM)
+        served.wait()
+        assert "jobd: stopped" in served.stderr()
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone once both exited
+            os.killpg(process.pid, signal.SIGKILL)
+        served.close()
