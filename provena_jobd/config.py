@@ -135,8 +135,25 @@ def load(
         raw = _read_toml(Path(path))
         _anchor_paths(raw, Path(path).resolve().parent)
     for section, values in (overrides or {}).items():
+        _check_shadowed(raw.get(section), values, section)
         raw.setdefault(section, {}).update(values)
     return from_dict(raw)
+
+
+def _check_shadowed(table: Any, overrides: Mapping[str, Any], section: str) -> None:
+    """Type-check the file's values that `overrides` replace: a wrong one (`port = "8421"`)
+    is an error even while `JOBD_PORT` is set, not a mistake that shows only without it."""
+    if not isinstance(table, dict):
+        return  # not a table (or no such section): validation names the problem
+    shadowed = {key: table[key] for key in overrides if key in table}
+    if shadowed:
+        _convert(shadowed, _SECTION_TYPES[section], section)
+
+
+# Each `[section]` of the file and the struct it becomes.
+_SECTION_TYPES: dict[str, Any] = {
+    field.name: field.type for field in msgspec.structs.fields(Settings)
+}
 
 
 def _anchor_paths(raw: dict[str, Any], folder: Path) -> None:

@@ -49,6 +49,15 @@ def test_overrides_beat_the_file(tmp_path: Path) -> None:
     assert settings.storage.db == "b.db"
 
 
+def test_a_wrong_value_in_the_file_is_an_error_even_while_an_override_replaces_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobd.toml"
+    path.write_text('[server]\nport = "8421"\n')
+    with pytest.raises(ConfigError, match=r"^server\.port: Expected `int`, got `str`"):
+        config.load(path, overrides={"server": {"port": 0}})  # as JOBD_PORT=0 gives it
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
