@@ -308,10 +308,10 @@ class JobdServer:
 
     def shutdown_tally(self) -> ShutdownTally:
         """What `stop` did with the pools' jobs (all zero before it)."""
-        pools = self.pools.values()
+        tallies = [pool.shutdown for pool in self.pools.values()] + [self.isolation.shutdown]
         return ShutdownTally(
-            finished=sum(pool.shutdown.finished for pool in pools),
-            returned=sum(pool.shutdown.returned for pool in pools),
+            finished=sum(tally.finished for tally in tallies),
+            returned=sum(tally.returned for tally in tallies),
         )
 
     def held_outside(self) -> int:

@@ -24,7 +24,7 @@ from ..config import QueueSettings, Settings
 from ..queue.store import Claim, ClaimedJob, JobStore, Lease
 from .pool import Pool
 from .runner import JobRunner
-from .shutdown import return_to_queue, stop_after_grace
+from .shutdown import ShutdownTally, return_to_queue, stop_after_grace
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class Isolation:
         self.queue: QueueSettings = settings.queue
         self.pools = pools
         self._task: asyncio.Task[None] | None = None
+        self.shutdown = ShutdownTally()  # a suspect a shutdown returned to the queue
 
     async def start(self) -> None:
         """Pause the pools and start running suspects, if there are any."""
@@ -122,7 +123,7 @@ class Isolation:
                 self.runner.keep_until_done(task)
             elif over.done() and not over.cancelled() and over.exception() is not None:
                 log.error("the run of suspect %s failed", job.session_id, exc_info=over.exception())
-            await return_to_queue(self.store, [lease], self.clock.now())
+            self.shutdown.add(0, await return_to_queue(self.store, [lease], self.clock.now()))
             raise
         finally:
             heartbeat.cancel()
@@ -130,8 +131,10 @@ class Isolation:
             # this task arriving meanwhile would be swallowed with the heartbeat's, and the
             # next suspect would run during the shutdown.
             await asyncio.wait([heartbeat])
-            if not heartbeat.cancelled():
-                heartbeat.result()  # its failure, as awaiting it would have raised
+            failed = None if heartbeat.cancelled() else heartbeat.exception()
+            this = asyncio.current_task()
+            if failed is not None and not (this is not None and this.cancelling()):
+                raise failed  # as awaiting it would have; but never in place of a shutdown
         await self.store.clear_suspect(job.session_id)
 
     async def _heartbeat(self, lease: Lease) -> None:

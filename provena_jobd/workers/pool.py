@@ -130,7 +130,7 @@ class Pool:
         await self._release([w for w in self.workers if w.slot is not None])
         # Jobs claimed ahead never started; they go back too, in the same commit.
         returned = await self.claims.return_held([leases[over] for over in unfinished], now)
-        self.shutdown = ShutdownTally(finished=len(held) - len(unfinished), returned=returned)
+        self.shutdown.add(finished=len(held) - len(unfinished), returned=returned)
         self.workers.clear()
 
     def hurry(self) -> None:

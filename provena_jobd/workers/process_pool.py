@@ -38,7 +38,7 @@ from .external_pool import ExternalPool
 from .gateway import WorkerGateway
 from .pool_workers import WorkerState
 from .process_output import ProcessOutput
-from .shutdown import ShutdownTally, return_to_queue
+from .shutdown import return_to_queue
 from .start_backoff import StartBackoff, is_failed_start, proved_healthy
 from .worker_logs import process_exited, process_started
 
@@ -274,7 +274,8 @@ class ProcessPool(ExternalPool):
         self.notify()
         if self._task is not None:
             await self._task
-        running = self.running_jobs()
+        # Counted by their finishes: a process that dies holding a job drops its leases too.
+        finished_before = self.jobs_finished
 
         async def jobs_done() -> None:
             while not self._hurry.is_set():
@@ -293,7 +294,7 @@ class ProcessPool(ExternalPool):
         now = self.clock.now()
         leases = [lease for w in self.processes for lease in self.gateway.forget(w.worker_id)]
         returned = await return_to_queue(self.store, leases, now)
-        self.shutdown = ShutdownTally(finished=max(0, running - len(leases)), returned=returned)
+        self.shutdown.add(finished=self.jobs_finished - finished_before, returned=returned)
         self.processes.clear()
 
     async def _stop(self, worker: WorkerProcess) -> None:

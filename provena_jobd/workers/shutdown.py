@@ -41,6 +41,12 @@ class ShutdownTally:
     finished: int = 0
     returned: int = 0
 
+    def add(self, finished: int, returned: int) -> None:
+        """Count one drain more (a process pool is drained twice: its outside workers'
+        stop, then jobd's)."""
+        self.finished += finished
+        self.returned += returned
+
 
 async def return_to_queue(
     store: JobStore, leases: Iterable[Lease], now: float, info: str = SHUTDOWN

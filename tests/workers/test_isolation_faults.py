@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from provena_jobd.clock import Clock, FakeClock, SystemClock
+from provena_jobd.errors import StorageError
 from provena_jobd.models import JobStatus, JobSubType
 from provena_jobd.queue.sqlite import SqliteStore
 from provena_jobd.queue.store import Claim, Lease
@@ -18,6 +19,7 @@ from provena_jobd.server import JobdServer
 from provena_jobd.workers.handler_watch import CANCEL_GRACE_S
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.isolation import Isolation
+from provena_jobd.workers.shutdown import ShutdownTally
 from tests.helpers import eventually, job_in, settings_for, settle
 from tests.workers.pool_helpers import (
     DONE,
@@ -162,3 +164,28 @@ async def test_a_shutdown_as_a_suspect_ends_runs_no_further_suspect(
     job = await second.store.get(second_suspect)
     assert job is not None and job.status is JobStatus.PENDING  # still waits, a suspect
     assert await second.store.count_suspects() == 1
+
+
+async def test_a_failed_heartbeat_does_not_hide_a_shutdown_from_the_isolation(
+    tmp_path: Path, start: Starter, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suspect = await _suspect(await start(pool={"cold_start_s": 1_000}), tmp_path, clock)
+
+    async def fails(self: Isolation, lease: Lease) -> None:
+        raise StorageError("write failed: database or disk is full")
+
+    monkeypatch.setattr(Isolation, "_heartbeat", fails)
+    running = asyncio.Event()
+
+    async def handler(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        running.set()
+        await asyncio.Event().wait()
+        return {}
+
+    second = await start({"SEND_EMAIL": handler})
+    await running.wait()
+    await settle()  # the heartbeat has failed
+    await asyncio.wait_for(second.isolation.stop(), 5)  # stops, not "isolation step failed"
+    job = await second.store.get(suspect)
+    assert job is not None and job.status is JobStatus.PENDING  # back, still a suspect
+    assert second.isolation.shutdown == ShutdownTally(finished=0, returned=1)

@@ -22,9 +22,10 @@ from provena_jobd.pool_models import PoolSnapshot
 from provena_jobd.testing import JobdServerFactory, JobdTestServer
 from provena_jobd.worker_protocol import ClaimRequest
 from provena_jobd.workers.process_pool import ProcessPool
+from provena_jobd.workers.shutdown import ShutdownTally
 from tests.client.test_cli import jobd as run_cli
 from tests.helpers import eventually, process_alive, settle
-from tests.workers.pool_helpers import MakePool, launch
+from tests.workers.pool_helpers import MakePool, Starter, launch
 
 WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
 # A worker that never claims: it stays in its cold start for as long as it lives.
@@ -262,3 +263,39 @@ async def test_a_shutdown_gives_a_busy_process_its_grace_on_jobd_s_clock(
     assert worker.process.returncode is not None  # stopped once the grace was over
     job = await server.store.get(session_id)
     assert job is not None and job.status is JobStatus.PENDING  # back in the queue
+
+
+async def test_the_stop_summary_counts_a_process_pool_s_job_sent_back(start: Starter) -> None:
+    # `jobd serve` stops outside workers first, then everything: two drains of this pool.
+    server = await start(pool={"REGISTRY": {"command": NEVER_CLAIMS, "max_workers": 1}})
+    pool = server.pools["REGISTRY"]
+    assert isinstance(pool, ProcessPool)
+    pool.jobd_url = "http://127.0.0.1:9"  # no HTTP here: its process never calls jobd
+    session_id = await launch(server, JobSubType.REGISTRY_WAKE_UP)
+    await pool.tick()
+    [worker] = pool.processes
+    claim = ClaimRequest(job_type="REGISTRY", worker_id=worker.worker_id)
+    assert len(await server.gateway.claim(claim)) == 1
+    await server.stop_outside_workers(grace_s=0)
+    job = await server.store.get(session_id)
+    assert job is not None and job.status is JobStatus.PENDING
+    await server.stop(grace_s=0)
+    assert server.shutdown_tally() == ShutdownTally(finished=0, returned=1)
+
+
+async def test_a_process_that_dies_in_the_grace_period_finished_nothing(
+    make_pool: MakePool, clock: FakeClock
+) -> None:
+    dies_soon = [sys.executable, "-c", "import time; time.sleep(0.2)"]
+    server, pool = await make_pool(dies_soon, max_workers=1)
+    await launch(server, JobSubType.REGISTRY_WAKE_UP)
+    await pool.tick()
+    [worker] = pool.processes
+    claim = ClaimRequest(job_type="REGISTRY", worker_id=worker.worker_id)
+    assert len(await server.gateway.claim(claim)) == 1
+    draining = asyncio.create_task(pool.drain(grace_s=30))
+    await settle()
+    await worker.process.wait()  # it dies holding the job (left to the rescuer)
+    await clock.advance(server.settings.queue.poll_interval_s)
+    await asyncio.wait_for(draining, 5)
+    assert pool.shutdown == ShutdownTally(finished=0, returned=0)
