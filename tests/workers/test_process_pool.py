@@ -25,7 +25,7 @@ from provena_jobd.workers.process_pool import ProcessPool
 from provena_jobd.workers.shutdown import ShutdownTally
 from tests.client.test_cli import jobd as run_cli
 from tests.helpers import eventually, process_alive, settle
-from tests.workers.pool_helpers import MakePool, Starter, launch
+from tests.workers.pool_helpers import MakePool, Starter, holds, launch
 
 WAKE = ("REGISTRY", "REGISTRY_WAKE_UP")
 # A worker that never claims: it stays in its cold start for as long as it lives.
@@ -272,7 +272,8 @@ async def test_the_stop_summary_counts_a_process_pool_s_job_sent_back(start: Sta
     assert isinstance(pool, ProcessPool)
     pool.jobd_url = "http://127.0.0.1:9"  # no HTTP here: its process never calls jobd
     session_id = await launch(server, JobSubType.REGISTRY_WAKE_UP)
-    await pool.tick()
+    # The server's own pool: its supervisor starts the process (a tick here would race it).
+    await eventually(lambda: holds(len(pool.processes) == 1), what="a process to start")
     [worker] = pool.processes
     claim = ClaimRequest(job_type="REGISTRY", worker_id=worker.worker_id)
     assert len(await server.gateway.claim(claim)) == 1
