@@ -170,16 +170,23 @@ class FakeClock:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
+        await self._due_in(seconds)
+
+    def _due_in(self, seconds: float) -> asyncio.Future[None]:
+        """A future that `advance` resolves once `seconds` (> 0) from now have passed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
-        await future
+        return future
 
     async def wait_for(self, awaitable: Awaitable[T], timeout_s: float) -> T:
         """Race `awaitable` against a fake-time timer."""
         task = asyncio.ensure_future(awaitable)
-        timer = asyncio.ensure_future(self.sleep(timeout_s))
+        # The deadline is taken now, not when a task would first run: an `advance` in
+        # between must not push it later.
+        timer = self._due_in(timeout_s) if timeout_s > 0 else asyncio.ensure_future(self.sleep(0))
+        racing: set[asyncio.Future[Any]] = {task, timer}
         try:
-            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             task.cancel()  # the caller was cancelled: what it waited for goes too, not left behind
             raise

@@ -40,6 +40,16 @@ async def test_wait_for_times_out_on_fake_time_only() -> None:
         await waiter
 
 
+async def test_a_fake_wait_for_s_deadline_is_taken_when_it_is_asked_for() -> None:
+    clock = FakeClock()
+    waiting = asyncio.ensure_future(clock.wait_for(asyncio.Event().wait(), 1))
+    await asyncio.sleep(0)  # it waits now, asked for 1 s from time 0
+    await clock.advance(5)  # moved on before its timer's task would have run
+    assert waiting.done()
+    with pytest.raises(TimeoutError):
+        waiting.result()
+
+
 async def test_a_cancelled_wait_for_cancels_what_it_waited_for() -> None:
     # As asyncio.wait_for does: nothing is left pending (and destroyed pending at the end).
     clock = FakeClock()
