@@ -10,13 +10,15 @@ import; `-p no:jobd` turns the plugin off.
 
 `jobd_server` listens on 127.0.0.1 on a free port with a database in a temporary folder, no
 cold start and a 5 s idle timeout; `jobd_server_factory(**sections)` starts one with other
-settings, given as `jobd.toml` sections, e.g. `pool={"cold_start_s": 30}`. Both stop their
+settings, given as `jobd.toml` sections, e.g. `pool={"cold_start_s": 30}`, and with
+`clock=FakeClock()` on a clock the test moves (`await clock.advance(30)`). Both stop their
 servers when the test ends. The fixtures are async (pytest-asyncio); module imports stay
 light so the plugin costs nothing in projects that do not use it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -25,9 +27,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
+# Re-exported for the tests that use the fixtures: `jobd_server_factory(clock=FakeClock())`.
+from .clock import FakeClock
+
 if TYPE_CHECKING:
     from .client import JobdClient
+    from .clock import Clock
     from .config import Settings
+    from .http.serve import Running
     from .server import JobdServer
     from .workers.handlers import Handler
 
@@ -49,7 +56,14 @@ TEST_SETTINGS: dict[str, dict[str, Any]] = {
     "pool": {"cold_start_s": 0.0, "idle_timeout_s": 5.0},
 }
 
-__all__ = ["TEST_SETTINGS", "JobdServerFactory", "JobdTestServer", "server_settings"]
+__all__ = [
+    "TEST_SETTINGS",
+    "FakeClock",
+    "JobdServerFactory",
+    "JobdTestServer",
+    "running_for_a_test",
+    "server_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -71,9 +85,11 @@ class JobdServerFactory(Protocol):
         *,
         handlers: Mapping[str, Handler] | None = None,
         token: str | None = None,
+        clock: Clock | None = None,
         **sections: Any,
     ) -> JobdTestServer:
-        """Start a server; `handlers` add Python handlers, `token` authenticates its client."""
+        """Start a server; `handlers` add Python handlers, `token` authenticates its client,
+        `clock` (a `FakeClock`) runs its cold starts, timeouts and schedules."""
         ...
 
 
@@ -97,6 +113,33 @@ def server_settings(folder: Path, sections: Mapping[str, Any]) -> dict[str, Any]
     return raw
 
 
+@contextlib.asynccontextmanager
+async def running_for_a_test(
+    settings: Settings, handlers: Mapping[str, Handler] | None, clock: Clock | None
+) -> AsyncIterator[Running]:
+    """`running`, whose stop also ends on a `FakeClock` the test no longer moves.
+
+    A stop gives running jobs the grace period, and a handler that ignores its cancel a few
+    seconds more, on the server's clock: a fake clock is moved on here until the stop is over,
+    or the test's teardown would wait for it for ever.
+    """
+    from .http.serve import running
+
+    serving = running(settings, clock=clock, handlers=handlers)
+    jobd = await serving.__aenter__()
+    try:
+        yield jobd
+    finally:
+        stopping = asyncio.ensure_future(serving.__aexit__(None, None, None))
+        while isinstance(clock, FakeClock) and not stopping.done():
+            await clock.advance(_STOP_STEP_S)
+            await asyncio.sleep(0)
+        await stopping
+
+
+_STOP_STEP_S = 0.5  # how far a fake clock moves at a time while a test's server stops
+
+
 @_async_fixture
 async def jobd_server_factory(
     tmp_path_factory: pytest.TempPathFactory,
@@ -104,7 +147,6 @@ async def jobd_server_factory(
     """Start jobd servers with the settings a test needs; all are stopped when it ends."""
     from .client import JobdClient
     from .config import from_dict
-    from .http.serve import running
 
     async with contextlib.AsyncExitStack() as stack:
 
@@ -112,11 +154,12 @@ async def jobd_server_factory(
             *,
             handlers: Mapping[str, Handler] | None = None,
             token: str | None = None,
+            clock: Clock | None = None,
             **sections: Any,
         ) -> JobdTestServer:
             folder = tmp_path_factory.mktemp("jobd")
             settings = from_dict(server_settings(folder, sections))
-            jobd = await stack.enter_async_context(running(settings, handlers=handlers))
+            jobd = await stack.enter_async_context(running_for_a_test(settings, handlers, clock))
             client = JobdClient(jobd.url, token)
             stack.push_async_callback(client.close)  # closed before its server stops
             return JobdTestServer(jobd.url, client, jobd.server, settings, folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -10,12 +11,25 @@ import sys
 import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from provena_jobd.models import JobStatus
-from provena_jobd.testing import JobdServerFactory, JobdTestServer
+from provena_jobd.clock import FakeClock
+from provena_jobd.config import from_dict
+from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
+from provena_jobd.testing import (
+    JobdServerFactory,
+    JobdTestServer,
+    running_for_a_test,
+    server_settings,
+)
+from provena_jobd.workers.handlers import JobContext
+
+WAKE_UP = LaunchJobRequest(
+    job_type=JobType.EMAIL, job_sub_type=JobSubType.EMAIL_WAKE_UP, job_payload={}
+)
 
 # A test module of some other project: pytest-asyncio in strict mode, no conftest, no import
 # of the fixtures. It records the URLs it was given so the outer test can check they are gone.
@@ -88,6 +102,40 @@ async def test_the_factory_merges_settings_and_starts_several(
     assert (await slow.client.fetch(waiting.session_id, wait_s=0.2)).status is JobStatus.PENDING
     pools = {p.job_type: p for p in (await slow.client.pool()).pools}
     assert pools["EMAIL"].workers["provisioning"] == 1
+
+
+async def test_a_fake_clock_ends_a_cold_start_without_waiting_for_it(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    clock = FakeClock()
+    jobd = await jobd_server_factory(pool={"cold_start_s": 30}, clock=clock)
+    launched = await jobd.client.launch("EMAIL", "EMAIL_WAKE_UP", {})
+    waiting = await jobd.client.fetch(launched.session_id)
+    assert waiting.status is JobStatus.PENDING
+    await clock.advance(29)
+    assert (await jobd.client.fetch(launched.session_id)).status is JobStatus.PENDING
+    await clock.advance(1)
+    job = await jobd.client.wait(launched.session_id, timeout_s=10)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.started_timestamp == pytest.approx(clock.now(), abs=0.001)  # the test's time
+
+
+async def test_a_server_on_a_fake_clock_stops_though_a_job_still_runs(tmp_path: Path) -> None:
+    clock = FakeClock()
+    started = asyncio.Event()
+
+    async def sleeps_an_hour(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        started.set()
+        await context.clock.sleep(3_600)  # on the fake clock nobody moves any more
+        return {}
+
+    settings = from_dict(server_settings(tmp_path, {}))
+    serving = running_for_a_test(settings, {"EMAIL_WAKE_UP": sleeps_an_hour}, clock)
+    jobd = await serving.__aenter__()
+    await jobd.server.service.launch(WAKE_UP, caller="test")
+    await started.wait()
+    # Within a moment: the grace period and the stop run on the clock moved for them.
+    await asyncio.wait_for(serving.__aexit__(None, None, None), 10)
 
 
 def test_another_project_uses_the_fixtures_in_strict_mode(tmp_path: Path) -> None:
