@@ -167,6 +167,8 @@ class WaitReason(enum.StrEnum):
 
     PAUSED = "paused"  # its job type is paused by an operator
     NO_POOL = "no_pool"  # nothing on this jobd runs its job type
+    # Its type is run by outside workers (`external = true`) and none has claimed lately.
+    NO_WORKER = "no_worker"
     SCHEDULED = "scheduled"  # launched with a delay, never attempted: not before `ready_at`
     BACKING_OFF = "backing_off"  # a failed attempt: not claimable before `ready_at`
     COLD_START = "cold_start"  # no worker is ready; one is provisioning

@@ -30,6 +30,9 @@ class PoolWorkers(msgspec.Struct, frozen=True, kw_only=True):
     concurrency: int
     cold_start_s: float
     start_backoff: StartBackoffInfo | None = None
+    # Run by workers outside jobd (`external = true`, no `command`): nothing here starts
+    # one, and `workers` are those seen claiming within a lease.
+    outside: bool = False
 
 
 def _in(seconds: float) -> str:
@@ -37,19 +40,41 @@ def _in(seconds: float) -> str:
     return f"{whole} s"
 
 
-def _all_busy(job_type: str, ready: int, starting: int, ahead: int) -> str:
+def _all_busy(job_type: str, ready: int, starting: int, ahead: int, outside: bool = False) -> str:
     """The `workers_busy` message: the busy workers, those starting, and the jobs ahead."""
-    busy = (
-        f"The 1 {job_type} worker is busy"
-        if ready == 1
-        else f"All {ready} {job_type} workers are busy"
-    )
+    kind = f"outside {job_type}" if outside else job_type
+    busy = f"The 1 {kind} worker is busy" if ready == 1 else f"All {ready} {kind} workers are busy"
     if starting:
         busy += f" and {starting} more {'is' if starting == 1 else 'are'} starting"
     if ahead == 0:
         return f"{busy}; it is next."
     jobs = "job is" if ahead == 1 else "jobs are"
     return f"{busy}; {ahead} {jobs} ahead of it."
+
+
+def _outside(job_type: str, pool: PoolWorkers, ahead: int) -> Waiting:
+    """Why a job of an `external = true` type waits: its workers claim when they poll, and
+    nothing here starts one (so never a cold start)."""
+    if not pool.workers:
+        return Waiting(
+            reason=WaitReason.NO_WORKER,
+            message=f"No outside {job_type} worker has claimed jobs lately; the job starts "
+            "when one claims it.",
+            ahead=ahead,
+        )
+    free = sum(max(0, pool.concurrency - w.jobs) for w in pool.workers)
+    if free > ahead:
+        return Waiting(
+            reason=WaitReason.STARTING,
+            message=f"An outside {job_type} worker has been claiming jobs; the job starts "
+            "at its next claim.",
+            ahead=ahead,
+        )
+    return Waiting(
+        reason=WaitReason.WORKERS_BUSY,
+        message=_all_busy(job_type, len(pool.workers), 0, ahead, outside=True),
+        ahead=ahead,
+    )
 
 
 def _start_failing(
@@ -110,6 +135,8 @@ def explain(
             message=f"Backing off after a failed attempt; the next attempt is in about {left}.",
             ready_at=place.run_after,
         )
+    if pool.outside:
+        return _outside(job_type, pool, place.ahead)
     ready = [w for w in pool.workers if w.state != "provisioning"]
     starting = sorted(
         w.ready_at for w in pool.workers if w.state == "provisioning" and w.ready_at is not None
@@ -187,5 +214,6 @@ async def why_waiting(
             concurrency=found.settings.concurrency,
             cold_start_s=found.settings.cold_start_s,
             start_backoff=found.start_backoff(),
+            outside=found.settings.external and not found.settings.command,
         )
     return explain(place, pool, now, paused)

@@ -24,12 +24,14 @@ def place(
     )
 
 
-def pool(*workers: tuple[str, int, float | None], concurrency: int = 1) -> PoolWorkers:
+def pool(
+    *workers: tuple[str, int, float | None], concurrency: int = 1, outside: bool = False
+) -> PoolWorkers:
     listed = [
         WorkerInfo(worker_id=f"EMAIL-{i}", state=state, jobs=jobs, ready_at=ready_at)
         for i, (state, jobs, ready_at) in enumerate(workers)
     ]
-    return PoolWorkers(workers=listed, concurrency=concurrency, cold_start_s=40.0)
+    return PoolWorkers(workers=listed, concurrency=concurrency, cold_start_s=40.0, outside=outside)
 
 
 CASES = [
@@ -122,6 +124,34 @@ CASES = [
     # A delayed job of a paused type waits for the resume, whatever its time.
     (place(run_after=NOW + 30), pool(("idle", 0, None)), True, "paused", None, None, "paused"),
     (place(), None, False, "no_pool", None, None, "No worker pool"),
+    # Outside workers (`external = true`): nothing here starts one, so never a cold start.
+    (
+        place(ahead=2),
+        pool(outside=True),
+        False,
+        "no_worker",
+        None,
+        2,
+        "No outside EMAIL worker has claimed jobs lately; the job starts when one claims it.",
+    ),
+    (
+        place(),
+        pool(("idle", 0, None), outside=True),
+        False,
+        "starting",
+        None,
+        0,
+        "An outside EMAIL worker has been claiming jobs; the job starts at its next claim.",
+    ),
+    (
+        place(ahead=1),
+        pool(("busy", 1, None), outside=True),
+        False,
+        "workers_busy",
+        None,
+        1,
+        "The 1 outside EMAIL worker is busy; 1 job is ahead of it.",
+    ),
     (place(), pool(("idle", 0, None)), True, "paused", None, None, "EMAIL is paused"),
     (
         place(ahead=1),

@@ -296,3 +296,21 @@ async def test_a_shutdown_says_outside_workers_keep_their_jobs_and_waits_for_non
     assert said == (
         "jobd: shutting down: 1 job held by outside workers stays theirs while its lease lasts"
     )
+
+
+async def test_a_job_for_outside_workers_says_it_waits_for_one_not_for_a_cold_start(
+    jobd: JobdTestServer, workers: tuple[WorkerClient, WorkerClient]
+) -> None:
+    worker, _ = workers
+    first = await jobd.client.launch(*WAKE, {})
+    waiting = (await jobd.client.fetch_response(first.session_id)).waiting
+    assert waiting is not None and waiting.reason == "no_worker"  # jobd starts none itself
+    [work] = await worker.claim(REGISTRY)
+    await worker.start(work)
+    second = await jobd.client.launch(*WAKE, {})
+    waiting = (await jobd.client.fetch_response(second.session_id)).waiting
+    assert waiting is not None
+    assert (waiting.reason, waiting.message) == (
+        "workers_busy",
+        "The 1 outside REGISTRY worker is busy; it is next.",
+    )
