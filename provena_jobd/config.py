@@ -143,8 +143,10 @@ def load(
 def _check_shadowed(table: Any, overrides: Mapping[str, Any], section: str) -> None:
     """Type-check the file's values that `overrides` replace: a wrong one (`port = "8421"`)
     is an error even while `JOBD_PORT` is set, not a mistake that shows only without it."""
+    if table is None:
+        return
     if not isinstance(table, dict):
-        return  # not a table (or no such section): validation names the problem
+        raise ConfigError(f"[{section}] must be a table")
     shadowed = {key: table[key] for key in overrides if key in table}
     if shadowed:
         _convert(shadowed, _SECTION_TYPES[section], section)

@@ -120,8 +120,9 @@ async def running_for_a_test(
     """`running`, whose stop also ends on a `FakeClock` the test no longer moves.
 
     A stop gives running jobs the grace period, and a handler that ignores its cancel a few
-    seconds more, on the server's clock: a fake clock is moved on here until the stop is over,
-    or the test's teardown would wait for it for ever.
+    seconds more, on the server's clock: a fake clock is moved on here, as fast as real time
+    passes, until the stop is over. Else the test's teardown would wait for it for ever; and
+    faster, a job doing real work would be cut short of the grace it has on a real clock.
     """
     from .http.serve import running
 
@@ -132,12 +133,12 @@ async def running_for_a_test(
     finally:
         stopping = asyncio.ensure_future(serving.__aexit__(None, None, None))
         while isinstance(clock, FakeClock) and not stopping.done():
+            await asyncio.wait([stopping], timeout=_STOP_STEP_S)
             await clock.advance(_STOP_STEP_S)
-            await asyncio.sleep(0)
         await stopping
 
 
-_STOP_STEP_S = 0.5  # how far a fake clock moves at a time while a test's server stops
+_STOP_STEP_S = 0.05  # a fake clock moves this far each time as much real time has passed
 
 
 @_async_fixture

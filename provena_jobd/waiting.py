@@ -31,7 +31,7 @@ class PoolWorkers(msgspec.Struct, frozen=True, kw_only=True):
     cold_start_s: float
     start_backoff: StartBackoffInfo | None = None
     # Run by workers outside jobd (`external = true`, no `command`): nothing here starts
-    # one, and `workers` are those seen claiming within a lease.
+    # one, and `workers` are those this node saw claiming within a lease, or holding jobs.
     outside: bool = False
 
 
@@ -58,16 +58,17 @@ def _outside(job_type: str, pool: PoolWorkers, ahead: int) -> Waiting:
     if not pool.workers:
         return Waiting(
             reason=WaitReason.NO_WORKER,
-            message=f"No outside {job_type} worker has claimed jobs lately; the job starts "
-            "when one claims it.",
+            message=f"No outside {job_type} worker has claimed jobs from this jobd lately; "
+            "the job starts when one claims it.",
             ahead=ahead,
         )
-    free = sum(max(0, pool.concurrency - w.jobs) for w in pool.workers)
-    if free > ahead:
+    # How many jobs an outside worker takes at once is its own choice (each claim's `n`), not
+    # `concurrency`: only a worker holding nothing is known to claim again.
+    idle = sum(1 for w in pool.workers if w.jobs == 0)
+    if idle > ahead:
         return Waiting(
             reason=WaitReason.STARTING,
-            message=f"An outside {job_type} worker has been claiming jobs; the job starts "
-            "at its next claim.",
+            message=f"An outside {job_type} worker holds no job; the job starts at its next claim.",
             ahead=ahead,
         )
     return Waiting(

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from provena_jobd.client import WaitTimedOut
 from provena_jobd.clock import FakeClock
 from provena_jobd.config import from_dict
 from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
@@ -26,6 +28,7 @@ from provena_jobd.testing import (
     server_settings,
 )
 from provena_jobd.workers.handlers import JobContext
+from provena_jobd.workers.shutdown import ShutdownTally
 
 WAKE_UP = LaunchJobRequest(
     job_type=JobType.EMAIL, job_sub_type=JobSubType.EMAIL_WAKE_UP, job_payload={}
@@ -136,6 +139,37 @@ async def test_a_server_on_a_fake_clock_stops_though_a_job_still_runs(tmp_path: 
     await started.wait()
     # Within a moment: the grace period and the stop run on the clock moved for them.
     await asyncio.wait_for(serving.__aexit__(None, None, None), 10)
+
+
+async def test_on_a_fake_clock_a_job_doing_real_work_still_gets_its_grace(
+    tmp_path: Path,
+) -> None:
+    async def works_a_moment(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        started.set()
+        await asyncio.sleep(0.2)  # real work, which the fake clock does not count
+        return {}
+
+    started = asyncio.Event()
+    settings = from_dict(server_settings(tmp_path, {}))  # a grace period of 1 s
+    serving = running_for_a_test(settings, {"EMAIL_WAKE_UP": works_a_moment}, FakeClock())
+    jobd = await serving.__aenter__()
+    await jobd.server.service.launch(WAKE_UP, caller="test")
+    await started.wait()
+    await asyncio.wait_for(serving.__aexit__(None, None, None), 10)
+    assert jobd.server.shutdown_tally() == ShutdownTally(finished=1, returned=0)
+
+
+async def test_waiting_on_a_fake_clock_times_out_in_real_time(
+    jobd_server_factory: JobdServerFactory,
+) -> None:
+    jobd = await jobd_server_factory(pool={"cold_start_s": 30}, clock=FakeClock())
+    launched = await jobd.client.launch("EMAIL", "EMAIL_WAKE_UP", {})
+    began = time.monotonic()
+    with pytest.raises(WaitTimedOut, match=r"did not finish within 0\.5 s"):
+        await jobd.client.wait(launched.session_id, timeout_s=0.5)
+    # jobd's long poll waits on its fake clock, which nobody moves: the client stops
+    # waiting for it a moment after its own 0.5 s, not after its HTTP timeout (30 s).
+    assert time.monotonic() - began < 10
 
 
 def test_another_project_uses_the_fixtures_in_strict_mode(tmp_path: Path) -> None:

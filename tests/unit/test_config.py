@@ -58,6 +58,15 @@ def test_a_wrong_value_in_the_file_is_an_error_even_while_an_override_replaces_i
         config.load(path, overrides={"server": {"port": 0}})  # as JOBD_PORT=0 gives it
 
 
+def test_a_section_that_is_not_a_table_is_refused_while_overrides_are_given(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobd.toml"
+    path.write_text('storage = "x.db"\n')
+    with pytest.raises(ConfigError, match=r"^\[storage\] must be a table$"):
+        config.load(path, overrides={"storage": {}})  # as `jobd serve` always gives it
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -132,7 +132,8 @@ CASES = [
         "no_worker",
         None,
         2,
-        "No outside EMAIL worker has claimed jobs lately; the job starts when one claims it.",
+        "No outside EMAIL worker has claimed jobs from this jobd lately; the job starts when "
+        "one claims it.",
     ),
     (
         place(),
@@ -141,7 +142,17 @@ CASES = [
         "starting",
         None,
         0,
-        "An outside EMAIL worker has been claiming jobs; the job starts at its next claim.",
+        "An outside EMAIL worker holds no job; the job starts at its next claim.",
+    ),
+    # A worker holding a job may or may not claim more (its claims' `n`): not counted free.
+    (
+        place(),
+        pool(("busy", 1, None), concurrency=4, outside=True),
+        False,
+        "workers_busy",
+        None,
+        0,
+        "The 1 outside EMAIL worker is busy; it is next.",
     ),
     (
         place(ahead=1),
