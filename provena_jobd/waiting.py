@@ -71,11 +71,16 @@ def _outside(job_type: str, pool: PoolWorkers, ahead: int) -> Waiting:
             message=f"An outside {job_type} worker holds no job; the job starts at its next claim.",
             ahead=ahead,
         )
-    return Waiting(
-        reason=WaitReason.WORKERS_BUSY,
-        message=_all_busy(job_type, len(pool.workers), 0, ahead, outside=True),
-        ahead=ahead,
-    )
+    if idle:  # fewer idle workers than jobs ahead: those go first
+        hold = "holds" if idle == 1 else "hold"
+        jobs = "job is" if ahead == 1 else "jobs are"
+        message = (
+            f"{idle} of the {len(pool.workers)} outside {job_type} workers {hold} no job, "
+            f"and {ahead} {jobs} ahead of it."
+        )
+    else:
+        message = _all_busy(job_type, len(pool.workers), 0, ahead, outside=True)
+    return Waiting(reason=WaitReason.WORKERS_BUSY, message=message, ahead=ahead)
 
 
 def _start_failing(

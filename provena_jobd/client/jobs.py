@@ -30,7 +30,7 @@ from ..models import (
     RetryResponse,
     WorkflowResponse,
 )
-from .errors import WaitTimedOut
+from .errors import ConnectionFailed, WaitTimedOut
 from .events import EventStream
 from .transport import Transport
 
@@ -130,16 +130,10 @@ class JobdClient(Transport):
         deadline = None if timeout_s is None else monotonic() + timeout_s
         while True:
             step = MAX_WAIT_S if deadline is None else min(MAX_WAIT_S, deadline - monotonic())
-            polling = self.fetch(session_id, admin=admin, wait_s=max(step, 0.0))
             if deadline is None:
-                job = await polling
+                job = await self.fetch(session_id, admin=admin, wait_s=step)
             else:
-                try:
-                    job = await asyncio.wait_for(polling, max(step, 0.0) + LONG_POLL_SLACK_S)
-                except TimeoutError:
-                    # jobd's wait outlasted ours: its clock may be a test's fake one, which
-                    # does not move while the test waits here. Ask once more, not waiting.
-                    job = await self.fetch(session_id, admin=admin)
+                job = await self._poll_within(session_id, admin, max(step, 0.0))
             if is_finished(job):
                 return job
             if deadline is not None and monotonic() >= deadline:
@@ -148,6 +142,27 @@ class JobdClient(Transport):
                     f"(it is {job.status.value})",
                     job,
                 )
+
+    async def _poll_within(self, session_id: str, admin: bool, wait_s: float) -> Job:
+        """One long poll of `wait_s` that takes at most a moment longer, whatever jobd does.
+
+        jobd's wait may outlast ours: its clock may be a test's fake one, which does not move
+        while the test waits here. Then one plain fetch, as short. `asyncio.timeout`, not
+        `wait_for`: on Python 3.11 `wait_for` can drop a cancel of the caller.
+        """
+        try:
+            async with asyncio.timeout(wait_s + LONG_POLL_SLACK_S):
+                return await self.fetch(session_id, admin=admin, wait_s=wait_s)
+        except TimeoutError:
+            pass
+        try:
+            async with asyncio.timeout(LONG_POLL_SLACK_S):
+                return await self.fetch(session_id, admin=admin)
+        except TimeoutError:
+            raise ConnectionFailed(
+                f"jobd at {self.url} did not answer a fetch of job {session_id} within "
+                f"{wait_s + 2 * LONG_POLL_SLACK_S:g} s"
+            ) from None
 
     async def list_jobs(
         self,

@@ -144,6 +144,15 @@ CASES = [
         0,
         "An outside EMAIL worker holds no job; the job starts at its next claim.",
     ),
+    (
+        place(ahead=2),
+        pool(("idle", 0, None), ("busy", 1, None), outside=True),
+        False,
+        "workers_busy",
+        None,
+        2,
+        "1 of the 2 outside EMAIL workers holds no job, and 2 jobs are ahead of it.",
+    ),
     # A worker holding a job may or may not claim more (its claims' `n`): not counted free.
     (
         place(),
