@@ -387,6 +387,8 @@ def flatten(settings: Settings) -> list[tuple[str, str]]:
         elif isinstance(value, dict):
             for key, item in value.items():
                 walk(f"{prefix}.{key}", item)
+        elif isinstance(value, str):
+            pairs.append((prefix, redact(shown_url(value), values)))  # a URL's password too
         else:
             pairs.append((prefix, redact(str(msgspec.to_builtins(value)), values)))
 

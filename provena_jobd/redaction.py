@@ -69,6 +69,10 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
                     found.update(s for s in strings(field) if len(s) >= MIN_LOGGED_SECRET)
                 else:
                     walk(field)
+        elif isinstance(value, str):
+            password = url_password(value)  # `postgresql://user:password@host/...`
+            if password is not None and len(password) >= MIN_LOGGED_SECRET:
+                found.add(password)
         elif isinstance(value, dict):
             for item in value.values():
                 walk(item)
@@ -78,6 +82,15 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
 
     walk(settings)
     return found
+
+
+def url_password(text: str) -> str | None:
+    """The password of a URL written `scheme://user:password@host...`; None without one."""
+    _, separator, rest = text.partition("://")
+    credentials, at, _ = rest.partition("/")[0].rpartition("@")
+    if not separator or not at or ":" not in credentials:
+        return None
+    return credentials.partition(":")[2] or None
 
 
 def redact(text: str, secrets: Set[str]) -> str:

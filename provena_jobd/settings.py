@@ -88,7 +88,7 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # for its end users); true restricts that to admins and `service_accounts`.
     restrict_on_behalf: bool = False
     roles: RoleNames = RoleNames()
-    tokens: Secret[list[ApiToken]] = []
+    tokens: list[ApiToken] = []  # each one's hash is secret; its user and roles are not
 
 
 class CorsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

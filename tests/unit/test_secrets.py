@@ -23,8 +23,9 @@ SECRET_LOOKING = re.compile(r"password|passwd|token|secret|key|hash|sha|credenti
 # Names that match but hold no secret, and why.
 NOT_SECRET = {
     "auth.public_key_file": "the path of a public key",
-    "auth.tokens.user": "a user name, inside the redacted token list",
-    "auth.tokens.roles": "role names, inside the redacted token list",
+    "auth.tokens": "a list of tokens, each with its secret sha256 marked",
+    "auth.tokens.user": "a token's user name (its sha256 is the secret)",
+    "auth.tokens.roles": "a token's role names (its sha256 is the secret)",
 }
 
 
@@ -85,6 +86,33 @@ def test_admin_config_shows_no_secret_value() -> None:
     assert f"email.password={REDACTED}" in shown
     assert f"pool.REGISTRY.env.JOBD_TOKEN={REDACTED}" in shown  # the name shows, not the value
     assert "email.username=jobd" in shown  # what is not secret still shows
+
+
+def test_a_database_url_s_password_is_hidden_and_role_names_are_not() -> None:
+    settings = config.from_dict(
+        {
+            "storage": {"db": "postgresql://jobd:Sup3rSecretPw@db.example:5432/jobs"},
+            "auth": {
+                "mode": "token",
+                "tokens": [
+                    {
+                        "sha256": hash_token("jobd_t0ken"),
+                        "user": "ops",
+                        "roles": ["job-service-read"],
+                    }
+                ],
+            },
+        }
+    )
+    shown = "\n".join(f"{k}={v}" for k, v in config.flatten(settings))
+    assert "Sup3rSecretPw" not in shown
+    assert "storage.db=postgresql://jobd@db.example:5432/jobs" in shown
+    # A token's hash is its secret; its user and roles are not, nor are they elsewhere.
+    assert hash_token("jobd_t0ken") not in shown and "'user': 'ops'" in shown
+    assert "auth.roles.read=job-service-read" in shown
+    record = logging.makeLogRecord({"msg": "connect to postgresql://jobd:Sup3rSecretPw@db"})
+    line = logs.formatter("text", secret_values(settings)).format(record)
+    assert "Sup3rSecretPw" not in line and REDACTED in line
 
 
 def test_every_marked_secret_is_redacted_by_the_walk() -> None:
