@@ -30,9 +30,16 @@ from ..queue.worker_slots import WorkerSlots
 from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
 from .claim_ahead import CLAIM_AT_MOST
 from .pool_claims import PoolClaims
-from .pool_workers import Worker, WorkerState, cluster_workers, list_workers
+from .pool_workers import (
+    Worker,
+    WorkerState,
+    cluster_workers,
+    list_workers,
+    release_slots,
+    renew_slots,
+)
 from .runner import JobRunner
-from .shutdown import ShutdownTally, stop_after_grace
+from .shutdown import ShutdownTally, keep_renewing, stop_after_grace
 from .watchdog import HANDLER_TASK_PREFIX
 from .worker_logs import log_worker
 
@@ -115,9 +122,19 @@ class Pool:
             for over in unfinished:
                 self.runner.stop_task(holders[over])
 
-        unfinished = set(
-            await stop_after_grace(self.clock, list(leases), grace_s, self._hurry, stop)
+        # The supervisor, which renewed the leases, is over; the grace may outlast a lease,
+        # and another node's rescuer would then run these jobs a second time meanwhile.
+        renewing = asyncio.create_task(
+            keep_renewing(self.clock, self.queue.lease_s / 3, self._renew),
+            name=f"drain-{self.job_type}",
         )
+        try:
+            unfinished = set(
+                await stop_after_grace(self.clock, list(leases), grace_s, self._hurry, stop)
+            )
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
         for task, over in self._over.items():
             if over in unfinished and not task.done():
                 log.warning(
@@ -319,29 +336,22 @@ class Pool:
         # Jobs held beyond the (perhaps just reset) reach go back for other nodes to run;
         # first, so that their leases are not extended. What could not go back stays held.
         await self.claims.hand_back_surplus(lambda: self._capacity(now), now)
+        await self._renew(now)
+
+    async def _renew(self, now: float) -> None:
+        """Extend the leases of every job this pool holds, and its workers' cluster slots."""
         leases = [lease for w in self.workers for lease in w.running.values()]
         leases += [*self._finishing.values()]
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
         if leases:
             await self.store.extend_leases(leases, now + self.queue.lease_s)
-        slotted = [w for w in self.workers if w.slot is not None]
-        if self.slots is not None and slotted:
-            held = await self.slots.renew(
-                self.job_type,
-                [w.slot for w in slotted if w.slot is not None],
-                now + self.queue.lease_s,
-            )
-            for worker in slotted:
-                if worker.slot not in held and not worker.running:
-                    # Cut off past its lease: another node took the slot over.
-                    self.workers.remove(worker)
-                    log.warning("worker lost its slot", extra={"action": "worker_slot_lost"})
+        if self.slots is not None:
+            await renew_slots(self.slots, self.job_type, self.workers, now + self.queue.lease_s)
 
     async def _release(self, workers: list[Worker]) -> None:
         """Give the cluster back the slots of stopped workers."""
-        slots = [w.slot for w in workers if w.slot is not None]
-        if self.slots is not None and slots:
-            await self.slots.release(self.job_type, slots)
+        if self.slots is not None:
+            await release_slots(self.slots, self.job_type, workers)
 
     def _next_wake(self, now: float) -> float:
         deadlines = [now + self.queue.poll_interval_s, self._next_heartbeat]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from dataclasses import dataclass, field
 
 from ..pool_models import WorkerInfo
 from ..queue.store import Lease
 from ..queue.worker_slots import WorkerSlots
+
+log = logging.getLogger(__name__)
 
 
 class WorkerState(enum.StrEnum):
@@ -88,3 +91,25 @@ async def cluster_workers(
             )
         )
     return shown
+
+
+async def renew_slots(
+    slots: WorkerSlots, job_type: str, workers: list[Worker], until: float
+) -> None:
+    """Keep the cluster slots of `workers` until `until`; an idle worker whose slot another
+    node took over (past its lease) is removed from `workers`."""
+    slotted = [w for w in workers if w.slot is not None]
+    if not slotted:
+        return
+    held = await slots.renew(job_type, [w.slot for w in slotted if w.slot is not None], until)
+    for worker in slotted:
+        if worker.slot not in held and not worker.running:
+            workers.remove(worker)
+            log.warning("worker lost its slot", extra={"action": "worker_slot_lost"})
+
+
+async def release_slots(slots: WorkerSlots, job_type: str, workers: list[Worker]) -> None:
+    """Give the cluster back the slots of stopped `workers`."""
+    numbers = [w.slot for w in workers if w.slot is not None]
+    if numbers:
+        await slots.release(job_type, numbers)

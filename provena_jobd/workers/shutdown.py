@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from ..clock import Clock
@@ -18,6 +19,8 @@ from ..models import JobStatus
 from ..queue.messages import SHUTDOWN
 from ..queue.store import JobStore, Lease, Requeue
 from .handler_watch import CANCEL_GRACE_S
+
+log = logging.getLogger(__name__)
 
 
 def refunded(lease: Lease, now: float, info: str) -> Requeue:
@@ -95,3 +98,16 @@ async def stop_after_grace(
         with contextlib.suppress(TimeoutError):
             await clock.wait_for(asyncio.wait(unfinished), CANCEL_GRACE_S)
     return unfinished
+
+
+async def keep_renewing(
+    clock: Clock, period_s: float, renew: Callable[[float], Awaitable[None]]
+) -> None:
+    """`renew(now)` every `period_s` until cancelled: a draining pool's leases, once its
+    supervisor, which renewed them, is over. A failed renewal is logged; the next may work."""
+    while True:
+        await clock.sleep(period_s)
+        try:
+            await renew(clock.now())
+        except Exception:
+            log.warning("renewing leases while draining failed", exc_info=True)

@@ -12,7 +12,7 @@ import pytest
 from provena_jobd.clock import FakeClock
 from provena_jobd.errors import RetryLater
 from provena_jobd.models import JobStatus, JobSubType, JobType
-from provena_jobd.queue.store import Claim, ClaimedJob, Lease
+from provena_jobd.queue.store import Claim, ClaimedJob, Lease, Rescue
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.pool import Pool
@@ -22,6 +22,7 @@ from tests.workers.pool_helpers import (
     Starter,
     advance,
     blocking_handler,
+    holds,
     launch,
     sleeping_handler,
 )
@@ -267,3 +268,28 @@ async def test_graceful_stop_returns_jobs_claimed_ahead_without_using_an_attempt
     for session_id in waiting:
         job = await job_in(reopened.store, session_id, *DONE)
         assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_a_draining_pool_keeps_its_jobs_leases_through_a_long_grace(
+    start: Starter, clock: FakeClock
+) -> None:
+    # With several nodes, another node's rescuer would take a job whose lease ran out while
+    # this one still runs it in its shutdown grace: it would run twice. (Only the pool drains
+    # here: the server's own rescuer still runs, as another node's would.)
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, queue={"lease_s": 30})
+    session_id = await launch(server)
+    await eventually(lambda: holds(started == [session_id]), what="the job to start")
+    pool = server.pools[JobType.EMAIL]
+    assert isinstance(pool, Pool)
+    draining = asyncio.create_task(pool.drain(grace_s=120))
+    for _ in range(9):  # 90 s: three leases
+        await clock.advance(10)
+        await server.store.idle()
+        now = clock.now()
+        # What another node's rescuer would do now: nothing, the lease is alive.
+        assert await server.store.rescue(Rescue(now=now, horizon=now)) == []
+    release.set()
+    await asyncio.wait_for(draining, 5)
+    job = await job_in(server.store, session_id, *DONE)
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
