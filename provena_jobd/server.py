@@ -215,10 +215,13 @@ class JobdServer:
                 await self.rescuer.recover(
                     [t for t, pool in self.pools.items() if isinstance(pool, Pool)]
                 )
-            # A job type removed from the config has no pool: its jobs would wait forever.
-            await self.store.fail_unknown_types(
-                list(self.service.catalog.job_types), UNKNOWN_JOB_TYPE, self.clock.now()
-            )
+            known = list(self.service.catalog.job_types)
+            if not self.shared:
+                # A job type removed from the config has no pool: its jobs would wait forever.
+                await self.store.fail_unknown_types(known, UNKNOWN_JOB_TYPE, self.clock.now())
+            else:
+                # Another node may run them (or a node started with the wrong config): theirs.
+                await self._warn_of_unknown_types(known)
         except BaseException as exc:
             # Close the store, or its threads would keep a failed start alive (issue 18).
             await self.store.close()
@@ -301,6 +304,20 @@ class JobdServer:
         await self.feed.close()
         await self.runner.watchdog.stop()
         await self.store.close()
+
+    async def _warn_of_unknown_types(self, known: list[str]) -> None:
+        """One warning naming the job types waiting in a shared database that this node runs
+        no pool for: they wait for a node that does."""
+        waiting = await self.store.waiting_by_type()
+        unknown = {job_type: n for job_type, n in waiting.items() if job_type not in known}
+        if unknown:
+            listed = ", ".join(f"{job_type} ({n})" for job_type, n in sorted(unknown.items()))
+            log.warning(
+                "jobs of types this node's config does not have wait for a node that has "
+                "them: %s (every node should have the same [jobs] and [pool] types)",
+                listed,
+                extra={"action": "unknown_job_types", "job_types": sorted(unknown)},
+            )
 
     def running_jobs(self) -> int:
         """How many jobs are running now, across every pool."""

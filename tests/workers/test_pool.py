@@ -3,10 +3,13 @@ handlers, failures, timeouts and pool state."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
+import pytest
 
+from provena_jobd import server as server_module
 from provena_jobd.clock import FakeClock
 from provena_jobd.models import JobStatus, JobSubType, JobType, LaunchJobRequest
 from provena_jobd.workers.handlers import JobContext
@@ -222,3 +225,28 @@ async def test_jobs_of_a_job_type_removed_from_the_config_fail_at_restart(
     assert job.info == (
         "Job type CUSTOM is not configured in this jobd any more, so nothing can run this job."
     )
+
+
+async def test_a_node_without_a_job_type_leaves_that_type_s_jobs_to_the_nodes_that_have_it(
+    fresh_database: str, start: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The database first, so that it is dropped only after the servers stopped.
+    declared = {
+        "NOTIFY": {
+            "job_type": "CUSTOM",
+            "handler": "python",
+            "callable": "tests.workers.test_pool:echo",
+        }
+    }
+    # A node of the cluster that runs CUSTOM (slowly: its workers are still starting) ...
+    first = await start(jobs=declared, pool={"cold_start_s": 1e9}, storage={"db": fresh_database})
+    request = LaunchJobRequest(job_type="CUSTOM", job_sub_type="NOTIFY", job_payload={})
+    session_id = (await first.service.launch(request, caller="alice")).session_id
+    # ... and one started with a config that lacks it: a warning, and nothing changes.
+    caplog.set_level(logging.WARNING, logger=server_module.log.name)
+    second = await start(storage={"db": fresh_database})
+    await second.store.idle()
+    job = await second.store.get(session_id)
+    assert job is not None and job.status is JobStatus.PENDING
+    [warning] = [r for r in caplog.records if getattr(r, "action", "") == "unknown_job_types"]
+    assert "CUSTOM (1)" in warning.getMessage()
