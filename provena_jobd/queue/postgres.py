@@ -336,6 +336,14 @@ async def _migrate(connection: Connection) -> None:
             "CREATE TABLE IF NOT EXISTS jobd_schema (version integer NOT NULL)"
         )
         version = await connection.fetchval("SELECT max(version) FROM jobd_schema") or 0
+        known = migrations("postgres")[-1].version
+        if version > known:
+            # A newer jobd migrated it (a rolling upgrade half done): this one's queries may
+            # no longer fit. As SQLite's `dbfile.check` refuses a newer file.
+            raise StorageError(
+                f"the database was migrated by a newer jobd (schema {version}, this jobd "
+                f"knows up to {known}); upgrade jobd"
+            )
         for migration in migrations("postgres"):
             if migration.version > version:
                 await connection.execute(migration.sql)

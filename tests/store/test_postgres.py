@@ -137,3 +137,18 @@ async def test_an_attempt_names_the_node_that_claimed_it(postgres_database: str)
         assert (attempt.node, attempt.worker_id, attempt.claimed_at) == ("node-b", "w", NOW)
     finally:
         await asyncio.gather(*(store.close() for store in nodes))
+
+
+async def test_a_database_a_newer_jobd_migrated_is_refused(fresh_database: str) -> None:
+    store = PostgresStore(fresh_database)
+    await store.open()
+    await store.close()
+    connection = await asyncpg.connect(fresh_database)
+    try:  # as a newer jobd's next migration would have left it
+        await connection.execute("INSERT INTO jobd_schema (version) VALUES (99)")
+    finally:
+        await connection.close()
+    older = PostgresStore(fresh_database)
+    with pytest.raises(StorageError, match=r"migrated by a newer jobd \(schema 99, this jobd"):
+        await older.open()
+    await older.close()
