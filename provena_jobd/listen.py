@@ -24,8 +24,9 @@ def resolve(host: str, port: int) -> tuple[int, tuple[object, ...]]:
     return family, address
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A non-blocking socket bound to `host:port` (0: a free port), or a one-line error."""
+def bind(host: str, port: int, purpose: str = "") -> socket.socket:
+    """A non-blocking socket bound to `host:port` (0: a free port), or a one-line error
+    (`purpose`, e.g. " for metrics", says which of jobd's addresses it is)."""
     family, address = resolve(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -37,11 +38,13 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         hint = ""
-        if exc.errno == errno.EADDRINUSE:
+        if exc.errno == errno.EADDRINUSE and not purpose:
             # `make serve` takes no options: its port comes from the environment.
             hint = (
                 " (is another jobd running? port 0 picks a free one: --port 0, or "
                 "JOBD_PORT=0 make serve)"
             )
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+        raise ConfigError(
+            f"cannot listen{purpose} on {host}:{port}: {exc.strerror}{hint}"
+        ) from None
     return sock

@@ -195,6 +195,10 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         # Bound first: a bad host or a port in use is said as such, and before the database
         # is opened, so a start that cannot listen creates nothing. It listens once serving.
         sock = listen.bind(settings.server.host, settings.server.port)
+        metrics_sock = None
+        if settings.metrics.listen is not None:
+            host, port = config.metrics_address(settings.metrics.listen)
+            metrics_sock = listen.bind(host, port, " for metrics")
     except JobdError as exc:
         fail(exc.message)
     if (
@@ -214,11 +218,13 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         fail(f"the database folder does not exist: {db_dir}")
     _install_uvloop()
     try:
-        _run_serving(_serve(settings, sock, ephemeral is not None))
+        _run_serving(_serve(settings, sock, metrics_sock, ephemeral is not None))
     except JobdError as exc:
         fail(exc.message)
     finally:
         sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()
 
 
 def _import_beside(config_path: Path, settings: config.Settings) -> None:
@@ -256,7 +262,12 @@ def _run_serving(main: Coroutine[Any, Any, None]) -> None:
         runner.close()
 
 
-async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool = False) -> None:
+async def _serve(
+    settings: config.Settings,
+    sock: socket.socket,
+    metrics_sock: socket.socket | None,
+    ephemeral: bool = False,
+) -> None:
     from ..http.serve import running
     from ..server import tune_gc
 
@@ -264,7 +275,7 @@ async def _serve(settings: config.Settings, sock: socket.socket, ephemeral: bool
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(settings, sock=sock) as jobd:
+    async with running(settings, sock=sock, metrics_sock=metrics_sock) as jobd:
         tune_gc()
         click.echo(
             f"jobd: serving {jobd.url} (database {config.shown_url(settings.storage.db)})", err=True

@@ -11,6 +11,7 @@ the admin routes; `[metrics] listen` serves it without auth on its own address i
 from __future__ import annotations
 
 import functools
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -88,8 +89,11 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 @asynccontextmanager
-async def metrics_listener(server: JobdServer) -> AsyncIterator[str | None]:
-    """`[metrics] listen`: /metrics without auth on its own address (the URL, or None)."""
+async def metrics_listener(
+    server: JobdServer, sock: socket.socket | None = None
+) -> AsyncIterator[str | None]:
+    """`[metrics] listen`: /metrics without auth on its own address (the URL, or None);
+    on `sock` if it is already bound there (`jobd serve` binds before opening the database)."""
     listen = server.settings.metrics.listen
     if listen is None:
         yield None
@@ -101,7 +105,9 @@ async def metrics_listener(server: JobdServer) -> AsyncIterator[str | None]:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site: web.BaseSite = (
+            web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+        )
         try:
             await site.start()
         except OSError as exc:

@@ -32,11 +32,13 @@ async def running(
     clock: Clock | None = None,
     handlers: Mapping[str, Handler] | None = None,
     sock: socket.socket | None = None,
+    metrics_sock: socket.socket | None = None,
 ) -> AsyncIterator[Running]:
     """Start the engine and the HTTP listener; on exit drain the pools and close the store.
 
     `sock` is a socket already bound (`jobd serve` binds before opening the database);
-    without it jobd binds `settings.server`'s host and port.
+    without it jobd binds `settings.server`'s host and port. `metrics_sock`, the same for
+    `[metrics] listen`.
     """
     server = JobdServer(settings, clock=clock, handlers=handlers)
     await server.start()
@@ -60,7 +62,7 @@ async def running(
         await site.start()
         url = _url_of(runner, settings.server.host)
         server.set_public_url(url)
-        async with metrics_listener(server) as metrics_url:
+        async with metrics_listener(server, metrics_sock) as metrics_url:
             server.metrics_url = metrics_url
             yield Running(server, url)
     finally:

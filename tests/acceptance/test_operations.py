@@ -119,3 +119,21 @@ def test_a_busy_metrics_address_is_one_clear_error(jobd: JobdLauncher, tmp_path:
         result = jobd.run("--port", "0", "--db", str(tmp_path / "m.db"), "--config", str(config))
     assert result.returncode == 2
     assert f"cannot listen for metrics on 127.0.0.1:{port}" in result.stderr
+    # Bound before the database is opened: a start that cannot listen creates nothing.
+    assert not any(path.name.startswith("m.db") for path in tmp_path.iterdir())
+
+
+async def test_the_metrics_listener_serves_on_the_address_it_bound(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    config = tmp_path / "jobd.toml"
+    config.write_text('[metrics]\nlisten = "127.0.0.1:0"\n')
+    server = jobd.start("--port", "0", "--db", str(tmp_path / "m.db"), "--config", str(config))
+    said = [line for line in server.stderr().splitlines() if "metrics without auth at" in line]
+    [url] = [line.rsplit(" ", 1)[1] for line in said]
+    assert url.startswith("http://127.0.0.1:") and not url.startswith("http://127.0.0.1:0/")
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert "jobd_http_requests_total" in await response.text()
+    server.send(signal.SIGTERM)
+    assert server.wait() == 0
