@@ -287,6 +287,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("server.port must be between 0 and 65535")
     if settings.queue.lease_s <= 0:
         raise ConfigError("queue.lease_s must be positive")
+    if settings.server.shutdown_grace_s < 0:
+        raise ConfigError("server.shutdown_grace_s must not be negative")
     _check_retention(settings.retention)
     _check_schedules(settings)
     if settings.metrics.listen is not None:

@@ -40,6 +40,9 @@ def _hint(message: str, leaves: list[Any], key: str) -> str:
     ]
     numbers = any(leaf in (int, float) for leaf in leaves)
     if literals:
+        quoted = re.fullmatch(r"Invalid enum value '(.*)'", message)
+        if numbers and quoted and _is_number(quoted.group(1)):
+            return " (write the number without quotes)"
         # The key takes names (and maybe a number): list them all, in their declared order.
         valid = [json.dumps(value) for value in literals]
         if numbers:
@@ -52,6 +55,14 @@ def _hint(message: str, leaves: list[Any], key: str) -> str:
     if bool in leaves:
         return " (write true or false without quotes)"
     return ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _field_type(kind: Any, path: str) -> Any:

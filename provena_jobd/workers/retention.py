@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..clock import Clock, monotonic
+from ..clock import Clock, monotonic, rounded_to_ms
 from ..config import RetentionSettings
 from ..queue.store import JobStore, Prune, Pruned
 
@@ -54,7 +54,7 @@ class Pruner:
                 "pruned %d finished jobs (and %d records) that ended before %s",
                 jobs,
                 records,
-                before,
+                rounded_to_ms(before),  # as every epoch time jobd shows
                 extra={"action": "jobs_pruned", "jobs": jobs, "records": records},
             )
         return Pruned(jobs=jobs, records=records, batches=batches, after=None)

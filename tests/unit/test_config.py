@@ -95,6 +95,11 @@ def test_a_section_that_is_not_a_table_is_refused_while_overrides_are_given(
             '(valid values: a number of seconds, "forever")',
         ),
         (
+            '[retention]\nkeep_finished_s = "5"\n',
+            "retention.keep_finished_s: Invalid enum value '5' (write the number without quotes)",
+        ),
+        ("[server]\nshutdown_grace_s = -5\n", "server.shutdown_grace_s must not be negative"),
+        (
             '[server]\ninsecure = "yes"\n',
             "server.insecure: Expected `bool`, got `str` (write true or false without quotes)",
         ),

@@ -21,7 +21,7 @@ WAKE: dict[str, Any] = {"job_type": "EMAIL", "job_sub_type": "EMAIL_WAKE_UP", "j
 async def test_the_pruner_keeps_recent_and_unfinished_jobs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_800_000_000.123456)  # not on a millisecond
     settings = settings_for(
         tmp_path,
         retention={"keep_finished_s": 100, "batch_size": 2},
@@ -47,7 +47,9 @@ async def test_the_pruner_keeps_recent_and_unfinished_jobs(
         assert all([await server.store.get(job.session_id) is None for job in old])
         assert await server.store.get(recent.session_id) is not None
         assert await server.store.get(waiting.session_id) is not None
-        assert [r for r in caplog.records if getattr(r, "action", None) == "jobs_pruned"]
+        [said] = [r for r in caplog.records if getattr(r, "action", None) == "jobs_pruned"]
+        # Its time to the millisecond, as every epoch time jobd shows.
+        assert said.getMessage().endswith("that ended before 1800000010.123")
         text = await server.metrics_text()
         assert sample(text, "jobd_pruned_total", {"kind": "jobs"}) == 5
     finally:
