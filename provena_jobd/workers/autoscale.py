@@ -7,7 +7,10 @@ these with tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .pool_workers import Worker, WorkerState
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,17 @@ def should_retire(running: int, idle_since: float, now: float, idle_timeout_s: f
 def idle_deadline(idle_since: float, idle_timeout_s: float) -> float:
     """When an idle worker will retire if no job comes."""
     return idle_since + idle_timeout_s
+
+
+def next_wake(
+    due: list[float], workers: Sequence[Worker], now: float, idle_timeout_s: float
+) -> float:
+    """The earliest of `due` and each worker's next change of state: a provisioning one's end
+    of cold start, an idle one's retirement."""
+    deadlines = list(due)
+    for worker in workers:
+        if worker.state(now) is WorkerState.PROVISIONING:
+            deadlines.append(worker.ready_at)
+        elif not worker.running:
+            deadlines.append(idle_deadline(worker.idle_since, idle_timeout_s))
+    return min(deadlines)

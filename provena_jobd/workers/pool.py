@@ -27,7 +27,7 @@ from ..errors import StorageError
 from ..pool_models import PoolSnapshot, WorkerInfo
 from ..queue.store import ClaimedJob, JobStore, Lease
 from ..queue.worker_slots import WorkerSlots
-from .autoscale import PoolView, idle_deadline, should_retire, workers_to_start
+from .autoscale import PoolView, next_wake, should_retire, workers_to_start
 from .claim_ahead import CLAIM_AT_MOST
 from .pool_claims import PoolClaims
 from .pool_workers import (
@@ -39,7 +39,7 @@ from .pool_workers import (
     renew_slots,
 )
 from .runner import JobRunner
-from .shutdown import ShutdownTally, keep_renewing, stop_after_grace
+from .shutdown import ShutdownTally, renewing, stop_after_grace
 from .watchdog import HANDLER_TASK_PREFIX
 from .worker_logs import log_worker
 
@@ -124,17 +124,10 @@ class Pool:
 
         # The supervisor, which renewed the leases, is over; the grace may outlast a lease,
         # and another node's rescuer would then run these jobs a second time meanwhile.
-        renewing = asyncio.create_task(
-            keep_renewing(self.clock, self.queue.lease_s / 3, self._renew),
-            name=f"drain-{self.job_type}",
-        )
-        try:
+        async with renewing(self.clock, self.queue.lease_s / 3, self._renew):
             unfinished = set(
                 await stop_after_grace(self.clock, list(leases), grace_s, self._hurry, stop)
             )
-        finally:
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
         for task, over in self._over.items():
             if over in unfinished and not task.done():
                 log.warning(
@@ -354,15 +347,10 @@ class Pool:
             await release_slots(self.slots, self.job_type, workers)
 
     def _next_wake(self, now: float) -> float:
-        deadlines = [now + self.queue.poll_interval_s, self._next_heartbeat]
+        due = [now + self.queue.poll_interval_s, self._next_heartbeat]
         if self.claims.limited_until > now:
-            deadlines.append(self.claims.limited_until)
-        for worker in self.workers:
-            if worker.state(now) is WorkerState.PROVISIONING:
-                deadlines.append(worker.ready_at)
-            elif not worker.running:
-                deadlines.append(idle_deadline(worker.idle_since, self.settings.idle_timeout_s))
-        return min(deadlines)
+            due.append(self.claims.limited_until)
+        return next_wake(due, self.workers, now, self.settings.idle_timeout_s)
 
     # -- observation ------------------------------------------------------------------------
 

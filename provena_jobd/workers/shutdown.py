@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from ..clock import Clock
@@ -100,14 +100,24 @@ async def stop_after_grace(
     return unfinished
 
 
-async def keep_renewing(
+@contextlib.asynccontextmanager
+async def renewing(
     clock: Clock, period_s: float, renew: Callable[[float], Awaitable[None]]
-) -> None:
-    """`renew(now)` every `period_s` until cancelled: a draining pool's leases, once its
+) -> AsyncIterator[None]:
+    """`renew(now)` every `period_s` while the block runs: a draining pool's leases, once its
     supervisor, which renewed them, is over. A failed renewal is logged; the next may work."""
-    while True:
-        await clock.sleep(period_s)
-        try:
-            await renew(clock.now())
-        except Exception:
-            log.warning("renewing leases while draining failed", exc_info=True)
+
+    async def keep_renewing() -> None:
+        while True:
+            await clock.sleep(period_s)
+            try:
+                await renew(clock.now())
+            except Exception:
+                log.warning("renewing leases while draining failed", exc_info=True)
+
+    task = asyncio.create_task(keep_renewing(), name="renewing-leases")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
