@@ -206,17 +206,20 @@ async def test_pool_state_reports_workers_by_state(start: Starter, clock: FakeCl
     release.set()
 
 
+# A job type of the tests' own: a config without it is one from which it was removed.
+CUSTOM_TYPE = {
+    "NOTIFY": {
+        "job_type": "CUSTOM",
+        "handler": "python",
+        "callable": "tests.workers.test_pool:echo",
+    }
+}
+
+
 async def test_jobs_of_a_job_type_removed_from_the_config_fail_at_restart(
     start: Starter,
 ) -> None:
-    declared = {
-        "NOTIFY": {
-            "job_type": "CUSTOM",
-            "handler": "python",
-            "callable": "tests.workers.test_pool:echo",
-        }
-    }
-    first = await start(jobs=declared, pool={"cold_start_s": 1e9})
+    first = await start(jobs=CUSTOM_TYPE, pool={"cold_start_s": 1e9})
     request = LaunchJobRequest(job_type="CUSTOM", job_sub_type="NOTIFY", job_payload={})
     session_id = (await first.service.launch(request, caller="alice")).session_id
     await first.stop(grace_s=0)
@@ -231,15 +234,10 @@ async def test_a_node_without_a_job_type_leaves_that_type_s_jobs_to_the_nodes_th
     fresh_database: str, start: Starter, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The database first, so that it is dropped only after the servers stopped.
-    declared = {
-        "NOTIFY": {
-            "job_type": "CUSTOM",
-            "handler": "python",
-            "callable": "tests.workers.test_pool:echo",
-        }
-    }
     # A node of the cluster that runs CUSTOM (slowly: its workers are still starting) ...
-    first = await start(jobs=declared, pool={"cold_start_s": 1e9}, storage={"db": fresh_database})
+    first = await start(
+        jobs=CUSTOM_TYPE, pool={"cold_start_s": 1e9}, storage={"db": fresh_database}
+    )
     request = LaunchJobRequest(job_type="CUSTOM", job_sub_type="NOTIFY", job_payload={})
     session_id = (await first.service.launch(request, caller="alice")).session_id
     # ... and one started with a config that lacks it: a warning, and nothing changes.
