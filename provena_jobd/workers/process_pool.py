@@ -291,6 +291,19 @@ class ProcessPool(ExternalPool):
         # What they wrote as they stopped is logged before jobd goes on (and stops reading).
         await asyncio.gather(*(output.finish(OUTPUT_WAIT_S) for output in self.outputs))
         self.outputs.clear()
+        for worker in self.processes:  # after their last lines, as a process ending on its own
+            code = worker.process.returncode
+            if code is not None:
+                how = f"stopped at jobd's shutdown: {exit_words(code)}"
+                process_exited(
+                    log,
+                    logging.INFO,
+                    self.job_type,
+                    worker.worker_id,
+                    worker.process.pid,
+                    how,
+                    code,
+                )
         now = self.clock.now()
         leases = [lease for w in self.processes for lease in self.gateway.forget(w.worker_id)]
         returned = await return_to_queue(self.store, leases, now)

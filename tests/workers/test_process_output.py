@@ -154,8 +154,17 @@ async def test_what_a_worker_writes_as_jobd_stops_it_is_logged(
         return "REGISTRY-p1 stdout: ready" in lines(logged)
 
     await eventually(ready, what="the worker to be ready")
+    logged.set_level(logging.INFO, logger=POOL_LOGGER)
     await pool.drain(grace_s=0)
     assert lines(logged)[-1] == "REGISTRY-p1 stderr: stopped by SIGTERM"
+    # ... and then that it ended, as for a process that ends on its own.
+    [ended] = [r for r in logged.records if getattr(r, "action", "") == "worker_process_exited"]
+    assert ended.getMessage().endswith(
+        "(REGISTRY-p1) stopped at jobd's shutdown: exited with code 1"
+    )
+    assert logged.records.index(ended) > max(
+        i for i, r in enumerate(logged.records) if r.name == OUTPUT_LOGGER
+    )
 
 
 async def test_a_child_left_holding_the_output_does_not_hang_jobd_shutdown(
