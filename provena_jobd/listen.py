@@ -48,3 +48,19 @@ def bind(host: str, port: int, purpose: str = "") -> socket.socket:
             f"cannot listen{purpose} on {host}:{port}: {exc.strerror}{hint}"
         ) from None
     return sock
+
+
+_ANY_HOST = {"0.0.0.0", "::"}
+
+
+def refuse_overlap(api: socket.socket, other: socket.socket, what: str) -> None:
+    """A one-line error if `other` was bound to `api`'s port on an address that overlaps
+    it: both are only bound so far (SO_REUSEADDR lets that pass), and the second to listen
+    would fail later, with no clear error."""
+    api_host, api_port = api.getsockname()[:2]
+    host, port = other.getsockname()[:2]
+    if port == api_port and (host == api_host or {host, api_host} & _ANY_HOST):
+        other.close()
+        raise ConfigError(
+            f"cannot {what}: jobd serves its API on that port; give it a port of its own"
+        )

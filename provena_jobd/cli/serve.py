@@ -199,6 +199,7 @@ def _serve_with(options: ServeOptions, ephemeral: Path | None) -> None:
         if settings.metrics.listen is not None:
             host, port = config.metrics_address(settings.metrics.listen)
             metrics_sock = listen.bind(host, port, " for metrics")
+            listen.refuse_overlap(sock, metrics_sock, f"listen for metrics on {host}:{port}")
     except JobdError as exc:
         fail(exc.message)
     if (

@@ -113,6 +113,7 @@ async def metrics_listener(
         except OSError as exc:
             raise ConfigError(f"cannot listen for metrics on {listen}: {exc.strerror}") from None
         bound = next(a for a in runner.addresses if isinstance(a, tuple))
-        yield f"http://{host}:{bound[1]}/metrics"
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+        yield f"http://{shown}:{bound[1]}/metrics"
     finally:
         await runner.cleanup()

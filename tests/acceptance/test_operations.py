@@ -137,3 +137,20 @@ async def test_the_metrics_listener_serves_on_the_address_it_bound(
         assert "jobd_http_requests_total" in await response.text()
     server.send(signal.SIGTERM)
     assert server.wait() == 0
+
+
+def test_a_metrics_address_on_jobd_s_own_port_is_one_clear_error(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "jobd.toml"
+    config.write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    result = jobd.run("--port", str(port), "--db", str(tmp_path / "m.db"), "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"jobd: error: cannot listen for metrics on 127.0.0.1:{port}: jobd serves its API on "
+        "that port; give it a port of its own\n"
+    )
+    assert not any(path.name.startswith("m.db") for path in tmp_path.iterdir())
