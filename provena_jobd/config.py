@@ -20,7 +20,7 @@ from .catalog import JobCatalog
 from .config_auth import check_auth
 from .config_errors import describe
 from .errors import ConfigError
-from .redaction import REDACTED, Secret, redact, secret_fields, secret_values
+from .redaction import REDACTED, Secret, redact, secret_fields, secret_values, shown_url
 from .settings import (
     DEFAULT_DB,
     DEFAULT_HOST,
@@ -92,15 +92,6 @@ POSTGRES_QUEUE_DEFAULTS = {"lease_s": 10.0, "rescue_interval_s": 2.0}
 def is_postgres_url(db: str) -> bool:
     """Whether `db` names a PostgreSQL database (several nodes) rather than a SQLite file."""
     return db.startswith(("postgresql://", "postgres://"))
-
-
-def shown_url(db: str) -> str:
-    """A database setting as messages may show it: without a password."""
-    scheme, separator, rest = db.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not separator or not at:
-        return db
-    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
 
 
 def sqlite_path(db: str) -> str:

@@ -8,6 +8,7 @@ value wherever it appears in a message.
 from __future__ import annotations
 
 import typing
+import urllib.parse
 from collections.abc import Iterator, Set
 from typing import Annotated, Any, TypeVar
 
@@ -69,10 +70,8 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
                     found.update(s for s in strings(field) if len(s) >= MIN_LOGGED_SECRET)
                 else:
                     walk(field)
-        elif isinstance(value, str):
-            password = url_password(value)  # `postgresql://user:password@host/...`
-            if password is not None and len(password) >= MIN_LOGGED_SECRET:
-                found.add(password)
+        elif isinstance(value, str):  # `postgresql://user:password@host/...`
+            found.update(p for p in url_passwords(value) if len(p) >= MIN_LOGGED_SECRET)
         elif isinstance(value, dict):
             for item in value.values():
                 walk(item)
@@ -84,13 +83,45 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
     return found
 
 
-def url_password(text: str) -> str | None:
-    """The password of a URL written `scheme://user:password@host...`; None without one."""
-    _, separator, rest = text.partition("://")
-    credentials, at, _ = rest.partition("/")[0].rpartition("@")
-    if not separator or not at or ":" not in credentials:
+def url_passwords(text: str) -> list[str]:
+    """The passwords a URL holds: `scheme://user:password@host...` (everything between the
+    first `:` and the last `@` before the query, so an unencoded `/` or `@` in it is kept), and
+    a `password=` query parameter (libpq's, which asyncpg reads too); as written and decoded."""
+    split = _split(text)
+    if split is None:
+        return []
+    _, credentials, _, query = split
+    found = [credentials.partition(":")[2]] if ":" in credentials else []
+    found += [v for k, v in urllib.parse.parse_qsl(query) if k == "password"]
+    found = [password for password in found if password]
+    return [*found, *(urllib.parse.unquote(p) for p in found)]
+
+
+def shown_url(text: str) -> str:
+    """A URL (a database setting, most often) as messages may show it: without its
+    passwords. Anything else as it is."""
+    split = _split(text)
+    if split is None:
+        return text
+    scheme, credentials, rest, query = split
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    hidden_query = any(key == "password" for key, _ in pairs)
+    if ":" not in credentials and not hidden_query:
+        return text  # nothing to hide: as written (`sqlite:////tmp/x.db` stays so)
+    user = f"{credentials.partition(':')[0]}@" if credentials else ""
+    kept = urllib.parse.urlencode([(k, v) for k, v in pairs if k != "password"])
+    return f"{scheme}://{user}{rest}" + (f"?{kept}" if kept else "")
+
+
+def _split(text: str) -> tuple[str, str, str, str] | None:
+    """A URL as (scheme, credentials before the last `@` ahead of the query, the rest up to
+    the query, the query); None for anything else (a file path)."""
+    scheme, separator, after = text.partition("://")
+    if not separator or not scheme.replace("+", "").isalnum():
         return None
-    return credentials.partition(":")[2] or None
+    before_query, _, query = after.partition("?")
+    credentials, at, rest = before_query.rpartition("@")
+    return (scheme, credentials, rest, query) if at else (scheme, "", before_query, query)
 
 
 def redact(text: str, secrets: Set[str]) -> str:

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from .clock import Clock, SystemClock
-from .config import Settings, shown_url
+from .config import Settings
 from .errors import StorageError
 from .events import ChangeFeed
 from .flow_control import FlowControl
@@ -34,7 +34,7 @@ from .pool_models import PoolSnapshot
 from .queue.backends import is_shared, listen_for_waiting, open_store, worker_slots
 from .queue.metered import MeteredStore
 from .queue.store import JobStore
-from .redaction import secret_values
+from .redaction import secret_values, shown_url
 from .service import JobService
 from .workers.builtin import builtin_handlers
 from .workers.cancellations import Cancellations

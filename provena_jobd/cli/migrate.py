@@ -15,6 +15,7 @@ from .. import config
 from ..errors import JobdError
 from ..queue.backends import open_store
 from ..queue.dialect import migrations
+from ..redaction import shown_url
 from .common import VariablesNamed, config_option
 
 
@@ -46,4 +47,4 @@ def migrate(db: str | None, config_path: str | None) -> None:
         raise SystemExit(1) from None
     dialect = "postgres" if config.is_postgres_url(storage.db) else "sqlite"
     version = migrations(dialect)[-1].version
-    click.echo(f"jobd: {config.shown_url(storage.db)} is at schema version {version}")
+    click.echo(f"jobd: {shown_url(storage.db)} is at schema version {version}")

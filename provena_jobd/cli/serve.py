@@ -23,7 +23,7 @@ import click
 
 from .. import config
 from ..errors import JobdError
-from ..redaction import secret_values
+from ..redaction import secret_values, shown_url
 from .common import VariablesNamed, config_option, fail, given_on_command_line
 from .output import counted
 
@@ -279,7 +279,7 @@ async def _serve(
     async with running(settings, sock=sock, metrics_sock=metrics_sock) as jobd:
         tune_gc()
         click.echo(
-            f"jobd: serving {jobd.url} (database {config.shown_url(settings.storage.db)})", err=True
+            f"jobd: serving {jobd.url} (database {shown_url(settings.storage.db)})", err=True
         )
         if jobd.server.metrics_url:
             click.echo(f"jobd: metrics without auth at {jobd.server.metrics_url}", err=True)
@@ -288,7 +288,7 @@ async def _serve(
             ready = {
                 "url": jobd.url,
                 "pid": os.getpid(),
-                "db": config.shown_url(settings.storage.db),
+                "db": shown_url(settings.storage.db),
             }
             click.echo(json.dumps(ready))
         else:

@@ -25,9 +25,9 @@ from typing import Any
 
 import asyncpg
 
-from ..config import shown_url
 from ..errors import StorageError
 from ..models import JobStatus
+from ..redaction import shown_url
 from . import postgres_steps as steps
 from .dialect import migrations
 from .group_commit import GroupCommit, Step
@@ -121,6 +121,16 @@ class PostgresStore(PostgresReads):
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.close()
             raise StorageError(f"cannot use database {shown_url(self.url)}: {exc}") from None
+        except ValueError:
+            # asyncpg's reading of a malformed URL; its words may quote part of the password.
+            await self.close()
+            raise StorageError(
+                f"cannot use database {shown_url(self.url)}: the URL is not valid (a password "
+                "with / # ? @ : must be percent-encoded)"
+            ) from None
+        except BaseException:
+            await self.close()  # a newer schema (StorageError), a cancel: no pool left open
+            raise
 
     async def _listen(self) -> None:
         """Open the connection that LISTENs for other nodes' (and our own) changes."""

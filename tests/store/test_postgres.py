@@ -152,3 +152,11 @@ async def test_a_database_a_newer_jobd_migrated_is_refused(fresh_database: str) 
     with pytest.raises(StorageError, match=r"migrated by a newer jobd \(schema 99, this jobd"):
         await older.open()
     await older.close()
+
+
+async def test_a_malformed_url_is_refused_without_quoting_its_password() -> None:
+    store = PostgresStore("postgresql://postgres:se/cret@127.0.0.1:5432/jobd")  # / unencoded
+    with pytest.raises(StorageError) as refused:
+        await store.open()
+    assert "cret" not in refused.value.message
+    assert "must be percent-encoded" in refused.value.message

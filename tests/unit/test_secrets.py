@@ -10,13 +10,22 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
+import pytest
 from click.testing import CliRunner
 
 from provena_jobd import config, logs
 from provena_jobd.cli import main
 from provena_jobd.errors import ConfigError
 from provena_jobd.identity import hash_token
-from provena_jobd.redaction import REDACTED, SECRET, redact_cut, secret_fields, secret_values
+from provena_jobd.redaction import (
+    REDACTED,
+    SECRET,
+    redact_cut,
+    secret_fields,
+    secret_values,
+    shown_url,
+    url_passwords,
+)
 
 # A key whose name says it may hold a secret.
 SECRET_LOOKING = re.compile(r"password|passwd|token|secret|key|hash|sha|credential|env", re.I)
@@ -113,6 +122,31 @@ def test_a_database_url_s_password_is_hidden_and_role_names_are_not() -> None:
     record = logging.makeLogRecord({"msg": "connect to postgresql://jobd:Sup3rSecretPw@db"})
     line = logs.formatter("text", secret_values(settings)).format(record)
     assert "Sup3rSecretPw" not in line and REDACTED in line
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("postgresql://u@db/jobs?password=hunter22", "postgresql://u@db/jobs"),
+        (
+            "postgresql://u@db/jobs?sslmode=require&password=hunter22",
+            "postgresql://u@db/jobs?sslmode=require",
+        ),
+        ("postgresql://u:p%40ss-word@db/jobs", "postgresql://u@db/jobs"),
+        # Nothing to hide: as written.
+        (
+            "postgresql://u@db/jobs?application_name=a@b",
+            "postgresql://u@db/jobs?application_name=a@b",
+        ),
+        ("sqlite:////var/lib/jobd/jobd.db", "sqlite:////var/lib/jobd/jobd.db"),
+        ("jobd.db", "jobd.db"),
+    ],
+)
+def test_a_database_url_shows_without_any_password(written: str, shown: str) -> None:
+    assert shown_url(written) == shown
+    if written != shown:  # and what it hid is a secret, in either spelling, for the log too
+        hidden = url_passwords(written)
+        assert hidden and all(secret not in shown for secret in hidden)
 
 
 def test_every_marked_secret_is_redacted_by_the_walk() -> None:
