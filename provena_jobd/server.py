@@ -314,7 +314,8 @@ class JobdServer:
             listed = ", ".join(f"{job_type} ({n})" for job_type, n in sorted(unknown.items()))
             log.warning(
                 "jobs of types this node's config does not have wait for a node that has "
-                "them: %s (every node should have the same [jobs] and [pool] types)",
+                "them: %s (every node should have the same [jobs] and [pool] types; with "
+                "none, they wait until a config has them again, or are cancelled)",
                 listed,
                 extra={"action": "unknown_job_types", "job_types": sorted(unknown)},
             )
