@@ -351,7 +351,7 @@ class JobdServer:
             for pool in in_process:
                 await still.enter_async_context(pool.ahead.moving)
             waiting = await self._metered.waiting_by_type()
-            held = {pool.job_type: pool.held() for pool in in_process}
+            held = {pool.job_type: pool.claimed_ahead for pool in in_process}
         return [
             await pool.snapshot(waiting, held[pool.job_type])
             if isinstance(pool, Pool)

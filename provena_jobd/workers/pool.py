@@ -116,6 +116,12 @@ class Pool:
         loop = asyncio.get_running_loop()
         self._over = {task: loop.create_future() for task in held}
         leases = {self._over[task]: lease for task, lease in held.items()}
+        # What will not run here goes at once, for other nodes to use during the grace: the
+        # jobs claimed ahead (they never started) and the idle workers' cluster slots.
+        returned = await self.claims.return_held([], self.clock.now())
+        idle = [worker for worker in self.workers if not worker.running]
+        await self._release(idle)
+        self.workers = [worker for worker in self.workers if worker.running]
 
         def stop(unfinished: list[asyncio.Future[None]]) -> None:
             holders = {over: task for task, over in self._over.items()}  # hand-offs moved some
@@ -138,8 +144,7 @@ class Pool:
                 self.runner.keep_until_done(task)
         now = self.clock.now()
         await self._release([w for w in self.workers if w.slot is not None])
-        # Jobs claimed ahead never started; they go back too, in the same commit.
-        returned = await self.claims.return_held([leases[over] for over in unfinished], now)
+        returned += await self.claims.return_held([leases[over] for over in unfinished], now)
         self.shutdown.add(finished=len(held) - len(unfinished), returned=returned)
         self.workers.clear()
 
@@ -356,7 +361,8 @@ class Pool:
 
     @property
     def claimed_ahead(self) -> int:
-        """Jobs this pool has claimed (DEQUEUED) that wait for a free slot."""
+        """Jobs this pool has claimed (DEQUEUED) that wait for a free slot (for a count with
+        the store's, read both while `ahead.moving` is held)."""
         return len(self._ahead)
 
     def worker_list(self) -> list[WorkerInfo]:
@@ -367,19 +373,15 @@ class Pool:
     def start_backoff(self) -> None:
         """None: in-process workers have no start to fail (only process pools back off)."""
 
-    def held(self) -> int:
-        """Jobs claimed ahead and waiting in the hold (read it while `ahead.moving` is held)."""
-        return len(self._ahead)
-
     async def snapshot(
         self, waiting_by_type: Mapping[str, int] | None = None, held: int | None = None
     ) -> PoolSnapshot:
         """The pool's workers by state, waiting jobs and counters (`waiting_by_type`: the
-        store's counts and `held` this pool's `held()`, both read while `ahead.moving` was
+        store's counts and `held` this pool's `claimed_ahead`, both read while `ahead.moving` was
         held, when the caller read them for every pool at once)."""
         if waiting_by_type is None or held is None:
             async with self.ahead.moving:  # only the reads: a claim waits for no more
-                waiting_by_type, held = await self.store.waiting_by_type(), self.held()
+                waiting_by_type, held = await self.store.waiting_by_type(), self.claimed_ahead
         now = self.clock.now()
         counts = dict.fromkeys((s.value for s in WorkerState), 0)
         for worker in self.workers:

@@ -16,6 +16,7 @@ from provena_jobd.queue.store import Claim, ClaimedJob, Lease, Rescue
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.pool import Pool
+from provena_jobd.workers.shutdown import ShutdownTally
 from tests.helpers import eventually, job_in, settle
 from tests.workers.pool_helpers import (
     DONE,
@@ -293,3 +294,25 @@ async def test_a_draining_pool_keeps_its_jobs_leases_through_a_long_grace(
     await asyncio.wait_for(draining, 5)
     job = await job_in(server.store, session_id, *DONE)
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+
+
+async def test_a_draining_pool_gives_back_the_jobs_it_claimed_ahead_at_once(
+    start: Starter, clock: FakeClock
+) -> None:
+    # They never started: another node may run them during this one's grace period.
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
+    pool = server.pools[JobType.EMAIL]
+    assert isinstance(pool, Pool)
+    ids = [await launch(server) for _ in range(3)]
+    await eventually(
+        lambda: holds(len(started) == 1 and pool.claimed_ahead == 2), what="two claimed ahead"
+    )
+    draining = asyncio.create_task(pool.drain(grace_s=60))
+    ahead = [session_id for session_id in ids if session_id not in started]
+    for session_id in ahead:  # PENDING while the running one still has its grace
+        await job_in(server.store, session_id, JobStatus.PENDING)
+    assert not draining.done()
+    release.set()
+    await asyncio.wait_for(draining, 5)
+    assert pool.shutdown == ShutdownTally(finished=1, returned=2)
