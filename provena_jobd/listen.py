@@ -59,7 +59,9 @@ def refuse_overlap(api: socket.socket, other: socket.socket, what: str) -> None:
     would fail later, with no clear error."""
     api_host, api_port = api.getsockname()[:2]
     host, port = other.getsockname()[:2]
-    if port == api_port and (host == api_host or {host, api_host} & _ANY_HOST):
+    # IPv4 and IPv6 sockets do not share a port (jobd binds IPv6 ones IPv6-only).
+    same_family = api.family == other.family
+    if same_family and port == api_port and (host == api_host or {host, api_host} & _ANY_HOST):
         other.close()
         raise ConfigError(
             f"cannot {what}: jobd serves its API on that port; give it a port of its own"

@@ -84,16 +84,15 @@ def secret_values(settings: msgspec.Struct) -> set[str]:
 
 
 def url_passwords(text: str) -> list[str]:
-    """The passwords a URL holds: `scheme://user:password@host...` (everything between the
-    first `:` and the last `@` before the query, so an unencoded `/` or `@` in it is kept), and
-    a `password=` query parameter (libpq's, which asyncpg reads too); as written and decoded."""
+    """The passwords a URL holds, as written and decoded: its user part's
+    (`scheme://user:password@host...`) and a `password=` query parameter (libpq's, which
+    asyncpg reads too)."""
     split = _split(text)
     if split is None:
         return []
-    _, credentials, _, query = split
+    _, credentials, host_and_rest = split
     found = [credentials.partition(":")[2]] if ":" in credentials else []
-    found += [v for k, v in urllib.parse.parse_qsl(query) if k == "password"]
-    found = [password for password in found if password]
+    found += [p for p in _query_parameters(host_and_rest, "password")[0] if p]
     return [*found, *(urllib.parse.unquote(p) for p in found)]
 
 
@@ -103,25 +102,49 @@ def shown_url(text: str) -> str:
     split = _split(text)
     if split is None:
         return text
-    scheme, credentials, rest, query = split
-    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-    hidden_query = any(key == "password" for key, _ in pairs)
-    if ":" not in credentials and not hidden_query:
+    scheme, credentials, host_and_rest = split
+    passwords, without = _query_parameters(host_and_rest, "password")
+    if ":" not in credentials and not passwords:
         return text  # nothing to hide: as written (`sqlite:////tmp/x.db` stays so)
     user = f"{credentials.partition(':')[0]}@" if credentials else ""
-    kept = urllib.parse.urlencode([(k, v) for k, v in pairs if k != "password"])
-    return f"{scheme}://{user}{rest}" + (f"?{kept}" if kept else "")
+    return f"{scheme}://{user}{without}"
 
 
-def _split(text: str) -> tuple[str, str, str, str] | None:
-    """A URL as (scheme, credentials before the last `@` ahead of the query, the rest up to
-    the query, the query); None for anything else (a file path)."""
+# Database URLs, which asyncpg reads leniently: a password with an unencoded `/` still works.
+_DATABASE_SCHEMES = frozenset({"postgres", "postgresql"})
+
+
+def _split(text: str) -> tuple[str, str, str] | None:
+    """A URL as (scheme, its credentials, the rest from the host on); None for anything else
+    (a file path). The credentials end at the `@` before the host: the last one before the
+    first `/`, preferring one before a `?`; for a database URL with none there, the last `@`
+    before the query (a password with an unencoded `/`)."""
     scheme, separator, after = text.partition("://")
     if not separator or not scheme.replace("+", "").isalnum():
         return None
-    before_query, _, query = after.partition("?")
-    credentials, at, rest = before_query.rpartition("@")
-    return (scheme, credentials, rest, query) if at else (scheme, "", before_query, query)
+    head = after.partition("/")[0]
+    before_query = head.partition("?")[0]
+    if "@" in before_query:
+        credentials = before_query.rpartition("@")[0]
+    elif "@" in head:
+        credentials = head.rpartition("@")[0]  # a `?` in the password
+    elif scheme in _DATABASE_SCHEMES and "@" in after.partition("?")[0]:
+        credentials = after.partition("?")[0].rpartition("@")[0]
+    else:
+        return scheme, "", after
+    return scheme, credentials, after[len(credentials) + 1 :]
+
+
+def _query_parameters(host_and_rest: str, name: str) -> tuple[list[str], str]:
+    """The values of a query parameter as written, and the URL part without it."""
+    base, mark, query = host_and_rest.partition("?")
+    query, hash_mark, fragment = query.partition("#")
+    kept, values = [], []
+    for pair in query.split("&") if mark else []:
+        key, _, value = pair.partition("=")
+        (values.append(value) if key == name else kept.append(pair))
+    rebuilt = base + (f"?{'&'.join(kept)}" if kept else "") + hash_mark + fragment
+    return values, rebuilt
 
 
 def redact(text: str, secrets: Set[str]) -> str:

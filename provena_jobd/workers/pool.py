@@ -118,9 +118,8 @@ class Pool:
         leases = {self._over[task]: lease for task, lease in held.items()}
         # What will not run here goes at once, for other nodes to use during the grace: the
         # jobs claimed ahead (they never started) and the idle workers' cluster slots.
-        returned = await self.claims.return_held([], self.clock.now())
-        idle = [worker for worker in self.workers if not worker.running]
-        await self._release(idle)
+        returned = await self.claims.give_back_held(self.clock.now())
+        await self._release([worker for worker in self.workers if not worker.running])
         self.workers = [worker for worker in self.workers if worker.running]
 
         def stop(unfinished: list[asyncio.Future[None]]) -> None:
@@ -343,8 +342,9 @@ class Pool:
         leases += [Lease(job.session_id, job.attempt) for job in self._ahead]
         if leases:
             await self.store.extend_leases(leases, now + self.queue.lease_s)
-        if self.slots is not None:
-            await renew_slots(self.slots, self.job_type, self.workers, now + self.queue.lease_s)
+        if self.slots is not None:  # while draining, only busy workers keep theirs
+            workers = [w for w in self.workers if w.running] if self._stopping else self.workers
+            await renew_slots(self.slots, self.job_type, workers, now + self.queue.lease_s)
 
     async def _release(self, workers: list[Worker]) -> None:
         """Give the cluster back the slots of stopped workers."""

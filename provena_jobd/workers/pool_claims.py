@@ -9,6 +9,7 @@ The pool decides how many to claim, and starts the held jobs in its slots (`pool
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..config import PoolSettings, QueueSettings
@@ -16,6 +17,8 @@ from ..flow_control import flow_claim
 from ..queue.store import Claim, FlowClaimed, JobStore, Lease
 from .claim_ahead import ClaimAhead, hand_back
 from .shutdown import return_to_queue
+
+log = logging.getLogger(__name__)
 
 
 class PoolClaims:
@@ -73,15 +76,30 @@ class PoolClaims:
     async def return_held(self, stopped: list[Lease], now: float) -> int:
         """At shutdown: requeue the held jobs (they never started) with `stopped`, the running
         jobs the shutdown stopped, in one commit, the attempts refunded; the hold is empty.
-        Returns how many went back to PENDING."""
+        Returns how many went back to PENDING. If the requeue fails, the held jobs are held
+        again (a later call takes them)."""
         # Held until the requeue commits, as a hand-back is. No wait here goes round in a
         # circle: the pool's claims and hand-backs ended with its supervisor, so only a count
         # can hold `moving` now, and only across its reads; a count that waits for this
         # (holding other pools' locks) waits for this requeue alone, which takes no lock.
         async with self.ahead.moving:  # out of the hold, not PENDING until the requeue commits
-            leases = [*stopped, *(Lease(job.session_id, job.attempt) for job in self.ahead.jobs)]
+            held = list(self.ahead.jobs)
+            leases = [*stopped, *(Lease(job.session_id, job.attempt) for job in held)]
             self.ahead.jobs.clear()
-            return await return_to_queue(self.store, leases, now)
+            try:
+                return await return_to_queue(self.store, leases, now)
+            except BaseException:
+                self.ahead.jobs.extend(held)
+                raise
+
+    async def give_back_held(self, now: float) -> int:
+        """As a shutdown starts: `return_held` of the held jobs alone, for other nodes to run
+        meanwhile. If that fails it is logged, and they stay held for the shutdown's end."""
+        try:
+            return await self.return_held([], now)
+        except Exception:
+            log.warning("could not give back the jobs claimed ahead yet", exc_info=True)
+            return 0
 
     async def read_paused(self, now: float, stopping: bool) -> None:
         """Learn whether the type is paused (by any node) once a poll interval; while it is,

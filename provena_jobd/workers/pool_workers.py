@@ -109,7 +109,11 @@ async def renew_slots(
 
 
 async def release_slots(slots: WorkerSlots, job_type: str, workers: list[Worker]) -> None:
-    """Give the cluster back the slots of stopped `workers`."""
+    """Give the cluster back the slots of stopped `workers`. A failure is logged, not raised:
+    a slot not given back runs out with its lease."""
     numbers = [w.slot for w in workers if w.slot is not None]
     if numbers:
-        await slots.release(job_type, numbers)
+        try:
+            await slots.release(job_type, numbers)
+        except Exception:
+            log.warning("could not give back %d worker slots", len(numbers), exc_info=True)

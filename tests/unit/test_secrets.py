@@ -133,20 +133,25 @@ def test_a_database_url_s_password_is_hidden_and_role_names_are_not() -> None:
             "postgresql://u@db/jobs?sslmode=require",
         ),
         ("postgresql://u:p%40ss-word@db/jobs", "postgresql://u@db/jobs"),
+        # Not percent-encoded as they should be, still hidden.
+        ("postgresql://u:pa?ssword1@db:5432/jobs", "postgresql://u@db:5432/jobs"),
+        ("postgresql://u:se/cret1@db:5432/jobs", "postgresql://u@db:5432/jobs"),
+        ("postgresql://u@db/jobs?password=a%26bcdef", "postgresql://u@db/jobs"),
         # Nothing to hide: as written.
         (
             "postgresql://u@db/jobs?application_name=a@b",
             "postgresql://u@db/jobs?application_name=a@b",
         ),
         ("sqlite:////var/lib/jobd/jobd.db", "sqlite:////var/lib/jobd/jobd.db"),
+        ("https://reports.example:8443/files/@team", "https://reports.example:8443/files/@team"),
         ("jobd.db", "jobd.db"),
     ],
 )
 def test_a_database_url_shows_without_any_password(written: str, shown: str) -> None:
     assert shown_url(written) == shown
-    if written != shown:  # and what it hid is a secret, in either spelling, for the log too
-        hidden = url_passwords(written)
-        assert hidden and all(secret not in shown for secret in hidden)
+    hidden = url_passwords(written)  # a secret, in either spelling, for the log too
+    assert all(secret not in shown for secret in hidden)
+    assert bool(hidden) is (written != shown)
 
 
 def test_every_marked_secret_is_redacted_by_the_walk() -> None:

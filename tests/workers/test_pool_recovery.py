@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from provena_jobd.clock import FakeClock
-from provena_jobd.errors import RetryLater
+from provena_jobd.errors import RetryLater, StorageError
 from provena_jobd.models import JobStatus, JobSubType, JobType
-from provena_jobd.queue.store import Claim, ClaimedJob, Lease, Rescue
+from provena_jobd.queue.store import Claim, ClaimedJob, Lease, Requeue, Rescue
 from provena_jobd.server import JobdServer
 from provena_jobd.workers.handlers import JobContext
 from provena_jobd.workers.pool import Pool
@@ -315,4 +315,36 @@ async def test_a_draining_pool_gives_back_the_jobs_it_claimed_ahead_at_once(
     assert not draining.done()
     release.set()
     await asyncio.wait_for(draining, 5)
+    assert pool.shutdown == ShutdownTally(finished=1, returned=2)
+
+
+async def test_a_failed_early_give_back_still_drains_and_returns_them_at_the_end(
+    start: Starter, clock: FakeClock
+) -> None:
+    handler, release, started = blocking_handler()
+    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
+    pool = server.pools[JobType.EMAIL]
+    assert isinstance(pool, Pool)
+    ids = [await launch(server) for _ in range(3)]
+    await eventually(
+        lambda: holds(len(started) == 1 and pool.claimed_ahead == 2), what="two claimed ahead"
+    )
+    # The disk is full as the drain starts: both requeues of the early give-back fail.
+    requeue = pool.claims.store.requeue
+    failures = [StorageError("write failed: disk full") for _ in range(2)]
+
+    async def fails_once(request: Requeue) -> JobStatus | None:
+        if failures:
+            raise failures.pop()
+        return await requeue(request)
+
+    pool.claims.store.requeue = fails_once  # type: ignore[method-assign, assignment]
+    draining = asyncio.create_task(pool.drain(grace_s=60))
+    await settle()
+    assert not draining.done()  # the grace goes on
+    release.set()
+    await asyncio.wait_for(draining, 5)
+    ahead = [session_id for session_id in ids if session_id not in started]
+    for session_id in ahead:  # given back at the end instead
+        await job_in(server.store, session_id, JobStatus.PENDING)
     assert pool.shutdown == ShutdownTally(finished=1, returned=2)
