@@ -296,10 +296,11 @@ async def test_a_draining_pool_keeps_its_jobs_leases_through_a_long_grace(
     assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
 
 
-async def test_a_draining_pool_gives_back_the_jobs_it_claimed_ahead_at_once(
-    start: Starter, clock: FakeClock
-) -> None:
-    # They never started: another node may run them during this one's grace period.
+async def one_running_two_ahead(
+    start: Starter,
+) -> tuple[JobdServer, Pool, list[str], asyncio.Event]:
+    """An EMAIL pool of one worker running a job until `release` is set, with two claimed
+    ahead (their ids)."""
     handler, release, started = blocking_handler()
     server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
     pool = server.pools[JobType.EMAIL]
@@ -308,8 +309,15 @@ async def test_a_draining_pool_gives_back_the_jobs_it_claimed_ahead_at_once(
     await eventually(
         lambda: holds(len(started) == 1 and pool.claimed_ahead == 2), what="two claimed ahead"
     )
+    return server, pool, [session_id for session_id in ids if session_id not in started], release
+
+
+async def test_a_draining_pool_gives_back_the_jobs_it_claimed_ahead_at_once(
+    start: Starter, clock: FakeClock
+) -> None:
+    # They never started: another node may run them during this one's grace period.
+    server, pool, ahead, release = await one_running_two_ahead(start)
     draining = asyncio.create_task(pool.drain(grace_s=60))
-    ahead = [session_id for session_id in ids if session_id not in started]
     for session_id in ahead:  # PENDING while the running one still has its grace
         await job_in(server.store, session_id, JobStatus.PENDING)
     assert not draining.done()
@@ -321,14 +329,7 @@ async def test_a_draining_pool_gives_back_the_jobs_it_claimed_ahead_at_once(
 async def test_a_failed_early_give_back_still_drains_and_returns_them_at_the_end(
     start: Starter, clock: FakeClock
 ) -> None:
-    handler, release, started = blocking_handler()
-    server = await start({JobSubType.SEND_EMAIL: handler}, pool={"max_workers": 1})
-    pool = server.pools[JobType.EMAIL]
-    assert isinstance(pool, Pool)
-    ids = [await launch(server) for _ in range(3)]
-    await eventually(
-        lambda: holds(len(started) == 1 and pool.claimed_ahead == 2), what="two claimed ahead"
-    )
+    server, pool, ahead, release = await one_running_two_ahead(start)
     # The disk is full as the drain starts: both requeues of the early give-back fail.
     requeue = pool.claims.store.requeue
     failures = [StorageError("write failed: disk full") for _ in range(2)]
@@ -344,7 +345,6 @@ async def test_a_failed_early_give_back_still_drains_and_returns_them_at_the_end
     assert not draining.done()  # the grace goes on
     release.set()
     await asyncio.wait_for(draining, 5)
-    ahead = [session_id for session_id in ids if session_id not in started]
     for session_id in ahead:  # given back at the end instead
         await job_in(server.store, session_id, JobStatus.PENDING)
     assert pool.shutdown == ShutdownTally(finished=1, returned=2)
