@@ -113,8 +113,7 @@ class Pool:
         held = {task: lease for worker in self.workers for task, lease in worker.running.items()}
         held.update(self._finishing)
         # One future per job, resolved once its attempt is over, by whichever task ends it.
-        loop = asyncio.get_running_loop()
-        self._over = {task: loop.create_future() for task in held}
+        self._over = {task: asyncio.get_running_loop().create_future() for task in held}
         leases = {self._over[task]: lease for task, lease in held.items()}
         # What will not run here goes at once, for other nodes to use during the grace: the
         # jobs claimed ahead (they never started) and the idle workers' cluster slots.
