@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .clock import monotonic
 from .errors import BackupError
+from .queue.dbfile import create_private
 
 POSTGRES_ADVICE = (
     "this is a PostgreSQL database: back it up with PostgreSQL's own tools, "
@@ -46,6 +47,7 @@ def backup_sqlite(source: str, target: Path) -> BackupResult:
     partial = target.with_name(f".{target.name}.partial")
     started = monotonic()
     try:
+        create_private(partial)  # as the database: readable by its owner only
         # mode=rw: never create an empty database where a typo named none.
         with (
             contextlib.closing(

@@ -39,7 +39,9 @@ class DatabaseLock:
     def acquire(self) -> None:
         """Take the lock (creating the file if none exists) or raise a one-line StorageError."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # A new database is its owner's alone: its jobs hold payloads and results, and
+            # SQLite gives its -wal and -shm files the database's permissions.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise StorageError(f"cannot open database {self.path}: {exc.strerror}") from None
         try:
@@ -102,6 +104,13 @@ def take_database(path: str, latest_version: int) -> tuple[DatabaseLock, bool]:
         raise
     lock.note_owner()
     return lock, existed
+
+
+def create_private(path: str | os.PathLike[str]) -> None:
+    """Create an empty file only its owner may read and write (an empty file is an empty
+    SQLite database), as a new database is (`DatabaseLock.acquire`)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def remove_if_created(path: str, existed: bool) -> None:

@@ -13,6 +13,8 @@ import pytest
 
 from tests.process import JobdLauncher
 
+from .test_operations import run_backup
+
 pytestmark = pytest.mark.acceptance
 
 
@@ -145,3 +147,32 @@ def test_a_database_with_two_names_is_refused_even_when_idle(
     result = jobd.run("--port", "0", "--db", str(db))
 
     assert_refused(result.returncode, result.stdout, result.stderr, str(db), "hard link")
+
+
+def test_a_new_database_and_its_backup_are_readable_by_their_owner_only(
+    jobd: JobdLauncher, tmp_path: Path
+) -> None:
+    db = tmp_path / "jobd.db"
+    server = jobd.start("--port", "0", "--db", str(db))
+    try:  # the jobs hold their payloads and results
+        for name in ("jobd.db", "jobd.db-wal", "jobd.db-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+        backup = tmp_path / "copy.db"
+        copied = run_backup(jobd, str(backup), "--db", str(db))
+        assert copied.returncode == 0, copied.stderr
+        assert backup.stat().st_mode & 0o777 == 0o600
+    finally:
+        server.send(signal.SIGTERM)
+        assert server.wait() == 0
+
+
+def test_an_existing_database_keeps_its_permissions(jobd: JobdLauncher, tmp_path: Path) -> None:
+    db = tmp_path / "jobd.db"
+    first = jobd.start("--port", "0", "--db", str(db))
+    first.send(signal.SIGTERM)
+    assert first.wait() == 0
+    db.chmod(0o640)  # its owner's choice, e.g. for a reporting group
+    server = jobd.start("--port", "0", "--db", str(db))
+    server.send(signal.SIGTERM)
+    assert server.wait() == 0
+    assert db.stat().st_mode & 0o777 == 0o640
