@@ -53,6 +53,15 @@ def bind(host: str, port: int, purpose: str = "") -> socket.socket:
 _ANY_HOST = {"0.0.0.0", "::"}
 
 
+def url_of(host: str, port: int) -> str:
+    """The http URL jobd shows for an address it listens on: an IPv6 address in brackets, a
+    wildcard host as this machine's name (which other machines can reach)."""
+    if host in {"", *_ANY_HOST}:
+        return f"http://{socket.gethostname()}:{port}"
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"
+
+
 def refuse_overlap(api: socket.socket, other: socket.socket, what: str) -> None:
     """A one-line error if `other` was bound to `api`'s port on an address that overlaps
     it: both are only bound so far (SO_REUSEADDR lets that pass), and the second to listen

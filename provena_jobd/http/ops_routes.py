@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ..config import metrics_address
 from ..errors import ConfigError
+from ..listen import url_of
 from ..metrics import CONTENT_TYPE
 from ..server import JobdServer
 from .auth import Access
@@ -113,7 +114,6 @@ async def metrics_listener(
         except OSError as exc:
             raise ConfigError(f"cannot listen for metrics on {listen}: {exc.strerror}") from None
         bound = next(a for a in runner.addresses if isinstance(a, tuple))
-        shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
-        yield f"http://{shown}:{bound[1]}/metrics"
+        yield f"{url_of(host, bound[1])}/metrics"
     finally:
         await runner.cleanup()

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ..clock import Clock
 from ..config import Settings
+from ..listen import url_of
 from ..server import JobdServer
 from ..workers.handlers import Handler
 from .app import create_app
@@ -83,7 +84,4 @@ def _url_of(runner: web.AppRunner, host: str) -> str:
             break
     else:  # pragma: no cover - TCPSite always yields an address
         raise RuntimeError("the HTTP server did not bind")
-    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    if host in {"", "0.0.0.0", "::"}:
-        shown = socket.gethostname()
-    return f"http://{shown}:{port}"
+    return url_of(host, port)
